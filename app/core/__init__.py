@@ -1,0 +1,1 @@
+"""The domain: models, store and services. Never imports textual."""

@@ -1,0 +1,110 @@
+"""Schema versions and in-place upgrades.
+
+A new store gets the current schema from the models at once and is stamped
+with the latest version (the same "create_all, then stamp head" Alembic
+recommends for fresh databases). An older store runs each numbered step after
+its version, in order, in one transaction that holds the write lock, so two
+processes opening the same old store at once upgrade it exactly once.
+
+Rule for a step: it may create a table from its model only while that model
+is unchanged since the step was written; any later change to that table gets
+its own step with explicit DDL.
+"""
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, inspect, text
+from sqlmodel import SQLModel
+
+from app.core import models
+from app.core.errors import StoreUnavailable
+from app.core.store import Store
+
+LEDGER_GUARD_SQLITE = (
+    "CREATE TRIGGER IF NOT EXISTS ledger_event_no_update BEFORE UPDATE ON ledger_event "
+    "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS ledger_event_no_delete BEFORE DELETE ON ledger_event "
+    "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
+)
+LEDGER_GUARD_POSTGRES = (
+    "CREATE OR REPLACE FUNCTION subgroups_ledger_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'the ledger is append-only'; END; $$ LANGUAGE plpgsql",
+    "DROP TRIGGER IF EXISTS ledger_event_append_only ON ledger_event",
+    "CREATE TRIGGER ledger_event_append_only BEFORE UPDATE OR DELETE ON ledger_event "
+    "FOR EACH ROW EXECUTE FUNCTION subgroups_ledger_append_only()",
+)
+
+
+def _guard_ledger(conn: Connection) -> None:
+    """Make the database itself refuse to change or delete ledger events."""
+    statements = LEDGER_GUARD_POSTGRES if conn.dialect.name == "postgresql" else LEDGER_GUARD_SQLITE
+    for statement in statements:
+        conn.exec_driver_sql(statement)
+
+
+def _v2_tables_for_later_sections(conn: Connection) -> None:
+    """Version 2: segments, campaigns, deliveries and the landing page settings."""
+    for model in models.TABLES_V2:
+        model.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
+# version -> the step that brings a store from version-1 to version.
+STEPS: dict[int, Callable[[Connection], None]] = {
+    2: _v2_tables_for_later_sections,
+}
+LATEST_VERSION = max(STEPS, default=1)
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        # Serialise upgrades between processes; SQLite's IMMEDIATE begin does it there.
+        conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+
+
+def schema_version(conn: Connection) -> int | None:
+    """The stored schema version, or None when the store has no schema yet."""
+    if not inspect(conn).has_table("schema_meta"):
+        return None
+    value = conn.execute(text("SELECT value FROM schema_meta WHERE key = 'schema_version'")).scalar()
+    return int(value) if value is not None else None
+
+
+def _stamp(conn: Connection, version: int) -> None:
+    updated = conn.execute(
+        text("UPDATE schema_meta SET value = :v WHERE key = 'schema_version'"), {"v": str(version)}
+    ).rowcount
+    if not updated:
+        conn.execute(
+            text("INSERT INTO schema_meta (key, value) VALUES ('schema_version', :v)"),
+            {"v": str(version)},
+        )
+
+
+def upgrade(store: Store) -> int:
+    """Create or upgrade the store's schema; returns the version it is now at."""
+    engine = store.engine
+    if store.is_sqlite:
+        engine = engine.execution_options(sqlite_begin="IMMEDIATE")  # type: ignore[assignment]
+    with engine.begin() as conn:
+        _lock(conn)
+        version = schema_version(conn)
+        if version is None:
+            existing = set(inspect(conn).get_table_names())
+            if existing:
+                raise StoreUnavailable(
+                    f"--db {store.display_name} is a database but not a subgroups store "
+                    f"(it has tables such as {sorted(existing)[0]!r}); give a new path"
+                )
+            SQLModel.metadata.create_all(conn)
+            _guard_ledger(conn)
+            _stamp(conn, LATEST_VERSION)
+            return LATEST_VERSION
+        if version > LATEST_VERSION:
+            raise StoreUnavailable(
+                f"--db {store.display_name} has schema version {version}, newer than this "
+                f"subgroups understands ({LATEST_VERSION}); upgrade subgroups"
+            )
+        for step_version in range(version + 1, LATEST_VERSION + 1):
+            STEPS[step_version](conn)
+            _stamp(conn, step_version)
+        return LATEST_VERSION

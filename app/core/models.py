@@ -1,0 +1,213 @@
+"""The store's tables.
+
+No ``from __future__ import annotations`` here: SQLModel reads the real
+annotations (sqlmodel issue 196).
+
+Vocabulary: a *group* is a subscription group; a *profile* is one recipient;
+a *group state* is the stored choice of one profile for one group (absent
+means "never set": the group's policy decides); the *ledger* holds every
+event, subscription changes and admin actions alike, and is append-only.
+"""
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Values kept as plain strings so scripts and SQL read them as they are.
+POLICY_OPT_OUT = "opt-out"
+POLICY_OPT_IN = "opt-in"
+POLICIES = (POLICY_OPT_OUT, POLICY_OPT_IN)
+
+STATUS_ACTIVE = "active"
+STATUS_ARCHIVED = "archived"
+
+SUBSCRIBED = "subscribed"
+UNSUBSCRIBED = "unsubscribed"
+STATES = (SUBSCRIBED, UNSUBSCRIBED)
+
+CHANNEL_EMAIL = "email"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored with its time zone and always read back as UTC.
+
+    SQLite has no time zone type; SQLAlchemy hands back naive values there.
+    Every value we write is UTC, so a naive value read back is UTC too.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def utc_column(nullable: bool = False) -> Any:
+    """A fresh UTC timestamp column (SQLAlchemy columns cannot be shared)."""
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class SchemaMeta(SQLModel, table=True):
+    """Key/value facts about the store itself, such as its schema version."""
+
+    __tablename__ = "schema_meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=256)
+
+
+class Group(SQLModel, table=True):
+    """A subscription group. Never deleted: archiving keeps its opt-outs enforced."""
+
+    __tablename__ = "subscription_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    # Case-folded name: the uniqueness rule covers archived groups too.
+    name_key: str = Field(max_length=64, unique=True)
+    description: str = Field(default="", max_length=280)
+    channel: str = Field(default=CHANNEL_EMAIL, max_length=16)
+    policy: str = Field(default=POLICY_OPT_OUT, max_length=16)
+    shown_on_landing_page: bool = True
+    status: str = Field(default=STATUS_ACTIVE, max_length=16, index=True)
+    created_at: datetime = Field(sa_column=utc_column())
+    updated_at: datetime = Field(sa_column=utc_column())
+    archived_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_by: str = Field(default="", max_length=128)
+    updated_by: str = Field(default="", max_length=128)
+
+
+class Profile(SQLModel, table=True):
+    """One recipient, with the channel-wide email state."""
+
+    __tablename__ = "profile"
+
+    id: int | None = Field(default=None, primary_key=True)
+    identity: str = Field(max_length=320, unique=True)
+    email: str | None = Field(default=None, max_length=320, index=True)
+    name: str = Field(default="", max_length=200)
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # "subscribed" or "unsubscribed": unsubscribed overrides every group.
+    all_email: str = Field(default=SUBSCRIBED, max_length=16)
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class GroupState(SQLModel, table=True):
+    """The stored state of one profile for one group; absent means never set."""
+
+    __tablename__ = "group_state"
+    __table_args__ = (Index("ix_group_state_group_state", "group_id", "state"),)
+
+    profile_id: int = Field(foreign_key="profile.id", primary_key=True)
+    group_id: int = Field(foreign_key="subscription_group.id", primary_key=True)
+    state: str = Field(max_length=16)
+    updated_at: datetime = Field(sa_column=utc_column())
+
+
+class Event(SQLModel, table=True):
+    """One immutable ledger entry (the database refuses UPDATE and DELETE)."""
+
+    __tablename__ = "ledger_event"
+    __table_args__ = (Index("ix_ledger_event_profile_group", "profile_id", "group_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(sa_column=utc_column())
+    name: str = Field(max_length=64, index=True)
+    identity: str | None = Field(default=None, max_length=320)
+    profile_id: int | None = Field(default=None)
+    group_id: int | None = Field(default=None, index=True)
+    campaign_id: int | None = Field(default=None)
+    source: str = Field(max_length=32)
+    actor: str = Field(default="", max_length=128)
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- Tables the later sections build on (schema version 2) -----------------
+
+
+class Segment(SQLModel, table=True):
+    """A saved, named AND of conditions (the definition is JSON)."""
+
+    __tablename__ = "segment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    name_key: str = Field(max_length=64, unique=True)
+    definition: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=utc_column())
+    updated_at: datetime = Field(sa_column=utc_column())
+    created_by: str = Field(default="", max_length=128)
+    updated_by: str = Field(default="", max_length=128)
+
+
+class Campaign(SQLModel, table=True):
+    """An email campaign: draft, sending, sent or cancelled."""
+
+    __tablename__ = "campaign"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    name_key: str = Field(max_length=128, unique=True)
+    subject: str = Field(default="", max_length=255)
+    from_address: str = Field(default="", max_length=320)
+    body: str = Field(default="")
+    # None means "all profiles".
+    segment_id: int | None = Field(default=None, foreign_key="segment.id")
+    # Group ids: "do not send this campaign to the following subscription groups".
+    do_not_send_to: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Group ids: "only people subscribed to all of".
+    only_subscribed_to: list[int] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    status: str = Field(default="draft", max_length=16)
+    created_at: datetime = Field(sa_column=utc_column())
+    updated_at: datetime = Field(sa_column=utc_column())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_by: str = Field(default="", max_length=128)
+
+
+class Delivery(SQLModel, table=True):
+    """One message of a campaign to one profile; unique so nobody is mailed twice."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("campaign_id", "profile_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    profile_id: int = Field(foreign_key="profile.id")
+    status: str = Field(default="sent", max_length=16)
+    message_id: str = Field(default="", max_length=255)
+    batch: int = 0
+    sent_at: datetime = Field(sa_column=utc_column())
+
+
+class LandingSettings(SQLModel, table=True):
+    """The landing page's wording (one row); shown groups live on the groups."""
+
+    __tablename__ = "landing_settings"
+
+    id: int = Field(default=1, primary_key=True)
+    title: str = Field(default="Your email preferences", max_length=120)
+    intro: str = Field(default="Choose the email you want to receive from us.", max_length=1000)
+    all_email_wording: str = Field(default="Unsubscribe from all email", max_length=200)
+    confirmation_text: str = Field(default="Your preferences are saved.", max_length=500)
+    base_url: str = Field(default="http://127.0.0.1:8080", max_length=500)
+    updated_at: datetime = Field(sa_column=utc_column())
+
+
+# Which tables each schema version introduced (see store.migrate).
+TABLES_V1 = (SchemaMeta, Group, Profile, GroupState, Event)
+TABLES_V2 = (Segment, Campaign, Delivery, LandingSettings)

@@ -1,0 +1,198 @@
+"""Engines and sessions: where the store lives and how to talk to it.
+
+``--db`` (or ``SUBGROUPS_DB``) is either a path, meaning an SQLite file, or a
+SQLAlchemy URL. Nothing opens a database at import time: ``open_store`` does,
+checks that the place is usable, and brings the schema up to date.
+
+SQLite runs in WAL mode with a busy timeout so several consoles, the CLI and
+the landing server share one file. Write sessions begin ``IMMEDIATE`` on
+SQLite, so a rule checked inside one (the 50-active limit) holds until commit;
+on PostgreSQL the services take explicit locks instead.
+"""
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_path
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session
+
+from app.core.errors import StoreUnavailable
+
+ENV_DB = "SUBGROUPS_DB"
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 15_000
+
+
+def data_dir() -> Path:
+    """The user data directory (XDG: ``$XDG_DATA_HOME/subgroups``)."""
+    return user_data_path("subgroups", appauthor=False)
+
+
+def default_db_path() -> Path:
+    """Where the store lives when no --db and no SUBGROUPS_DB is given."""
+    return data_dir() / "subgroups.db"
+
+
+def resolve_db_url(db: str | os.PathLike[str] | None) -> str:
+    """Turn a --db value (path or URL; None: environment, then default) into a URL."""
+    if db is None or str(db) == "":
+        db = os.environ.get(ENV_DB) or str(default_db_path())
+    text = str(db)
+    if "://" in text:
+        try:
+            make_url(text)
+        except ArgumentError as exc:
+            raise StoreUnavailable(f"--db {text!r} is not a database URL: {exc}") from exc
+        return text
+    if text == ":memory:":
+        return "sqlite://"
+    return "sqlite:///" + str(Path(text).expanduser().absolute())
+
+
+def _check_sqlite_path(path: Path) -> None:
+    """Refuse, with a message saying why, a path that cannot hold an SQLite store."""
+    if path.is_dir():
+        raise StoreUnavailable(f"--db {path} is a directory; give a file path such as {path}/subgroups.db")
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise StoreUnavailable(f"--db {path}: no permission to read and write this file")
+        if path.stat().st_size > 0:
+            with path.open("rb") as fh:
+                header = fh.read(len(SQLITE_HEADER))
+            if header != SQLITE_HEADER:
+                raise StoreUnavailable(
+                    f"--db {path} is not an SQLite database (it holds something else); "
+                    "give a new path or an existing subgroups store"
+                )
+        return
+    parent = path.parent
+    if not parent.exists():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"--db {path}: cannot create folder {parent}: {exc.strerror}") from exc
+    if not parent.is_dir():
+        raise StoreUnavailable(f"--db {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreUnavailable(f"--db {path}: no permission to create a file in {parent}")
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (the pysqlite recipe in
+    # the SQLAlchemy docs), so a write session can ask for BEGIN IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    # Persistent once set; a no-op answer of "memory" for in-memory stores.
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a URL, with SQLite set up for several processes (WAL, busy timeout)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        memory = not database or database == ":memory:"
+        if not memory:
+            _check_sqlite_path(Path(database))
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}}
+        if memory:
+            from sqlalchemy.pool import StaticPool
+
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        if not memory:
+            try:
+                with engine.connect() as conn:
+                    mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                    if str(mode).lower() != "wal":
+                        raise StoreUnavailable(f"--db {database}: could not switch the file to WAL mode")
+            except OperationalError as exc:
+                raise StoreUnavailable(f"--db {database}: cannot open: {exc.orig}") from exc
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ModuleNotFoundError, ImportError) as exc:
+        raise StoreUnavailable(f"--db {url}: cannot use this database URL: {exc}") from exc
+
+
+@dataclass
+class Store:
+    """An open store: the engine plus the two kinds of session the services use."""
+
+    engine: Engine
+    url: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @property
+    def display_name(self) -> str:
+        """The store as a user would name it: a file path, or the URL without password."""
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() == "sqlite":
+            return parsed.database or ":memory:"
+        return parsed.render_as_string(hide_password=True)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; rolled back at the end."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose work commits at the end, or rolls back on error.
+
+        On SQLite it begins IMMEDIATE: it holds the file's write lock from its
+        first statement, so what it reads stays true until it commits.
+        """
+        bind = self.engine
+        if self.is_sqlite:
+            bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        with Session(bind, expire_on_commit=False) as session:
+            session.info["write"] = True
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(db: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Store:
+    """Open (creating if need be) the store named by --db, schema brought up to date."""
+    from app.core.migrations import upgrade
+
+    url = resolve_db_url(db)
+    engine = make_engine(url)
+    store = Store(engine=engine, url=url)
+    if migrate:
+        try:
+            upgrade(store)
+        except OperationalError as exc:
+            engine.dispose()
+            raise StoreUnavailable(f"--db {store.display_name}: cannot open: {exc.orig}") from exc
+    return store
