@@ -2,6 +2,7 @@
 is reachable, on PostgreSQL (SUBGROUPS_TEST_PG_URL, set by .ci/run)."""
 
 import os
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,6 +14,7 @@ from app.core import clock
 from app.core.store import Store, open_store
 
 PG_ENV = "SUBGROUPS_TEST_PG_URL"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _pg_url_or_reason() -> tuple[str | None, str]:
@@ -81,3 +83,27 @@ def store(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
     yield opened
     opened.dispose()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL test server's URL, its public schema emptied; skips when there is none."""
+    if PG_URL is None:
+        pytest.skip(PG_SKIP_REASON)
+    reset_pg_schema(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """The environment for a child ``python`` that imports this checkout's ``app``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env.pop("SUBGROUPS_DB", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    """The interpreter running the tests, for child processes."""
+    return sys.executable

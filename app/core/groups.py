@@ -176,8 +176,13 @@ def create_group(
     return group
 
 
-def get_group(session: Session, group_id: int) -> Group:
-    group = session.get(Group, group_id)
+def get_group(session: Session, group_id: int, *, fresh: bool = False) -> Group:
+    """The group with this id; ``fresh`` re-reads it even if the session holds it.
+
+    The services ask for a fresh copy after taking the group lock: a copy the
+    session loaded before the lock may predate another admin's change.
+    """
+    group = session.get(Group, group_id, populate_existing=fresh)
     if group is None:
         raise UnknownGroup(f"No group has id {group_id}")
     return group
@@ -217,7 +222,7 @@ def update_group(
     new_desc = clean_description(description) if description is not None else None
     new_policy = clean_policy(policy) if policy is not None else None
     _lock_groups(session)
-    group = get_group(session, group_id)
+    group = get_group(session, group_id, fresh=True)
     old_name = group.name
     if new_name is not None and new_name != group.name:
         key = name_key(new_name)
@@ -256,7 +261,7 @@ def archive_group(
 ) -> Group:
     """Archive a group: it frees a slot and leaves pickers, but its opt-outs stay enforced."""
     _lock_groups(session)
-    group = get_group(session, group_id)
+    group = get_group(session, group_id, fresh=True)
     if group.status == STATUS_ARCHIVED:
         raise WrongStatus(f"Group {group.name!r} is already archived")
     ts = now or clock.now()
@@ -281,7 +286,7 @@ def unarchive_group(
 ) -> Group:
     """Bring an archived group back, if a slot is free."""
     _lock_groups(session)
-    group = get_group(session, group_id)
+    group = get_group(session, group_id, fresh=True)
     if group.status == STATUS_ACTIVE:
         raise WrongStatus(f"Group {group.name!r} is already active")
     _check_room(session)

@@ -22,6 +22,8 @@ GROUP_UNARCHIVED = "Group Unarchived"
 SAMPLE_DATA_LOADED = "Sample Data Loaded"
 
 SOURCES = ("landing_page", "one_click", "console", "cli", "import", "simulator")
+# How many events recent_events reads per page when filtering by group.
+GROUP_SCAN_PAGE = 2000
 
 
 def record(
@@ -128,12 +130,28 @@ def recent_events(
         query = query.where(col(Event.name) == name)
     if profile_id is not None:
         query = query.where(col(Event.profile_id) == profile_id)
-    rows = list(session.exec(query.order_by(col(Event.id).desc()).limit(limit if not group else limit * 20)).all())
-    records = [to_record(row) for row in rows]
-    if group:
-        wanted = group.casefold()
-        records = [r for r in records if (r.group_name or "").casefold() == wanted][:limit]
-    return list(reversed(records))
+    if not group:
+        rows = session.exec(query.order_by(col(Event.id).desc()).limit(limit)).all()
+        return [to_record(row) for row in reversed(rows)]
+    # The group is matched on the name the event recorded (the name at the
+    # time), which lives in the JSON properties: page back through the ledger
+    # until enough events match, so busy other groups cannot hide this one's.
+    wanted = group.casefold()
+    found: list[EventRecord] = []
+    before: int | None = None
+    while len(found) < limit:
+        page = query if before is None else query.where(col(Event.id) < before)
+        rows = session.exec(page.order_by(col(Event.id).desc()).limit(GROUP_SCAN_PAGE)).all()
+        if not rows:
+            break
+        for row in rows:
+            record = to_record(row)
+            if (record.group_name or "").casefold() == wanted:
+                found.append(record)
+                if len(found) == limit:
+                    break
+        before = rows[-1].id
+    return list(reversed(found))
 
 
 def profile_events(session: Session, *, profile_id: int, limit: int = 200) -> list[EventRecord]:
@@ -145,3 +163,25 @@ def profile_events(session: Session, *, profile_id: int, limit: int = 200) -> li
         .limit(limit)
     ).all()
     return [to_record(row) for row in rows]
+
+
+def summary(event: EventRecord) -> str:
+    """A one-line plain-text account of an event (CLI and the console's log pane)."""
+    props = event.properties
+    if event.name == CHANNEL_UNSUBSCRIBED:
+        what = f"group {props.get('Group')!r}" if props.get("Group") else "all email"
+        old = props.get("Old State") or "never set"
+        text = f"{event.identity}: {what} {old} → {props.get('New State')}"
+        if props.get("Campaign ID"):
+            text += f" (campaign {props['Campaign ID']})"
+        if props.get("Reason"):
+            text += f" — {props['Reason']}"
+        return text + f" [{event.source}]"
+    if event.name == GROUP_UPDATED:
+        changes = props.get("Changes") or {}
+        parts = ", ".join(f"{k.lower()} {v[0]!r} → {v[1]!r}" for k, v in changes.items())
+        return f"group {props.get('Previous Name')!r}: {parts} by {event.actor} [{event.source}]"
+    if props.get("Group"):
+        return f"group {props['Group']!r} by {event.actor} [{event.source}]"
+    detail = ", ".join(f"{k}: {v}" for k, v in props.items())
+    return f"{detail} by {event.actor} [{event.source}]"

@@ -72,6 +72,7 @@ def _check_sqlite_path(path: Path) -> None:
                     f"--db {path} is not an SQLite database (it holds something else); "
                     "give a new path or an existing subgroups store"
                 )
+            _check_not_foreign(path)
         return
     parent = path.parent
     if not parent.exists():
@@ -83,6 +84,29 @@ def _check_sqlite_path(path: Path) -> None:
         raise StoreUnavailable(f"--db {path}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StoreUnavailable(f"--db {path}: no permission to create a file in {parent}")
+
+
+def _check_not_foreign(path: Path) -> None:
+    """Refuse another application's SQLite database before touching it.
+
+    Opening it the usual way would switch it to WAL mode for good; this
+    looks read-only. (migrations.upgrade makes the same check for URLs.)
+    """
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {
+                row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"--db {path}: cannot open: {exc}") from exc
+    if tables and "schema_meta" not in tables:
+        raise StoreUnavailable(
+            f"--db {path} is a database but not a subgroups store "
+            f"(it has tables such as {sorted(tables)[0]!r}); give a new path"
+        )
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -195,4 +219,8 @@ def open_store(db: str | os.PathLike[str] | None = None, *, migrate: bool = True
         except OperationalError as exc:
             engine.dispose()
             raise StoreUnavailable(f"--db {store.display_name}: cannot open: {exc.orig}") from exc
+        except BaseException:
+            # A refused store (not ours, too new) must not stay open.
+            engine.dispose()
+            raise
     return store

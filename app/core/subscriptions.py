@@ -82,8 +82,13 @@ def set_state(
     assert profile.id is not None
     # Lock the profile row so two writers of one profile cannot both see the
     # same old state (PostgreSQL; SQLite's write lock already serialises).
+    # populate_existing: a profile this session loaded before the lock keeps
+    # its stale state in the identity map otherwise.
     locked = session.exec(
-        select(Profile).where(col(Profile.id) == profile.id).with_for_update()
+        select(Profile)
+        .where(col(Profile.id) == profile.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
     ts = now or clock.now()
     if group is None:
@@ -94,7 +99,7 @@ def set_state(
         session.add(locked)
     else:
         assert group.id is not None
-        row = session.get(GroupState, (locked.id, group.id))
+        row = session.get(GroupState, (locked.id, group.id), populate_existing=True)
         old = row.state if row else None
         if old == status:
             return None

@@ -1,0 +1,127 @@
+"""Command-line entry point: argument parsing, then one command function each.
+
+Exit codes (DESIGN.md §2): 0 done; 1 refused by a rule, with one line on
+stderr; 2 bad usage or bad input.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole CLI of DESIGN.md §2 (this release's part of it)."""
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument(
+        "--db",
+        metavar="URL_OR_PATH",
+        default=argparse.SUPPRESS,
+        help="the store: an SQLite file path or a SQLAlchemy URL (default: $SUBGROUPS_DB, "
+        "else subgroups.db in the user data directory)",
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON")
+
+    parser = argparse.ArgumentParser(
+        prog="subgroups",
+        parents=[db],
+        description="A keyboard-driven console for email subscription groups. "
+        "With no command, opens the console.",
+    )
+    parser.add_argument("--version", action="version", version=f"subgroups {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    console = commands.add_parser("console", parents=[db], help="open the console (the default)")
+    console.set_defaults(func="console")
+
+    demo = commands.add_parser(
+        "demo", parents=[db], help="the console on a fresh sample store, with simulated live traffic"
+    )
+    demo.set_defaults(func="demo")
+
+    seed = commands.add_parser("seed", parents=[db], help="load sample_data/ (or N synthetic profiles)")
+    seed.add_argument("--profiles", type=_positive_int, metavar="N", help="N synthetic profiles over 50 groups")
+    seed.set_defaults(func="seed")
+
+    groups = commands.add_parser("groups", help="subscription groups").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    g_list = groups.add_parser("list", parents=[db, as_json], help="list groups (active by default)")
+    which = g_list.add_mutually_exclusive_group()
+    which.add_argument("--all", dest="status", action="store_const", const="all", help="active and archived")
+    which.add_argument("--archived", dest="status", action="store_const", const="archived", help="archived only")
+    g_list.set_defaults(func="groups_list", status="active")
+
+    g_create = groups.add_parser("create", parents=[db, as_json], help="create a group")
+    g_create.add_argument("name", metavar="NAME")
+    g_create.add_argument("--description", default="", metavar="T")
+    g_create.add_argument("--policy", choices=["opt-out", "opt-in"], default="opt-out")
+    g_create.add_argument("--hidden", action="store_true", help="not shown on the landing page")
+    g_create.set_defaults(func="groups_create")
+
+    g_update = groups.add_parser("update", parents=[db, as_json], help="rename or change a group")
+    g_update.add_argument("name", metavar="NAME")
+    g_update.add_argument("--name", dest="new_name", metavar="NEW")
+    g_update.add_argument("--description", metavar="T")
+    g_update.add_argument("--policy", choices=["opt-out", "opt-in"])
+    shown = g_update.add_mutually_exclusive_group()
+    shown.add_argument("--hidden", dest="shown", action="store_false", default=None)
+    shown.add_argument("--shown", dest="shown", action="store_true")
+    g_update.set_defaults(func="groups_update")
+
+    for action, text in (("archive", "archive a group (frees a slot; its opt-outs stay enforced)"),
+                         ("unarchive", "bring an archived group back, if a slot is free")):
+        sub = groups.add_parser(action, parents=[db, as_json], help=text)
+        sub.add_argument("name", metavar="NAME")
+        sub.set_defaults(func=f"groups_{action}")
+
+    profiles = commands.add_parser("profiles", help="profiles and their states").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p_show = profiles.add_parser("show", parents=[db, as_json], help="a profile's states and history")
+    p_show.add_argument("identity", metavar="IDENTITY")
+    p_show.set_defaults(func="profiles_show")
+
+    p_set = profiles.add_parser("set", parents=[db, as_json], help="change a profile's state")
+    p_set.add_argument("identity", metavar="IDENTITY")
+    target = p_set.add_mutually_exclusive_group(required=True)
+    target.add_argument("--group", metavar="NAME")
+    target.add_argument("--all-email", action="store_true", help="the whole email channel")
+    p_set.add_argument("--status", required=True, choices=["subscribed", "unsubscribed"])
+    p_set.add_argument("--reason", metavar="T")
+    p_set.set_defaults(func="profiles_set")
+
+    events = commands.add_parser("events", parents=[db, as_json], help="the ledger (JSON Lines with --json)")
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    events.add_argument("--name", metavar="NAME", help="only events of this name")
+    events.add_argument("--group", metavar="NAME", help="only events about this group")
+    events.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="how many (default 20)")
+    events.set_defaults(func="events")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments and run one command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from app import cli
+
+    func_name = getattr(args, "func", "console")
+    db = getattr(args, "db", None)
+    return cli.run(func_name, args, db)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""The command functions behind ``subgroups``: each opens the store, calls one
+service, and prints the result for people or, with --json, for scripts.
+
+Errors the services raise carry their exit code; they are printed as one line
+on stderr, never as a traceback.
+"""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from app.core import clock, groups, ledger, profiles, subscriptions
+from app.core.errors import SubgroupsError
+from app.core.store import Store, open_store
+
+Command = Callable[[argparse.Namespace, Store], int]
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _local(ts: Any) -> str:
+    return ts.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+# --- groups -----------------------------------------------------------------
+
+
+def groups_list(args: argparse.Namespace, store: Store) -> int:
+    with store.read() as session:
+        rows = groups.list_groups(session, status=args.status)
+        counts = groups.group_counts(session)
+        active = groups.active_count(session)
+    if args.json:
+        out = []
+        for g in rows:
+            item = groups.group_to_json(g)
+            c = counts.get(g.id or 0)
+            item["subscribed"] = c.subscribed if c else 0
+            item["unsubscribed"] = c.unsubscribed if c else 0
+            out.append(item)
+        _print_json(out)
+        return 0
+    table = [
+        [
+            str(g.id), g.name, g.policy, g.status, "yes" if g.shown_on_landing_page else "no",
+            str(counts[g.id].subscribed if g.id in counts else 0),
+            str(counts[g.id].unsubscribed if g.id in counts else 0),
+        ]
+        for g in rows
+    ]
+    headers = ["ID", "NAME", "POLICY", "STATUS", "LANDING", "SUBSCRIBED", "UNSUBSCRIBED"]
+    print(_table(table, headers) if table else f"No {args.status if args.status != 'all' else ''} groups.".replace("  ", " "))
+    print(f"{active} / {groups.MAX_ACTIVE_GROUPS} active")
+    return 0
+
+
+def _print_group(args: argparse.Namespace, group: Any, verb: str) -> None:
+    if args.json:
+        _print_json(groups.group_to_json(group))
+    else:
+        print(f"{verb} group {group.name!r} (id {group.id}, {group.status}).")
+
+
+def groups_create(args: argparse.Namespace, store: Store) -> int:
+    with store.write() as session:
+        group = groups.create_group(
+            session=session, name=args.name, description=args.description, policy=args.policy,
+            shown_on_landing_page=not args.hidden, actor=clock.os_user(), source="cli",
+        )
+    _print_group(args, group, "Created")
+    return 0
+
+
+def groups_update(args: argparse.Namespace, store: Store) -> int:
+    with store.write() as session:
+        found = groups.find_group(session, args.name)
+        assert found.id is not None
+        group = groups.update_group(
+            session=session, group_id=found.id, name=args.new_name, description=args.description,
+            policy=args.policy, shown_on_landing_page=args.shown, actor=clock.os_user(), source="cli",
+        )
+    _print_group(args, group, "Updated")
+    return 0
+
+
+def groups_archive(args: argparse.Namespace, store: Store) -> int:
+    with store.write() as session:
+        found = groups.find_group(session, args.name)
+        assert found.id is not None
+        group = groups.archive_group(session=session, group_id=found.id, actor=clock.os_user(), source="cli")
+    _print_group(args, group, "Archived")
+    return 0
+
+
+def groups_unarchive(args: argparse.Namespace, store: Store) -> int:
+    with store.write() as session:
+        found = groups.find_group(session, args.name)
+        assert found.id is not None
+        group = groups.unarchive_group(session=session, group_id=found.id, actor=clock.os_user(), source="cli")
+    _print_group(args, group, "Unarchived")
+    return 0
+
+
+# --- profiles ---------------------------------------------------------------
+
+
+def profiles_show(args: argparse.Namespace, store: Store) -> int:
+    with store.read() as session:
+        view = profiles.profile_view(session, args.identity, history_limit=10)
+    if args.json:
+        _print_json(view.to_json())
+        return 0
+    print(f"{view.identity}  {view.email or ''}  {view.name}")
+    if view.properties:
+        print("  " + ", ".join(f"{k}={v}" for k, v in view.properties.items()))
+    print(f"All email: {view.all_email} ({view.all_email_origin})")
+    rows = [
+        [g.group_name + (" (archived)" if g.group_status != "active" else ""), g.effective, g.stored or "-", g.origin]
+        for g in view.groups
+    ]
+    print(_table(rows, ["GROUP", "EFFECTIVE", "STORED", "WHERE FROM"]))
+    if view.history:
+        print("Recent history:")
+        for ev in view.history:
+            print(f"  {_local(ev.ts)}  {ev.name}  {ledger.summary(ev)}")
+    return 0
+
+
+def profiles_set(args: argparse.Namespace, store: Store) -> int:
+    with store.write() as session:
+        profile = profiles.get_profile(session, args.identity)
+        group = None if args.all_email else groups.find_group(session, args.group)
+        event = subscriptions.set_state(
+            session=session, profile=profile, group=group, status=args.status, source="cli",
+            actor=clock.os_user(), reason=args.reason,
+        )
+        record = ledger.to_record(event) if event else None
+    target = "all email" if group is None else f"group {group.name!r}"
+    if args.json:
+        _print_json({"changed": record is not None, "event": record.to_json() if record else None})
+    elif record is None:
+        print(f"{args.identity} is already {args.status} for {target}; nothing changed.")
+    else:
+        print(f"{args.identity}: {target} is now {args.status} (event {record.id}).")
+    return 0
+
+
+# --- events -----------------------------------------------------------------
+
+
+def _print_event(event: ledger.EventRecord, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(event.to_json(), ensure_ascii=False), flush=True)
+    else:
+        print(f"{event.id:>7}  {_local(event.ts)}  {event.name:<22} {ledger.summary(event)}", flush=True)
+
+
+def _event_matches(event: ledger.EventRecord, args: argparse.Namespace) -> bool:
+    if args.name and event.name != args.name:
+        return False
+    return not (args.group and (event.group_name or "").casefold() != args.group.strip().casefold())
+
+
+def events(args: argparse.Namespace, store: Store) -> int:
+    with store.read() as session:
+        if args.group:
+            groups.find_group(session, args.group)
+        recent = ledger.recent_events(session, limit=args.limit, name=args.name, group=args.group)
+        last = ledger.latest_id(session)
+    for event in recent:
+        _print_event(event, args.json)
+    if not args.follow:
+        return 0
+    try:
+        while True:
+            time.sleep(0.25)
+            with store.read() as session:
+                fresh = ledger.events_after(session, after_id=last)
+            for event in fresh:
+                last = max(last, event.id)
+                if _event_matches(event, args):
+                    _print_event(event, args.json)
+    except KeyboardInterrupt:
+        return 0
+
+
+# --- sample data and the console ----------------------------------------------
+
+
+def seed(args: argparse.Namespace, store: Store) -> int:
+    from app.core import seed as seeding
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{done:,} / {total:,}", end="", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    if args.profiles:
+        seeding.seed_synthetic(store=store, profiles=args.profiles, actor=clock.os_user(), progress=progress)
+        what = f"{args.profiles:,} synthetic profiles over 50 groups"
+    else:
+        seeding.load_sample_data(store=store, actor=clock.os_user(), progress=progress)
+        what = "the sample data"
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(f"Loaded {what} into {store.display_name} in {time.perf_counter() - started:.1f} s.")
+    return 0
+
+
+def console(args: argparse.Namespace, store: Store) -> int:
+    from app.ui.app import SubgroupsApp
+
+    SubgroupsApp(store=store).run()
+    return 0
+
+
+def demo(args: argparse.Namespace, store: Store) -> int:
+    from app.core import seed as seeding
+    from app.core.simulator import TrafficSimulator
+    from app.ui.app import SubgroupsApp
+
+    with store.read() as session:
+        empty = seeding.store_is_empty(session)
+    if not empty:
+        raise SubgroupsError(
+            f"demo needs an empty store and {store.display_name} has data; "
+            "leave out --db to use a fresh one"
+        )
+    print(f"Loading the sample data into {store.display_name} …", file=sys.stderr)
+    seeding.load_sample_data(store=store, actor=clock.os_user())
+    simulator = TrafficSimulator(store)
+    simulator.start()
+    try:
+        SubgroupsApp(store=store, demo=True).run()
+    finally:
+        simulator.stop()
+    print(f"The demo store is kept at {store.display_name}.")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "console": console,
+    "demo": demo,
+    "seed": seed,
+    "groups_list": groups_list,
+    "groups_create": groups_create,
+    "groups_update": groups_update,
+    "groups_archive": groups_archive,
+    "groups_unarchive": groups_unarchive,
+    "profiles_show": profiles_show,
+    "profiles_set": profiles_set,
+    "events": events,
+}
+
+
+def _demo_db() -> str:
+    import tempfile
+
+    return str(Path(tempfile.mkdtemp(prefix="subgroups-demo-")) / "demo.db")
+
+
+def run(func_name: str, args: argparse.Namespace, db: str | None) -> int:
+    """Open the store and run one command; map errors to exit codes and one line on stderr."""
+    if func_name == "demo" and db is None:
+        db = _demo_db()
+    try:
+        store = open_store(db)
+    except SubgroupsError as exc:
+        print(f"subgroups: {exc}", file=sys.stderr)
+        return exc.exit_code
+    try:
+        return COMMANDS[func_name](args, store)
+    except SubgroupsError as exc:
+        print(f"subgroups: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OperationalError as exc:
+        print(f"subgroups: the store {store.display_name} could not do this: {exc.orig}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        store.dispose()

@@ -1,0 +1,243 @@
+"""The console: sections switched by number keys, the live event log pane
+below them, a footer with the current keys, help on F1 or ?.
+
+Sections are children of one ContentSwitcher rather than separate screens or
+modes, so the event log pane is one widget fed by one poller and keeps its
+history, pause and filters while you move between sections.
+"""
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.exc import OperationalError
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
+
+from app.core import clock, ledger
+from app.core.store import Store
+from app.resources import resource_dir
+from app.ui.commands import SubgroupsCommands
+from app.ui.messages import NewEvents, RunSectionAction
+from app.ui.modals.confirm import ConfirmModal
+from app.ui.screens.groups import GroupsSection
+from app.ui.screens.help import HelpScreen
+from app.ui.screens.profiles import ProfilesSection
+from app.ui.widgets.event_log import EventLogPane
+
+STYLES = resource_dir("styles")
+POLL_SECONDS = 0.3
+INITIAL_EVENTS = 50
+
+
+class SubgroupsApp(App[None]):
+    """subgroups: email subscription groups, from the keyboard."""
+
+    TITLE = "subgroups"
+    CSS_PATH = [STYLES / name for name in ("app.tcss", "groups.tcss", "profiles.tcss", "event_log.tcss", "modals.tcss")]
+    COMMANDS = App.COMMANDS | {SubgroupsCommands}
+    SECTIONS: dict[str, type[GroupsSection] | type[ProfilesSection]] = {
+        "groups": GroupsSection,
+        "profiles": ProfilesSection,
+    }
+    BINDINGS = [
+        Binding("1", "show_section('groups')", "Groups", tooltip="Show the Groups section", id="app.groups"),
+        Binding("2", "show_section('profiles')", "Profiles", tooltip="Show the Profiles section",
+                id="app.profiles"),
+        Binding("l", "toggle_log", "Log", tooltip="Show or hide the live event log", id="app.log"),
+        Binding("p", "pause_log", "Pause log", tooltip="Pause or resume the live event log", show=False,
+                id="app.pause_log"),
+        Binding("f1,question_mark", "help", "Help", tooltip="List every key", id="app.help"),
+    ]
+
+    section: reactive[str] = reactive("groups")
+    show_log: reactive[bool] = reactive(True)
+
+    @dataclass
+    class StoreIsEmpty(Message):
+        """The first look at the store found no groups and no profiles."""
+
+    @dataclass
+    class SampleLoaded(Message):
+        error: str | None = None
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        demo: bool = False,
+        poll_seconds: float = POLL_SECONDS,
+        offer_sample_data: bool = True,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.demo = demo
+        self.poll_seconds = poll_seconds
+        self.offer_sample_data = offer_sample_data
+        self._stop_polling = threading.Event()
+        self._reload_timer = None
+        self._reload_groups_table = False
+
+    # --- layout ------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="✉")
+        yield Static(id="section-bar")
+        with Vertical(id="main"):
+            with ContentSwitcher(initial="groups", id="sections"):
+                yield GroupsSection(id="groups")
+                yield ProfilesSection(id="profiles")
+            yield EventLogPane(id="event-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.store.display_name + ("  ·  demo with simulated traffic" if self.demo else "")
+        self._show_section_bar()
+        self.query_one("#groups-table", DataTable).focus()
+        self.poll_ledger()
+        if self.offer_sample_data:
+            self.check_empty()
+
+    def on_unmount(self) -> None:
+        self._stop_polling.set()
+
+    def _show_section_bar(self) -> None:
+        parts = []
+        for number, (key, widget_class) in enumerate(self.SECTIONS.items(), start=1):
+            label = f" {number} {widget_class.SECTION_TITLE} "
+            parts.append(Content.styled(label, "reverse bold") if key == self.section else Content(label))
+        self.query_one("#section-bar", Static).update(Content(" ").join(parts))
+
+    # --- sections ------------------------------------------------------------
+
+    def action_show_section(self, section: str) -> None:
+        self.section = section
+
+    def watch_section(self, section: str) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#sections", ContentSwitcher).current = section
+        self._show_section_bar()
+        target = {"groups": "#groups-table", "profiles": "#profiles-table"}[section]
+        self.query_one(target).focus()
+
+    @on(RunSectionAction)
+    async def _run_section_action(self, message: RunSectionAction) -> None:
+        if not message.section:
+            await self.run_action(message.action)
+            return
+        self.section = message.section
+        widget = self.query_one(f"#{message.section}", Widget)
+        await widget.run_action(message.action)
+
+    def action_help(self) -> None:
+        sections = [("Everywhere", list(self.BINDINGS))]
+        sections += [(cls.SECTION_TITLE, list(cls.BINDINGS)) for cls in self.SECTIONS.values()]
+        sections.append(("Forms", [Binding("ctrl+s", "", "Save"), Binding("escape", "", "Cancel / close")]))
+        sections.append(("Everywhere", [Binding("ctrl+p", "", "Command palette: every action by name"),
+                                        Binding("ctrl+q", "", "Quit")]))
+        self.push_screen(HelpScreen(sections))
+
+    # --- the live event log ----------------------------------------------------
+
+    def action_toggle_log(self) -> None:
+        self.show_log = not self.show_log
+
+    def watch_show_log(self, show: bool) -> None:
+        if self.is_mounted:
+            self.query_one(EventLogPane).display = show
+
+    def action_pause_log(self) -> None:
+        pane = self.query_one(EventLogPane)
+        pane.paused = not pane.paused
+        if not self.show_log:
+            self.show_log = True
+
+    @work(thread=True, exclusive=True, group="ledger", name="ledger poller")
+    def poll_ledger(self) -> None:
+        """Watch the ledger for events from any process and hand them to the UI."""
+        with self.store.read() as session:
+            initial = ledger.recent_events(session, limit=INITIAL_EVENTS)
+            last = ledger.latest_id(session)
+        self.post_message(NewEvents(initial, initial=True))
+        while not self._stop_polling.wait(self.poll_seconds):
+            try:
+                with self.store.read() as session:
+                    fresh = ledger.events_after(session, after_id=last)
+            except OperationalError:
+                continue  # busy or briefly unavailable: try again next tick
+            if fresh:
+                last = fresh[-1].id
+                self.post_message(NewEvents(fresh))
+
+    @on(NewEvents)
+    def _new_events(self, message: NewEvents) -> None:
+        self.query_one(EventLogPane).add(message.events)
+        if message.initial or not message.events:
+            return
+        names = {e.name for e in message.events}
+        if any(name.startswith("Group ") for name in names):
+            self._reload_groups_table = True
+        self._schedule_reload()
+        identities = {e.identity for e in message.events if e.identity}
+        self.query_one(ProfilesSection).refresh_if_shown(identities)
+
+    def _schedule_reload(self) -> None:
+        """Coalesce bursts of events into one reload of the groups and counts."""
+        if self._reload_timer is None:
+            self._reload_timer = self.set_timer(0.5, self._reload_groups)
+
+    def _reload_groups(self) -> None:
+        self._reload_timer = None
+        counts_only = not self._reload_groups_table
+        self._reload_groups_table = False
+        self.query_one(GroupsSection).reload(counts_only=counts_only)
+
+    # --- first run -----------------------------------------------------------
+
+    @work(thread=True, group="first-run")
+    def check_empty(self) -> None:
+        from app.core.seed import store_is_empty
+
+        with self.store.read() as session:
+            empty = store_is_empty(session)
+        if empty:
+            self.post_message(self.StoreIsEmpty())
+
+    @on(StoreIsEmpty)
+    def _offer_sample(self) -> None:
+        self.push_screen(
+            ConfirmModal(
+                "This store is empty",
+                "Load the sample data? About a dozen subscription groups and a few thousand profiles "
+                "with a believable history, so you can try everything. You can also start from scratch.",
+                confirm_label="Load sample data",
+            ),
+            lambda yes: self.load_sample() if yes else None,
+        )
+
+    @work(thread=True, exclusive=True, group="first-run")
+    def load_sample(self) -> None:
+        from app.core.seed import load_sample_data
+
+        self.call_from_thread(self.notify, "Loading the sample data…")
+        try:
+            load_sample_data(store=self.store, actor=clock.os_user())
+            self.post_message(self.SampleLoaded())
+        except Exception as exc:
+            self.post_message(self.SampleLoaded(str(exc)))
+
+    @on(SampleLoaded)
+    def _sample_loaded(self, message: SampleLoaded) -> None:
+        if message.error:
+            self.notify(message.error, title="Sample data not loaded", severity="error", markup=False)
+            return
+        self.notify("Sample data loaded.")
+        self.query_one(GroupsSection).reload()
+        self.query_one(ProfilesSection).action_reload()

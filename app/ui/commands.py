@@ -1,0 +1,55 @@
+"""Command palette (ctrl+p): every section and every action, found by name.
+
+The entries are read from the same bindings the footer and the help screen
+show, so the three never disagree. Choosing one posts a message; the app
+switches to the section and runs the action there.
+"""
+
+from collections.abc import Iterator
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from app.ui.messages import RunSectionAction
+
+if TYPE_CHECKING:
+    from app.ui.app import SubgroupsApp
+
+
+class SubgroupsCommands(Provider):
+    """Sections and their actions."""
+
+    def _entries(self) -> Iterator[tuple[str, str, str, str]]:
+        """(title, help, section, action) for every palette entry."""
+        app = cast("SubgroupsApp", self.app)
+        for binding in app.BINDINGS:
+            if isinstance(binding, Binding):
+                key = app.get_key_display(Binding(binding.key.split(",")[0], ""))
+                yield (f"{binding.description} ({key})", binding.tooltip or binding.description, "", binding.action)
+        for section, widget_class in app.SECTIONS.items():
+            title = widget_class.SECTION_TITLE
+            for binding in widget_class.BINDINGS:
+                if isinstance(binding, Binding):
+                    key = app.get_key_display(Binding(binding.key.split(",")[0], ""))
+                    yield (
+                        f"{title}: {binding.tooltip or binding.description} ({key})",
+                        f"In the {title} section",
+                        section,
+                        binding.action,
+                    )
+
+    def _run(self, section: str, action: str) -> None:
+        self.app.post_message(RunSectionAction(section, action))
+
+    async def discover(self) -> Hits:
+        for title, help_text, section, action in self._entries():
+            yield DiscoveryHit(title, partial(self._run, section, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, section, action in self._entries():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(self._run, section, action), help=help_text)

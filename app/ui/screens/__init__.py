@@ -1,0 +1,1 @@
+"""The console's sections (Groups, Profiles) and the help screen."""

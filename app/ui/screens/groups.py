@@ -1,0 +1,264 @@
+"""The Groups section: every subscription group, the N / 50 gauge, and the
+create / edit / archive / unarchive actions."""
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable, Label, ProgressBar, Static
+
+from app.core import clock, groups
+from app.core.errors import SubgroupsError
+from app.core.groups import MAX_ACTIVE_GROUPS, GroupCounts
+from app.core.models import STATUS_ACTIVE
+from app.ui.messages import GroupRow
+from app.ui.modals.confirm import ConfirmModal
+from app.ui.modals.group_form import GroupFormModal
+
+if TYPE_CHECKING:
+    from app.ui.app import SubgroupsApp
+
+FILTERS = ("active", "archived", "all")
+COLUMNS = (
+    ("Name", "name"),
+    ("Description", "description"),
+    ("Policy", "policy"),
+    ("Status", "status"),
+    ("Landing", "landing"),
+    ("Subscribed", "subscribed"),
+    ("Unsubscribed", "unsubscribed"),
+)
+
+
+class GroupsSection(Vertical, can_focus=False):
+    """Section 1: subscription groups."""
+
+    SECTION_TITLE = "Groups"
+    BINDINGS = [
+        Binding("n", "new_group", "New", tooltip="Create a subscription group", id="groups.new"),
+        Binding("e", "edit_group", "Edit", tooltip="Edit the selected group (also enter)", id="groups.edit"),
+        Binding("a", "archive_group", "Archive", tooltip="Archive the selected group (asks first)",
+                id="groups.archive"),
+        Binding("u", "unarchive_group", "Unarchive", tooltip="Unarchive the selected group (asks first)",
+                id="groups.unarchive"),
+        Binding("f", "cycle_filter", "Filter", tooltip="Show active, archived or all groups",
+                id="groups.filter"),
+        Binding("r", "reload", "Reload", tooltip="Read the groups and counts again", show=False,
+                id="groups.reload"),
+    ]
+
+    status_filter: reactive[str] = reactive("active")
+
+    @dataclass
+    class Loaded(Message):
+        groups: list[GroupRow]
+        active: int
+
+    @dataclass
+    class CountsLoaded(Message):
+        counts: dict[int, GroupCounts] = field(default_factory=dict)
+
+    @dataclass
+    class ActionDone(Message):
+        text: str
+        error: bool = False
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[GroupRow] = []
+        self.counts: dict[int, GroupCounts] | None = None
+        self.active: int | None = None
+
+    @property
+    def subgroups(self) -> "SubgroupsApp":
+        return cast("SubgroupsApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="groups-bar"):
+            yield Label("… / 50 active", id="active-count")
+            yield ProgressBar(total=MAX_ACTIVE_GROUPS, show_eta=False, show_percentage=False, id="active-gauge")
+            yield Label("", id="groups-filter")
+        yield DataTable(id="groups-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="groups-hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#groups-table", DataTable)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
+        self._show_filter()
+        self.reload()
+
+    # --- loading ---------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="groups.load")
+    def reload(self, counts_only: bool = False) -> None:
+        """Read the groups, then their counts (slower on big stores), off the UI thread."""
+        store = self.subgroups.store
+        if not counts_only:
+            with store.read() as session:
+                rows = [GroupRow.from_group(g) for g in groups.list_groups(session, status="all")]
+                active = groups.active_count(session)
+            self.post_message(self.Loaded(rows, active))
+        with store.read() as session:
+            counts = groups.group_counts(session)
+        self.post_message(self.CountsLoaded(counts))
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self.rows = message.groups
+        self.active = message.active
+        self.query_one("#active-count", Label).update(f"{message.active} / {MAX_ACTIVE_GROUPS} active")
+        self.query_one("#active-gauge", ProgressBar).update(progress=message.active)
+        self.set_class(message.active >= MAX_ACTIVE_GROUPS, "-at-limit")
+        self._fill_table()
+
+    @on(CountsLoaded)
+    def _counts_loaded(self, message: CountsLoaded) -> None:
+        self.counts = message.counts
+        table = self.query_one("#groups-table", DataTable)
+        for row in self._visible_rows():
+            key = str(row.id)
+            if key in table.rows:
+                sub, unsub = self._count_cells(row)
+                table.update_cell(key, "subscribed", sub)
+                table.update_cell(key, "unsubscribed", unsub)
+
+    def _visible_rows(self) -> list[GroupRow]:
+        if self.status_filter == "all":
+            return self.rows
+        return [r for r in self.rows if r.status == self.status_filter]
+
+    def _count_cells(self, row: GroupRow) -> tuple[Text, Text]:
+        if self.counts is None or row.id not in self.counts:
+            return Text("…", justify="right"), Text("…", justify="right")
+        c = self.counts[row.id]
+        return Text(f"{c.subscribed:,}", justify="right"), Text(f"{c.unsubscribed:,}", justify="right")
+
+    def _fill_table(self) -> None:
+        table = self.query_one("#groups-table", DataTable)
+        selected = self.selected_group()
+        table.clear()
+        for row in self._visible_rows():
+            sub, unsub = self._count_cells(row)
+            table.add_row(
+                Text(row.name),
+                Text(row.description, no_wrap=True, overflow="ellipsis"),
+                row.policy,
+                Text(row.status, style="dim" if row.status != STATUS_ACTIVE else ""),
+                "shown" if row.shown_on_landing_page else "hidden",
+                sub,
+                unsub,
+                key=str(row.id),
+            )
+        if selected is not None and str(selected.id) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(selected.id)))
+        hint = self.query_one("#groups-hint", Static)
+        if not table.row_count:
+            hint.update(
+                "No groups yet. Press n to create one." if self.status_filter != "archived" else "No archived groups."
+            )
+        else:
+            hint.update("")
+
+    def selected_group(self) -> GroupRow | None:
+        table = self.query_one("#groups-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((r for r in self.rows if str(r.id) == key), None)
+
+    # --- filter ----------------------------------------------------------
+
+    def action_cycle_filter(self) -> None:
+        self.status_filter = FILTERS[(FILTERS.index(self.status_filter) + 1) % len(FILTERS)]
+
+    def watch_status_filter(self) -> None:
+        if self.is_mounted:
+            self._show_filter()
+            self._fill_table()
+
+    def _show_filter(self) -> None:
+        shown = "  ".join(f"[{f}]" if f == self.status_filter else f" {f} " for f in FILTERS)
+        self.query_one("#groups-filter", Label).update(Content(f"Showing: {shown}  (f)"))
+
+    # --- actions ---------------------------------------------------------
+
+    def action_new_group(self) -> None:
+        self.app.push_screen(GroupFormModal(self.subgroups.store, active_count=self.active), self._form_closed)
+
+    @on(DataTable.RowSelected, "#groups-table")
+    def action_edit_group(self) -> None:
+        group = self.selected_group()
+        if group is None:
+            self.notify("No group is selected.", severity="warning")
+            return
+        self.app.push_screen(GroupFormModal(self.subgroups.store, group), self._form_closed)
+
+    def _form_closed(self, saved: GroupRow | None) -> None:
+        if saved is not None:
+            self.notify(f"Saved group {saved.name!r}.", markup=False)
+            self.reload()
+
+    def action_archive_group(self) -> None:
+        group = self.selected_group()
+        if group is None:
+            self.notify("No group is selected.", severity="warning")
+            return
+        if group.status != STATUS_ACTIVE:
+            self.notify(f"{group.name!r} is already archived.", severity="warning", markup=False)
+            return
+        unsubscribed = self.counts[group.id].unsubscribed if self.counts and group.id in self.counts else None
+        kept = f"its {unsubscribed:,} opt-outs" if unsubscribed is not None else "its opt-outs"
+        message = (
+            f"Archive {group.name!r}? It frees a slot and leaves pickers and the landing page, "
+            f"but {kept} stay enforced: campaigns that name it still skip those people."
+        )
+        self.app.push_screen(
+            ConfirmModal("Archive group", message, confirm_label="Archive"),
+            lambda yes: self._change_status(group, archive=True) if yes else None,
+        )
+
+    def action_unarchive_group(self) -> None:
+        group = self.selected_group()
+        if group is None:
+            self.notify("No group is selected.", severity="warning")
+            return
+        if group.status == STATUS_ACTIVE:
+            self.notify(f"{group.name!r} is already active.", severity="warning", markup=False)
+            return
+        message = f"Unarchive {group.name!r}? It takes one of the {MAX_ACTIVE_GROUPS} active slots."
+        self.app.push_screen(
+            ConfirmModal("Unarchive group", message, confirm_label="Unarchive"),
+            lambda yes: self._change_status(group, archive=False) if yes else None,
+        )
+
+    @work(thread=True, group="groups.write")
+    def _change_status(self, group: GroupRow, *, archive: bool) -> None:
+        try:
+            with self.subgroups.store.write() as session:
+                service = groups.archive_group if archive else groups.unarchive_group
+                service(session=session, group_id=group.id, actor=clock.os_user(), source="console")
+            verb = "Archived" if archive else "Unarchived"
+            self.post_message(self.ActionDone(f"{verb} {group.name!r}."))
+        except SubgroupsError as exc:
+            self.post_message(self.ActionDone(exc.message, error=True))
+        except Exception as exc:
+            self.post_message(self.ActionDone(f"The store could not do this: {exc}", error=True))
+
+    @on(ActionDone)
+    def _action_done(self, message: ActionDone) -> None:
+        if message.error:
+            self.notify(message.text, title="Refused", severity="error", timeout=8, markup=False)
+        else:
+            self.notify(message.text, markup=False)
+        self.reload()

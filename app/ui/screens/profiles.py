@@ -1,0 +1,217 @@
+"""The Profiles section: find a person, see each group's effective state and
+where it came from, read their ledger history, change a state with a reason."""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static
+
+from app.core import ledger, profiles
+from app.core.errors import SubgroupsError
+from app.core.models import STATUS_ACTIVE, UNSUBSCRIBED
+from app.core.profiles import ProfileView
+from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal, StateTarget
+
+if TYPE_CHECKING:
+    from app.ui.app import SubgroupsApp
+
+
+@dataclass(frozen=True)
+class ProfileHit:
+    identity: str
+    email: str
+    name: str
+    all_email: str
+
+
+class ProfilesSection(Vertical, can_focus=False):
+    """Section 2: profiles."""
+
+    SECTION_TITLE = "Profiles"
+    BINDINGS = [
+        Binding("slash", "focus_search", "Search", tooltip="Search by identity, email or name",
+                id="profiles.search"),
+        Binding("s", "change_state", "Change state",
+                tooltip="Subscribe or unsubscribe the selected profile (group or all email)",
+                id="profiles.change_state"),
+        Binding("r", "reload", "Reload", tooltip="Search again and reload the profile", show=False,
+                id="profiles.reload"),
+    ]
+
+    @dataclass
+    class Found(Message):
+        query: str
+        hits: list[ProfileHit]
+        total: int
+
+    @dataclass
+    class Shown(Message):
+        view: ProfileView | None
+        error: str | None = None
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.view: ProfileView | None = None
+        self._search_timer = None
+
+    @property
+    def subgroups(self) -> "SubgroupsApp":
+        return cast("SubgroupsApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="Search identity, email or name (/)", id="profile-search")
+        with Horizontal(id="profiles-body"):
+            with Vertical(id="profiles-results"):
+                yield Static("", id="profiles-found")
+                yield DataTable(id="profiles-table", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="profile-detail"):
+                yield Static("Select a profile to see its subscriptions.", id="profile-summary")
+                yield DataTable(id="profile-groups", cursor_type="row")
+                yield Static("History", classes="subtitle")
+                yield DataTable(id="profile-history", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#profiles-table", DataTable).add_columns("Identity", "Name", "All email")
+        self.query_one("#profile-groups", DataTable).add_columns("Group", "Effective", "Stored", "Where from")
+        self.query_one("#profile-history", DataTable).add_columns("When", "Event", "Detail")
+        self.search("")
+
+    # --- search ----------------------------------------------------------
+
+    def action_focus_search(self) -> None:
+        self.query_one("#profile-search", Input).focus()
+
+    @on(Input.Changed, "#profile-search")
+    def _query_changed(self, event: Input.Changed) -> None:
+        # Debounce typing: search once the keys pause.
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(0.2, lambda: self.search(event.value))
+
+    @on(Input.Submitted, "#profile-search")
+    def _query_submitted(self) -> None:
+        self.query_one("#profiles-table", DataTable).focus()
+
+    @work(thread=True, exclusive=True, group="profiles.search")
+    def search(self, query: str) -> None:
+        with self.subgroups.store.read() as session:
+            found = profiles.search_profiles(session, query)
+            total = profiles.count_profiles(session)
+        hits = [ProfileHit(p.identity, p.email or "", p.name, p.all_email) for p in found]
+        self.post_message(self.Found(query, hits, total))
+
+    @on(Found)
+    def _found(self, message: Found) -> None:
+        table = self.query_one("#profiles-table", DataTable)
+        table.clear()
+        for hit in message.hits:
+            all_email = Text(hit.all_email, style="bold" if hit.all_email == UNSUBSCRIBED else "")
+            table.add_row(Text(hit.identity), Text(hit.name), all_email, key=hit.identity)
+        more = " (first 200)" if len(message.hits) >= profiles.SEARCH_LIMIT else ""
+        what = f"matching {message.query!r}" if message.query.strip() else "in the store"
+        self.query_one("#profiles-found", Static).update(
+            Content(f"{len(message.hits):,}{more} of {message.total:,} profiles {what}")
+        )
+        if message.hits:
+            self.show_profile(message.hits[0].identity if self.view is None else self.view.identity)
+
+    @on(DataTable.RowHighlighted, "#profiles-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value and (self.view is None or self.view.identity != event.row_key.value):
+            self.show_profile(event.row_key.value)
+
+    # --- one profile -----------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="profiles.show")
+    def show_profile(self, identity: str) -> None:
+        try:
+            with self.subgroups.store.read() as session:
+                view = profiles.profile_view(session, identity, history_limit=100)
+            self.post_message(self.Shown(view))
+        except SubgroupsError as exc:
+            self.post_message(self.Shown(None, exc.message))
+
+    @on(Shown)
+    def _shown(self, message: Shown) -> None:
+        summary = self.query_one("#profile-summary", Static)
+        groups_table = self.query_one("#profile-groups", DataTable)
+        history = self.query_one("#profile-history", DataTable)
+        cursor = groups_table.cursor_row
+        groups_table.clear()
+        history.clear()
+        self.view = message.view
+        if message.view is None:
+            summary.update(Content(message.error or "Select a profile to see its subscriptions."))
+            return
+        view = message.view
+        text = Text()
+        text.append(view.identity, style="bold")
+        if view.email and view.email != view.identity:
+            text.append(f"  <{view.email}>")
+        if view.name:
+            text.append(f"  {view.name}")
+        if view.properties:
+            text.append("\n" + ", ".join(f"{k}: {v}" for k, v in view.properties.items()), style="dim")
+        text.append("\nAll email: ")
+        text.append(view.all_email, style="bold")
+        text.append(f"  ({view.all_email_origin})", style="dim")
+        if view.all_email == UNSUBSCRIBED:
+            text.append("\nUnsubscribed from all email: no campaign reaches this person, whatever the groups say.")
+        summary.update(text)
+        for g in view.groups:
+            name = Text(g.group_name)
+            if g.group_status != STATUS_ACTIVE:
+                name.append(" (archived)", style="dim")
+            groups_table.add_row(
+                name,
+                Text(g.effective, style="bold" if g.effective == UNSUBSCRIBED else ""),
+                g.stored or "—",
+                Text(g.origin + (f" — {g.reason}" if g.reason else "")),
+                key=str(g.group_id),
+            )
+        if groups_table.row_count:
+            groups_table.move_cursor(row=min(cursor, groups_table.row_count - 1))
+        for ev in view.history:
+            history.add_row(ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"), ev.name, Text(ledger.summary(ev)))
+
+    def action_reload(self) -> None:
+        self.search(self.query_one("#profile-search", Input).value)
+        if self.view is not None:
+            self.show_profile(self.view.identity)
+
+    def refresh_if_shown(self, identities: set[str]) -> None:
+        """Reload the shown profile when new events concern it."""
+        if self.view is not None and self.view.identity in identities:
+            self.show_profile(self.view.identity)
+
+    # --- change a state ----------------------------------------------------
+
+    def action_change_state(self) -> None:
+        view = self.view
+        if view is None:
+            self.notify("Select a profile first.", severity="warning")
+            return
+        targets = [StateTarget(ALL_EMAIL, "All email", view.all_email)]
+        targets += [
+            StateTarget(g.group_id, g.group_name + (" (archived)" if g.group_status != STATUS_ACTIVE else ""),
+                        g.effective)
+            for g in view.groups
+        ]
+        selected = ALL_EMAIL
+        groups_table = self.query_one("#profile-groups", DataTable)
+        if groups_table.row_count and self.screen.focused is groups_table:
+            selected = int(groups_table.coordinate_to_cell_key(groups_table.cursor_coordinate).row_key.value or ALL_EMAIL)
+        self.app.push_screen(ChangeStateModal(self.subgroups.store, view.identity, targets, selected), self._changed)
+
+    def _changed(self, summary: str | None) -> None:
+        if summary is not None:
+            self.notify(summary, markup=False)
+            if self.view is not None:
+                self.show_profile(self.view.identity)
