@@ -59,17 +59,17 @@ class ChangeStateModal(ModalScreen[str | None]):
             yield Label("Group", classes="field-label")
             yield Select(
                 [(Content(f"{t.label} (now {t.effective})"), t.group_id) for t in self.targets.values()],
-                value=self.selected, allow_blank=False, id="target",
+                value=self.selected, allow_blank=False, id="target", compact=True,
             )
             yield Label("New state", classes="field-label")
-            with RadioSet(id="status"):
+            with RadioSet(id="status", compact=True):
                 yield RadioButton("Subscribed", value=current != SUBSCRIBED, id="subscribed")
                 yield RadioButton("Unsubscribed", value=current == SUBSCRIBED, id="unsubscribed")
             yield Label("Reason (optional, kept in the ledger)", classes="field-label")
-            yield Input(id="reason", placeholder="e.g. asked by phone")
+            yield Input(id="reason", placeholder="e.g. asked by phone", compact=True)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save (ctrl+s)", variant="primary", id="save")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Save (ctrl+s)", variant="primary", id="save", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#status", RadioSet).focus()

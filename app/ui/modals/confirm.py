@@ -28,8 +28,8 @@ class ConfirmModal(ModalScreen[bool]):
             yield Static(Content(self._title), classes="dialog-title")
             yield Static(self._message, id="confirm-message")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(Content(f"{self._confirm_label} (y)"), variant="warning", id="confirm-yes")
-                yield Button("No (n / esc)", id="confirm-no")
+                yield Button(Content(f"{self._confirm_label} (y)"), variant="warning", id="confirm-yes", compact=True)
+                yield Button("No (n / esc)", id="confirm-no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()

@@ -62,20 +62,21 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
                 classes="form-error" + ("" if at_limit else " -empty"),
             )
             yield Label("Name (1-64 characters, unique)", classes="field-label")
-            yield Input(self.group.name if self.group else "", id="name", placeholder="e.g. Newsletter")
+            yield Input(self.group.name if self.group else "", id="name", placeholder="e.g. Newsletter", compact=True)
             yield Static("", id="name-error", classes="field-error -empty")
             yield Label(f"Description (up to {groups.DESCRIPTION_MAX} characters)", classes="field-label")
             yield Input(self.group.description if self.group else "", id="description",
-                        placeholder="What people get from this group")
+                        placeholder="What people get from this group", compact=True)
             yield Static("", id="description-error", classes="field-error -empty")
             yield Label("Default policy", classes="field-label")
             yield Select(POLICY_OPTIONS, value=self.group.policy if self.group else POLICY_OPT_OUT,
-                         allow_blank=False, id="policy")
+                         allow_blank=False, id="policy", compact=True)
             yield Checkbox("Shown on the landing page",
-                           value=self.group.shown_on_landing_page if self.group else True, id="shown")
+                           value=self.group.shown_on_landing_page if self.group else True, id="shown",
+                           compact=True)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save (ctrl+s)", variant="primary", id="save")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Save (ctrl+s)", variant="primary", id="save", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()

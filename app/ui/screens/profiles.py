@@ -66,7 +66,7 @@ class ProfilesSection(Vertical, can_focus=False):
         return cast("SubgroupsApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="Search identity, email or name (/)", id="profile-search")
+        yield Input(placeholder="Search identity, email or name (/)", id="profile-search", compact=True)
         with Horizontal(id="profiles-body"):
             with Vertical(id="profiles-results"):
                 yield Static("", id="profiles-found")

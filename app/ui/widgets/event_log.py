@@ -15,6 +15,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Input, RichLog, Static
 
+from app.core import clock
 from app.core.ledger import CHANNEL_UNSUBSCRIBED, EventRecord, summary
 
 CAPACITY = 1000
@@ -23,7 +24,10 @@ CAPACITY = 1000
 def event_line(event: EventRecord) -> Text:
     """One event as a line of plain text (user text is never read as markup)."""
     line = Text(no_wrap=True, overflow="ellipsis")
-    line.append(event.ts.astimezone().strftime("%H:%M:%S"), style="dim")
+    local = event.ts.astimezone()
+    # Today's events by time alone; older ones (history, replays) with the date.
+    fmt = "%H:%M:%S" if local.date() == clock.now().astimezone().date() else "%m-%d %H:%M"
+    line.append(f"{local.strftime(fmt):<11}", style="dim")
     line.append("  ")
     style = "bold" if event.name == CHANNEL_UNSUBSCRIBED else "bold italic"
     line.append(f"{event.name:<20}", style=style)
