@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
 from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -166,7 +167,8 @@ class SubgroupsApp(App[None]):
             initial = ledger.recent_events(session, limit=INITIAL_EVENTS)
             last = ledger.latest_id(session)
         self.post_message(NewEvents(initial, initial=True))
-        while not self._stop_polling.wait(self.poll_seconds):
+        worker = get_current_worker()
+        while not self._stop_polling.wait(self.poll_seconds) and not worker.is_cancelled:
             try:
                 with self.store.read() as session:
                     fresh = ledger.events_after(session, after_id=last)

@@ -1,0 +1,330 @@
+"""Opening the store: where it lives, what --db refuses, WAL, schema versions.
+
+A bad --db gets one clear message (StoreUnavailable, exit 2) and changes
+nothing; an old store is upgraded in place, keeping its rows; a store from a
+newer subgroups is refused rather than damaged.
+"""
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from app.core import groups, ledger, migrations, models, profiles, subscriptions
+from app.core.errors import StoreUnavailable
+from app.core.store import ENV_DB, Store, default_db_path, make_engine, open_store, resolve_db_url
+
+ACTOR = "ada"
+
+
+def refusal(db: str | Path) -> str:
+    with pytest.raises(StoreUnavailable) as refused:
+        open_store(db)
+    assert refused.value.exit_code == 2
+    return refused.value.message
+
+
+def table_names(store: Store) -> set[str]:
+    with store.engine.connect() as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def version_of(store: Store) -> int | None:
+    with store.engine.connect() as conn:
+        return migrations.schema_version(conn)
+
+
+# --- Bad --db ------------------------------------------------------------------
+
+
+def test_a_text_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list\n")
+
+    message = refusal(notes)
+
+    assert str(notes) in message
+    assert "not an SQLite database" in message
+    assert notes.read_text() == "shopping list\n"
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    message = refusal(tmp_path)
+
+    assert "is a directory" in message
+    assert f"{tmp_path}/subgroups.db" in message  # says what to give instead
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_under_a_regular_file_is_refused(tmp_path: Path) -> None:
+    notes = tmp_path / "file.txt"
+    notes.write_text("not a folder")
+
+    message = refusal(notes / "sub" / "x.db")
+
+    assert "cannot create folder" in message
+    assert str(notes / "sub") in message
+    assert notes.read_text() == "not a folder"
+
+
+def test_a_place_the_system_will_not_let_anyone_write_is_refused() -> None:
+    """/proc refuses new files even to root: the refusal the OS really gives."""
+    message = refusal("/proc/subgroups-test/store.db")
+
+    assert "/proc/subgroups-test/store.db" in message
+    assert not Path("/proc/subgroups-test").exists()
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="running as root, which ignores file permissions (CI runs as root)",
+)
+def test_a_read_only_folder_is_refused(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        message = refusal(locked / "store.db")
+    finally:
+        locked.chmod(0o700)
+
+    assert "no permission" in message
+    assert list(locked.iterdir()) == []
+
+
+def test_another_applications_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
+    foreign = tmp_path / "crm.sqlite"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY, email TEXT)")
+    conn.execute("INSERT INTO contacts (email) VALUES ('ann@example.com')")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+
+    message = refusal(foreign)
+
+    assert "not a subgroups store" in message
+    assert "'contacts'" in message
+    # Byte for byte as it was: not even switched to WAL mode.
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crm.sqlite"]
+
+
+def test_an_unreachable_server_is_refused_without_showing_the_password() -> None:
+    message = refusal("postgresql+psycopg://admin:s3cret-pw@127.0.0.1:1/subgroups")
+
+    assert "cannot open" in message
+    assert "127.0.0.1" in message
+    assert "s3cret-pw" not in message
+
+
+def test_a_url_for_a_database_we_have_no_driver_for_is_refused() -> None:
+    message = refusal("nosuchdb+nodriver://host/db")
+
+    assert "nosuchdb+nodriver://host/db" in message
+
+
+def test_an_empty_file_becomes_a_store(tmp_path: Path) -> None:
+    """``touch store.db`` then ``--db store.db``: an empty file is an empty SQLite database."""
+    empty = tmp_path / "store.db"
+    empty.touch()
+
+    store = open_store(empty)
+    try:
+        assert version_of(store) == migrations.LATEST_VERSION
+    finally:
+        store.dispose()
+
+
+# --- SQLite set-up -------------------------------------------------------------
+
+
+def test_a_sqlite_store_runs_in_wal_mode(sqlite_store: Store, sqlite_db: Path) -> None:
+    with sqlite_store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    # WAL is a property of the file: any other program opening it sees it too.
+    other = sqlite3.connect(sqlite_db)
+    try:
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        other.close()
+
+
+def test_two_handles_on_one_file_see_each_others_writes(sqlite_db: Path) -> None:
+    first, second = open_store(sqlite_db), open_store(sqlite_db)
+    try:
+        with first.write() as session:
+            groups.create_group(session=session, name="Newsletter", actor=ACTOR)
+        with second.read() as session:
+            assert [g.name for g in groups.list_groups(session)] == ["Newsletter"]
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+def test_an_in_memory_store_works(tmp_path: Path) -> None:
+    store = open_store(":memory:")
+    try:
+        with store.write() as session:
+            groups.create_group(session=session, name="Newsletter", actor=ACTOR)
+        with store.read() as session:
+            assert groups.active_count(session) == 1
+        assert store.display_name == ":memory:"
+    finally:
+        store.dispose()
+
+
+# --- Schema versions -----------------------------------------------------------
+
+
+def test_a_new_store_has_every_table_and_the_latest_version(store: Store) -> None:
+    expected = {m.__tablename__ for m in (*models.TABLES_V1, *models.TABLES_V2)}  # type: ignore[attr-defined]
+
+    assert expected <= table_names(store)
+    assert version_of(store) == migrations.LATEST_VERSION == 2
+
+
+def _build_version_1_store(url: str) -> None:
+    """A store as version 1 of subgroups left it: its tables, its ledger guard, some rows."""
+    engine = make_engine(resolve_db_url(url))
+    with engine.begin() as conn:
+        for model in models.TABLES_V1:
+            model.__table__.create(conn)  # type: ignore[attr-defined]
+        migrations._guard_ledger(conn)
+        conn.execute(text("INSERT INTO schema_meta (key, value) VALUES ('schema_version', '1')"))
+    engine.dispose()
+    old = Store(engine=make_engine(resolve_db_url(url)), url=resolve_db_url(url))
+    with old.write() as session:
+        group = groups.create_group(session=session, name="Newsletter", actor=ACTOR)
+        profile = profiles.create_profile(session=session, identity="ann@example.com")
+        subscriptions.set_state(
+            session=session, profile=profile, group=group, status="unsubscribed",
+            source="console", actor=ACTOR,
+        )
+    old.dispose()
+
+
+def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str) -> None:
+    _build_version_1_store(store_url)
+
+    store = open_store(store_url)
+    try:
+        assert version_of(store) == 2
+        v2_tables = {m.__tablename__ for m in models.TABLES_V2}  # type: ignore[attr-defined]
+        assert v2_tables <= table_names(store)
+        with store.read() as session:
+            (group,) = groups.list_groups(session)
+            assert group.name == "Newsletter"
+            view = profiles.profile_view(session, "ann@example.com")
+            assert [(g.group_name, g.stored) for g in view.groups] == [("Newsletter", "unsubscribed")]
+            assert [e.name for e in ledger.recent_events(session)] == [
+                "Group Created", "Channel Unsubscribed",
+            ]
+        # The upgraded store works, and its ledger is still append-only.
+        with store.write() as session:
+            groups.create_group(session=session, name="Promotions", actor=ACTOR)
+        with pytest.raises(Exception, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM ledger_event"))
+    finally:
+        store.dispose()
+
+    # Opening it again changes nothing more.
+    again = open_store(store_url)
+    try:
+        assert version_of(again) == 2
+        with again.read() as session:
+            assert len(groups.list_groups(session)) == 2
+    finally:
+        again.dispose()
+
+
+def test_a_store_from_a_newer_subgroups_is_refused(store_url: str) -> None:
+    store = open_store(store_url)
+    with store.write() as session:
+        groups.create_group(session=session, name="Newsletter", actor=ACTOR)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE schema_meta SET value = '99' WHERE key = 'schema_version'"))
+    store.dispose()
+
+    with pytest.raises(StoreUnavailable) as refused:
+        open_store(store_url)
+
+    assert "schema version 99" in refused.value.message
+    assert "upgrade subgroups" in refused.value.message
+    # Refused, not damaged: opening it without migrating still shows its rows.
+    untouched = open_store(store_url, migrate=False)
+    try:
+        assert version_of(untouched) == 99
+        with untouched.read() as session:
+            assert [g.name for g in groups.list_groups(session)] == ["Newsletter"]
+    finally:
+        untouched.dispose()
+
+
+def test_a_non_subgroups_postgres_database_is_refused(pg_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE invoices (id serial PRIMARY KEY)"))
+    engine.dispose()
+
+    with pytest.raises(StoreUnavailable) as refused:
+        open_store(pg_url)
+
+    assert "not a subgroups store" in refused.value.message
+    assert "'invoices'" in refused.value.message
+    assert ":***@" in refused.value.message  # named, password hidden
+
+
+# --- Where the store lives -----------------------------------------------------
+
+
+def test_subgroups_db_names_the_store_when_no_db_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    place = tmp_path / "from-env.db"
+    monkeypatch.setenv(ENV_DB, str(place))
+
+    store = open_store()
+    try:
+        assert store.display_name == str(place)
+        with store.write() as session:
+            groups.create_group(session=session, name="Newsletter", actor=ACTOR)
+    finally:
+        store.dispose()
+
+    assert place.exists()
+    # An explicit --db wins over the environment.
+    assert resolve_db_url(tmp_path / "explicit.db") == f"sqlite:///{tmp_path / 'explicit.db'}"
+
+
+def test_the_default_store_is_in_the_xdg_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_DB, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+    expected = tmp_path / "xdg" / "subgroups" / "subgroups.db"
+    assert default_db_path() == expected
+    store = open_store()
+    try:
+        assert store.display_name == str(expected)
+    finally:
+        store.dispose()
+
+    assert expected.exists()  # the folder was made on first use
+
+
+def test_a_relative_or_home_path_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+    assert resolve_db_url("here.db") == f"sqlite:///{tmp_path / 'here.db'}"
+    assert resolve_db_url("~/mine.db") == f"sqlite:///{tmp_path / 'home' / 'mine.db'}"
+    assert resolve_db_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
