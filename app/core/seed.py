@@ -562,9 +562,12 @@ def _write_new_states(
     """
     event_table = Event.__table__  # type: ignore[attr-defined]
     properties = _Converter(session, event_table.c.properties)
+    dialect = session.get_bind().dialect
+    stamp = event_table.c.ts.type.dialect_impl(dialect).bind_processor(dialect) or (lambda ts: ts)
     state_rows = []
     event_rows = []
-    for ts, profile_id, identity, group, state in new_states:
+    for moment, profile_id, identity, group, state in new_states:
+        ts = stamp(moment)  # converted once for both rows
         state_rows.append({"profile_id": profile_id, "group_id": group.id, "state": state, "updated_at": ts})
         event_rows.append(
             {
@@ -585,8 +588,8 @@ def _write_new_states(
                 ),
             }
         )
-    _executemany(session, GroupState.__table__, state_rows)  # type: ignore[attr-defined]
-    _executemany(session, event_table, event_rows, ready=("properties",))
+    _executemany(session, GroupState.__table__, state_rows, ready=("updated_at",))  # type: ignore[attr-defined]
+    _executemany(session, event_table, event_rows, ready=("ts", "properties"))
     return len(event_rows)
 
 

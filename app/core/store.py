@@ -57,11 +57,18 @@ def resolve_db_url(db: str | os.PathLike[str] | None) -> str:
     return "sqlite:///" + str(Path(text).expanduser().absolute())
 
 
+def _one_line(error: object) -> str:
+    """A driver's message on one line (psycopg adds hints on lines of their own)."""
+    return " ".join(str(error).split())
+
+
 def _check_sqlite_path(path: Path) -> None:
     """Refuse, with a message saying why, a path that cannot hold an SQLite store."""
     if path.is_dir():
         raise StoreUnavailable(f"--db {path} is a directory; give a file path such as {path}/subgroups.db")
     if path.exists():
+        if not path.is_file():
+            raise StoreUnavailable(f"--db {path} is not a regular file; give a file path")
         if not os.access(path, os.R_OK | os.W_OK):
             raise StoreUnavailable(f"--db {path}: no permission to read and write this file")
         if path.stat().st_size > 0:
@@ -150,7 +157,7 @@ def make_engine(url: str) -> Engine:
                     if str(mode).lower() != "wal":
                         raise StoreUnavailable(f"--db {database}: could not switch the file to WAL mode")
             except OperationalError as exc:
-                raise StoreUnavailable(f"--db {database}: cannot open: {exc.orig}") from exc
+                raise StoreUnavailable(f"--db {database}: cannot open: {_one_line(exc.orig)}") from exc
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
@@ -218,7 +225,7 @@ def open_store(db: str | os.PathLike[str] | None = None, *, migrate: bool = True
             upgrade(store)
         except OperationalError as exc:
             engine.dispose()
-            raise StoreUnavailable(f"--db {store.display_name}: cannot open: {exc.orig}") from exc
+            raise StoreUnavailable(f"--db {store.display_name}: cannot open: {_one_line(exc.orig)}") from exc
         except BaseException:
             # A refused store (not ours, too new) must not stay open.
             engine.dispose()

@@ -69,12 +69,24 @@ def test_a_path_under_a_regular_file_is_refused(tmp_path: Path) -> None:
     assert notes.read_text() == "not a folder"
 
 
-def test_a_place_the_system_will_not_let_anyone_write_is_refused() -> None:
-    """/proc refuses new files even to root: the refusal the OS really gives."""
-    message = refusal("/proc/subgroups-test/store.db")
+@pytest.mark.parametrize(
+    ("db", "says"),
+    [
+        ("/proc/subgroups-test/store.db", "cannot create folder /proc/subgroups-test"),
+        ("/proc/subgroups-test.db", "cannot open"),
+        ("/dev/null", "is not a regular file"),
+    ],
+    ids=["folder-in-proc", "file-in-proc", "device"],
+)
+def test_a_place_the_system_will_not_let_anyone_write_is_refused(db: str, says: str) -> None:
+    """/proc refuses new files and folders even to root: refusals the OS really gives."""
+    message = refusal(db)
 
-    assert "/proc/subgroups-test/store.db" in message
+    assert message.startswith(f"--db {db}")
+    assert says in message
+    assert "\n" not in message  # one line, for the CLI's stderr
     assert not Path("/proc/subgroups-test").exists()
+    assert not Path("/proc/subgroups-test.db").exists()
 
 
 @pytest.mark.skipif(
@@ -118,6 +130,7 @@ def test_an_unreachable_server_is_refused_without_showing_the_password() -> None
     assert "cannot open" in message
     assert "127.0.0.1" in message
     assert "s3cret-pw" not in message
+    assert "\n" not in message  # the driver's hint lines folded into one
 
 
 def test_a_url_for_a_database_we_have_no_driver_for_is_refused() -> None:

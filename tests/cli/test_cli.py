@@ -1,0 +1,226 @@
+"""The command line as scripts use it: output, JSON shapes and exit codes (DESIGN.md §2)."""
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.__main__ import main
+from app.core import groups, profiles
+from app.core.store import open_store
+
+GROUP_KEYS = {"id", "name", "description", "channel", "policy", "status", "shown_on_landing_page"}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse usage errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "cli.db")
+
+
+def add_profile(db: str, identity: str) -> None:
+    store = open_store(db)
+    with store.write() as session:
+        profiles.create_profile(session=session, identity=identity, email=identity, name="Ada")
+    store.dispose()
+
+
+def test_group_lifecycle_through_the_cli(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    code, out, _ = run(capsys, "groups", "create", "Newsletter", "--description", "Monthly", "--db", db)
+    assert code == 0 and "Created group 'Newsletter'" in out
+    code, out, _ = run(capsys, "groups", "create", "Offers", "--policy", "opt-in", "--hidden", "--db", db, "--json")
+    created = json.loads(out)
+    assert code == 0 and created["policy"] == "opt-in" and created["shown_on_landing_page"] is False
+
+    code, out, _ = run(capsys, "groups", "update", "offers", "--name", "Deals", "--shown", "--db", db, "--json")
+    updated = json.loads(out)
+    assert code == 0 and updated["id"] == created["id"] and updated["name"] == "Deals"
+
+    code, out, _ = run(capsys, "groups", "archive", "Deals", "--db", db)
+    assert code == 0 and "Archived" in out
+    code, out, _ = run(capsys, "groups", "list", "--json", "--db", db)
+    listed = json.loads(out)
+    assert [g["name"] for g in listed] == ["Newsletter"]
+    assert GROUP_KEYS <= set(listed[0])
+    code, out, _ = run(capsys, "groups", "list", "--archived", "--json", "--db", db)
+    assert [g["name"] for g in json.loads(out)] == ["Deals"]
+    code, out, _ = run(capsys, "groups", "list", "--all", "--db", db)
+    assert "Deals" in out and "Newsletter" in out and "1 / 50 active" in out
+    code, out, _ = run(capsys, "groups", "unarchive", "Deals", "--db", db)
+    assert code == 0
+    code, out, _ = run(capsys, "groups", "list", "--db", db)
+    assert "2 / 50 active" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["groups", "create", "   "], 2, "Name is required"),
+        (["groups", "create", "x" * 65], 2, "the most is 64"),
+        (["groups", "create", "NEWSLETTER"], 1, "already exists"),
+        (["groups", "archive", "Nope"], 1, "No group is named 'Nope'"),
+        (["groups", "update", "Nope", "--name", "X"], 1, "No group is named"),
+        (["groups", "create", "Y", "--policy", "sometimes"], 2, "invalid choice"),
+        (["profiles", "show", "ghost@example.com"], 1, "No profile has identity"),
+        (["profiles", "set", "ada@example.com", "--group", "Nope", "--status", "unsubscribed"], 1, "No group"),
+        (["profiles", "set", "ada@example.com", "--group", "Newsletter", "--status", "maybe"], 2, "invalid choice"),
+        (["events", "--limit", "0"], 2, "must be 1 or more"),
+    ],
+)
+def test_wrong_input_gets_one_line_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], db: str, argv: list[str], code: int, message: str
+) -> None:
+    assert run(capsys, "groups", "create", "Newsletter", "--db", db)[0] == 0
+    add_profile(db, "ada@example.com")
+    before = run(capsys, "events", "--json", "--limit", "100", "--db", db)[1]
+
+    got, out, err = run(capsys, *argv, "--db", db)
+
+    assert got == code
+    assert message in err
+    assert "Traceback" not in err
+    if code == 1:
+        assert len(err.strip().splitlines()) == 1
+    assert run(capsys, "events", "--json", "--limit", "100", "--db", db)[1] == before
+
+
+def test_the_51st_group_is_refused_with_what_to_do(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    store = open_store(db)
+    with store.write() as session:
+        for n in range(50):
+            groups.create_group(session=session, name=f"Group {n}", actor="test")
+    store.dispose()
+    code, _, err = run(capsys, "groups", "create", "One too many", "--db", db)
+    assert code == 1
+    assert err.strip() == "subgroups: 50 of 50 groups are active: archive one to make room"
+    assert run(capsys, "groups", "archive", "Group 7", "--db", db)[0] == 0
+    assert run(capsys, "groups", "create", "One too many", "--db", db)[0] == 0
+    code, _, err = run(capsys, "groups", "unarchive", "Group 7", "--db", db)
+    assert code == 1 and "archive one to make room" in err
+
+
+@pytest.mark.parametrize("kind", ["text file", "directory", "under a file"])
+def test_a_db_that_cannot_be_a_store_is_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+) -> None:
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("shopping list\n")
+    target = {"text file": text_file, "directory": tmp_path, "under a file": text_file / "x.db"}[kind]
+    code, out, err = run(capsys, "groups", "list", "--db", str(target))
+    assert code == 2
+    assert str(target) in err and "Traceback" not in err
+    assert text_file.read_text() == "shopping list\n"
+
+
+def test_profiles_show_and_set(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    run(capsys, "groups", "create", "Newsletter", "--db", db)
+    run(capsys, "groups", "create", "Beta", "--policy", "opt-in", "--db", db)
+    add_profile(db, "ada@example.com")
+
+    code, out, _ = run(
+        capsys, "profiles", "set", "ada@example.com", "--group", "newsletter", "--status", "unsubscribed",
+        "--reason", "too many emails", "--db", db, "--json",
+    )
+    result = json.loads(out)
+    assert code == 0 and result["changed"] is True
+    props = result["event"]["properties"]
+    assert props["Group"] == "Newsletter" and props["Source"] == "cli" and props["Reason"] == "too many emails"
+    assert props["Old State"] is None and props["New State"] == "unsubscribed"
+
+    code, out, _ = run(capsys, "profiles", "set", "ada@example.com", "--group", "Newsletter",
+                       "--status", "unsubscribed", "--db", db)
+    assert code == 0 and "nothing changed" in out
+
+    code, out, _ = run(capsys, "profiles", "set", "ada@example.com", "--all-email", "--status", "unsubscribed", "--db", db)
+    assert code == 0 and "all email is now unsubscribed" in out
+
+    code, out, _ = run(capsys, "profiles", "show", "ada@example.com", "--json", "--db", db)
+    shown = json.loads(out)
+    assert shown["identity"] == "ada@example.com" and shown["all_email"] == "unsubscribed"
+    by_name = {g["name"]: g for g in shown["groups"]}
+    assert by_name["Newsletter"]["stored"] == "unsubscribed" and by_name["Newsletter"]["effective"] == "unsubscribed"
+    assert by_name["Beta"]["stored"] is None and by_name["Beta"]["effective"] == "unsubscribed"
+    assert {"id", "name", "stored", "effective"} <= set(by_name["Beta"])
+
+    code, out, _ = run(capsys, "profiles", "show", "ada@example.com", "--db", db)
+    assert "too many emails" in out and "opt-in policy default" in out
+
+
+def test_events_json_lines_and_filters(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    run(capsys, "groups", "create", "Newsletter", "--db", db)
+    run(capsys, "groups", "create", "Offers", "--db", db)
+    add_profile(db, "ada@example.com")
+    run(capsys, "profiles", "set", "ada@example.com", "--group", "Offers", "--status", "unsubscribed", "--db", db)
+
+    code, out, _ = run(capsys, "events", "--json", "--db", db)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [e["name"] for e in lines] == ["Group Created", "Group Created", "Channel Unsubscribed"]
+    assert all({"id", "ts", "name", "identity", "properties"} <= set(e) for e in lines)
+
+    code, out, _ = run(capsys, "events", "--json", "--name", "Channel Unsubscribed", "--db", db)
+    assert [json.loads(line)["identity"] for line in out.splitlines()] == ["ada@example.com"]
+    code, out, _ = run(capsys, "events", "--json", "--group", "newsletter", "--db", db)
+    assert [json.loads(line)["properties"]["Group"] for line in out.splitlines()] == ["Newsletter"]
+    code, out, _ = run(capsys, "events", "--json", "--limit", "1", "--db", db)
+    assert len(out.splitlines()) == 1
+
+
+def test_subgroups_db_environment_variable(
+    capsys: pytest.CaptureFixture[str], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUBGROUPS_DB", db)
+    assert run(capsys, "groups", "create", "From env")[0] == 0
+    code, out, _ = run(capsys, "groups", "list", "--json", "--db", db)
+    assert [g["name"] for g in json.loads(out)] == ["From env"]
+
+
+def test_seed_loads_the_sample_data_once(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    code, out, _ = run(capsys, "seed", "--db", db)
+    assert code == 0 and "Loaded the sample data" in out
+    code, out, _ = run(capsys, "groups", "list", "--all", "--json", "--db", db)
+    listed = json.loads(out)
+    assert len(listed) >= 10 and any(g["status"] == "archived" for g in listed)
+    code, _, err = run(capsys, "seed", "--db", db)
+    assert code == 1 and "Traceback" not in err
+
+
+def test_events_follow_prints_changes_from_another_process(db: str) -> None:
+    """The real console script: `events --follow` shows a change made by another command."""
+    env = {**os.environ, "SUBGROUPS_DB": db, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "app"]
+    subprocess.run([*cmd, "groups", "create", "Newsletter"], env=env, check=True, capture_output=True)
+    add_profile(db, "ada@example.com")
+    follower = subprocess.Popen(
+        [*cmd, "events", "--follow", "--json", "--name", "Channel Unsubscribed"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(1.0)  # let it print the (empty) backlog and start following
+        subprocess.run(
+            [*cmd, "profiles", "set", "ada@example.com", "--group", "Newsletter", "--status", "unsubscribed"],
+            env=env, check=True, capture_output=True,
+        )
+        assert follower.stdout is not None
+        ready, _, _ = select.select([follower.stdout], [], [], 10)
+        assert ready, "events --follow printed nothing within 10 s of the change"
+        line = follower.stdout.readline()
+        event = json.loads(line)
+        assert event["identity"] == "ada@example.com"
+        assert event["properties"]["New State"] == "unsubscribed"
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
