@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Table, func, insert
+from sqlalchemy import Column, Table, bindparam, func, insert, update
 from sqlmodel import Session, select
 
 from app.core import clock, ledger
@@ -44,6 +44,7 @@ from app.core.models import (
     GroupState,
     Profile,
 )
+from app.core.store import Store
 from app.core.subscriptions import StateChange, apply_changes, change_properties
 from app.resources import resource_dir
 
@@ -51,6 +52,7 @@ Progress = Callable[[int, int], None]
 
 GROUPS_FILE = "groups.json"
 PROFILES_FILE = "profiles.csv"
+NAMES_FILE = "names.json"
 GROUP_COLUMN_PREFIX = "group:"
 SAMPLE_PROFILES = 3000
 SAMPLE_PROFILES_SEED = 20_261_120
@@ -73,41 +75,6 @@ RESUBSCRIBE_REASONS = (
     "Back on the team's account",
 )
 
-# Country code, weight, first names, last names ("|"-separated: some have spaces).
-NAME_POOLS: tuple[tuple[str, int, str, str], ...] = (
-    ("US", 25, "James|Mary|Robert|Patricia|Michael|Jennifer|David|Linda|Emily|Daniel|Ashley|Tyler",
-     "Smith|Johnson|Williams|Brown|Jones|Miller|Davis|Wilson|Anderson|Taylor|Moore|Jackson"),
-    ("GB", 10, "Oliver|Amelia|George|Isla|Harry|Ava|Jack|Mia|Charlotte|Thomas|Sophie|William",
-     "Taylor|Evans|Roberts|Walker|Wright|Hughes|Green|Hall|Clarke|Turner|Cooper|O'Brien"),
-    ("DE", 10, "Lukas|Sophie|Maximilian|Marie|Jonas|Hannah|Leon|Emma|Felix|Lena|Jürgen|Anke",
-     "Müller|Schmidt|Schneider|Fischer|Weber|Meyer|Wagner|Becker|Schulz|Hoffmann|Schäfer|Koch"),
-    ("FR", 8, "Louis|Camille|Hugo|Léa|Jules|Chloé|Gabriel|Manon|Arthur|Inès|Théo|Zoé",
-     "Martin|Bernard|Dubois|Thomas|Robert|Richard|Petit|Durand|Leroy|Moreau|Lefèvre|Girard"),
-    ("ES", 6, "Hugo|Lucía|Martín|Sofía|Pablo|María|Alejandro|Paula|Álvaro|Carmen|Javier|Nuria",
-     "García|Fernández|González|Rodríguez|López|Martínez|Sánchez|Pérez|Gómez|Ruiz|Jiménez|Muñoz"),
-    ("IT", 5, "Leonardo|Giulia|Francesco|Aurora|Alessandro|Sofia|Lorenzo|Martina|Matteo|Chiara",
-     "Rossi|Russo|Ferrari|Esposito|Bianchi|Romano|Colombo|Ricci|Marino|Greco|Bruno|Gallo"),
-    ("NL", 4, "Daan|Emma|Sem|Julia|Lucas|Tess|Finn|Sophie|Levi|Anna|Bram|Fleur",
-     "de Jong|Jansen|de Vries|van den Berg|van Dijk|Bakker|Visser|Smit|Meijer|de Boer|Mulder"),
-    ("SE", 3, "Erik|Astrid|Lars|Ingrid|Oskar|Maja|Nils|Elsa|Axel|Linnea|Björn|Saga",
-     "Andersson|Johansson|Karlsson|Nilsson|Eriksson|Larsson|Olsson|Persson|Lindström|Åberg"),
-    ("PL", 4, "Jakub|Zuzanna|Kacper|Julia|Szymon|Maja|Mateusz|Zofia|Wojciech|Alicja|Łukasz",
-     "Nowak|Kowalczyk|Wójcik|Kamińska|Lewandowski|Zielińska|Woźniak|Dąbrowski|Mazur|Krawczyk"),
-    ("BR", 6, "Miguel|Helena|Arthur|Alice|Heitor|Laura|Davi|Valentina|Gabriel|Beatriz|João|Ana",
-     "Silva|Santos|Oliveira|Souza|Rodrigues|Ferreira|Alves|Pereira|Lima|Gomes|Costa|Ribeiro"),
-    ("MX", 5, "Santiago|Ximena|Mateo|Regina|Sebastián|Valeria|Diego|Camila|Emiliano|Renata",
-     "Hernández|García|Martínez|López|González|Pérez|Ramírez|Cruz|Flores|Morales|Reyes"),
-    ("IN", 8, "Aarav|Diya|Vihaan|Ananya|Arjun|Saanvi|Rohan|Priya|Ishaan|Kavya|Rahul|Neha",
-     "Sharma|Patel|Singh|Kumar|Gupta|Reddy|Iyer|Nair|Mehta|Joshi|Rao|Das"),
-    ("JP", 3, "Haruto|Yui|Sota|Aoi|Yuto|Hina|Ren|Sakura|Kaito|Mei|Takumi|Yuna",
-     "Sato|Suzuki|Takahashi|Tanaka|Watanabe|Ito|Yamamoto|Nakamura|Kobayashi|Kato|Yamada"),
-    ("NG", 3, "Chinedu|Ngozi|Emeka|Aisha|Tunde|Folake|Ibrahim|Amara|Oluwaseun|Chiamaka|Yusuf",
-     "Okafor|Adeyemi|Okeke|Bello|Eze|Abubakar|Nwosu|Olawale|Adebayo|Obi|Musa"),
-    ("CA", 5, "Liam|Olivia|Noah|Emma|William|Charlotte|Benjamin|Chloé|Étienne|Maya|Nathan",
-     "Tremblay|Gagnon|Roy|Côté|Bouchard|Gauthier|Morin|Lavoie|Fortin|MacDonald|Campbell"),
-    ("AU", 4, "Jack|Charlotte|William|Olivia|Noah|Isla|Thomas|Mia|Lachlan|Ruby|Cooper|Matilda",
-     "Smith|Jones|Williams|Brown|Wilson|Taylor|Nguyen|Martin|White|Walker|Kelly"),
-)
 # Reserved example domains only (RFC 2606): never a real mailbox.
 EMAIL_DOMAINS = (
     ("example.com", 40), ("example.org", 15), ("example.net", 15),
@@ -136,6 +103,16 @@ class GroupSpec:
 
 
 @dataclass(frozen=True)
+class NamePool:
+    """Names common in one country, and how often the country appears."""
+
+    country: str
+    weight: int
+    first_names: tuple[str, ...]
+    last_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SeedSummary:
     """What a seed wrote."""
 
@@ -151,6 +128,20 @@ def sample_data_dir() -> Path:
     return resource_dir("sample_data")
 
 
+def name_pools() -> list[NamePool]:
+    """The names of ``sample_data/names.json``, several countries' worth."""
+    raw = json.loads((sample_data_dir() / NAMES_FILE).read_text(encoding="utf-8"))
+    return [
+        NamePool(
+            country=item["country"],
+            weight=int(item["weight"]),
+            first_names=tuple(item["first_names"]),
+            last_names=tuple(item["last_names"]),
+        )
+        for item in raw
+    ]
+
+
 def store_is_empty(session: Session) -> bool:
     """True when the store holds no group and no profile (a seed may load into it)."""
     has_group = session.exec(select(Group.id).limit(1)).first() is not None
@@ -161,10 +152,10 @@ def store_is_empty(session: Session) -> bool:
 def _refuse_unless_empty(session: Session) -> None:
     if store_is_empty(session):
         return
-    n_groups = session.exec(select(func.count()).select_from(Group)).one()
-    n_profiles = session.exec(select(func.count()).select_from(Profile)).one()
+    group_count = session.exec(select(func.count()).select_from(Group)).one()
+    profile_count = session.exec(select(func.count()).select_from(Profile)).one()
     raise RuleRefused(
-        f"The store already holds {n_groups:,} groups and {n_profiles:,} profiles; "
+        f"The store already holds {group_count:,} groups and {profile_count:,} profiles; "
         "sample data loads only into an empty store (give a new --db path)"
     )
 
@@ -253,7 +244,7 @@ def generate_sample_profiles(
 ) -> tuple[list[str], list[list[str]]]:
     """The header and rows of a believable profiles.csv (same seed, same file)."""
     rng = random.Random(seed)
-    countries, country_weights = _weighted((pool, pool[1]) for pool in NAME_POOLS)
+    pools = name_pools()
     domains, domain_weights = _weighted(EMAIL_DOMAINS)
     plans, plan_weights = _weighted(PLANS)
     # How often each group's cells are unsubscribed / subscribed: opt-out
@@ -272,8 +263,8 @@ def generate_sample_profiles(
     rows: list[list[str]] = []
     taken: set[str] = set()
     for n in range(count):
-        country, _, firsts, lasts = rng.choices(countries, country_weights)[0]
-        first, last = rng.choice(firsts.split("|")), rng.choice(lasts.split("|"))
+        pool = rng.choices(pools, [pool.weight for pool in pools])[0]
+        first, last = rng.choice(pool.first_names), rng.choice(pool.last_names)
         local, domain = _email_local(rng, first, last), rng.choices(domains, domain_weights)[0]
         email = f"{local}@{domain}"
         while email in taken:
@@ -293,7 +284,8 @@ def generate_sample_profiles(
             else:
                 cells.append("")
         plan = rng.choices(plans, plan_weights)[0]
-        rows.append([f"C{100001 + n}", email, f"{first} {last}", country, plan, all_email, *cells])
+        name = f"{first} {last}"
+        rows.append([f"C{100001 + n}", email, name, pool.country, plan, all_email, *cells])
     return header, rows
 
 
@@ -325,7 +317,7 @@ def _executemany(
     own work at a million rows, so values go straight to the driver. Each is
     converted by its column type's own bind processor, so rows are stored
     exactly as the ORM stores them; columns named in ``ready`` hold values
-    already converted that way (``_Converter``).
+    the caller already converted that way (once for many rows).
     """
     if not rows:
         return
@@ -343,21 +335,6 @@ def _executemany(
     else:
         params = [{k: c(row[k]) if c else row[k] for k, c in converters} for row in rows]
     session.connection().exec_driver_sql(compiled.string, params)
-
-
-class _Converter:
-    """A column's bind processor with a memory: many rows share a few values."""
-
-    def __init__(self, session: Session, column: Column[Any]) -> None:
-        dialect = session.get_bind().dialect
-        self._process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        self._memo: dict[Any, Any] = {}
-
-    def __call__(self, key: Any, make: Callable[[], Any]) -> Any:
-        if key not in self._memo:
-            value = make()
-            self._memo[key] = self._process(value) if self._process else value
-        return self._memo[key]
 
 
 def _insert_profiles(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -436,7 +413,7 @@ def _create_groups(
 
 
 def load_sample_data(
-    *, store: Any, actor: str, now: datetime | None = None, progress: Progress | None = None
+    *, store: Store, actor: str, now: datetime | None = None, progress: Progress | None = None
 ) -> SeedSummary:
     """Load sample_data/ into an empty store, in one transaction (all or nothing).
 
@@ -550,52 +527,67 @@ def synthetic_group_specs(count: int) -> list[GroupSpec]:
     ]
 
 
-def _write_new_states(
-    session: Session, new_states: Sequence[tuple[datetime, int, str, Group, str]], *, actor: str
-) -> int:
-    """First-time group states (ts, profile id, identity, group, state) with their events.
+def _bind_processor(session: Session, column: Column[Any]) -> Callable[[Any], Any]:
+    """How the ORM converts a value of this column for the driver."""
+    dialect = session.get_bind().dialect
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process or (lambda value: value)
 
-    The rows ``apply_changes`` would write for changes from "never set", with
-    the same event properties (``change_properties``), through the driver's
-    executemany: at a million profiles this is the difference between
-    minutes and a quarter of an hour.
+
+def _write_first_changes(session: Session, changes: Sequence[StateChange], *, actor: str) -> int:
+    """Apply changes of fresh profiles (group states never set, channel from subscribed).
+
+    The rows ``apply_changes`` writes, with the same event properties
+    (``change_properties``), but through the driver's executemany: at a
+    million profiles this is the difference between minutes and half an
+    hour. Events are written in the order given.
     """
     event_table = Event.__table__  # type: ignore[attr-defined]
-    properties = _Converter(session, event_table.c.properties)
-    dialect = session.get_bind().dialect
-    stamp = event_table.c.ts.type.dialect_impl(dialect).bind_processor(dialect) or (lambda ts: ts)
-    state_rows = []
-    event_rows = []
-    for moment, profile_id, identity, group, state in new_states:
-        ts = stamp(moment)  # converted once for both rows
-        state_rows.append({"profile_id": profile_id, "group_id": group.id, "state": state, "updated_at": ts})
+    profile_table = Profile.__table__  # type: ignore[attr-defined]
+    to_json = _bind_processor(session, event_table.c.properties)
+    to_ts = _bind_processor(session, event_table.c.ts)
+    properties: dict[tuple[int | None, str], Any] = {}
+    state_rows, event_rows, channel_rows = [], [], []
+    for change in changes:
+        group = change.group
+        group_id = group.id if group else None
+        key = (group_id, change.new)
+        if key not in properties:  # a few distinct values for a million events
+            properties[key] = to_json(
+                change_properties(
+                    group=group, old=change.old, new=change.new, source=SOURCE, actor=actor,
+                    campaign_id=None, reason=None,
+                )
+            )
+        ts = to_ts(change.ts)  # converted once for both rows
+        if group is None:
+            channel_rows.append({"b_id": change.profile_id, "b_state": change.new})
+        else:
+            state_rows.append(
+                {"profile_id": change.profile_id, "group_id": group_id, "state": change.new, "updated_at": ts}
+            )
         event_rows.append(
             {
-                "ts": ts,
-                "name": ledger.CHANNEL_UNSUBSCRIBED,
-                "identity": identity,
-                "profile_id": profile_id,
-                "group_id": group.id,
-                "campaign_id": None,
-                "source": SOURCE,
-                "actor": actor,
-                "properties": properties(
-                    (group.id, state),
-                    lambda group=group, state=state: change_properties(
-                        group=group, old=None, new=state, source=SOURCE, actor=actor,
-                        campaign_id=None, reason=None,
-                    ),
-                ),
+                "ts": ts, "name": ledger.CHANNEL_UNSUBSCRIBED, "identity": change.identity,
+                "profile_id": change.profile_id, "group_id": group_id, "campaign_id": None,
+                "source": SOURCE, "actor": actor, "properties": properties[key],
             }
         )
     _executemany(session, GroupState.__table__, state_rows, ready=("updated_at",))  # type: ignore[attr-defined]
+    if channel_rows:
+        session.execute(
+            update(profile_table)
+            .where(profile_table.c.id == bindparam("b_id"))
+            .values(all_email=bindparam("b_state")),
+            channel_rows,
+        )
     _executemany(session, event_table, event_rows, ready=("ts", "properties"))
     return len(event_rows)
 
 
 def seed_synthetic(
     *,
-    store: Any,
+    store: Store,
     profiles: int,
     groups: int = 50,
     states_per_profile: int = 5,
@@ -612,14 +604,13 @@ def seed_synthetic(
     One transaction per ``chunk_size`` profiles, so a million profiles never
     sit in memory at once; an interrupted seed keeps the chunks it finished.
     """
-    n_groups = groups  # the parameter's name is the CLI's; the module is group_service
     if profiles < 0:
         raise InvalidInput(f"profiles must be 0 or more, not {profiles}", field="profiles")
-    if not 1 <= n_groups <= len(SYNTHETIC_TOPICS) * len(SYNTHETIC_REGIONS):
-        raise InvalidInput(f"groups must be between 1 and 50, not {n_groups}", field="groups")
-    if not 0 <= states_per_profile <= n_groups:
+    if not 1 <= groups <= len(SYNTHETIC_TOPICS) * len(SYNTHETIC_REGIONS):
+        raise InvalidInput(f"groups must be between 1 and 50, not {groups}", field="groups")
+    if not 0 <= states_per_profile <= groups:
         raise InvalidInput(
-            f"states per profile must be between 0 and {n_groups}, not {states_per_profile}",
+            f"states per profile must be between 0 and {groups}, not {states_per_profile}",
             field="states_per_profile",
         )
     started = time.perf_counter()
@@ -627,19 +618,24 @@ def seed_synthetic(
     rng = random.Random(seed)
     start = now - timedelta(days=HISTORY_DAYS)
     span = (now - start).total_seconds() - 60
+    # Every country alike here; names with their e-mail spelling worked out once.
     pools = [
-        ([(f, _ascii(f)) for f in firsts.split("|")], [(lst, _ascii(lst)) for lst in lasts.split("|")], country)
-        for country, _, firsts, lasts in NAME_POOLS
+        (
+            pool.country,
+            [(name, _ascii(name)) for name in pool.first_names],
+            [(name, _ascii(name)) for name in pool.last_names],
+        )
+        for pool in name_pools()
     ]
     plans, plan_weights = _weighted(PLANS)
     with store.write() as session:
         _refuse_unless_empty(session)
         created = _create_groups(
-            session, synthetic_group_specs(n_groups), actor=actor, at=start - timedelta(days=30)
+            session, synthetic_group_specs(groups), actor=actor, at=start - timedelta(days=30)
         )
     # Likely final state: opt-out groups mostly collect unsubscribes, opt-in ones subscribes.
     likely = [UNSUBSCRIBED if g.policy == POLICY_OPT_OUT else SUBSCRIBED for g in created]
-    low, high = max(0, states_per_profile - 2), min(n_groups, states_per_profile + 2)
+    low, high = max(0, states_per_profile - 2), min(groups, states_per_profile + 2)
     states = events = 0
     for chunk_start in range(0, profiles, chunk_size):
         chunk_end = min(profiles, chunk_start + chunk_size)
@@ -648,7 +644,7 @@ def seed_synthetic(
         slice_span = span * (chunk_end - chunk_start) / max(profiles, 1)
         rows = []
         for n in range(chunk_start, chunk_end):
-            firsts, lasts, country = rng.choice(pools)
+            country, firsts, lasts = rng.choice(pools)
             first, first_ascii = rng.choice(firsts)
             last, last_ascii = rng.choice(lasts)
             rows.append(
@@ -663,29 +659,27 @@ def seed_synthetic(
             )
         with store.write() as session:
             ids = _insert_profiles(session, rows)
-            new_states: list[tuple[datetime, int, str, Group, str]] = []
-            channel: list[StateChange] = []
+            changes: list[StateChange] = []
             for profile_id, row in zip(ids, rows, strict=True):
                 identity = row["identity"]
-                for index in rng.sample(range(n_groups), rng.randint(low, high)):
+                for index in rng.sample(range(groups), rng.randint(low, high)):
                     state = likely[index] if rng.random() < 0.75 else _flip(likely[index])
                     ts = slice_start + timedelta(seconds=slice_span * rng.random())
-                    new_states.append((ts, profile_id, identity, created[index], state))
+                    changes.append(StateChange(profile_id, identity, created[index], None, state, None, ts))
                 if rng.random() < 0.02:
                     ts = slice_start + timedelta(seconds=slice_span * rng.random())
-                    channel.append(StateChange(profile_id, identity, None, SUBSCRIBED, UNSUBSCRIBED, None, ts))
-            new_states.sort(key=lambda item: item[0])
-            events += _write_new_states(session, new_states, actor=actor)
-            events += apply_changes(session=session, changes=channel, source=SOURCE, actor=actor, now=now)
-            states += len(new_states)
+                    changes.append(StateChange(profile_id, identity, None, SUBSCRIBED, UNSUBSCRIBED, None, ts))
+            changes.sort(key=lambda change: change.ts or now)
+            events += _write_first_changes(session, changes, actor=actor)
+            states += sum(1 for change in changes if change.group is not None)
         if progress:
             progress(chunk_end, profiles)
     with store.write() as session:
         ledger.record(
             session, name=ledger.SAMPLE_DATA_LOADED, source=SOURCE, actor=actor, now=now,
-            properties={"Groups": n_groups, "Profiles": profiles, "States": states, "Synthetic": True},
+            properties={"Groups": groups, "Profiles": profiles, "States": states, "Synthetic": True},
         )
     return SeedSummary(
-        groups=n_groups, profiles=profiles, states=states, events=events,
+        groups=groups, profiles=profiles, states=states, events=events,
         seconds=time.perf_counter() - started,
     )

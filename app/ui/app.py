@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError
-from textual import on, work
+from textual import events, on, work
 from textual.worker import get_current_worker
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -104,6 +104,11 @@ class SubgroupsApp(App[None]):
         self.poll_ledger()
         if self.offer_sample_data:
             self.check_empty()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # No media queries in TCSS: a class lets the styles give a short
+        # terminal's rows to the sections rather than to the log pane.
+        self.set_class(event.size.height < 32, "-short")
 
     def on_unmount(self) -> None:
         self._stop_polling.set()

@@ -35,6 +35,9 @@ COLUMNS = (
     ("Subscribed", "subscribed"),
     ("Unsubscribed", "unsubscribed"),
 )
+# Below this width the Description column gives way; the line under the table
+# still shows the selected group's description in full.
+WIDE = 110
 
 
 class GroupsSection(Vertical, can_focus=False):
@@ -75,6 +78,7 @@ class GroupsSection(Vertical, can_focus=False):
         self.rows: list[GroupRow] = []
         self.counts: dict[int, GroupCounts] | None = None
         self.active: int | None = None
+        self._wide: bool | None = None
 
     @property
     def subgroups(self) -> "SubgroupsApp":
@@ -86,14 +90,31 @@ class GroupsSection(Vertical, can_focus=False):
             yield ProgressBar(total=MAX_ACTIVE_GROUPS, show_eta=False, show_percentage=False, id="active-gauge")
             yield Label("", id="groups-filter")
         yield DataTable(id="groups-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="groups-hint")
+        yield Static("", id="groups-detail")
 
     def on_mount(self) -> None:
-        table = self.query_one("#groups-table", DataTable)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
+        self._set_columns()
         self._show_filter()
         self.reload()
+
+    def on_resize(self) -> None:
+        if self._set_columns():
+            # Refill after this resize's layout, so the new columns size to their cells.
+            self.call_after_refresh(self._fill_table)
+
+    def _set_columns(self) -> bool:
+        """(Re)build the columns for the width; True when they changed."""
+        wide = self.size.width >= WIDE
+        if wide == self._wide:
+            return False
+        self._wide = wide
+        table = self.query_one("#groups-table", DataTable)
+        table.clear(columns=True)
+        for label, key in COLUMNS:
+            if key == "description" and not wide:
+                continue
+            table.add_column(label, key=key, width=36 if key == "description" else None)
+        return True
 
     # --- loading ---------------------------------------------------------
 
@@ -150,25 +171,35 @@ class GroupsSection(Vertical, can_focus=False):
         table.clear()
         for row in self._visible_rows():
             sub, unsub = self._count_cells(row)
-            table.add_row(
-                Text(row.name),
-                Text(row.description, no_wrap=True, overflow="ellipsis"),
+            cells: list[object] = [Text(row.name)]
+            if self._wide:
+                cells.append(Text(row.description, no_wrap=True, overflow="ellipsis"))
+            cells += [
                 row.policy,
                 Text(row.status, style="dim" if row.status != STATUS_ACTIVE else ""),
                 "shown" if row.shown_on_landing_page else "hidden",
                 sub,
                 unsub,
-                key=str(row.id),
-            )
+            ]
+            table.add_row(*cells, key=str(row.id))
         if selected is not None and str(selected.id) in table.rows:
             table.move_cursor(row=table.get_row_index(str(selected.id)))
-        hint = self.query_one("#groups-hint", Static)
-        if not table.row_count:
-            hint.update(
-                "No groups yet. Press n to create one." if self.status_filter != "archived" else "No archived groups."
-            )
-        else:
-            hint.update("")
+        self._show_detail()
+
+    @on(DataTable.RowHighlighted, "#groups-table")
+    def _show_detail(self) -> None:
+        """Under the table: the selected group's description and history, or what to do."""
+        detail = self.query_one("#groups-detail", Static)
+        group = self.selected_group()
+        if group is None:
+            empty = "No archived groups." if self.status_filter == "archived" else "No groups here. Press n to create one."
+            detail.update(empty)
+            return
+        text = Text()
+        text.append(group.name, style="bold")
+        text.append(f"  {group.policy}, {group.status}, {'shown on' if group.shown_on_landing_page else 'hidden from'} the landing page")
+        text.append("\n" + (group.description or "No description."), style="" if group.description else "dim")
+        detail.update(text)
 
     def selected_group(self) -> GroupRow | None:
         table = self.query_one("#groups-table", DataTable)

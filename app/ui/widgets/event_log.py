@@ -57,6 +57,10 @@ class EventLogPane(Vertical):
     def on_mount(self) -> None:
         self._update_status()
 
+    def on_resize(self) -> None:
+        # Lines are cut to the width they were written at: write them again.
+        self._redraw()
+
     def _matches(self, event: EventRecord) -> bool:
         name = self.query_one("#log-filter-name", Input).value.strip().casefold()
         group = self.query_one("#log-filter-group", Input).value.strip().casefold()
