@@ -182,7 +182,7 @@ def events(args: argparse.Namespace, store: Store) -> int:
         if args.group:
             groups.find_group(session, args.group)
         recent = ledger.recent_events(session, limit=args.limit, name=args.name, group=args.group)
-        last = ledger.latest_id(session)
+        follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
     for event in recent:
         _print_event(event, args.json)
     if not args.follow:
@@ -191,9 +191,8 @@ def events(args: argparse.Namespace, store: Store) -> int:
         while True:
             time.sleep(0.25)
             with store.read() as session:
-                fresh = ledger.events_after(session, after_id=last)
+                fresh = follower.poll(session)
             for event in fresh:
-                last = max(last, event.id)
                 if _event_matches(event, args):
                     _print_event(event, args.json)
     except KeyboardInterrupt:

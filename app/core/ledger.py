@@ -5,6 +5,7 @@ transaction as the change it explains. Reading is by id, so a poller that
 remembers the last id it saw gets every later event, from any process.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -185,3 +186,40 @@ def summary(event: EventRecord) -> str:
         return f"group {props['Group']!r} by {event.actor} [{event.source}]"
     detail = ", ".join(f"{k}: {v}" for k, v in props.items())
     return f"{detail} by {event.actor} [{event.source}]"
+
+
+class LedgerFollower:
+    """Follows the ledger: each poll returns the events committed since the last, once each.
+
+    Ids are handed out when a row is inserted, not when it commits: on
+    PostgreSQL a transaction holding id 10 can commit after one holding id 11.
+    A follower that only asked for ``id > last`` would then never see 10. So
+    an id skipped over is remembered for ``gap_seconds`` and asked for again
+    on each poll (a rolled-back insert leaves a gap that never fills).
+    """
+
+    def __init__(self, *, after_id: int, gap_seconds: float = 30.0) -> None:
+        self.last = after_id
+        self.gap_seconds = gap_seconds
+        self._gaps: dict[int, float] = {}
+
+    def poll(self, session: Session, *, now: float | None = None) -> list[EventRecord]:
+        """The newly visible events, in id order."""
+        moment = time.monotonic() if now is None else now
+        found: list[EventRecord] = []
+        if self._gaps:
+            rows = session.exec(select(Event).where(col(Event.id).in_(list(self._gaps)))).all()
+            for row in rows:
+                self._gaps.pop(row.id or 0, None)
+                found.append(to_record(row))
+            self._gaps = {i: t for i, t in self._gaps.items() if t > moment}
+        fresh = events_after(session, after_id=self.last)
+        expected = self.last + 1
+        for event in fresh:
+            for missing in range(expected, event.id):
+                self._gaps[missing] = moment + self.gap_seconds
+            expected = event.id + 1
+        if fresh:
+            self.last = fresh[-1].id
+        found.extend(fresh)
+        return sorted(found, key=lambda e: e.id)

@@ -170,17 +170,16 @@ class SubgroupsApp(App[None]):
         """Watch the ledger for events from any process and hand them to the UI."""
         with self.store.read() as session:
             initial = ledger.recent_events(session, limit=INITIAL_EVENTS)
-            last = ledger.latest_id(session)
+            follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
         self.post_message(NewEvents(initial, initial=True))
         worker = get_current_worker()
         while not self._stop_polling.wait(self.poll_seconds) and not worker.is_cancelled:
             try:
                 with self.store.read() as session:
-                    fresh = ledger.events_after(session, after_id=last)
+                    fresh = follower.poll(session)
             except OperationalError:
                 continue  # busy or briefly unavailable: try again next tick
             if fresh:
-                last = fresh[-1].id
                 self.post_message(NewEvents(fresh))
 
     @on(NewEvents)

@@ -6,6 +6,8 @@ Everything is pinned: the services' clock (``fixed_clock``), the time zone
 (UTC) and the OS user the console records as the Actor.
 """
 
+import asyncio
+import inspect
 import os
 import shutil
 import time
@@ -25,6 +27,16 @@ from app.ui.app import SubgroupsApp
 from app.ui.screens.groups import GroupsSection
 from app.ui.screens.profiles import ProfilesSection
 from app.ui.widgets.event_log import EventLogPane
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests in a fresh event loop (no async plugin is a test dependency)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(pyfuncitem.obj(**args))
+    return True
+
 
 # The instant the sample data is loaded at; fixed_clock starts here too.
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)

@@ -1,0 +1,344 @@
+"""The Groups section: create, edit, archive, unarchive, filter, and the 50 limit,
+driven from the keyboard and checked in the widgets and in the store."""
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets._toast import Toast
+
+from app.core import groups, ledger
+from app.core.models import STATUS_ACTIVE, STATUS_ARCHIVED, Group
+from app.core.store import Store
+from app.ui.modals.confirm import ConfirmModal
+from app.ui.modals.group_form import GroupFormModal
+from app.ui.screens.groups import GroupsSection
+
+from conftest import (
+    CONSOLE_USER,
+    column,
+    log_lines,
+    select_row,
+    settle,
+    start,
+    type_text,
+)
+
+SAMPLE_ACTIVE = [
+    "Beta program", "Community highlights", "Events & webinars", "Newsletter", "Partner offers",
+    "Product updates", "Promotions", "Release notes", "Surveys & feedback", "Tips & tutorials",
+    "Weekly digest",
+]
+SAMPLE_ARCHIVED = ["Holiday sale 2025"]
+LIMIT_MESSAGE = "50 of 50 groups are active: archive one to make room"
+
+
+def stored_groups(store: Store) -> dict[str, Group]:
+    with store.read() as session:
+        return {g.name: g for g in groups.list_groups(session, status="all")}
+
+
+def events(store: Store, name: str) -> list[ledger.EventRecord]:
+    with store.read() as session:
+        return ledger.recent_events(session, name=name, limit=10_000)
+
+
+def text_of(widget: Static | Label) -> str:
+    return str(widget.render())
+
+
+def shown(widget: Static) -> bool:
+    """The widget takes room on screen (errors are hidden with display: none)."""
+    return widget.display and widget.region.height > 0
+
+
+def count_label(app: object) -> str:
+    return text_of(app.query_one("#active-count", Label))  # type: ignore[attr-defined]
+
+
+def table_of(app: object) -> DataTable:  # type: ignore[type-arg]
+    return app.query_one("#groups-table", DataTable)  # type: ignore[attr-defined, no-any-return]
+
+
+async def test_first_look_lists_active_groups_with_counts(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        table = table_of(app)
+        assert column(table) == SAMPLE_ACTIVE
+        assert count_label(app) == "11 / 50 active"
+        with store.read() as session:
+            counts = groups.group_counts(session)
+        by_name = stored_groups(store)
+        row = [str(c) for c in table.get_row(str(by_name["Promotions"].id))]
+        assert row[2:] == [
+            "opt-out", "active", "shown",
+            f"{counts[by_name['Promotions'].id].subscribed:,}",
+            f"{counts[by_name['Promotions'].id].unsubscribed:,}",
+        ]
+        assert app.focused is table
+
+
+async def test_n_opens_the_form_and_ctrl_s_creates_the_group(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        await pilot.press("n")
+        assert isinstance(app.screen, GroupFormModal)
+        assert app.focused is app.screen.query_one("#name", Input)
+        await type_text(pilot, "Customer stories")
+        await pilot.press("tab")
+        await type_text(pilot, "How teams use us")
+        await pilot.press("ctrl+s")
+        await settle(
+            pilot,
+            lambda: not isinstance(app.screen, GroupFormModal)
+            and "Customer stories" in column(table_of(app))
+            and any("'Customer stories'" in line for line in log_lines(app)),
+            what="the new group in the table and the log pane",
+        )
+        assert count_label(app) == "12 / 50 active"
+        line = next(line for line in log_lines(app) if "'Customer stories'" in line)
+        assert "Group Created" in line and CONSOLE_USER in line and "[console]" in line
+
+    group = stored_groups(store)["Customer stories"]
+    assert (group.status, group.description, group.policy) == (STATUS_ACTIVE, "How teams use us", "opt-out")
+    assert group.shown_on_landing_page and group.created_by == CONSOLE_USER
+    created = [e for e in events(store, ledger.GROUP_CREATED) if e.group_id == group.id]
+    assert len(created) == 1
+    assert (created[0].source, created[0].actor) == ("console", CONSOLE_USER)
+    assert created[0].properties["Group"] == "Customer stories"
+
+
+@pytest.mark.parametrize("typed", ["", "   "], ids=["empty", "spaces"])
+async def test_blank_name_shows_the_error_under_the_field(
+    sample_db: Path, make_app, open_db, typed: str
+) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    before = len(events(store, ledger.GROUP_CREATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        await pilot.press("n")
+        form = app.screen
+        await type_text(pilot, typed)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is form, "the form stays open"
+        error = form.query_one("#name-error", Static)
+        assert shown(error)
+        assert text_of(error) == "Name is required: type 1 to 64 characters"
+        # The error sits right under the name field.
+        assert error.region.y == form.query_one("#name", Input).region.bottom
+        assert not form.query_one("#save").disabled
+    assert len(stored_groups(store)) == 12
+    assert len(events(store, ledger.GROUP_CREATED)) == before
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("newsletter", "A group named 'Newsletter' already exists; names are unique"),
+        ("HOLIDAY SALE 2025", "A group named 'Holiday sale 2025' (archived) already exists; names are unique"),
+    ],
+    ids=["active", "archived"],
+)
+async def test_duplicate_name_shows_the_services_message_inline(
+    sample_db: Path, make_app, open_db, typed: str, message: str
+) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    before = len(events(store, ledger.GROUP_CREATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        await pilot.press("n")
+        form = app.screen
+        await type_text(pilot, typed)
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: shown(form.query_one("#name-error", Static)), what="the inline error")
+        assert app.screen is form
+        assert text_of(form.query_one("#name-error", Static)) == message
+        assert not shown(form.query_one("#form-error", Static))
+        assert app.focused is form.query_one("#name", Input)
+    assert sorted(stored_groups(store)) == sorted(SAMPLE_ACTIVE + SAMPLE_ARCHIVED)
+    assert len(events(store, ledger.GROUP_CREATED)) == before
+
+
+@pytest.mark.parametrize("key", ["e", "enter"])
+async def test_edit_renames_and_keeps_the_id(sample_db: Path, make_app, open_db, key: str) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    old = stored_groups(store)["Newsletter"]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        await select_row(pilot, table_of(app), "Newsletter")
+        await pilot.press(key)
+        form = app.screen
+        assert isinstance(form, GroupFormModal)
+        assert text_of(form.query_one(".dialog-title", Static)) == "Edit group 'Newsletter'"
+        assert form.query_one("#name", Input).value == "Newsletter"
+        await pilot.press("end", "ctrl+u")
+        await type_text(pilot, "Monthly newsletter")
+        await pilot.press("ctrl+s")
+        await settle(
+            pilot,
+            lambda: app.screen is not form and "Monthly newsletter" in column(table_of(app)),
+            what="the renamed group in the table",
+        )
+        names = column(table_of(app))
+        assert "Newsletter" not in names
+        assert count_label(app) == "11 / 50 active"
+        # The cursor stays on the renamed group.
+        assert names[table_of(app).cursor_row] == "Monthly newsletter"
+
+    now = stored_groups(store)
+    assert "Newsletter" not in now
+    assert now["Monthly newsletter"].id == old.id
+    updated = [e for e in events(store, ledger.GROUP_UPDATED) if e.group_id == old.id]
+    assert len(updated) == 1
+    assert updated[0].properties["Previous Name"] == "Newsletter"
+    assert updated[0].properties["Changes"] == {"Name": ["Newsletter", "Monthly newsletter"]}
+    assert (updated[0].source, updated[0].actor) == ("console", CONSOLE_USER)
+
+
+async def test_escape_closes_the_form_without_saving(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        await pilot.press("n")
+        await type_text(pilot, "Never saved")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, GroupFormModal)
+    assert "Never saved" not in stored_groups(store)
+
+
+async def test_a_then_y_archives_and_frees_a_slot(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    group_id = stored_groups(store)["Weekly digest"].id
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        await select_row(pilot, table_of(app), "Weekly digest")
+        await pilot.press("a")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmModal)
+        message = text_of(confirm.query_one("#confirm-message", Static))
+        assert message.startswith("Archive 'Weekly digest'? It frees a slot")
+        assert "opt-outs stay enforced" in message
+        await pilot.press("y")
+        await settle(pilot, lambda: count_label(app) == "10 / 50 active", what="the count to drop")
+        assert "Weekly digest" not in column(table_of(app))
+
+    group = stored_groups(store)["Weekly digest"]
+    assert group.status == STATUS_ARCHIVED and group.archived_at is not None
+    archived = [e for e in events(store, ledger.GROUP_ARCHIVED) if e.group_id == group_id]
+    assert [(e.source, e.actor) for e in archived] == [("console", CONSOLE_USER)]
+
+
+@pytest.mark.parametrize("key", ["n", "escape"])
+async def test_no_at_the_confirmation_changes_nothing(sample_db: Path, make_app, open_db, key: str) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    before = len(events(store, ledger.GROUP_ARCHIVED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        await select_row(pilot, table_of(app), "Weekly digest")
+        await pilot.press("a")
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press(key)
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmModal)
+        assert count_label(app) == "11 / 50 active"
+        assert "Weekly digest" in column(table_of(app))
+    assert stored_groups(store)["Weekly digest"].status == STATUS_ACTIVE
+    assert len(events(store, ledger.GROUP_ARCHIVED)) == before
+
+
+async def test_u_then_y_unarchives(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    group_id = stored_groups(store)["Holiday sale 2025"].id
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        await pilot.press("f")
+        assert column(table_of(app)) == SAMPLE_ARCHIVED
+        await pilot.press("u")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmModal)
+        assert text_of(confirm.query_one("#confirm-message", Static)) == (
+            "Unarchive 'Holiday sale 2025'? It takes one of the 50 active slots."
+        )
+        await pilot.press("y")
+        await settle(pilot, lambda: count_label(app) == "12 / 50 active", what="the count to rise")
+        assert column(table_of(app)) == []
+        assert text_of(app.query_one("#groups-hint", Static)) == "No archived groups."
+
+    group = stored_groups(store)["Holiday sale 2025"]
+    assert group.status == STATUS_ACTIVE and group.archived_at is None
+    unarchived = [e for e in events(store, ledger.GROUP_UNARCHIVED) if e.group_id == group_id]
+    assert [(e.source, e.actor) for e in unarchived] == [("console", CONSOLE_USER)]
+
+
+async def test_f_cycles_active_archived_all(sample_db: Path, make_app) -> None:
+    app = make_app(sample_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot)
+        seen = []
+        for _ in range(4):
+            seen.append((text_of(app.query_one("#groups-filter", Label)), column(table_of(app))))
+            await pilot.press("f")
+        assert seen == [
+            ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
+            ("Showing:  active   [archived]   all   (f)", SAMPLE_ARCHIVED),
+            ("Showing:  active    archived   [all]  (f)", sorted(SAMPLE_ACTIVE + SAMPLE_ARCHIVED, key=str.casefold)),
+            ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
+        ]
+        assert app.query_one(GroupsSection).status_filter == "active"
+
+
+async def test_at_fifty_the_form_refuses_with_the_limit_message(full_db: Path, make_app, open_db) -> None:
+    app = make_app(full_db)
+    store = open_db(full_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: app.query_one(GroupsSection).counts is not None)
+        assert count_label(app) == "50 / 50 active"
+        assert app.query_one(GroupsSection).has_class("-at-limit")
+        await pilot.press("n")
+        form = app.screen
+        assert isinstance(form, GroupFormModal)
+        # Said before typing: the form knows the count.
+        assert shown(form.query_one("#form-error", Static))
+        assert text_of(form.query_one("#form-error", Static)) == LIMIT_MESSAGE
+        await type_text(pilot, "Group 51")
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: not form.query_one("#save").disabled, what="the refusal")
+        assert app.screen is form
+        assert text_of(form.query_one("#form-error", Static)) == LIMIT_MESSAGE
+        assert not shown(form.query_one("#name-error", Static))
+    stored = stored_groups(store)
+    assert "Group 51" not in stored
+    assert sum(g.status == STATUS_ACTIVE for g in stored.values()) == 50
+
+
+async def test_unarchive_at_fifty_is_refused_with_a_notification(full_db: Path, make_app, open_db) -> None:
+    app = make_app(full_db)
+    store = open_db(full_db)
+    before = len(events(store, ledger.GROUP_UNARCHIVED))
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot, lambda: app.query_one(GroupsSection).counts is not None)
+        await pilot.press("f")
+        assert column(table_of(app)) == ["Old news"]
+        await pilot.press("u", "y")
+        await settle(pilot, lambda: bool(app.query(Toast)), what="the refusal notification")
+        toasts = [str(toast.render()) for toast in app.query(Toast)]
+        assert len(toasts) == 1
+        assert "Refused" in toasts[0] and LIMIT_MESSAGE in toasts[0]
+        assert count_label(app) == "50 / 50 active"
+        assert column(table_of(app)) == ["Old news"]
+    assert stored_groups(store)["Old news"].status == STATUS_ARCHIVED
+    assert sum(g.status == STATUS_ACTIVE for g in stored_groups(store).values()) == 50
+    assert len(events(store, ledger.GROUP_UNARCHIVED)) == before
