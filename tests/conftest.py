@@ -4,11 +4,11 @@ is reachable, on PostgreSQL (SUBGROUPS_TEST_PG_URL, set by .ci/run)."""
 import os
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from app.core import clock
 from app.core.store import Store, open_store
@@ -20,7 +20,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def _pg_url_or_reason() -> tuple[str | None, str]:
     url = os.environ.get(PG_ENV)
     if not url:
-        return None, f"{PG_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one)"
+        return (
+            None,
+            f"{PG_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one)",
+        )
     try:
         engine = create_engine(url)
         with engine.connect() as conn:
@@ -33,20 +36,53 @@ def _pg_url_or_reason() -> tuple[str | None, str]:
 
 PG_URL, PG_SKIP_REASON = _pg_url_or_reason()
 
+# Each test run keeps its stores in a schema of its own, so two runs against
+# one server (two developers, a run beside the CI's) never empty each other's.
+PG_SCHEMA = f"subgroups_test_{os.getpid()}"
+
+
+def _schema_of(url: str) -> str:
+    options = make_url(url).query.get("options", "")
+    for option in options if isinstance(options, tuple) else (options,):
+        if option.startswith("-csearch_path="):
+            return option.removeprefix("-csearch_path=").split(",")[0]
+    return "public"
+
+
+def pg_store_url(url: str, schema: str = PG_SCHEMA) -> str:
+    """``url`` with its search_path set to ``schema``: where a PostgreSQL test store lives."""
+    with_path = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return with_path.render_as_string(hide_password=False)
+
 
 def reset_pg_schema(url: str) -> None:
-    """Drop and recreate the public schema: each PostgreSQL test starts empty."""
+    """Drop and recreate the URL's schema (public unless it names one): each test starts empty."""
+    schema = _schema_of(url)
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop this run's PostgreSQL schema."""
+    if PG_URL is None:
+        return
+    engine = create_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
+    except Exception:  # the server went away: nothing left to tidy
+        pass
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
 def fixed_clock() -> Iterator[datetime]:
     """Freeze the services' clock at a known instant that ticks a second per read."""
-    start = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     ticks = iter(range(10**9))
     clock.set_clock(lambda: start + timedelta(seconds=next(ticks)))
     yield start
@@ -73,8 +109,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "store.db")
     if PG_URL is None:
         pytest.skip(PG_SKIP_REASON)
-    reset_pg_schema(PG_URL)
-    return PG_URL
+    url = pg_store_url(PG_URL)
+    reset_pg_schema(url)
+    return url
 
 
 @pytest.fixture
@@ -87,14 +124,15 @@ def store(store_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def pg_url() -> str:
-    """The PostgreSQL test server's URL, its public schema emptied; skips when there is none."""
+    """A PostgreSQL store URL (this run's schema, emptied); skips when there is no server."""
     if PG_URL is None:
         pytest.skip(PG_SKIP_REASON)
-    reset_pg_schema(PG_URL)
-    return PG_URL
+    url = pg_store_url(PG_URL)
+    reset_pg_schema(url)
+    return url
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def subprocess_env() -> dict[str, str]:
     """The environment for a child ``python`` that imports this checkout's ``app``."""
     env = dict(os.environ)

@@ -4,10 +4,11 @@
 archived) and about 3,000 profiles, with a ledger history spread over the
 last 120 days so every stored state has a story ("left Promotions in June,
 came back in August"). ``seed_synthetic`` makes N profiles over up to 50
-groups for measuring at scale. Both write through the services
-(``groups.create_group``, ``subscriptions.apply_changes``), so every stored
-state is explained by its latest ledger event, and both refuse a store that
-already holds groups or profiles.
+groups for measuring at scale. Groups are made by ``groups.create_group``;
+states by ``subscriptions.apply_changes``, or at synthetic scale by the same
+rows written through the driver's executemany, so every stored state is
+explained by its latest ledger event. Both refuse a store that already holds
+groups or profiles.
 
 ``profiles.csv`` is generated once by ``write_sample_profiles_csv`` (seeded,
 so the same file every time) and committed; regenerate it with
@@ -77,16 +78,26 @@ RESUBSCRIBE_REASONS = (
 
 # Reserved example domains only (RFC 2606): never a real mailbox.
 EMAIL_DOMAINS = (
-    ("example.com", 40), ("example.org", 15), ("example.net", 15),
-    ("mail.example.com", 12), ("post.example.org", 10), ("inbox.example.net", 8),
+    ("example.com", 40),
+    ("example.org", 15),
+    ("example.net", 15),
+    ("mail.example.com", 12),
+    ("post.example.org", 10),
+    ("inbox.example.net", 8),
 )
 PLANS = (("free", 45), ("starter", 25), ("pro", 22), ("enterprise", 8))
 # Believable rates for the sample groups (others get random ones).
 GROUP_RATES: dict[str, tuple[float, float]] = {
-    "Promotions": (0.16, 0.02), "Weekly digest": (0.12, 0.03), "Newsletter": (0.09, 0.04),
-    "Events & webinars": (0.07, 0.03), "Product updates": (0.04, 0.05),
-    "Holiday sale 2025": (0.11, 0.01), "Partner offers": (0.01, 0.06),
-    "Surveys & feedback": (0.01, 0.1), "Release notes": (0.02, 0.14), "Beta program": (0.005, 0.03),
+    "Promotions": (0.16, 0.02),
+    "Weekly digest": (0.12, 0.03),
+    "Newsletter": (0.09, 0.04),
+    "Events & webinars": (0.07, 0.03),
+    "Product updates": (0.04, 0.05),
+    "Holiday sale 2025": (0.11, 0.01),
+    "Partner offers": (0.01, 0.06),
+    "Surveys & feedback": (0.01, 0.1),
+    "Release notes": (0.02, 0.14),
+    "Beta program": (0.005, 0.03),
 }
 ASCII_FOLD = str.maketrans({"ß": "ss", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "æ": "ae", "'": ""})
 
@@ -114,7 +125,7 @@ class NamePool:
 
 @dataclass(frozen=True)
 class SeedSummary:
-    """What a seed wrote."""
+    """What a seed wrote; ``events`` counts the subscription changes (Channel Unsubscribed)."""
 
     groups: int
     profiles: int
@@ -124,7 +135,7 @@ class SeedSummary:
 
 
 def sample_data_dir() -> Path:
-    """The sample_data folder: inside the package in a wheel, at the repository top in a checkout."""
+    """The sample_data folder: in the package when installed, at the top of a checkout."""
     return resource_dir("sample_data")
 
 
@@ -201,14 +212,19 @@ def read_profile_rows(path: Path, *, group_names: Sequence[str]) -> list[dict[st
         if "identity" not in header:
             raise InvalidInput(f"{path}: line 1: the header has no identity column")
         for column in header:
-            if column.startswith(GROUP_COLUMN_PREFIX) and column[len(GROUP_COLUMN_PREFIX):] not in known:
+            if (
+                column.startswith(GROUP_COLUMN_PREFIX)
+                and column[len(GROUP_COLUMN_PREFIX) :] not in known
+            ):
                 raise InvalidInput(f"{path}: line 1: column {column!r} names no sample group")
         rows = list(reader)
     for line, row in enumerate(rows, start=2):
         for column, value in row.items():
-            if column == "all_email" or column.startswith(GROUP_COLUMN_PREFIX):
-                if value not in ("", SUBSCRIBED, UNSUBSCRIBED):
-                    raise InvalidInput(f"{path}: line {line}, column {column}: {value!r} is not a state")
+            is_state = column == "all_email" or column.startswith(GROUP_COLUMN_PREFIX)
+            if is_state and value not in ("", SUBSCRIBED, UNSUBSCRIBED):
+                raise InvalidInput(
+                    f"{path}: line {line}, column {column}: {value!r} is not a state"
+                )
     return rows
 
 
@@ -308,10 +324,21 @@ def write_sample_profiles_csv(
 # --- writing to the store -------------------------------------------------------
 
 
+def _processor(session: Session, column: Column[Any]) -> Callable[[Any], Any] | None:
+    """How the ORM converts a value of this column for the driver (None: as it is)."""
+    dialect = session.get_bind().dialect
+    return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+
+
 def _executemany(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, ready: Iterable[str] = ()
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    ready: Iterable[str] = (),
 ) -> None:
-    """INSERT ``rows`` with one driver-level executemany: the bulk path at scale.
+    """INSERT ``rows`` (values in ``columns`` order) with one driver-level executemany.
 
     Per-row statement handling in SQLAlchemy costs more than the database's
     own work at a million rows, so values go straight to the driver. Each is
@@ -321,30 +348,29 @@ def _executemany(
     """
     if not rows:
         return
-    dialect = session.get_bind().dialect
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(rows[0]))
-    keys = list(compiled.positiontup or rows[0])
+    compiled = insert(table).compile(dialect=session.get_bind().dialect, column_keys=list(columns))
+    order = list(compiled.positiontup or columns)
+    where = [columns.index(key) for key in order]
     skip = set(ready)
-    converters = [
-        (key, None if key in skip else table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
-        for key in keys
-    ]
-    params: list[Any]
-    if compiled.positional:
-        params = [tuple(c(row[k]) if c else row[k] for k, c in converters) for row in rows]
-    else:
-        params = [{k: c(row[k]) if c else row[k] for k, c in converters} for row in rows]
+    convert = [None if key in skip else _processor(session, table.c[key]) for key in order]
+    params: list[Any] | Sequence[tuple[Any, ...]] = rows
+    if any(convert) or where != list(range(len(columns))):
+        params = [
+            tuple(c(row[i]) if c else row[i] for i, c in zip(where, convert, strict=True))
+            for row in rows
+        ]
+    if not compiled.positional:
+        params = [dict(zip(order, row, strict=True)) for row in params]
     session.connection().exec_driver_sql(compiled.string, params)
 
 
 def _insert_profiles(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Bulk-insert profiles; their new ids, in the order of ``rows``."""
     table = Profile.__table__  # type: ignore[attr-defined]
+    columns = list(rows[0]) if rows else []
     before = session.exec(select(func.coalesce(func.max(Profile.id), 0))).one()
-    _executemany(session, table, rows)
-    new = session.execute(
-        select(table.c.identity, table.c.id).where(table.c.id > before)
-    ).all()
+    _executemany(session, table, columns, [tuple(row[key] for key in columns) for row in rows])
+    new = session.execute(select(table.c.identity, table.c.id).where(table.c.id > before)).all()
     by_identity = {identity: profile_id for identity, profile_id in new}
     return [by_identity[row["identity"]] for row in rows]
 
@@ -383,13 +409,30 @@ def _history(
         later = first_ts + timedelta(seconds=rng.uniform(3600, (end - first_ts).total_seconds()))
         if initial != middle:
             return [
-                StateChange(profile_id, identity, group, initial, middle,
-                            _reason(rng, middle, chance=0.5), first_ts),
-                StateChange(profile_id, identity, group, middle, final,
-                            _reason(rng, final, chance=0.6), later),
+                StateChange(
+                    profile_id,
+                    identity,
+                    group,
+                    initial,
+                    middle,
+                    _reason(rng, middle, chance=0.5),
+                    first_ts,
+                ),
+                StateChange(
+                    profile_id,
+                    identity,
+                    group,
+                    middle,
+                    final,
+                    _reason(rng, final, chance=0.6),
+                    later,
+                ),
             ]
-    return [StateChange(profile_id, identity, group, initial, final,
-                        _reason(rng, final, chance=0.25), first_ts)]
+    return [
+        StateChange(
+            profile_id, identity, group, initial, final, _reason(rng, final, chance=0.25), first_ts
+        )
+    ]
 
 
 def _create_groups(
@@ -465,24 +508,34 @@ def load_sample_data(
             for column, value in row.items():
                 if not value or not column.startswith(GROUP_COLUMN_PREFIX):
                     continue
-                name = column[len(GROUP_COLUMN_PREFIX):]
+                name = column[len(GROUP_COLUMN_PREFIX) :]
                 states += 1
                 changes += _history(
-                    rng, profile_id=profile_id, identity=identity, group=by_name[name],
-                    final=value, start=start, end=archive_at if name in archived else end,
+                    rng,
+                    profile_id=profile_id,
+                    identity=identity,
+                    group=by_name[name],
+                    final=value,
+                    start=start,
+                    end=archive_at if name in archived else end,
                 )
             channel_final = row.get("all_email") or SUBSCRIBED
             # A channel resubscribe leaves a story too (left all email, came back).
             if channel_final == UNSUBSCRIBED or rng.random() < 0.01:
                 changes += _history(
-                    rng, profile_id=profile_id, identity=identity, group=None,
-                    final=channel_final, start=start, end=end,
+                    rng,
+                    profile_id=profile_id,
+                    identity=identity,
+                    group=None,
+                    final=channel_final,
+                    start=start,
+                    end=end,
                     change_of_mind=channel_final == SUBSCRIBED,
                 )
         # Ledger ids follow time: the archive event sits between the changes before and after it.
         changes.sort(key=lambda change: change.ts or now)
         before = [c for c in changes if c.ts and c.ts < archive_at]
-        after = changes[len(before):]
+        after = changes[len(before) :]
         events = apply_changes(session=session, changes=before, source=SOURCE, actor=actor, now=now)
         for group in created:
             if group.name in archived:
@@ -492,23 +545,32 @@ def load_sample_data(
                 )
         events += apply_changes(session=session, changes=after, source=SOURCE, actor=actor, now=now)
         ledger.record(
-            session, name=ledger.SAMPLE_DATA_LOADED, source=SOURCE, actor=actor, now=now,
+            session,
+            name=ledger.SAMPLE_DATA_LOADED,
+            source=SOURCE,
+            actor=actor,
+            now=now,
             properties={"Groups": len(created), "Profiles": len(ids), "States": states},
         )
     if progress:
         progress(total, total)
     return SeedSummary(
-        groups=len(created), profiles=len(ids), states=states, events=events,
+        groups=len(created),
+        profiles=len(ids),
+        states=states,
+        events=events,
         seconds=time.perf_counter() - started,
     )
 
 
 # --- synthetic stores for measuring ---------------------------------------------
 
+# fmt: off
 SYNTHETIC_TOPICS = (
     "Newsletter", "Product updates", "Promotions", "Events", "Digest",
     "Partner offers", "Surveys", "Tips", "Release notes", "Beta program",
 )
+# fmt: on
 SYNTHETIC_REGIONS = ("Americas", "EMEA", "APAC", "LATAM", "Nordics")
 
 
@@ -527,13 +589,6 @@ def synthetic_group_specs(count: int) -> list[GroupSpec]:
     ]
 
 
-def _bind_processor(session: Session, column: Column[Any]) -> Callable[[Any], Any]:
-    """How the ORM converts a value of this column for the driver."""
-    dialect = session.get_bind().dialect
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return process or (lambda value: value)
-
-
 def _write_first_changes(session: Session, changes: Sequence[StateChange], *, actor: str) -> int:
     """Apply changes of fresh profiles (group states never set, channel from subscribed).
 
@@ -544,10 +599,13 @@ def _write_first_changes(session: Session, changes: Sequence[StateChange], *, ac
     """
     event_table = Event.__table__  # type: ignore[attr-defined]
     profile_table = Profile.__table__  # type: ignore[attr-defined]
-    to_json = _bind_processor(session, event_table.c.properties)
-    to_ts = _bind_processor(session, event_table.c.ts)
+    to_json = _processor(session, event_table.c.properties) or (lambda value: value)
+    to_ts = _processor(session, event_table.c.ts) or (lambda value: value)
     properties: dict[tuple[int | None, str], Any] = {}
-    state_rows, event_rows, channel_rows = [], [], []
+    state_rows: list[tuple[Any, ...]] = []
+    event_rows: list[tuple[Any, ...]] = []
+    channel_rows: list[dict[str, Any]] = []
+    name = ledger.CHANNEL_UNSUBSCRIBED
     for change in changes:
         group = change.group
         group_id = group.id if group else None
@@ -555,25 +613,31 @@ def _write_first_changes(session: Session, changes: Sequence[StateChange], *, ac
         if key not in properties:  # a few distinct values for a million events
             properties[key] = to_json(
                 change_properties(
-                    group=group, old=change.old, new=change.new, source=SOURCE, actor=actor,
-                    campaign_id=None, reason=None,
+                    group=group,
+                    old=change.old,
+                    new=change.new,
+                    source=SOURCE,
+                    actor=actor,
+                    campaign_id=None,
+                    reason=None,
                 )
             )
         ts = to_ts(change.ts)  # converted once for both rows
+        pid = change.profile_id
         if group is None:
-            channel_rows.append({"b_id": change.profile_id, "b_state": change.new})
+            channel_rows.append({"b_id": pid, "b_state": change.new})
         else:
-            state_rows.append(
-                {"profile_id": change.profile_id, "group_id": group_id, "state": change.new, "updated_at": ts}
-            )
+            state_rows.append((pid, group_id, change.new, ts))
         event_rows.append(
-            {
-                "ts": ts, "name": ledger.CHANNEL_UNSUBSCRIBED, "identity": change.identity,
-                "profile_id": change.profile_id, "group_id": group_id, "campaign_id": None,
-                "source": SOURCE, "actor": actor, "properties": properties[key],
-            }
+            (ts, name, change.identity, pid, group_id, None, SOURCE, actor, properties[key])
         )
-    _executemany(session, GroupState.__table__, state_rows, ready=("updated_at",))  # type: ignore[attr-defined]
+    state_columns = ("profile_id", "group_id", "state", "updated_at")
+    event_columns = (
+        "ts", "name", "identity", "profile_id", "group_id", "campaign_id", "source", "actor",
+        "properties",
+    )  # fmt: skip
+    state_table = GroupState.__table__  # type: ignore[attr-defined]
+    _executemany(session, state_table, state_columns, state_rows, ready=("updated_at",))
     if channel_rows:
         session.execute(
             update(profile_table)
@@ -581,7 +645,7 @@ def _write_first_changes(session: Session, changes: Sequence[StateChange], *, ac
             .values(all_email=bindparam("b_state")),
             channel_rows,
         )
-    _executemany(session, event_table, event_rows, ready=("ts", "properties"))
+    _executemany(session, event_table, event_columns, event_rows, ready=("ts", "properties"))
     return len(event_rows)
 
 
@@ -642,7 +706,7 @@ def seed_synthetic(
         # Each chunk covers its own slice of the 120 days, so ledger ids follow time.
         slice_start = start + timedelta(seconds=span * chunk_start / max(profiles, 1))
         slice_span = span * (chunk_end - chunk_start) / max(profiles, 1)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for n in range(chunk_start, chunk_end):
             country, firsts, lasts = rng.choice(pools)
             first, first_ascii = rng.choice(firsts)
@@ -665,10 +729,14 @@ def seed_synthetic(
                 for index in rng.sample(range(groups), rng.randint(low, high)):
                     state = likely[index] if rng.random() < 0.75 else _flip(likely[index])
                     ts = slice_start + timedelta(seconds=slice_span * rng.random())
-                    changes.append(StateChange(profile_id, identity, created[index], None, state, None, ts))
+                    changes.append(
+                        StateChange(profile_id, identity, created[index], None, state, None, ts)
+                    )
                 if rng.random() < 0.02:
                     ts = slice_start + timedelta(seconds=slice_span * rng.random())
-                    changes.append(StateChange(profile_id, identity, None, SUBSCRIBED, UNSUBSCRIBED, None, ts))
+                    changes.append(
+                        StateChange(profile_id, identity, None, SUBSCRIBED, UNSUBSCRIBED, None, ts)
+                    )
             changes.sort(key=lambda change: change.ts or now)
             events += _write_first_changes(session, changes, actor=actor)
             states += sum(1 for change in changes if change.group is not None)
@@ -676,10 +744,22 @@ def seed_synthetic(
             progress(chunk_end, profiles)
     with store.write() as session:
         ledger.record(
-            session, name=ledger.SAMPLE_DATA_LOADED, source=SOURCE, actor=actor, now=now,
-            properties={"Groups": groups, "Profiles": profiles, "States": states, "Synthetic": True},
+            session,
+            name=ledger.SAMPLE_DATA_LOADED,
+            source=SOURCE,
+            actor=actor,
+            now=now,
+            properties={
+                "Groups": groups,
+                "Profiles": profiles,
+                "States": states,
+                "Synthetic": True,
+            },
         )
     return SeedSummary(
-        groups=groups, profiles=profiles, states=states, events=events,
+        groups=groups,
+        profiles=profiles,
+        states=states,
+        events=events,
         seconds=time.perf_counter() - started,
     )

@@ -123,7 +123,9 @@ class TrafficSimulator:
             if profile is None:
                 return None
             assert profile.id is not None
-            groups = list(session.exec(select(Group).where(col(Group.status) == STATUS_ACTIVE)).all())
+            groups = list(
+                session.exec(select(Group).where(col(Group.status) == STATUS_ACTIVE)).all()
+            )
             group = None if not groups or rng.random() < self.channel_share else rng.choice(groups)
             if group is None:
                 current = profile.all_email
@@ -133,7 +135,9 @@ class TrafficSimulator:
             new = UNSUBSCRIBED if current == SUBSCRIBED else SUBSCRIBED
             reason = None
             if rng.random() < self.reason_share:
-                reason = rng.choice(RESUBSCRIBE_REASONS if new == SUBSCRIBED else UNSUBSCRIBE_REASONS)
+                reason = rng.choice(
+                    RESUBSCRIBE_REASONS if new == SUBSCRIBED else UNSUBSCRIBE_REASONS
+                )
             event = set_state(
                 session=session,
                 profile=profile,

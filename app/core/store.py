@@ -102,9 +102,8 @@ def _check_not_foreign(path: Path) -> None:
     try:
         conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
         try:
-            tables = {
-                row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            tables = {row[0] for row in rows}
         finally:
             conn.close()
     except sqlite3.Error as exc:
@@ -157,7 +156,8 @@ def make_engine(url: str) -> Engine:
                     if str(mode).lower() != "wal":
                         raise StoreUnavailable(f"--db {database}: could not switch the file to WAL mode")
             except OperationalError as exc:
-                raise StoreUnavailable(f"--db {database}: cannot open: {_one_line(exc.orig)}") from exc
+                why = _one_line(exc.orig)
+                raise StoreUnavailable(f"--db {database}: cannot open: {why}") from exc
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
@@ -225,7 +225,8 @@ def open_store(db: str | os.PathLike[str] | None = None, *, migrate: bool = True
             upgrade(store)
         except OperationalError as exc:
             engine.dispose()
-            raise StoreUnavailable(f"--db {store.display_name}: cannot open: {_one_line(exc.orig)}") from exc
+            why = _one_line(exc.orig)
+            raise StoreUnavailable(f"--db {store.display_name}: cannot open: {why}") from exc
         except BaseException:
             # A refused store (not ours, too new) must not stay open.
             engine.dispose()

@@ -68,7 +68,9 @@ def fill_to(store: Store, active: int, *, archived: int = 0) -> list[Group]:
 # --- Creating, and the name rules ----------------------------------------------
 
 
-def test_create_stores_the_group_and_writes_group_created(store: Store, fixed_clock: datetime) -> None:
+def test_create_stores_the_group_and_writes_group_created(
+    store: Store, fixed_clock: datetime
+) -> None:
     group = create(store, "  Newsletter  ", description=" Weekly news ", policy="opt-in")
 
     assert group.id is not None
@@ -268,8 +270,12 @@ def test_rename_keeps_the_id_and_old_events_keep_the_old_name(store: Store) -> N
     with store.write() as session:
         profile = profiles.create_profile(session=session, identity="p@example.com")
         subscriptions.set_state(
-            session=session, profile=profile, group=group, status="unsubscribed",
-            source="console", actor=ACTOR,
+            session=session,
+            profile=profile,
+            group=group,
+            status="unsubscribed",
+            source="console",
+            actor=ACTOR,
         )
 
     renamed = update(store, group.id, name="Deals")
@@ -321,7 +327,9 @@ def test_update_writes_one_event_listing_every_change(store: Store, fixed_clock:
     )
 
     assert (changed.description, changed.policy, changed.shown_on_landing_page) == (
-        "Monthly", "opt-in", False,
+        "Monthly",
+        "opt-in",
+        False,
     )
     assert changed.updated_at > changed.created_at
     (event,) = events(store, "Group Updated")
@@ -339,7 +347,11 @@ def test_update_with_nothing_new_writes_nothing(store: Store, fixed_clock: datet
     assert group.id is not None
 
     same = update(
-        store, group.id, name=" Newsletter ", description="Weekly", policy="opt-out",
+        store,
+        group.id,
+        name=" Newsletter ",
+        description="Weekly",
+        policy="opt-out",
         shown_on_landing_page=True,
     )
 
@@ -385,7 +397,9 @@ def test_archive_and_unarchive_write_their_events(store: Store, fixed_clock: dat
 
     created, archived_event, unarchived_event = events(store)
     assert [created.name, archived_event.name, unarchived_event.name] == [
-        "Group Created", "Group Archived", "Group Unarchived",
+        "Group Created",
+        "Group Archived",
+        "Group Unarchived",
     ]
     assert archived_event.ts == archived.archived_at
     for event in (archived_event, unarchived_event):
@@ -434,8 +448,12 @@ def test_group_counts_follow_each_groups_policy(store: Store) -> None:
 
         def set_to(profile_index: int, group: Group, status: str) -> None:
             subscriptions.set_state(
-                session=session, profile=people[profile_index], group=group, status=status,
-                source="console", actor=ACTOR,
+                session=session,
+                profile=people[profile_index],
+                group=group,
+                status=status,
+                source="console",
+                actor=ACTOR,
             )
 
         set_to(0, opt_out, "unsubscribed")
@@ -445,8 +463,12 @@ def test_group_counts_follow_each_groups_policy(store: Store) -> None:
         set_to(2, opt_in, "unsubscribed")  # explicit, same as the default
         # The channel-wide opt-out is a separate fact: it does not change the counts.
         subscriptions.set_state(
-            session=session, profile=people[3], group=None, status="unsubscribed",
-            source="console", actor=ACTOR,
+            session=session,
+            profile=people[3],
+            group=None,
+            status="unsubscribed",
+            source="console",
+            actor=ACTOR,
         )
 
     with store.read() as session:
@@ -467,4 +489,3 @@ def test_group_counts_include_archived_groups(store: Store) -> None:
 
     with store.read() as session:
         assert groups.group_counts(session) == {group.id: groups.GroupCounts(1, 0)}
-

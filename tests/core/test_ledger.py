@@ -25,14 +25,18 @@ def create(store: Store, name: str) -> Group:
 def describe(store: Store, group: Group, description: str) -> None:
     assert group.id is not None
     with store.write() as session:
-        groups.update_group(session=session, group_id=group.id, description=description, actor=ACTOR)
+        groups.update_group(
+            session=session, group_id=group.id, description=description, actor=ACTOR
+        )
 
 
 def ledger_rows(store: Store) -> list[tuple[int, str, dict[str, object]]]:
     with store.engine.connect() as conn:
         return [
             (row.id, row.name, row.properties)
-            for row in conn.execute(text("SELECT id, name, properties FROM ledger_event ORDER BY id"))
+            for row in conn.execute(
+                text("SELECT id, name, properties FROM ledger_event ORDER BY id")
+            )
         ]
 
 
@@ -78,14 +82,18 @@ def test_the_orm_cannot_edit_or_delete_an_event_either(store: Store) -> None:
 
 def test_an_unknown_source_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="'carrier pigeon'"), store.write() as session:
-        ledger.record(session, name="Group Created", source="carrier pigeon", actor=ACTOR, properties={})
+        ledger.record(
+            session, name="Group Created", source="carrier pigeon", actor=ACTOR, properties={}
+        )
     assert ledger_rows(store) == []
 
 
 # --- Reading: events_after (the live pane) and recent_events (filters) --------
 
 
-def test_events_after_returns_later_events_oldest_first(store: Store, fixed_clock: datetime) -> None:
+def test_events_after_returns_later_events_oldest_first(
+    store: Store, fixed_clock: datetime
+) -> None:
     with store.read() as session:
         assert ledger.latest_id(session) == 0
         assert ledger.events_after(session, after_id=0) == []
@@ -119,8 +127,12 @@ def test_a_poller_sees_events_committed_after_its_last_look(store: Store) -> Non
         profile = profiles.create_profile(session=session, identity="ann@example.com")
         group = groups.find_group(session, "Newsletter")
         subscriptions.set_state(
-            session=session, profile=profile, group=group, status="unsubscribed",
-            source="landing_page", actor="ann@example.com",
+            session=session,
+            profile=profile,
+            group=group,
+            status="unsubscribed",
+            source="landing_page",
+            actor="ann@example.com",
         )
 
     with store.read() as session:
@@ -200,7 +212,9 @@ def test_a_busy_group_does_not_hide_a_quiet_ones_events(
 
     assert [e.name for e in quiet_events] == ["Group Created", "Group Updated"]
     assert [e.properties["Changes"]["Description"][1] for e in busy_events] == [
-        "change 42", "change 43", "change 44",
+        "change 42",
+        "change 43",
+        "change 44",
     ]
     assert [e.name for e in only_one] == ["Group Updated"]
     assert unknown == []
@@ -214,8 +228,12 @@ def test_profile_history_is_newest_first(store: Store) -> None:
     for profile, status in [(ann, "unsubscribed"), (bob, "unsubscribed"), (ann, "subscribed")]:
         with store.write() as session:
             subscriptions.set_state(
-                session=session, profile=profile, group=newsletter, status=status,
-                source="console", actor=ACTOR,
+                session=session,
+                profile=profile,
+                group=newsletter,
+                status=status,
+                source="console",
+                actor=ACTOR,
             )
     assert ann.id is not None
 

@@ -205,7 +205,7 @@ def _build_version_1_store(url: str) -> None:
     engine = make_engine(resolve_db_url(url))
     with engine.begin() as conn:
         for model in models.TABLES_V1:
-            model.__table__.create(conn)  # type: ignore[attr-defined]
+            model.__table__.create(conn)  # type: ignore[attr-defined,union-attr]
         migrations._guard_ledger(conn)
         conn.execute(text("INSERT INTO schema_meta (key, value) VALUES ('schema_version', '1')"))
     engine.dispose()
@@ -214,8 +214,12 @@ def _build_version_1_store(url: str) -> None:
         group = groups.create_group(session=session, name="Newsletter", actor=ACTOR)
         profile = profiles.create_profile(session=session, identity="ann@example.com")
         subscriptions.set_state(
-            session=session, profile=profile, group=group, status="unsubscribed",
-            source="console", actor=ACTOR,
+            session=session,
+            profile=profile,
+            group=group,
+            status="unsubscribed",
+            source="console",
+            actor=ACTOR,
         )
     old.dispose()
 
@@ -232,9 +236,12 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str)
             (group,) = groups.list_groups(session)
             assert group.name == "Newsletter"
             view = profiles.profile_view(session, "ann@example.com")
-            assert [(g.group_name, g.stored) for g in view.groups] == [("Newsletter", "unsubscribed")]
+            assert [(g.group_name, g.stored) for g in view.groups] == [
+                ("Newsletter", "unsubscribed")
+            ]
             assert [e.name for e in ledger.recent_events(session)] == [
-                "Group Created", "Channel Unsubscribed",
+                "Group Created",
+                "Channel Unsubscribed",
             ]
         # The upgraded store works, and its ledger is still append-only.
         with store.write() as session:

@@ -20,8 +20,17 @@ from app.core.subscriptions import StateChange
 
 ACTOR = "ada"
 DESIGN_PROPERTIES = {
-    "Channel", "Group", "Group ID", "Subscription Type", "Resubscribed", "Old State",
-    "New State", "Source", "Campaign ID", "Actor", "Reason",
+    "Channel",
+    "Group",
+    "Group ID",
+    "Subscription Type",
+    "Resubscribed",
+    "Old State",
+    "New State",
+    "Source",
+    "Campaign ID",
+    "Actor",
+    "Reason",
 }
 
 
@@ -33,12 +42,18 @@ def people(store: Store) -> tuple[Group, Group, Profile, Profile]:
         promotions = groups.create_group(
             session=session, name="Promotions", policy="opt-in", actor=ACTOR
         )
-        ann = profiles.create_profile(session=session, identity="ann@example.com", email="ann@example.com")
-        bob = profiles.create_profile(session=session, identity="bob@example.com", email="bob@example.com")
+        ann = profiles.create_profile(
+            session=session, identity="ann@example.com", email="ann@example.com"
+        )
+        bob = profiles.create_profile(
+            session=session, identity="bob@example.com", email="bob@example.com"
+        )
     return newsletter, promotions, ann, bob
 
 
-def set_state(store: Store, profile: Profile, group: Group | None, status: str, **kwargs: Any) -> Event | None:
+def set_state(
+    store: Store, profile: Profile, group: Group | None, status: str, **kwargs: Any
+) -> Event | None:
     kwargs.setdefault("source", "console")
     kwargs.setdefault("actor", ACTOR)
     with store.write() as session:
@@ -51,7 +66,9 @@ def changes(store: Store, profile: Profile | None = None) -> list[EventRecord]:
     """The subscription events, oldest first (for one profile when given)."""
     with store.read() as session:
         return ledger.recent_events(
-            session, limit=10_000, name="Channel Unsubscribed",
+            session,
+            limit=10_000,
+            name="Channel Unsubscribed",
             profile_id=profile.id if profile else None,
         )
 
@@ -75,8 +92,14 @@ def test_a_group_unsubscribe_writes_one_event_with_every_property(
     newsletter, _, ann, _ = people
 
     returned = set_state(
-        store, ann, newsletter, "unsubscribed", source="landing_page", actor="ann@example.com",
-        campaign_id=7, reason="  too many emails  ",
+        store,
+        ann,
+        newsletter,
+        "unsubscribed",
+        source="landing_page",
+        actor="ann@example.com",
+        campaign_id=7,
+        reason="  too many emails  ",
     )
 
     assert stored(store, ann, newsletter) == "unsubscribed"
@@ -122,7 +145,8 @@ def test_a_resubscribe_is_the_same_event_with_resubscribed_true(
     assert second.name == "Channel Unsubscribed"
     assert second.properties["Resubscribed"] is True
     assert (second.properties["Old State"], second.properties["New State"]) == (
-        "unsubscribed", "subscribed",
+        "unsubscribed",
+        "subscribed",
     )
     assert second.properties["Reason"] is None
     assert second.properties["Campaign ID"] is None
@@ -188,7 +212,8 @@ def test_the_channel_wide_opt_out_leaves_group_states_alone(
     assert resubscribed.properties["Subscription Type"] == "Channel"
     assert resubscribed.properties["Resubscribed"] is True
     assert (resubscribed.properties["Old State"], resubscribed.properties["New State"]) == (
-        "unsubscribed", "subscribed",
+        "unsubscribed",
+        "subscribed",
     )
 
 
@@ -214,12 +239,20 @@ def test_a_failure_later_in_the_transaction_undoes_state_and_event(
 
     with pytest.raises(RuntimeError, match="power cut"), store.write() as session:
         subscriptions.set_state(
-            session=session, profile=ann, group=newsletter, status="unsubscribed",
-            source="console", actor=ACTOR,
+            session=session,
+            profile=ann,
+            group=newsletter,
+            status="unsubscribed",
+            source="console",
+            actor=ACTOR,
         )
         subscriptions.set_state(
-            session=session, profile=ann, group=None, status="unsubscribed",
-            source="console", actor=ACTOR,
+            session=session,
+            profile=ann,
+            group=None,
+            status="unsubscribed",
+            source="console",
+            actor=ACTOR,
         )
         raise RuntimeError("power cut")
 
@@ -236,8 +269,12 @@ def test_a_refused_rule_later_in_the_transaction_undoes_state_and_event(
 
     with pytest.raises(NameTaken), store.write() as session:
         subscriptions.set_state(
-            session=session, profile=ann, group=newsletter, status="unsubscribed",
-            source="cli", actor=ACTOR,
+            session=session,
+            profile=ann,
+            group=newsletter,
+            status="unsubscribed",
+            source="cli",
+            actor=ACTOR,
         )
         groups.create_group(session=session, name="newsletter", actor=ACTOR)
 
@@ -267,9 +304,14 @@ def test_the_current_state_is_the_new_state_of_the_latest_event(
 ) -> None:
     newsletter, promotions, ann, _ = people
     steps = [
-        (newsletter, "unsubscribed"), (promotions, "subscribed"), (newsletter, "subscribed"),
-        (None, "unsubscribed"), (newsletter, "subscribed"), (newsletter, "unsubscribed"),
-        (promotions, "unsubscribed"), (None, "subscribed"),
+        (newsletter, "unsubscribed"),
+        (promotions, "subscribed"),
+        (newsletter, "subscribed"),
+        (None, "unsubscribed"),
+        (newsletter, "subscribed"),
+        (newsletter, "unsubscribed"),
+        (promotions, "unsubscribed"),
+        (None, "subscribed"),
     ]
     for group, status in steps:
         set_state(store, ann, group, status)
@@ -278,7 +320,9 @@ def test_the_current_state_is_the_new_state_of_the_latest_event(
     assert len(history) == len(steps) - 1  # one of them changed nothing
     latest: dict[int | None, Any] = {}
     for event in history:
-        assert event.properties["Old State"] == latest.get(event.group_id, "subscribed" if event.group_id is None else None)
+        assert event.properties["Old State"] == latest.get(
+            event.group_id, "subscribed" if event.group_id is None else None
+        )
         latest[event.group_id] = event.properties["New State"]
     assert latest[newsletter.id] == stored(store, ann, newsletter) == "unsubscribed"
     assert latest[promotions.id] == stored(store, ann, promotions) == "unsubscribed"
@@ -297,16 +341,26 @@ def _plan(
     fresh = session.get(Profile, profile.id, populate_existing=True)
     plan = []
     for group, new in wanted:
-        old = fresh.all_email if group is None else states.get((profile.id, group.id))
-        plan.append(StateChange(profile.id, profile.identity, group, old, new, reason="import", ts=ts))
+        if group is None:
+            old = fresh.all_email
+        else:
+            assert group.id is not None
+            old = states.get((profile.id, group.id))
+        plan.append(
+            StateChange(profile.id, profile.identity, group, old, new, reason="import", ts=ts)
+        )
     return plan
 
 
-def _trail(store: Store, profile: Profile) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], str]:
+def _trail(
+    store: Store, profile: Profile
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], str]:
     """What a profile's states and events look like, without what names the profile."""
     with store.read() as session:
         rows = session.exec(
-            select(GroupState).where(col(GroupState.profile_id) == profile.id).order_by(col(GroupState.group_id))
+            select(GroupState)
+            .where(col(GroupState.profile_id) == profile.id)
+            .order_by(col(GroupState.group_id))
         ).all()
         events = session.exec(
             select(Event).where(col(Event.profile_id) == profile.id).order_by(col(Event.id))
@@ -335,12 +389,17 @@ def test_apply_changes_leaves_the_same_rows_and_events_as_set_state(
     for number, wanted in enumerate(rounds):
         ts = fixed_clock + timedelta(hours=number)
         for group, status in wanted:  # one by one, for Ann
-            set_state(store, ann, group, status, source="import", reason="import", campaign_id=3, now=ts)
+            set_state(
+                store, ann, group, status, source="import", reason="import", campaign_id=3, now=ts
+            )
         with store.write() as session:  # in bulk, for Bob
             written.append(
                 subscriptions.apply_changes(
-                    session=session, changes=_plan(session, bob, wanted, ts), source="import",
-                    actor=ACTOR, campaign_id=3,
+                    session=session,
+                    changes=_plan(session, bob, wanted, ts),
+                    source="import",
+                    actor=ACTOR,
+                    campaign_id=3,
                 )
             )
 
@@ -365,7 +424,8 @@ def test_apply_changes_rolls_back_with_its_transaction(
         subscriptions.apply_changes(
             session=session,
             changes=[StateChange(ann.id, ann.identity, newsletter, None, "unsubscribed")],
-            source="import", actor=ACTOR,
+            source="import",
+            actor=ACTOR,
         )
         raise RuntimeError("the file had a bad row further down")
 

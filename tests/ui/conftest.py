@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog
 
@@ -42,6 +43,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 SEED_ACTOR = "seed-script"
 CONSOLE_USER = "console-admin"
+# The terminal the tests run the console in (run_test(size=SIZE)).
+SIZE = (120, 40)
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +59,19 @@ def utc_time_zone() -> Iterator[None]:
     else:
         os.environ["TZ"] = old
     time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def terminal_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tell Rich the terminal is SIZE, as a real terminal of that size would.
+
+    The app's Rich console (used by RichLog to measure the log pane's lines)
+    asks the OS for the terminal size; under pytest there is none (80
+    columns) or it finds the developer's own terminal on stdin. COLUMNS and
+    LINES are what Rich reads first; the app copies the environment when built.
+    """
+    monkeypatch.setenv("COLUMNS", str(SIZE[0]))
+    monkeypatch.setenv("LINES", str(SIZE[1]))
 
 
 @pytest.fixture(autouse=True)
@@ -241,5 +257,14 @@ async def select_row(pilot: Pilot[None], table: DataTable, first_cell: str) -> N
 
 
 async def type_text(pilot: Pilot[None], text: str) -> None:
-    """Type text key by key, as a user would."""
+    """Type text key by key, as a user would (about 0.1 s a key: keep it short)."""
     await pilot.press(*[("space" if ch == " " else ch) for ch in text])
+
+
+async def paste(pilot: Pilot[None], text: str) -> None:
+    """Paste text into the focused widget, as a terminal's bracketed paste does.
+
+    One event instead of one per character: how the longer texts get in fast.
+    """
+    pilot.app.post_message(events.Paste(text))
+    await pilot.pause()

@@ -16,6 +16,8 @@ from app.ui.screens.groups import GroupsSection
 
 from conftest import (
     CONSOLE_USER,
+    SIZE,
+    paste,
     column,
     log_lines,
     select_row,
@@ -63,7 +65,7 @@ def table_of(app: object) -> DataTable:  # type: ignore[type-arg]
 async def test_first_look_lists_active_groups_with_counts(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         table = table_of(app)
         assert column(table) == SAMPLE_ACTIVE
@@ -83,14 +85,14 @@ async def test_first_look_lists_active_groups_with_counts(sample_db: Path, make_
 async def test_n_opens_the_form_and_ctrl_s_creates_the_group(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("n")
         assert isinstance(app.screen, GroupFormModal)
         assert app.focused is app.screen.query_one("#name", Input)
         await type_text(pilot, "Customer stories")
         await pilot.press("tab")
-        await type_text(pilot, "How teams use us")
+        await paste(pilot, "How teams use us")
         await pilot.press("ctrl+s")
         await settle(
             pilot,
@@ -119,7 +121,7 @@ async def test_blank_name_shows_the_error_under_the_field(
     app = make_app(sample_db)
     store = open_db(sample_db)
     before = len(events(store, ledger.GROUP_CREATED))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("n")
         form = app.screen
@@ -151,11 +153,11 @@ async def test_duplicate_name_shows_the_services_message_inline(
     app = make_app(sample_db)
     store = open_db(sample_db)
     before = len(events(store, ledger.GROUP_CREATED))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("n")
         form = app.screen
-        await type_text(pilot, typed)
+        await paste(pilot, typed)
         await pilot.press("ctrl+s")
         await settle(pilot, lambda: shown(form.query_one("#name-error", Static)), what="the inline error")
         assert app.screen is form
@@ -171,7 +173,7 @@ async def test_edit_renames_and_keeps_the_id(sample_db: Path, make_app, open_db,
     app = make_app(sample_db)
     store = open_db(sample_db)
     old = stored_groups(store)["Newsletter"]
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await select_row(pilot, table_of(app), "Newsletter")
         await pilot.press(key)
@@ -180,7 +182,7 @@ async def test_edit_renames_and_keeps_the_id(sample_db: Path, make_app, open_db,
         assert text_of(form.query_one(".dialog-title", Static)) == "Edit group 'Newsletter'"
         assert form.query_one("#name", Input).value == "Newsletter"
         await pilot.press("end", "ctrl+u")
-        await type_text(pilot, "Monthly newsletter")
+        await paste(pilot, "Monthly newsletter")
         await pilot.press("ctrl+s")
         await settle(
             pilot,
@@ -206,10 +208,10 @@ async def test_edit_renames_and_keeps_the_id(sample_db: Path, make_app, open_db,
 async def test_escape_closes_the_form_without_saving(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("n")
-        await type_text(pilot, "Never saved")
+        await paste(pilot, "Never saved")
         await pilot.press("escape")
         await settle(pilot)
         assert not isinstance(app.screen, GroupFormModal)
@@ -219,21 +221,21 @@ async def test_escape_closes_the_form_without_saving(sample_db: Path, make_app, 
 async def test_a_then_y_archives_and_frees_a_slot(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
-    group_id = stored_groups(store)["Weekly digest"].id
-    async with app.run_test(size=(120, 40)) as pilot:
+    group_id = stored_groups(store)["Community highlights"].id
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
-        await select_row(pilot, table_of(app), "Weekly digest")
+        await select_row(pilot, table_of(app), "Community highlights")
         await pilot.press("a")
         confirm = app.screen
         assert isinstance(confirm, ConfirmModal)
         message = text_of(confirm.query_one("#confirm-message", Static))
-        assert message.startswith("Archive 'Weekly digest'? It frees a slot")
+        assert message.startswith("Archive 'Community highlights'? It frees a slot")
         assert "opt-outs stay enforced" in message
         await pilot.press("y")
         await settle(pilot, lambda: count_label(app) == "10 / 50 active", what="the count to drop")
-        assert "Weekly digest" not in column(table_of(app))
+        assert "Community highlights" not in column(table_of(app))
 
-    group = stored_groups(store)["Weekly digest"]
+    group = stored_groups(store)["Community highlights"]
     assert group.status == STATUS_ARCHIVED and group.archived_at is not None
     archived = [e for e in events(store, ledger.GROUP_ARCHIVED) if e.group_id == group_id]
     assert [(e.source, e.actor) for e in archived] == [("console", CONSOLE_USER)]
@@ -244,17 +246,17 @@ async def test_no_at_the_confirmation_changes_nothing(sample_db: Path, make_app,
     app = make_app(sample_db)
     store = open_db(sample_db)
     before = len(events(store, ledger.GROUP_ARCHIVED))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
-        await select_row(pilot, table_of(app), "Weekly digest")
+        await select_row(pilot, table_of(app), "Community highlights")
         await pilot.press("a")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press(key)
         await settle(pilot)
         assert not isinstance(app.screen, ConfirmModal)
         assert count_label(app) == "11 / 50 active"
-        assert "Weekly digest" in column(table_of(app))
-    assert stored_groups(store)["Weekly digest"].status == STATUS_ACTIVE
+        assert "Community highlights" in column(table_of(app))
+    assert stored_groups(store)["Community highlights"].status == STATUS_ACTIVE
     assert len(events(store, ledger.GROUP_ARCHIVED)) == before
 
 
@@ -262,7 +264,7 @@ async def test_u_then_y_unarchives(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     group_id = stored_groups(store)["Holiday sale 2025"].id
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("f")
         assert column(table_of(app)) == SAMPLE_ARCHIVED
@@ -275,7 +277,7 @@ async def test_u_then_y_unarchives(sample_db: Path, make_app, open_db) -> None:
         await pilot.press("y")
         await settle(pilot, lambda: count_label(app) == "12 / 50 active", what="the count to rise")
         assert column(table_of(app)) == []
-        assert text_of(app.query_one("#groups-hint", Static)) == "No archived groups."
+        assert text_of(app.query_one("#groups-detail", Static)) == "No archived groups."
 
     group = stored_groups(store)["Holiday sale 2025"]
     assert group.status == STATUS_ACTIVE and group.archived_at is None
@@ -285,12 +287,12 @@ async def test_u_then_y_unarchives(sample_db: Path, make_app, open_db) -> None:
 
 async def test_f_cycles_active_archived_all(sample_db: Path, make_app) -> None:
     app = make_app(sample_db)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         seen = []
-        for _ in range(4):
+        for key in ("f", "f", "f", ""):
             seen.append((text_of(app.query_one("#groups-filter", Label)), column(table_of(app))))
-            await pilot.press("f")
+            await pilot.press(*key)
         assert seen == [
             ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
             ("Showing:  active   [archived]   all   (f)", SAMPLE_ARCHIVED),
@@ -303,7 +305,7 @@ async def test_f_cycles_active_archived_all(sample_db: Path, make_app) -> None:
 async def test_at_fifty_the_form_refuses_with_the_limit_message(full_db: Path, make_app, open_db) -> None:
     app = make_app(full_db)
     store = open_db(full_db)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, lambda: app.query_one(GroupsSection).counts is not None)
         assert count_label(app) == "50 / 50 active"
         assert app.query_one(GroupsSection).has_class("-at-limit")
@@ -313,7 +315,7 @@ async def test_at_fifty_the_form_refuses_with_the_limit_message(full_db: Path, m
         # Said before typing: the form knows the count.
         assert shown(form.query_one("#form-error", Static))
         assert text_of(form.query_one("#form-error", Static)) == LIMIT_MESSAGE
-        await type_text(pilot, "Group 51")
+        await paste(pilot, "Group 51")
         await pilot.press("ctrl+s")
         await settle(pilot, lambda: not form.query_one("#save").disabled, what="the refusal")
         assert app.screen is form
@@ -328,7 +330,7 @@ async def test_unarchive_at_fifty_is_refused_with_a_notification(full_db: Path, 
     app = make_app(full_db)
     store = open_db(full_db)
     before = len(events(store, ledger.GROUP_UNARCHIVED))
-    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(pilot, lambda: app.query_one(GroupsSection).counts is not None)
         await pilot.press("f")
         assert column(table_of(app)) == ["Old news"]

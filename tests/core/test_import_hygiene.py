@@ -1,0 +1,65 @@
+"""The core stands alone: the CLI, the landing server and scripts load it
+without the console (STYLE.md; harlequin's tests/unit_tests/test_import_hygiene.py).
+
+The imports run in a fresh interpreter, because this one has long since
+imported everything the other tests needed.
+"""
+
+import json
+import subprocess
+
+import pytest
+
+CORE_MODULES = [
+    "app.core.store",
+    "app.core.groups",
+    "app.core.subscriptions",
+    "app.core.profiles",
+    "app.core.ledger",
+    "app.core.migrations",
+]
+
+PROBE = r"""
+import json, sys
+import {modules}
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def modules_loaded_by(modules: list[str], python: str, env: dict[str, str]) -> set[str]:
+    """Every module a fresh interpreter holds after importing ``modules``."""
+    result = subprocess.run(
+        [python, "-c", PROBE.format(modules=", ".join(modules))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+@pytest.fixture(scope="module")
+def core_loaded(python: str, subprocess_env: dict[str, str]) -> set[str]:
+    return modules_loaded_by(CORE_MODULES, python, subprocess_env)
+
+
+def test_the_core_loads_without_textual(core_loaded: set[str]) -> None:
+    assert set(CORE_MODULES) <= core_loaded  # the probe really imported them
+    assert "textual" not in top_level(core_loaded)
+    assert "rich" not in top_level(core_loaded)
+    assert not {m for m in core_loaded if m.startswith("app.ui")}
+
+
+def test_the_core_loads_without_the_postgresql_driver(core_loaded: set[str]) -> None:
+    """A SQLite user needs no PostgreSQL driver: it loads when a URL asks for it."""
+    assert not {m for m in top_level(core_loaded) if m.startswith("psycopg")}
+
+
+def test_the_probe_notices_textual(python: str, subprocess_env: dict[str, str]) -> None:
+    """The checks above can fail: importing the console's toolkit shows up."""
+    assert "textual" in top_level(modules_loaded_by(["textual.app"], python, subprocess_env))

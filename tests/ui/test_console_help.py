@@ -1,0 +1,129 @@
+"""Help (F1 and ?) lists keys that really work where it says, and the command
+palette finds the sections' actions by name."""
+
+from dataclasses import replace
+from pathlib import Path
+
+from textual.binding import Binding
+from textual.command import CommandList, CommandPalette
+from textual.widgets import DataTable
+
+from app.ui.app import SubgroupsApp
+from app.ui.modals.change_state import ChangeStateModal
+from app.ui.modals.confirm import ConfirmModal
+from app.ui.modals.group_form import GroupFormModal
+from app.ui.screens.groups import GroupsSection
+from app.ui.screens.help import HelpScreen
+from app.ui.screens.profiles import ProfilesSection
+
+from conftest import SIZE, settle, start, table_rows, type_text
+
+
+def live_keys(app: SubgroupsApp) -> dict[str, tuple[str, str, type]]:
+    """What works now: displayed key -> (action, what the binding says, class of the node it runs on)."""
+    result = {}
+    for active in app.active_bindings.values():
+        if active.enabled:
+            binding = active.binding
+            text = binding.tooltip or binding.description
+            result[app.get_key_display(binding)] = (binding.action, text, type(active.node))
+    return result
+
+
+def assert_listed_keys_work(
+    app: SubgroupsApp, rows: list[list[str]], where: str, owner: type, *, same_text: bool = True
+) -> None:
+    """Every key help lists under ``where`` is bound and enabled now, on ``owner``; for
+    the owner's own bindings (``same_text``), help says what the binding's tooltip says."""
+    listed = [row for row in rows if row[0] == where]
+    assert listed, f"help lists nothing for {where}"
+    live = live_keys(app)
+    own = {
+        app.get_key_display(replace(binding, key=key)): binding.tooltip or binding.description
+        for binding in owner.BINDINGS
+        if isinstance(binding, Binding)
+        for key in binding.key.split(",")
+    }
+    for _, keys, text in listed:
+        for key in keys.split(", "):
+            assert key in live, f"help says {key!r} works in {where}, but it is not bound there"
+            _, live_text, node_class = live[key]
+            assert issubclass(node_class, owner), f"{key!r} runs on {node_class.__name__}, not {owner.__name__}"
+            if same_text and key in own:
+                assert text == own[key] == live_text, f"{key!r}: help says {text!r}, the binding {live_text!r}"
+
+
+async def open_help(pilot, key: str = "f1") -> list[list[str]]:  # type: ignore[no-untyped-def]
+    await pilot.press(key)
+    assert isinstance(pilot.app.screen, HelpScreen)
+    rows = table_rows(pilot.app.screen.query_one("#help-keys", DataTable))
+    await pilot.press("escape")
+    assert not isinstance(pilot.app.screen, HelpScreen)
+    return rows
+
+
+async def test_help_lists_keys_that_are_really_bound(sample_db: Path, make_app) -> None:
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        rows = await open_help(pilot, "f1")
+        assert {row[0] for row in rows} == {"Everywhere", "Groups", "Profiles", "Forms"}
+
+        # Groups keys work with the groups table focused (where 1 takes you).
+        assert_listed_keys_work(app, rows, "Groups", GroupsSection)
+        assert_listed_keys_work(app, rows, "Everywhere", SubgroupsApp)
+        listed_for_groups = {k for row in rows if row[0] == "Groups" for k in row[1].split(", ")}
+        assert listed_for_groups == {
+            app.get_key_display(b) for b in GroupsSection.BINDINGS if isinstance(b, Binding)
+        }
+
+        await pilot.press("2")
+        assert_listed_keys_work(app, rows, "Profiles", ProfilesSection)
+
+        # The form keys, in both forms.
+        await pilot.press("s")
+        assert isinstance(app.screen, ChangeStateModal)
+        assert_listed_keys_work(app, rows, "Forms", ChangeStateModal, same_text=False)
+        await pilot.press("escape", "1", "n")
+        assert isinstance(app.screen, GroupFormModal)
+        assert_listed_keys_work(app, rows, "Forms", GroupFormModal, same_text=False)
+
+
+async def test_question_mark_opens_the_same_help(sample_db: Path, make_app) -> None:
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        by_f1 = await open_help(pilot, "f1")
+        by_question_mark = await open_help(pilot, "question_mark")
+        assert by_question_mark == by_f1
+        assert ["Everywhere", "f1, ?", "List every key"] in by_f1
+
+
+async def test_palette_finds_the_groups_archive_action(sample_db: Path, make_app) -> None:
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        selected = app.query_one(GroupsSection).selected_group()
+        assert selected is not None
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await type_text(pilot, "archive")
+        results = app.screen.query_one(CommandList)
+        await settle(pilot, lambda: results.option_count > 0, what="the palette's results")
+        prompts = [str(results.get_option_at_index(i).prompt) for i in range(results.option_count)]
+        wanted = "Groups: Archive the selected group (asks first) (a)"
+        assert any(prompt.startswith(wanted) for prompt in prompts), prompts
+        # Choosing it runs the action in the Groups section: it asks first.
+        def highlighted() -> str:
+            index = results.highlighted
+            return "" if index is None else str(results.get_option_at_index(index).prompt)
+
+        for _ in range(len(prompts) + 1):
+            if highlighted().startswith(wanted):
+                break
+            await pilot.press("down")
+        assert highlighted().startswith(wanted)
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the archive confirmation")
+        assert f"Archive {selected.name!r}?" in str(app.screen.query_one("#confirm-message").render())
+        await pilot.press("n")

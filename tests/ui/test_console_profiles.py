@@ -1,0 +1,249 @@
+"""The Profiles section: switching to it, searching, a person's effective state
+and its origin per group, and changing a state with a reason."""
+
+from pathlib import Path
+
+from textual.widgets import ContentSwitcher, DataTable, Input, RadioSet, Select, Static
+
+from app.core import ledger, profiles
+from app.core.models import STATUS_ACTIVE, SUBSCRIBED, UNSUBSCRIBED
+from app.core.profiles import ProfileView
+from app.core.store import Store
+from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal
+from app.ui.screens.profiles import ProfilesSection
+
+from conftest import (
+    CONSOLE_USER,
+    SEED_ACTOR,
+    SIZE,
+    column,
+    paste,
+    select_row,
+    settle,
+    start,
+    table_rows,
+)
+
+
+def view_of(store: Store, identity: str) -> ProfileView:
+    with store.read() as session:
+        return profiles.profile_view(session, identity)
+
+
+def shown_identity(app: object) -> str | None:
+    view = app.query_one(ProfilesSection).view  # type: ignore[attr-defined]
+    return view.identity if view else None
+
+
+def expected_group_rows(view: ProfileView) -> list[list[str]]:
+    """The per-group rows a user should read: name, effective, stored, where from."""
+    return [
+        [
+            g.group_name + ("" if g.group_status == STATUS_ACTIVE else " (archived)"),
+            g.effective,
+            g.stored or "—",
+            g.origin + (f" — {g.reason}" if g.reason else ""),
+        ]
+        for g in view.groups
+    ]
+
+
+async def search_for(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Press / and type a query; wait for the search and the first hit's details."""
+    app = pilot.app
+    await pilot.press("slash")
+    assert app.focused is app.query_one("#profile-search", Input)
+    await paste(pilot, text)
+    await settle(
+        pilot,
+        lambda: str(app.query_one("#profiles-found", Static).render()).endswith(f"matching {text!r}")
+        and shown_identity(app) in column(app.query_one("#profiles-table", DataTable)),
+        what=f"the search for {text!r}",
+    )
+
+
+async def tab_to(pilot, selector: str, *, limit: int = 8) -> None:  # type: ignore[no-untyped-def]
+    """Press tab until the widget matching ``selector`` has focus."""
+    target = pilot.app.screen.query_one(selector)
+    for _ in range(limit):
+        if pilot.app.focused is target:
+            return
+        await pilot.press("tab")
+    assert pilot.app.focused is target, f"tab never reached {selector}"
+
+
+async def test_2_switches_to_profiles_and_1_back(sample_db: Path, make_app) -> None:
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        switcher = app.query_one("#sections", ContentSwitcher)
+        await pilot.press("2")
+        assert switcher.current == "profiles"
+        assert app.focused is app.query_one("#profiles-table", DataTable)
+        assert not app.query_one("#groups").display and app.query_one("#profiles").display
+        bar = app.query_one("#section-bar", Static).render()
+        selected = [span for span in bar.spans if "reverse" in str(span.style)]  # type: ignore[attr-defined]
+        assert [str(bar)[s.start:s.end].strip() for s in selected] == ["2 Profiles"]
+        await pilot.press("1")
+        assert switcher.current == "groups"
+        assert app.focused is app.query_one("#groups-table", DataTable)
+
+
+async def test_search_filters_the_profiles(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    with store.read() as session:
+        expected = [p.identity for p in profiles.search_profiles(session, "tanaka")]
+        total = profiles.count_profiles(session)
+    assert 1 < len(expected) < total
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("2")
+        table = app.query_one("#profiles-table", DataTable)
+        assert table.row_count == 200  # the first 200 of the store
+        await search_for(pilot, "tanaka")
+        assert column(table) == expected
+        assert all("tanaka" in row[1].casefold() for row in table_rows(table))
+        found = str(app.query_one("#profiles-found", Static).render())
+        assert found == f"{len(expected)} of {total:,} profiles matching 'tanaka'"
+        # The first hit is shown; enter in the search box hands focus to the results.
+        assert shown_identity(app) == expected[0]
+        await pilot.press("enter")
+        assert app.focused is table
+
+
+async def test_selected_profile_shows_effective_states_and_origin(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    with store.read() as session:
+        hits = [p.identity for p in profiles.search_profiles(session, "tanaka")]
+    # A person with a story: an explicit unsubscribe that came with a reason.
+    views = [view_of(store, identity) for identity in hits]
+    person = next(v for v in views if any(g.stored == UNSUBSCRIBED and g.reason for g in v.groups))
+    assert person.identity != hits[0]
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("2")
+        await search_for(pilot, "tanaka")
+        await pilot.press("enter")
+        await select_row(pilot, app.query_one("#profiles-table", DataTable), person.identity)
+        await settle(pilot, lambda: shown_identity(app) == person.identity, what="the selected profile")
+        rows = table_rows(app.query_one("#profile-groups", DataTable))
+        summary = str(app.query_one("#profile-summary", Static).render())
+
+    assert rows == expected_group_rows(person)
+    by_name = {row[0]: row for row in rows}
+    left = next(g for g in person.groups if g.stored == UNSUBSCRIBED and g.reason)
+    assert by_name[left.group_name][1:3] == ["unsubscribed", "unsubscribed"]
+    assert by_name[left.group_name][3].startswith(f"import by {SEED_ACTOR}, 20")
+    assert by_name[left.group_name][3].endswith(f" — {left.reason}")
+    default = next(g for g in person.groups if g.stored is None and g.group_status == STATUS_ACTIVE)
+    assert by_name[default.group_name][2:] == ["—", f"{default.policy} policy default"]
+    assert summary.startswith(person.identity)
+    assert f"All email: {person.all_email}" in summary
+
+
+async def test_s_unsubscribes_from_a_group_with_a_reason(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    with store.read() as session:
+        hits = [p.identity for p in profiles.search_profiles(session, "tanaka")]
+    person = next(v for v in map(lambda i: view_of(store, i), hits) if not any(g.stored for g in v.groups))
+    group = next(g for g in person.groups if g.effective == SUBSCRIBED and g.group_status == STATUS_ACTIVE)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("2")
+        await search_for(pilot, person.identity)
+        groups_table = app.query_one("#profile-groups", DataTable)
+        await tab_to(pilot, "#profile-groups")
+        await select_row(pilot, groups_table, group.group_name)
+        await pilot.press("s")
+        form = app.screen
+        assert isinstance(form, ChangeStateModal)
+        # The form opens on the group under the cursor, offering the other state.
+        assert form.query_one("#target", Select).value == group.group_id
+        assert form.query_one("#status", RadioSet).pressed_button.id == "unsubscribed"  # type: ignore[union-attr]
+        await tab_to(pilot, "#reason")
+        await paste(pilot, "asked by phone")
+        await pilot.press("ctrl+s")
+        await settle(
+            pilot,
+            lambda: app.screen is not form
+            and table_rows(groups_table)[column(groups_table).index(group.group_name)][1] == UNSUBSCRIBED,
+            what="the detail to show the new state",
+        )
+        row = table_rows(groups_table)[column(groups_table).index(group.group_name)]
+        history = table_rows(app.query_one("#profile-history", DataTable))
+
+    after = view_of(store, person.identity)
+    changed = next(g for g in after.groups if g.group_id == group.group_id)
+    assert (changed.stored, changed.effective, changed.reason) == (UNSUBSCRIBED, UNSUBSCRIBED, "asked by phone")
+    assert [g for g in after.groups if g.group_id != group.group_id] == [
+        g for g in person.groups if g.group_id != group.group_id
+    ]
+    new_events = [e for e in after.history if e.id not in {h.id for h in person.history}]
+    assert len(new_events) == 1
+    event = new_events[0]
+    assert event.name == ledger.CHANNEL_UNSUBSCRIBED
+    assert (event.source, event.actor) == ("console", CONSOLE_USER)
+    assert {k: event.properties[k] for k in ("Group", "Group ID", "Subscription Type", "Old State", "New State",
+                                              "Resubscribed", "Source", "Actor", "Reason")} == {
+        "Group": group.group_name, "Group ID": group.group_id, "Subscription Type": "Group",
+        "Old State": None, "New State": UNSUBSCRIBED, "Resubscribed": False, "Source": "console",
+        "Actor": CONSOLE_USER, "Reason": "asked by phone",
+    }
+    when = event.ts.astimezone().strftime("%Y-%m-%d %H:%M")
+    assert row == [group.group_name, UNSUBSCRIBED, UNSUBSCRIBED, f"console by {CONSOLE_USER}, {when} — asked by phone"]
+    assert history[0][:2] == [when, ledger.CHANNEL_UNSUBSCRIBED]
+    assert "asked by phone" in history[0][2]
+
+
+async def test_s_unsubscribes_from_all_email(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    with store.read() as session:
+        identity = profiles.search_profiles(session, "tanaka")[0].identity
+    before = view_of(store, identity)
+    assert before.all_email == SUBSCRIBED
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("2")
+        await search_for(pilot, identity)
+        await pilot.press("enter", "s")
+        form = app.screen
+        assert isinstance(form, ChangeStateModal)
+        # From the results list the form starts on the channel-wide state.
+        assert form.query_one("#target", Select).value == ALL_EMAIL
+        await pilot.press("ctrl+s")
+        await settle(
+            pilot,
+            lambda: app.screen is not form and "All email: unsubscribed" in str(
+                app.query_one("#profile-summary", Static).render()
+            ),
+            what="the summary to show the channel-wide opt-out",
+        )
+        summary = str(app.query_one("#profile-summary", Static).render())
+        assert "no campaign reaches this person" in summary
+    after = view_of(store, identity)
+    assert after.all_email == UNSUBSCRIBED
+    assert [g.effective for g in after.groups] == [g.effective for g in before.groups]
+    new_events = [e for e in after.history if e.id not in {h.id for h in before.history}]
+    assert [(e.properties["Subscription Type"], e.properties["Group"], e.source) for e in new_events] == [
+        ("Channel", None, "console")
+    ]
+
+
+async def test_escape_cancels_the_change_state_form(sample_db: Path, make_app, open_db) -> None:
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    with store.read() as session:
+        identity = profiles.search_profiles(session, "")[0].identity
+    before = view_of(store, identity)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("2", "s")
+        assert isinstance(app.screen, ChangeStateModal)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, ChangeStateModal)
+    assert view_of(store, identity) == before
