@@ -359,9 +359,17 @@ def _executemany(
             tuple(c(row[i]) if c else row[i] for i, c in zip(where, convert, strict=True))
             for row in rows
         ]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # COPY: several times faster than executemany on PostgreSQL (psycopg 3).
+        cursor = connection.connection.cursor()
+        with cursor.copy(f"COPY {table.name} ({', '.join(order)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            for row in params:
+                copy.write_row(row)
+        return
     if not compiled.positional:
         params = [dict(zip(order, row, strict=True)) for row in params]
-    session.connection().exec_driver_sql(compiled.string, params)
+    connection.exec_driver_sql(compiled.string, params)
 
 
 def _insert_profiles(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:

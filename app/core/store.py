@@ -14,7 +14,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,8 @@ class Store:
 
     engine: Engine
     url: str
+    # Per-store in-memory state services keep between calls (the segment index).
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,273 @@
+"""Segments ("Find People"): count, list, describe, save, rename, duplicate, delete.
+
+Counting goes through the store's ``SegmentIndex`` (bitsets kept in step with
+the ledger); saving writes the rule as JSON with a ledger event.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from app.core import clock, ledger
+from app.core.errors import InvalidInput, NameTaken, RuleRefused, UnknownGroup
+from app.core.groups import clean_name, find_group, name_key
+from app.core.models import STATUS_ACTIVE, Campaign, Group, GroupState, Profile, Segment
+from app.core.profiles import effective_state
+from app.core.segment_index import SegmentCount, SegmentIndex, iter_ids
+from app.core.segment_rules import GroupsCondition, SegmentRule, describe, rule_from_json
+from app.core.store import Store
+
+SEGMENT_SAVED = "Segment Saved"
+SEGMENT_RENAMED = "Segment Renamed"
+SEGMENT_DELETED = "Segment Deleted"
+
+
+class UnknownSegment(RuleRefused):
+    """No segment has this name."""
+
+
+def index_for(store: Store) -> SegmentIndex:
+    """The store's segment index (one per open store, built on first use)."""
+    index = store.cache.get("segment_index")
+    if index is None:
+        index = store.cache["segment_index"] = SegmentIndex()
+    return index
+
+
+def count(store: Store, rule: SegmentRule) -> SegmentCount:
+    """The rule's total and per-condition counts, as the store stands now."""
+    index = index_for(store)
+    with store.read() as session:
+        index.refresh(session)
+        return index.count(rule, session)
+
+
+def group_names(session: Session) -> dict[int, str]:
+    return {g.id: g.name for g in session.exec(select(Group)).all() if g.id is not None}
+
+
+def sentence(session: Session, rule: SegmentRule) -> str:
+    """The rule as a plain sentence with today's group names."""
+    names = group_names(session)
+    return describe(rule, lambda gid: names.get(gid, f"group #{gid}"))
+
+
+def resolve_groups(session: Session, names: Sequence[str]) -> tuple[int, ...]:
+    """Active groups by name, for a new condition; archived or unknown names are refused."""
+    ids: list[int] = []
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            continue
+        group = find_group(session, name)
+        if group.status != STATUS_ACTIVE:
+            raise RuleRefused(
+                f"Group {group.name!r} is archived; segments choose from active groups "
+                "(unarchive it first, or leave it out)",
+                field="group",
+            )
+        assert group.id is not None
+        ids.append(group.id)
+    if not ids:
+        raise InvalidInput("Name at least one group (comma-separated)", field="group")
+    return tuple(dict.fromkeys(ids))
+
+
+def check_rule_groups(session: Session, rule: SegmentRule) -> None:
+    """Refuse a rule naming a group that does not exist."""
+    known = group_names(session)
+    for condition in rule.conditions:
+        if isinstance(condition, GroupsCondition) and condition.group_ids:
+            for gid in condition.group_ids:
+                if gid not in known:
+                    raise UnknownGroup(f"The segment names group id {gid}, which does not exist")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member row for the preview: the person and their effective states."""
+
+    identity: str
+    email: str | None
+    name: str
+    all_email: str
+    # (group name, effective state) for each active group.
+    states: tuple[tuple[str, str], ...]
+
+
+def members(store: Store, rule: SegmentRule, *, offset: int = 0, limit: int = 50) -> list[Member]:
+    """A page of the rule's members, by profile id."""
+    index = index_for(store)
+    with store.read() as session:
+        index.refresh(session)
+        bits = index.members(rule, session)
+        page: list[int] = []
+        for n, pid in enumerate(iter_ids(bits)):
+            if n >= offset + limit:
+                break
+            if n >= offset:
+                page.append(pid)
+        if not page:
+            return []
+        profiles = {
+            p.id: p for p in session.execute(sa_select(Profile).where(col(Profile.id).in_(page))).scalars()
+        }
+        groups = [g for g in session.exec(select(Group).order_by(col(Group.name_key))).all() if g.status == STATUS_ACTIVE]
+        stored = {
+            (row.profile_id, row.group_id): row.state
+            for row in session.exec(select(GroupState).where(col(GroupState.profile_id).in_(page))).all()
+        }
+    result = []
+    for pid in page:
+        p = profiles.get(pid)
+        if p is None:
+            continue
+        result.append(
+            Member(
+                identity=p.identity,
+                email=p.email,
+                name=p.name,
+                all_email=p.all_email,
+                states=tuple((g.name, effective_state(g.policy, stored.get((pid, g.id or 0)))) for g in groups),
+            )
+        )
+    return result
+
+
+def member_identities(store: Store, rule: SegmentRule) -> list[str]:
+    """Every member's identity, by profile id (for export)."""
+    index = index_for(store)
+    with store.read() as session:
+        index.refresh(session)
+        ids = list(iter_ids(index.members(rule, session)))
+        identities: list[str] = []
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            rows = session.execute(
+                sa_select(Profile.id, Profile.identity).where(col(Profile.id).in_(chunk))
+            ).all()
+            by_id = dict(rows)
+            identities.extend(by_id[i] for i in chunk if i in by_id)
+    return identities
+
+
+# --- saved segments -------------------------------------------------------------
+
+
+def list_segments(session: Session) -> list[Segment]:
+    return list(session.exec(select(Segment).order_by(col(Segment.name_key))).all())
+
+
+def get_segment(session: Session, name: str) -> Segment:
+    segment = session.exec(select(Segment).where(col(Segment.name_key) == name_key(name.strip()))).first()
+    if segment is None:
+        raise UnknownSegment(f"No segment is named {name!r}; `subgroups segments list` lists them", field="segment")
+    return segment
+
+
+def segment_rule(segment: Segment) -> SegmentRule:
+    return rule_from_json(segment.definition)
+
+
+def _check_free(session: Session, key: str, except_id: int | None = None) -> None:
+    query = select(Segment).where(col(Segment.name_key) == key)
+    if except_id is not None:
+        query = query.where(col(Segment.id) != except_id)
+    other = session.exec(query).first()
+    if other is not None:
+        raise NameTaken(f"A segment named {other.name!r} already exists", field="name")
+
+
+def _event(session: Session, name: str, segment: Segment, actor: str, source: str, ts: datetime,
+           **extra: object) -> None:
+    ledger.record(
+        session, name=name, source=source, actor=actor, now=ts,
+        properties={"Segment": segment.name, "Segment ID": segment.id, **extra},
+    )
+
+
+def save_segment(
+    *,
+    session: Session,
+    name: str,
+    rule: SegmentRule,
+    actor: str,
+    source: str = "console",
+    segment_id: int | None = None,
+    now: datetime | None = None,
+) -> Segment:
+    """Save a new segment, or replace the rule (and name) of an existing one."""
+    cleaned = clean_name(name)
+    check_rule_groups(session, rule)
+    key = name_key(cleaned)
+    _check_free(session, key, except_id=segment_id)
+    ts = now or clock.now()
+    if segment_id is None:
+        segment = Segment(name=cleaned, name_key=key, definition=rule.to_json(), created_at=ts,
+                          updated_at=ts, created_by=actor, updated_by=actor)
+    else:
+        found = session.get(Segment, segment_id)
+        if found is None:
+            raise UnknownSegment(f"No segment has id {segment_id}")
+        segment = found
+        segment.name, segment.name_key, segment.definition = cleaned, key, rule.to_json()
+        segment.updated_at, segment.updated_by = ts, actor
+    session.add(segment)
+    session.flush()
+    _event(session, SEGMENT_SAVED, segment, actor, source, ts, Rule=sentence(session, rule),
+           Definition=rule.to_json())
+    return segment
+
+
+def rename_segment(*, session: Session, segment_id: int, name: str, actor: str, source: str = "console",
+                   now: datetime | None = None) -> Segment:
+    segment = session.get(Segment, segment_id)
+    if segment is None:
+        raise UnknownSegment(f"No segment has id {segment_id}")
+    cleaned = clean_name(name)
+    key = name_key(cleaned)
+    _check_free(session, key, except_id=segment_id)
+    old = segment.name
+    ts = now or clock.now()
+    segment.name, segment.name_key, segment.updated_at, segment.updated_by = cleaned, key, ts, actor
+    session.add(segment)
+    session.flush()
+    _event(session, SEGMENT_RENAMED, segment, actor, source, ts, **{"Previous Name": old})
+    return segment
+
+
+def duplicate_segment(*, session: Session, segment_id: int, actor: str, source: str = "console",
+                      now: datetime | None = None) -> Segment:
+    """A copy named "Copy of X" (or "Copy 2 of X" …)."""
+    original = session.get(Segment, segment_id)
+    if original is None:
+        raise UnknownSegment(f"No segment has id {segment_id}")
+    n = 1
+    while True:
+        candidate = f"Copy of {original.name}" if n == 1 else f"Copy {n} of {original.name}"
+        candidate = candidate[:64]
+        if session.exec(select(Segment).where(col(Segment.name_key) == name_key(candidate))).first() is None:
+            break
+        n += 1
+    return save_segment(session=session, name=candidate, rule=segment_rule(original), actor=actor,
+                        source=source, now=now)
+
+
+def delete_segment(*, session: Session, segment_id: int, actor: str, source: str = "console",
+                   now: datetime | None = None) -> str:
+    """Delete a saved segment (not one a campaign uses); returns its name."""
+    segment = session.get(Segment, segment_id)
+    if segment is None:
+        raise UnknownSegment(f"No segment has id {segment_id}")
+    used = session.exec(select(Campaign).where(col(Campaign.segment_id) == segment_id)).first()
+    if used is not None:
+        raise RuleRefused(f"Segment {segment.name!r} is the audience of campaign {used.name!r}; it stays")
+    ts = now or clock.now()
+    _event(session, SEGMENT_DELETED, segment, actor, source, ts, Definition=segment.definition)
+    name = segment.name
+    session.delete(segment)
+    session.flush()
+    return name

@@ -1,0 +1,224 @@
+"""Fixtures that make the console's screenshots the same on every run and machine.
+
+What would otherwise vary, and what pins it:
+- data: the sample data loaded at a fixed instant (NOW), or small stores
+  written with explicit timestamps;
+- the services' clock (``fixed_clock``): the log pane shows a time alone for
+  today's events and a date for older ones, judged by ``clock.now()``;
+- the time zone: UTC, so "local time" renders the same everywhere;
+- the OS user recorded as Actor;
+- the store's path in the header: the console is handed a store named by a
+  relative path ("store.db") inside the test's temporary folder, since
+  ``open_store`` makes paths absolute (and temporary folders differ);
+- the terminal size Rich believes in (COLUMNS/LINES): the log pane's lines
+  are measured against it, and under pytest it would be 80 or, worse, the
+  size of the terminal pytest was started from;
+- the cursor blink (off) and animations (``animation_level = "none"``).
+"""
+
+import os
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from app.core import clock, groups, profiles, subscriptions
+from app.core.models import UNSUBSCRIBED
+from app.core.seed import load_sample_data
+from app.core.store import Store, make_engine, open_store
+from app.ui.app import SubgroupsApp
+from app.ui.screens.groups import GroupsSection
+from app.ui.screens.profiles import ProfilesSection
+from app.ui.widgets.event_log import EventLogPane
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+SEED_ACTOR = "seed-script"
+CONSOLE_USER = "console-admin"
+STORE_NAME = "store.db"
+SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+
+
+@pytest.fixture(autouse=True)
+def pinned(monkeypatch: pytest.MonkeyPatch, fixed_clock: datetime, tmp_path: Path) -> Iterator[None]:
+    """UTC, the Actor's name, and the working folder the store lives in."""
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    monkeypatch.setattr(clock, "os_user", lambda: CONSOLE_USER)
+    monkeypatch.chdir(tmp_path)
+    yield
+    if old_tz is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old_tz
+    time.tzset()
+
+
+@pytest.fixture(scope="session")
+def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample data loaded once, at NOW; each test copies it."""
+    path = tmp_path_factory.mktemp("template") / "sample.db"
+    store = open_store(path)
+    try:
+        load_sample_data(store=store, actor=SEED_ACTOR, now=NOW)
+    finally:
+        store.dispose()
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
+@pytest.fixture
+def console(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[tuple[int, int]], SubgroupsApp]]:
+    """Build the console on ./store.db for a terminal of the given size."""
+    stores: list[Store] = []
+
+    def make(size: tuple[int, int]) -> SubgroupsApp:
+        monkeypatch.setenv("COLUMNS", str(size[0]))
+        monkeypatch.setenv("LINES", str(size[1]))
+        url = f"sqlite:///{STORE_NAME}"  # relative: the header shows "store.db"
+        store = Store(engine=make_engine(url), url=url)
+        stores.append(store)
+        app = SubgroupsApp(store=store, offer_sample_data=False)
+        app.animation_level = "none"
+        return app
+
+    yield make
+    for store in stores:
+        store.dispose()
+
+
+@pytest.fixture
+def sample_store(sample_template: Path, tmp_path: Path) -> Path:
+    """./store.db holds the sample data."""
+    path = tmp_path / STORE_NAME
+    shutil.copyfile(sample_template, path)
+    return path
+
+
+@pytest.fixture
+def full_store(tmp_path: Path) -> Path:
+    """./store.db holds 50 active groups (the limit) and one archived."""
+    path = tmp_path / STORE_NAME
+    store = open_store(path)
+    try:
+        with store.write() as session:
+            for n in range(1, 50):
+                groups.create_group(
+                    session=session, name=f"Regional list {n:02d}", description=f"Region {n} news",
+                    actor=SEED_ACTOR, now=NOW,
+                )
+            old = groups.create_group(session=session, name="Old news", actor=SEED_ACTOR, now=NOW)
+            assert old.id is not None
+            groups.archive_group(session=session, group_id=old.id, actor=SEED_ACTOR, now=NOW)
+            groups.create_group(session=session, name="Regional list 50", actor=SEED_ACTOR, now=NOW)
+    finally:
+        store.dispose()
+    return path
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Path:
+    """./store.db with a few groups (two named like markup) and a short history."""
+    path = tmp_path / STORE_NAME
+    store = open_store(path)
+    yesterday, today = NOW - timedelta(days=1, hours=3), NOW - timedelta(minutes=30)
+    try:
+        with store.write() as session:
+            made = {}
+            for minutes, (name, description) in enumerate(
+                [
+                    ("Newsletter", "The monthly newsletter"),
+                    ("[bold red]x[/]", "Looks like Rich markup; must show as typed"),
+                    ("<b>x</b>", "Looks like HTML; must show as typed"),
+                    ("Promotions", "Deals & [limited] offers"),
+                ]
+            ):
+                made[name] = groups.create_group(
+                    session=session, name=name, description=description, actor=SEED_ACTOR,
+                    source="cli", now=yesterday + timedelta(minutes=minutes),
+                )
+            alice = profiles.create_profile(
+                session=session, identity="alice@example.com", email="alice@example.com", name="Alice Example",
+                now=yesterday,
+            )
+            bob = profiles.create_profile(
+                session=session, identity="bob@example.org", email="bob@example.org", name="Bob Example",
+                now=yesterday,
+            )
+            for ts, who, group, reason in [
+                (today, alice, made["[bold red]x[/]"], "[red]too many[/red]"),
+                (today + timedelta(minutes=1), bob, made["Promotions"], None),
+                (today + timedelta(minutes=2), alice, made["<b>x</b>"], "asked by phone"),
+            ]:
+                subscriptions.set_state(
+                    session=session, profile=who, group=group, status=UNSUBSCRIBED, source="landing_page",
+                    actor="", reason=reason, now=ts,
+                )
+            groups.archive_group(
+                session=session, group_id=made["Newsletter"].id, actor=CONSOLE_USER,  # type: ignore[arg-type]
+                now=today + timedelta(minutes=3),
+            )
+    finally:
+        store.dispose()
+    return path
+
+
+# --- waiting ----------------------------------------------------------------------
+
+
+def _busy(app: SubgroupsApp) -> list[object]:
+    return [w for w in app.workers if w.group != "ledger" and not w.is_finished]
+
+
+async def settle(pilot: Pilot[None], until: Callable[[], bool] = lambda: True, timeout: float = 10.0) -> None:
+    """Wait until no worker but the ledger poller runs and ``until()`` holds, twice in a row."""
+    app = pilot.app
+    assert isinstance(app, SubgroupsApp)
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2:
+        quiet = quiet + 1 if not _busy(app) and until() else 0
+        assert time.monotonic() < deadline, f"the console did not settle; busy: {_busy(app)}"
+        await pilot.pause(0.02)
+
+
+def console_ready(app: SubgroupsApp) -> bool:
+    """Groups and their counts shown, the log pane fed, the first profile shown."""
+    section = app.query_one(GroupsSection)
+    if section.active is None or section.counts is None:
+        return False
+    table = app.query_one("#groups-table", DataTable)
+    cells = [str(c) for i in range(table.row_count) for c in table.get_row_at(i)]
+    pane = app.query_one(EventLogPane)
+    shown_profile = app.query_one(ProfilesSection).view is not None
+    return "…" not in cells and bool(pane.events) and (shown_profile or not app.query_one(
+        "#profiles-table", DataTable).row_count)
+
+
+def steady_cursors(app: SubgroupsApp) -> None:
+    """Cursor blink off in every input of the current screen (and the main one)."""
+    for screen in {app.screen, app.screen_stack[0]}:
+        for widget in screen.query(Input):
+            widget.cursor_blink = False
+
+
+def before(steps: Callable[[Pilot[None]], Awaitable[None]] | None = None) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """A run_before: wait for the first loads, run ``steps``, settle, blink off, pause."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, SubgroupsApp)
+        await settle(pilot, lambda: console_ready(app))
+        steady_cursors(app)
+        if steps is not None:
+            await steps(pilot)
+            await settle(pilot)
+        steady_cursors(app)
+        await pilot.pause()
+
+    return run_before

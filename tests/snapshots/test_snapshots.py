@@ -1,0 +1,130 @@
+"""Screenshots of each console view, at a roomy terminal (120x40) and at the
+classic 80x24. Review tests/snapshots/__snapshots__ (or snapshot_report.html
+after a failure) before accepting changes with --snapshot-update."""
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from app.core import profiles
+from app.core.models import UNSUBSCRIBED
+from app.core.store import open_store
+from app.ui.screens.help import HelpScreen
+from app.ui.screens.profiles import ProfilesSection
+
+from conftest import SIZES, before, settle
+
+
+def _person_with_a_story(db: Path) -> tuple[str, str]:
+    """The search text and the identity of a sample person who left a group, saying why."""
+    store = open_store(db)
+    try:
+        with store.read() as session:
+            for hit in profiles.search_profiles(session, "tanaka"):
+                view = profiles.profile_view(session, hit.identity)
+                if any(g.stored == UNSUBSCRIBED and g.reason for g in view.groups):
+                    return "tanaka", hit.identity
+    finally:
+        store.dispose()
+    raise AssertionError("the sample data has no Tanaka who left a group with a reason")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_groups(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
+    """Groups on the sample data: the 11 active groups with policy, status, landing
+    page and their subscribed / unsubscribed counts filled in, "11 / 50 active"
+    with its gauge, the filter (active), the first group's details under the table,
+    the live event log with the newest sample events (dated, they are older than
+    today), and the footer's keys. At 80 columns the Description column gives way."""
+    assert snap_compare(console(size), terminal_size=size, run_before=before())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_group_form_with_an_error(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
+    """The New group form after typing "holiday sale 2025" and pressing ctrl+s: the
+    name is taken by an archived group, and the service's message shows in red right
+    under the Name field; the form stays open with what was typed."""
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await pilot.press("n", *"holiday", "space", *"sale", "space", *"2025", "ctrl+s")
+        await settle(pilot, lambda: not pilot.app.screen.query_one("#name-error").has_class("-empty"))
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_groups_at_the_limit(snap_compare, console, full_store: Path, size: tuple[int, int]) -> None:
+    """Groups with 50 active groups: "50 / 50 active" in the error colour, the gauge
+    full, the groups listed by name with zero counts (no profiles), and Group Created
+    events in the log pane."""
+    assert snap_compare(console(size), terminal_size=size, run_before=before())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_profiles(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
+    """Profiles after searching "tanaka" and selecting a person who left a group with a
+    reason: the results (identity, name, all email), and on the right the person's
+    summary, each group's effective and stored state and where it came from
+    ("import by seed-script, <date> — <reason>" or "opt-out policy default"),
+    archived groups marked, then the start of their history."""
+    query, identity = _person_with_a_story(sample_store)
+
+    async def steps(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        section = app.query_one(ProfilesSection)
+        found = app.query_one("#profiles-found")
+        await pilot.press("2", "slash", *query)
+        await settle(pilot, lambda: str(found.render()).endswith(f"matching {query!r}"))
+        await pilot.press("enter")  # from the search box to the results
+        table = app.query_one("#profiles-table", DataTable)
+        while str(table.get_row_at(table.cursor_row)[0]) != identity:
+            await pilot.press("down")
+        await settle(pilot, lambda: section.view is not None and section.view.identity == identity)
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_event_log(snap_compare, console, small_store: Path, size: tuple[int, int]) -> None:
+    """A small store's Groups screen and, below, the live event log: Group Created
+    events from yesterday (dated), today's unsubscribes (time only) including groups
+    named "[bold red]x[/]" and "<b>x</b>" and a reason "[red]too many[/red]", all
+    shown literally, and today's Group Archived event for Newsletter."""
+    assert snap_compare(console(size), terminal_size=size, run_before=before())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
+    """F1 help over the Groups screen: what subgroups does, then every key by where it
+    works (Everywhere, Groups, Profiles, Forms) with what it does; Escape closes it."""
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await pilot.press("f1")
+        assert isinstance(pilot.app.screen, HelpScreen)
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_archive_confirmation(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
+    """`a` on "Community highlights": the confirmation names the group and its number
+    of opt-outs that stay enforced, with "Archive (y)" and "No (n / esc)" buttons."""
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await pilot.press("down", "a")
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_command_palette(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
+    """ctrl+p, then "archive": the palette lists the Groups archive and unarchive
+    actions with their keys, the matched letters highlighted."""
+
+    async def steps(pilot: Pilot[None]) -> None:
+        await pilot.press("ctrl+p", *"archive")
+        await settle(pilot, lambda: pilot.app.screen.query_one("CommandList").option_count > 0)
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
