@@ -338,7 +338,7 @@ def _executemany(
     *,
     ready: Iterable[str] = (),
 ) -> None:
-    """INSERT ``rows`` (values in ``columns`` order) with one driver-level executemany.
+    """INSERT ``rows`` (values in ``columns`` order) in one driver call (COPY on PostgreSQL).
 
     Per-row statement handling in SQLAlchemy costs more than the database's
     own work at a million rows, so values go straight to the driver. Each is
@@ -361,9 +361,10 @@ def _executemany(
         ]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        # COPY: several times faster than executemany on PostgreSQL (psycopg 3).
-        cursor = connection.connection.cursor()
-        with cursor.copy(f"COPY {table.name} ({', '.join(order)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        # COPY takes a third off executemany's time on PostgreSQL (psycopg 3).
+        quote = connection.dialect.identifier_preparer.quote
+        sql = f"COPY {quote(table.name)} ({', '.join(map(quote, order))}) FROM STDIN"
+        with connection.connection.cursor().copy(sql) as copy:  # type: ignore[attr-defined]
             for row in params:
                 copy.write_row(row)
         return

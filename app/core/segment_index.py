@@ -15,8 +15,9 @@ until profiles change.
 """
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -27,6 +28,7 @@ from app.core.models import (
     STATUS_ACTIVE,
     SUBSCRIBED,
     UNSUBSCRIBED,
+    Event,
     Group,
     GroupState,
     Profile,
@@ -67,6 +69,20 @@ def iter_ids(bits: int, *, start: int = 0) -> Iterator[int]:
         for bit in range(8):
             if byte >> bit & 1:
                 yield base + bit
+
+
+def _fold_case(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _lower_function(session: Session, values: Sequence[str]) -> Callable[[Any], Any]:
+    """SQL ``lower``, or on SQLite, for non-ASCII values, Python's: SQLite's own
+    ``lower`` folds ASCII letters only, so "ÜBER" would never equal "über"."""
+    if session.get_bind().dialect.name != "sqlite" or all(v.isascii() for v in values):
+        return func.lower
+    driver = session.connection().connection.driver_connection
+    driver.create_function("subgroups_lower", 1, _fold_case, deterministic=True)  # type: ignore[union-attr]
+    return func.subgroups_lower
 
 
 @dataclass(frozen=True)
@@ -141,19 +157,43 @@ class SegmentIndex:
             if not self.built or self._follower is None:
                 self.build(session)
                 return
-            events = self._follower.poll(session)
-            changes = [e for e in events if e.name == ledger.CHANNEL_UNSUBSCRIBED and e.profile_id]
-            if len(changes) > REBUILD_AFTER:
+            # A poll reads one page of the ledger; a big backlog is cheaper rebuilt than replayed.
+            latest = ledger.latest_id(session)
+            if latest - self._follower.last > REBUILD_AFTER:
                 self.build(session)
                 return
+            events = self._follower.poll(session)
+            while events and self._follower.last < latest:
+                more = self._follower.poll(session)
+                if not more:
+                    break
+                events.extend(more)
+            changes = self._changes(session, events)
             if any(e.name.startswith("Group ") for e in events):
                 self._load_groups(session)
             max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
             if max_id != self.max_id or any(e.name in PROFILES_CHANGED for e in events):
                 self._add_profiles(session, max_id)
                 self._property_cache.clear()
-            for event in changes:
-                self._apply(event)
+            for event, profile_id in changes:
+                self._apply(event, profile_id)
+
+    @staticmethod
+    def _changes(
+        session: Session, events: list[ledger.EventRecord]
+    ) -> list[tuple[ledger.EventRecord, int]]:
+        """The state-change events with the profile each one concerns (read from its row)."""
+        wanted = [e for e in events if e.name == ledger.CHANNEL_UNSUBSCRIBED]
+        profile_of: dict[int, int] = {}
+        for start in range(0, len(wanted), 5000):
+            ids = [e.id for e in wanted[start : start + 5000]]
+            rows = session.execute(
+                select(Event.id, Event.profile_id).where(
+                    col(Event.id).in_(ids), col(Event.profile_id).is_not(None)
+                )
+            ).all()
+            profile_of.update((int(event_id), int(pid)) for event_id, pid in rows)
+        return [(e, profile_of[e.id]) for e in wanted if e.id in profile_of]
 
     def _add_profiles(self, session: Session, max_id: int) -> None:
         new_ids = list(session.execute(select(Profile.id).where(col(Profile.id) > self.max_id)).scalars())
@@ -162,10 +202,9 @@ class SegmentIndex:
         self.max_id = max(self.max_id, max_id)
         self.profile_count = self.everyone.bit_count()
 
-    def _apply(self, event: ledger.EventRecord) -> None:
+    def _apply(self, event: ledger.EventRecord, profile_id: int) -> None:
         """Apply one state change: the event's New State becomes the stored state."""
-        assert event.profile_id is not None
-        bit = 1 << event.profile_id
+        bit = 1 << profile_id
         new = event.properties.get("New State")
         if event.group_id is None:
             if new == UNSUBSCRIBED:
@@ -221,15 +260,16 @@ class SegmentIndex:
         return bits
 
     def _property_ids(self, condition: PropertyCondition, session: Session) -> Iterable[int]:
+        values = [v.lower() for v in condition.values]
+        lower = _lower_function(session, values)
         if condition.key in PROFILE_FIELDS:
-            column = func.lower(func.coalesce(getattr(Profile, condition.key), ""))
+            column = lower(func.coalesce(getattr(Profile, condition.key), ""))
             is_set = func.coalesce(getattr(Profile, condition.key), "") != ""
         else:
             value = Profile.__table__.c.properties[condition.key].as_string()  # type: ignore[attr-defined]
-            column = func.lower(func.coalesce(value, ""))
+            column = lower(func.coalesce(value, ""))
             is_set = func.coalesce(value, "") != ""
         query = select(Profile.id).where(col(Profile.id) <= self.max_id)
-        values = [v.lower() for v in condition.values]
         if condition.op == "equals":
             query = query.where(column == values[0])
         elif condition.op == "one_of":

@@ -55,6 +55,15 @@ def sentence(session: Session, rule: SegmentRule) -> str:
     return describe(rule, lambda gid: names.get(gid, f"group #{gid}"))
 
 
+def property_keys(session: Session, *, sample: int = 2000) -> list[str]:
+    """Property names in use (from a sample of profiles), fields first, for hints."""
+    keys: dict[str, None] = {}
+    for props in session.execute(sa_select(Profile.properties).limit(sample)).scalars():
+        for key in props or {}:
+            keys.setdefault(str(key), None)
+    return ["identity", "email", "name", *sorted(keys)]
+
+
 def resolve_groups(session: Session, names: Sequence[str]) -> tuple[int, ...]:
     """Active groups by name, for a new condition; archived or unknown names are refused."""
     ids: list[int] = []

@@ -193,7 +193,7 @@ def apply_changes(
             }
         )
     if new_states:
-        session.execute(insert(GroupState), new_states)
+        session.execute(insert(GroupState.__table__), new_states)  # type: ignore[attr-defined]
     if changed_states:
         gs = GroupState.__table__  # type: ignore[attr-defined]
         session.execute(
@@ -209,7 +209,7 @@ def apply_changes(
             channel,
         )
     if events:
-        session.execute(insert(Event), events)
+        session.execute(insert(Event.__table__), events)  # type: ignore[attr-defined]
     return len(events)
 
 

@@ -30,6 +30,7 @@ from app.ui.modals.confirm import ConfirmModal
 from app.ui.screens.groups import GroupsSection
 from app.ui.screens.help import HelpScreen
 from app.ui.screens.profiles import ProfilesSection
+from app.ui.screens.segments import SegmentsSection
 from app.ui.widgets.event_log import EventLogPane
 
 STYLES = resource_dir("styles")
@@ -41,16 +42,22 @@ class SubgroupsApp(App[None]):
     """subgroups: email subscription groups, from the keyboard."""
 
     TITLE = "subgroups"
-    CSS_PATH = [STYLES / name for name in ("app.tcss", "groups.tcss", "profiles.tcss", "event_log.tcss", "modals.tcss")]
+    CSS_PATH = [
+        STYLES / name
+        for name in ("app.tcss", "groups.tcss", "profiles.tcss", "segments.tcss", "event_log.tcss", "modals.tcss")
+    ]
     COMMANDS = App.COMMANDS | {SubgroupsCommands}
-    SECTIONS: dict[str, type[GroupsSection] | type[ProfilesSection]] = {
+    SECTIONS: dict[str, type[GroupsSection] | type[ProfilesSection] | type[SegmentsSection]] = {
         "groups": GroupsSection,
         "profiles": ProfilesSection,
+        "segments": SegmentsSection,
     }
     BINDINGS = [
         Binding("1", "show_section('groups')", "Groups", tooltip="Show the Groups section", id="app.groups"),
         Binding("2", "show_section('profiles')", "Profiles", tooltip="Show the Profiles section",
                 id="app.profiles"),
+        Binding("3", "show_section('segments')", "Segments", tooltip="Show the Segments section",
+                id="app.segments"),
         Binding("l", "toggle_log", "Log", tooltip="Show or hide the live event log", id="app.log"),
         Binding("p", "pause_log", "Pause log", tooltip="Pause or resume the live event log", show=False,
                 id="app.pause_log"),
@@ -94,6 +101,7 @@ class SubgroupsApp(App[None]):
             with ContentSwitcher(initial="groups", id="sections"):
                 yield GroupsSection(id="groups")
                 yield ProfilesSection(id="profiles")
+                yield SegmentsSection(id="segments")
             yield EventLogPane(id="event-log")
         yield Footer()
 
@@ -130,7 +138,7 @@ class SubgroupsApp(App[None]):
             return
         self.query_one("#sections", ContentSwitcher).current = section
         self._show_section_bar()
-        target = {"groups": "#groups-table", "profiles": "#profiles-table"}[section]
+        target = {"groups": "#groups-table", "profiles": "#profiles-table", "segments": "#segments-table"}[section]
         self.query_one(target).focus()
 
     @on(RunSectionAction)
@@ -204,6 +212,7 @@ class SubgroupsApp(App[None]):
         counts_only = not self._reload_groups_table
         self._reload_groups_table = False
         self.query_one(GroupsSection).reload(counts_only=counts_only)
+        self.query_one(SegmentsSection).store_changed(groups_changed=not counts_only)
 
     # --- first run -----------------------------------------------------------
 

@@ -110,12 +110,14 @@ def full_store(tmp_path: Path) -> Path:
             for n in range(1, 50):
                 groups.create_group(
                     session=session, name=f"Regional list {n:02d}", description=f"Region {n} news",
-                    actor=SEED_ACTOR, now=NOW,
+                    actor=SEED_ACTOR, source="cli", now=NOW,
                 )
-            old = groups.create_group(session=session, name="Old news", actor=SEED_ACTOR, now=NOW)
+            old = groups.create_group(session=session, name="Old news", actor=SEED_ACTOR, source="cli", now=NOW)
             assert old.id is not None
-            groups.archive_group(session=session, group_id=old.id, actor=SEED_ACTOR, now=NOW)
-            groups.create_group(session=session, name="Regional list 50", actor=SEED_ACTOR, now=NOW)
+            groups.archive_group(session=session, group_id=old.id, actor=SEED_ACTOR, source="cli", now=NOW)
+            groups.create_group(
+                session=session, name="Regional list 50", actor=SEED_ACTOR, source="cli", now=NOW
+            )
     finally:
         store.dispose()
     return path

@@ -62,24 +62,32 @@ def table_of(app: object) -> DataTable:  # type: ignore[type-arg]
     return app.query_one("#groups-table", DataTable)  # type: ignore[attr-defined, no-any-return]
 
 
-async def test_first_look_lists_active_groups_with_counts(sample_db: Path, make_app, open_db) -> None:
+async def test_first_look_and_f_cycles_active_archived_all(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
+    with store.read() as session:
+        counts = groups.group_counts(session)
+    by_name = stored_groups(store)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         table = table_of(app)
-        assert column(table) == SAMPLE_ACTIVE
-        assert count_label(app) == "11 / 50 active"
-        with store.read() as session:
-            counts = groups.group_counts(session)
-        by_name = stored_groups(store)
-        row = [str(c) for c in table.get_row(str(by_name["Promotions"].id))]
-        assert row[2:] == [
-            "opt-out", "active", "shown",
-            f"{counts[by_name['Promotions'].id].subscribed:,}",
-            f"{counts[by_name['Promotions'].id].unsubscribed:,}",
-        ]
         assert app.focused is table
+        assert count_label(app) == "11 / 50 active"
+        promotions = by_name["Promotions"].id
+        assert [str(c) for c in table.get_row(str(promotions))][2:] == [
+            "opt-out", "active", "shown",
+            f"{counts[promotions].subscribed:,}", f"{counts[promotions].unsubscribed:,}",
+        ]
+        seen = []
+        for key in ("f", "f", "f", ""):
+            seen.append((text_of(app.query_one("#groups-filter", Label)), column(table)))
+            await pilot.press(*key)
+        assert seen == [
+            ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
+            ("Showing:  active   [archived]   all   (f)", SAMPLE_ARCHIVED),
+            ("Showing:  active    archived   [all]  (f)", sorted(SAMPLE_ACTIVE + SAMPLE_ARCHIVED, key=str.casefold)),
+            ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
+        ]
 
 
 async def test_n_opens_the_form_and_ctrl_s_creates_the_group(sample_db: Path, make_app, open_db) -> None:
@@ -114,10 +122,7 @@ async def test_n_opens_the_form_and_ctrl_s_creates_the_group(sample_db: Path, ma
     assert created[0].properties["Group"] == "Customer stories"
 
 
-@pytest.mark.parametrize("typed", ["", "   "], ids=["empty", "spaces"])
-async def test_blank_name_shows_the_error_under_the_field(
-    sample_db: Path, make_app, open_db, typed: str
-) -> None:
+async def test_form_refuses_blank_and_taken_names_inline(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     before = len(events(store, ledger.GROUP_CREATED))
@@ -125,62 +130,48 @@ async def test_blank_name_shows_the_error_under_the_field(
         await start(pilot)
         await pilot.press("n")
         form = app.screen
-        await type_text(pilot, typed)
-        await pilot.press("ctrl+s")
+        assert isinstance(form, GroupFormModal)
+        name, name_error = form.query_one("#name", Input), form.query_one("#name-error", Static)
+        assert not shown(name_error)
+        for typed, message in [
+            ("", "Name is required: type 1 to 64 characters"),
+            ("   ", "Name is required: type 1 to 64 characters"),
+            ("newsletter", "A group named 'Newsletter' already exists; names are unique"),
+            ("HOLIDAY SALE 2025", "A group named 'Holiday sale 2025' (archived) already exists; names are unique"),
+        ]:
+            await pilot.press("end", "ctrl+u")
+            await type_text(pilot, typed) if typed.isspace() else await paste(pilot, typed)
+            await pilot.press("ctrl+s")
+            await settle(pilot, lambda: shown(name_error) and not form.query_one("#save").disabled)
+            assert app.screen is form, "the form stays open"
+            assert text_of(name_error) == message, typed
+            # Right under the name field, and nowhere else.
+            assert name_error.region.y == name.region.bottom
+            assert not shown(form.query_one("#form-error", Static))
+            assert app.focused is name
+        await pilot.press("escape")
         await settle(pilot)
-        assert app.screen is form, "the form stays open"
-        error = form.query_one("#name-error", Static)
-        assert shown(error)
-        assert text_of(error) == "Name is required: type 1 to 64 characters"
-        # The error sits right under the name field.
-        assert error.region.y == form.query_one("#name", Input).region.bottom
-        assert not form.query_one("#save").disabled
-    assert len(stored_groups(store)) == 12
-    assert len(events(store, ledger.GROUP_CREATED)) == before
-
-
-@pytest.mark.parametrize(
-    ("typed", "message"),
-    [
-        ("newsletter", "A group named 'Newsletter' already exists; names are unique"),
-        ("HOLIDAY SALE 2025", "A group named 'Holiday sale 2025' (archived) already exists; names are unique"),
-    ],
-    ids=["active", "archived"],
-)
-async def test_duplicate_name_shows_the_services_message_inline(
-    sample_db: Path, make_app, open_db, typed: str, message: str
-) -> None:
-    app = make_app(sample_db)
-    store = open_db(sample_db)
-    before = len(events(store, ledger.GROUP_CREATED))
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
-        await pilot.press("n")
-        form = app.screen
-        await paste(pilot, typed)
-        await pilot.press("ctrl+s")
-        await settle(pilot, lambda: shown(form.query_one("#name-error", Static)), what="the inline error")
-        assert app.screen is form
-        assert text_of(form.query_one("#name-error", Static)) == message
-        assert not shown(form.query_one("#form-error", Static))
-        assert app.focused is form.query_one("#name", Input)
+        assert not isinstance(app.screen, GroupFormModal)
     assert sorted(stored_groups(store)) == sorted(SAMPLE_ACTIVE + SAMPLE_ARCHIVED)
     assert len(events(store, ledger.GROUP_CREATED)) == before
 
 
-@pytest.mark.parametrize("key", ["e", "enter"])
-async def test_edit_renames_and_keeps_the_id(sample_db: Path, make_app, open_db, key: str) -> None:
+async def test_enter_or_e_edits_and_rename_keeps_the_id(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     old = stored_groups(store)["Newsletter"]
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await select_row(pilot, table_of(app), "Newsletter")
-        await pilot.press(key)
-        form = app.screen
-        assert isinstance(form, GroupFormModal)
-        assert text_of(form.query_one(".dialog-title", Static)) == "Edit group 'Newsletter'"
-        assert form.query_one("#name", Input).value == "Newsletter"
+        for key in ("enter", "e"):
+            await pilot.press(key)
+            form = app.screen
+            assert isinstance(form, GroupFormModal), key
+            assert text_of(form.query_one(".dialog-title", Static)) == "Edit group 'Newsletter'"
+            assert form.query_one("#name", Input).value == "Newsletter"
+            assert form.query_one("#description", Input).value == old.description
+            if key == "enter":
+                await pilot.press("escape")
         await pilot.press("end", "ctrl+u")
         await paste(pilot, "Monthly newsletter")
         await pilot.press("ctrl+s")
@@ -205,110 +196,65 @@ async def test_edit_renames_and_keeps_the_id(sample_db: Path, make_app, open_db,
     assert (updated[0].source, updated[0].actor) == ("console", CONSOLE_USER)
 
 
-async def test_escape_closes_the_form_without_saving(sample_db: Path, make_app, open_db) -> None:
-    app = make_app(sample_db)
-    store = open_db(sample_db)
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
-        await pilot.press("n")
-        await paste(pilot, "Never saved")
-        await pilot.press("escape")
-        await settle(pilot)
-        assert not isinstance(app.screen, GroupFormModal)
-    assert "Never saved" not in stored_groups(store)
-
-
-async def test_a_then_y_archives_and_frees_a_slot(sample_db: Path, make_app, open_db) -> None:
+async def test_archive_asks_first_and_unarchive_brings_it_back(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     group_id = stored_groups(store)["Community highlights"].id
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
+        unsubscribed = app.query_one(GroupsSection).counts[group_id].unsubscribed  # type: ignore[index]
         await select_row(pilot, table_of(app), "Community highlights")
+        # n and escape at the question change nothing.
+        for key in ("n", "escape"):
+            await pilot.press("a")
+            assert isinstance(app.screen, ConfirmModal)
+            await pilot.press(key)
+            await settle(pilot)
+            assert not isinstance(app.screen, ConfirmModal)
+            assert count_label(app) == "11 / 50 active"
+            assert stored_groups(store)["Community highlights"].status == STATUS_ACTIVE
+        assert [e for e in events(store, ledger.GROUP_ARCHIVED) if e.group_id == group_id] == []
+
         await pilot.press("a")
         confirm = app.screen
-        assert isinstance(confirm, ConfirmModal)
         message = text_of(confirm.query_one("#confirm-message", Static))
         assert message.startswith("Archive 'Community highlights'? It frees a slot")
-        assert "opt-outs stay enforced" in message
+        assert f"its {unsubscribed:,} opt-outs stay enforced" in message
         await pilot.press("y")
         await settle(pilot, lambda: count_label(app) == "10 / 50 active", what="the count to drop")
         assert "Community highlights" not in column(table_of(app))
+        group = stored_groups(store)["Community highlights"]
+        assert group.status == STATUS_ARCHIVED and group.archived_at is not None
+        archived = [e for e in events(store, ledger.GROUP_ARCHIVED) if e.group_id == group_id]
+        assert [(e.source, e.actor) for e in archived] == [("console", CONSOLE_USER)]
 
-    group = stored_groups(store)["Community highlights"]
-    assert group.status == STATUS_ARCHIVED and group.archived_at is not None
-    archived = [e for e in events(store, ledger.GROUP_ARCHIVED) if e.group_id == group_id]
-    assert [(e.source, e.actor) for e in archived] == [("console", CONSOLE_USER)]
-
-
-@pytest.mark.parametrize("key", ["n", "escape"])
-async def test_no_at_the_confirmation_changes_nothing(sample_db: Path, make_app, open_db, key: str) -> None:
-    app = make_app(sample_db)
-    store = open_db(sample_db)
-    before = len(events(store, ledger.GROUP_ARCHIVED))
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
-        await select_row(pilot, table_of(app), "Community highlights")
-        await pilot.press("a")
-        assert isinstance(app.screen, ConfirmModal)
-        await pilot.press(key)
-        await settle(pilot)
-        assert not isinstance(app.screen, ConfirmModal)
-        assert count_label(app) == "11 / 50 active"
-        assert "Community highlights" in column(table_of(app))
-    assert stored_groups(store)["Community highlights"].status == STATUS_ACTIVE
-    assert len(events(store, ledger.GROUP_ARCHIVED)) == before
-
-
-async def test_u_then_y_unarchives(sample_db: Path, make_app, open_db) -> None:
-    app = make_app(sample_db)
-    store = open_db(sample_db)
-    group_id = stored_groups(store)["Holiday sale 2025"].id
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
         await pilot.press("f")
-        assert column(table_of(app)) == SAMPLE_ARCHIVED
+        assert column(table_of(app)) == sorted(SAMPLE_ARCHIVED + ["Community highlights"])
+        await select_row(pilot, table_of(app), "Community highlights")
         await pilot.press("u")
         confirm = app.screen
         assert isinstance(confirm, ConfirmModal)
         assert text_of(confirm.query_one("#confirm-message", Static)) == (
-            "Unarchive 'Holiday sale 2025'? It takes one of the 50 active slots."
+            "Unarchive 'Community highlights'? It takes one of the 50 active slots."
         )
         await pilot.press("y")
-        await settle(pilot, lambda: count_label(app) == "12 / 50 active", what="the count to rise")
-        assert column(table_of(app)) == []
-        assert text_of(app.query_one("#groups-detail", Static)) == "No archived groups."
+        await settle(pilot, lambda: count_label(app) == "11 / 50 active", what="the count to rise")
+        assert column(table_of(app)) == SAMPLE_ARCHIVED
 
-    group = stored_groups(store)["Holiday sale 2025"]
+    group = stored_groups(store)["Community highlights"]
     assert group.status == STATUS_ACTIVE and group.archived_at is None
     unarchived = [e for e in events(store, ledger.GROUP_UNARCHIVED) if e.group_id == group_id]
     assert [(e.source, e.actor) for e in unarchived] == [("console", CONSOLE_USER)]
 
 
-async def test_f_cycles_active_archived_all(sample_db: Path, make_app) -> None:
-    app = make_app(sample_db)
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
-        seen = []
-        for key in ("f", "f", "f", ""):
-            seen.append((text_of(app.query_one("#groups-filter", Label)), column(table_of(app))))
-            await pilot.press(*key)
-        assert seen == [
-            ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
-            ("Showing:  active   [archived]   all   (f)", SAMPLE_ARCHIVED),
-            ("Showing:  active    archived   [all]  (f)", sorted(SAMPLE_ACTIVE + SAMPLE_ARCHIVED, key=str.casefold)),
-            ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
-        ]
-        assert app.query_one(GroupsSection).status_filter == "active"
-
-
-async def test_at_fifty_the_form_refuses_with_the_limit_message(full_db: Path, make_app, open_db) -> None:
+async def test_at_fifty_create_and_unarchive_are_refused(full_db: Path, make_app, open_db) -> None:
     app = make_app(full_db)
     store = open_db(full_db)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(pilot, lambda: app.query_one(GroupsSection).counts is not None)
         assert count_label(app) == "50 / 50 active"
         assert app.query_one(GroupsSection).has_class("-at-limit")
+
         await pilot.press("n")
         form = app.screen
         assert isinstance(form, GroupFormModal)
@@ -321,17 +267,8 @@ async def test_at_fifty_the_form_refuses_with_the_limit_message(full_db: Path, m
         assert app.screen is form
         assert text_of(form.query_one("#form-error", Static)) == LIMIT_MESSAGE
         assert not shown(form.query_one("#name-error", Static))
-    stored = stored_groups(store)
-    assert "Group 51" not in stored
-    assert sum(g.status == STATUS_ACTIVE for g in stored.values()) == 50
+        await pilot.press("escape")
 
-
-async def test_unarchive_at_fifty_is_refused_with_a_notification(full_db: Path, make_app, open_db) -> None:
-    app = make_app(full_db)
-    store = open_db(full_db)
-    before = len(events(store, ledger.GROUP_UNARCHIVED))
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await settle(pilot, lambda: app.query_one(GroupsSection).counts is not None)
         await pilot.press("f")
         assert column(table_of(app)) == ["Old news"]
         await pilot.press("u", "y")
@@ -341,6 +278,9 @@ async def test_unarchive_at_fifty_is_refused_with_a_notification(full_db: Path, 
         assert "Refused" in toasts[0] and LIMIT_MESSAGE in toasts[0]
         assert count_label(app) == "50 / 50 active"
         assert column(table_of(app)) == ["Old news"]
-    assert stored_groups(store)["Old news"].status == STATUS_ARCHIVED
-    assert sum(g.status == STATUS_ACTIVE for g in stored_groups(store).values()) == 50
-    assert len(events(store, ledger.GROUP_UNARCHIVED)) == before
+
+    stored = stored_groups(store)
+    assert "Group 51" not in stored
+    assert stored["Old news"].status == STATUS_ARCHIVED
+    assert sum(g.status == STATUS_ACTIVE for g in stored.values()) == 50
+    assert events(store, ledger.GROUP_UNARCHIVED) == []
