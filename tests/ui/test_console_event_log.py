@@ -58,15 +58,26 @@ async def test_events_from_another_process_show_within_a_second(sample_db: Path,
     assert f"{identity}: group 'Newsletter' never set → unsubscribed — by phone [cli]" in changed
 
 
-async def test_p_pauses_counts_new_events_and_p_resumes(sample_db: Path, make_app, open_db) -> None:
+async def test_l_hides_the_pane_and_p_pauses_it(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     cli = open_db(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         pane = app.query_one(EventLogPane)
+        sections = app.query_one("#sections")
+        height_with_log = sections.region.height
+        assert pane.region.height > 0
+        await pilot.press("l")
+        assert not pane.display and pane.region.height == 0
+        assert sections.region.height > height_with_log
+        await pilot.press("l")
+        assert pane.display and pane.region.height > 0
+        assert sections.region.height == height_with_log
+
+        # p pauses (and shows the pane when it is hidden): new events are counted, not shown.
         shown_before = log_lines(app)
-        await pilot.press("p")
-        assert pane.paused
+        await pilot.press("l", "p")
+        assert pane.display and pane.paused
         assert status_of(app) == "PAUSED · 0 new (p resumes)"
         create_group_elsewhere(cli, "Paused one")
         create_group_elsewhere(cli, "Paused two")
@@ -114,22 +125,3 @@ async def test_name_and_group_filters(sample_db: Path, make_app, open_db) -> Non
         await pilot.click("#log-filter-name")
         await paste(pilot, "created")
         assert log_lines(app) == []
-
-
-async def test_l_hides_and_shows_the_pane(sample_db: Path, make_app) -> None:
-    app = make_app(sample_db)
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
-        pane = app.query_one(EventLogPane)
-        sections = app.query_one("#sections")
-        height_with_log = sections.region.height
-        assert pane.region.height > 0
-        await pilot.press("l")
-        assert not pane.display and pane.region.height == 0
-        assert sections.region.height > height_with_log
-        await pilot.press("l")
-        assert pane.display and pane.region.height > 0
-        assert sections.region.height == height_with_log
-        # p shows a hidden pane as it pauses it.
-        await pilot.press("l", "p")
-        assert pane.display and pane.paused

@@ -98,28 +98,28 @@ async def test_n_opens_the_form_and_ctrl_s_creates_the_group(sample_db: Path, ma
         await pilot.press("n")
         assert isinstance(app.screen, GroupFormModal)
         assert app.focused is app.screen.query_one("#name", Input)
-        await type_text(pilot, "Customer stories")
+        await type_text(pilot, "Stories")
         await pilot.press("tab")
         await paste(pilot, "How teams use us")
         await pilot.press("ctrl+s")
         await settle(
             pilot,
             lambda: not isinstance(app.screen, GroupFormModal)
-            and "Customer stories" in column(table_of(app))
-            and any("'Customer stories'" in line for line in log_lines(app)),
+            and "Stories" in column(table_of(app))
+            and any("'Stories'" in line for line in log_lines(app)),
             what="the new group in the table and the log pane",
         )
         assert count_label(app) == "12 / 50 active"
-        line = next(line for line in log_lines(app) if "'Customer stories'" in line)
+        line = next(line for line in log_lines(app) if "'Stories'" in line)
         assert "Group Created" in line and CONSOLE_USER in line and "[console]" in line
 
-    group = stored_groups(store)["Customer stories"]
+    group = stored_groups(store)["Stories"]
     assert (group.status, group.description, group.policy) == (STATUS_ACTIVE, "How teams use us", "opt-out")
     assert group.shown_on_landing_page and group.created_by == CONSOLE_USER
     created = [e for e in events(store, ledger.GROUP_CREATED) if e.group_id == group.id]
     assert len(created) == 1
     assert (created[0].source, created[0].actor) == ("console", CONSOLE_USER)
-    assert created[0].properties["Group"] == "Customer stories"
+    assert created[0].properties["Group"] == "Stories"
 
 
 async def test_form_refuses_blank_and_taken_names_inline(sample_db: Path, make_app, open_db) -> None:

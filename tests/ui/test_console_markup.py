@@ -24,6 +24,7 @@ def add_groups(db: Path, open_db, *names: str) -> None:  # type: ignore[no-untyp
 
 async def test_markup_looking_names_show_literally(sample_db: Path, make_app, open_db) -> None:
     add_groups(sample_db, open_db, RICH_MARKUP, HTML)
+    store = open_db(sample_db)
     app = make_app(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
@@ -55,18 +56,10 @@ async def test_markup_looking_names_show_literally(sample_db: Path, make_app, op
         assert any(f"group {RICH_MARKUP!r}" in line for line in log_lines(app))
         assert any(f"group {HTML!r}" in line for line in log_lines(app))
 
-
-async def test_a_markup_name_typed_in_the_form_is_stored_and_shown_as_typed(
-    sample_db: Path, make_app, open_db
-) -> None:
-    app = make_app(sample_db)
-    store = open_db(sample_db)
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
+        # Typed into the form: stored and shown as typed.
         await pilot.press("n")
         await paste(pilot, TYPED)
         await pilot.press("ctrl+s")
-        table = app.query_one("#groups-table", DataTable)
         await settle(pilot, lambda: TYPED in column(table), what="the new group in the table")
         assert TYPED in "\n".join(rendered_lines(table))
     with store.read() as session:

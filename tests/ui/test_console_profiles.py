@@ -72,24 +72,7 @@ async def tab_to(pilot, selector: str, *, limit: int = 8) -> None:  # type: igno
     assert pilot.app.focused is target, f"tab never reached {selector}"
 
 
-async def test_2_switches_to_profiles_and_1_back(sample_db: Path, make_app) -> None:
-    app = make_app(sample_db)
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
-        switcher = app.query_one("#sections", ContentSwitcher)
-        await pilot.press("2")
-        assert switcher.current == "profiles"
-        assert app.focused is app.query_one("#profiles-table", DataTable)
-        assert not app.query_one("#groups").display and app.query_one("#profiles").display
-        bar = app.query_one("#section-bar", Static).render()
-        selected = [span for span in bar.spans if "reverse" in str(span.style)]  # type: ignore[attr-defined]
-        assert [str(bar)[s.start:s.end].strip() for s in selected] == ["2 Profiles"]
-        await pilot.press("1")
-        assert switcher.current == "groups"
-        assert app.focused is app.query_one("#groups-table", DataTable)
-
-
-async def test_search_filters_the_profiles(sample_db: Path, make_app, open_db) -> None:
+async def test_2_switches_to_profiles_and_search_filters_them(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     with store.read() as session:
@@ -98,9 +81,17 @@ async def test_search_filters_the_profiles(sample_db: Path, make_app, open_db) -
     assert 1 < len(expected) < total
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
+        switcher = app.query_one("#sections", ContentSwitcher)
         await pilot.press("2")
+        assert switcher.current == "profiles"
         table = app.query_one("#profiles-table", DataTable)
+        assert app.focused is table
+        assert not app.query_one("#groups").display and app.query_one("#profiles").display
+        bar = app.query_one("#section-bar", Static).render()
+        selected = [span for span in bar.spans if "reverse" in str(span.style)]  # type: ignore[attr-defined]
+        assert [str(bar)[s.start:s.end].strip() for s in selected] == ["2 Profiles"]
         assert table.row_count == 200  # the first 200 of the store
+
         await search_for(pilot, "tanaka")
         assert column(table) == expected
         assert all("tanaka" in row[1].casefold() for row in table_rows(table))
@@ -110,6 +101,10 @@ async def test_search_filters_the_profiles(sample_db: Path, make_app, open_db) -
         assert shown_identity(app) == expected[0]
         await pilot.press("enter")
         assert app.focused is table
+
+        await pilot.press("1")
+        assert switcher.current == "groups"
+        assert app.focused is app.query_one("#groups-table", DataTable)
 
 
 async def test_selected_profile_shows_effective_states_and_origin(sample_db: Path, make_app, open_db) -> None:
@@ -198,7 +193,7 @@ async def test_s_unsubscribes_from_a_group_with_a_reason(sample_db: Path, make_a
     assert "asked by phone" in history[0][2]
 
 
-async def test_s_unsubscribes_from_all_email(sample_db: Path, make_app, open_db) -> None:
+async def test_escape_cancels_and_s_unsubscribes_from_all_email(sample_db: Path, make_app, open_db) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     with store.read() as session:
@@ -209,7 +204,15 @@ async def test_s_unsubscribes_from_all_email(sample_db: Path, make_app, open_db)
         await start(pilot)
         await pilot.press("2")
         await search_for(pilot, identity)
+        # Escape closes the form and changes nothing.
         await pilot.press("enter", "s")
+        assert isinstance(app.screen, ChangeStateModal)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, ChangeStateModal)
+        assert view_of(store, identity) == before
+
+        await pilot.press("s")
         form = app.screen
         assert isinstance(form, ChangeStateModal)
         # From the results list the form starts on the channel-wide state.
@@ -231,19 +234,3 @@ async def test_s_unsubscribes_from_all_email(sample_db: Path, make_app, open_db)
     assert [(e.properties["Subscription Type"], e.properties["Group"], e.source) for e in new_events] == [
         ("Channel", None, "console")
     ]
-
-
-async def test_escape_cancels_the_change_state_form(sample_db: Path, make_app, open_db) -> None:
-    app = make_app(sample_db)
-    store = open_db(sample_db)
-    with store.read() as session:
-        identity = profiles.search_profiles(session, "")[0].identity
-    before = view_of(store, identity)
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
-        await pilot.press("2", "s")
-        assert isinstance(app.screen, ChangeStateModal)
-        await pilot.press("escape")
-        await settle(pilot)
-        assert not isinstance(app.screen, ChangeStateModal)
-    assert view_of(store, identity) == before

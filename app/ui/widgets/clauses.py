@@ -86,11 +86,11 @@ class GroupsClause(ClauseEditor):
         yield from self.title_bar()
         with Horizontal(classes="clause-controls"):
             yield Select(
-                [(Content("Include people subscribed to"), INCLUDE), (Content("Exclude people subscribed to"), EXCLUDE)],
+                [(Content("Include"), INCLUDE), (Content("Exclude"), EXCLUDE)],
                 value=self.initial.mode, allow_blank=False, compact=True, classes="clause-mode",
             )
             yield Select(
-                [(Content("any of"), ANY), (Content("all of"), ALL)],
+                [(Content("people subscribed to any of"), ANY), (Content("people subscribed to all of"), ALL)],
                 value=self.initial.match, allow_blank=False, compact=True, classes="clause-match",
             )
         chosen = set(self.initial.group_ids or ())
