@@ -14,7 +14,6 @@ from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
 from app.ui.screens.groups import GroupsSection
 from app.ui.screens.help import HelpScreen
-from app.ui.screens.profiles import ProfilesSection
 
 from conftest import SIZE, settle, start, table_rows, type_text
 
@@ -69,21 +68,21 @@ async def test_f1_and_question_mark_list_keys_that_are_really_bound(sample_db: P
         rows = await open_help(pilot, "f1")
         assert await open_help(pilot, "question_mark") == rows
         assert ["Everywhere", "f1, ?", "List every key"] in rows
-        assert {"Everywhere", "Groups", "Profiles", "Forms"} <= {row[0] for row in rows}
-
-        # Groups keys work with the groups table focused (where 1 takes you).
-        assert_listed_keys_work(app, rows, "Groups", GroupsSection)
+        titles = [cls.SECTION_TITLE for cls in app.SECTIONS.values()]
+        assert {row[0] for row in rows} == {"Everywhere", "Forms", *titles}
         assert_listed_keys_work(app, rows, "Everywhere", SubgroupsApp)
         listed_for_groups = {k for row in rows if row[0] == "Groups" for k in row[1].split(", ")}
         assert listed_for_groups == {
             app.get_key_display(b) for b in GroupsSection.BINDINGS if isinstance(b, Binding)
         }
 
-        await pilot.press("2")
-        assert_listed_keys_work(app, rows, "Profiles", ProfilesSection)
+        # Each section's keys work once its number key has taken you there.
+        for number, cls in enumerate(app.SECTIONS.values(), start=1):
+            await pilot.press(str(number))
+            assert_listed_keys_work(app, rows, cls.SECTION_TITLE, cls)
 
         # The form keys, in both forms.
-        await pilot.press("s")
+        await pilot.press("2", "s")
         assert isinstance(app.screen, ChangeStateModal)
         assert_listed_keys_work(app, rows, "Forms", ChangeStateModal, same_text=False)
         await pilot.press("escape", "1", "n")
