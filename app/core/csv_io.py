@@ -158,14 +158,13 @@ class _Lines:
     def __iter__(self) -> Iterator[str]:
         readline = self.stream.readline
         while True:
-            text = readline(MAX_ROW_CHARS + 2)
+            # Room for the row and its line ending; a longer read is a too-long line.
+            text = readline(MAX_ROW_CHARS + 3)
             if not text:
                 return
             self.line += 1
             self.pending += len(text)
-            if self.pending > MAX_ROW_CHARS and (
-                self.pending - len(text) + len(text.rstrip("\r\n")) > MAX_ROW_CHARS
-            ):
+            if self.pending > MAX_ROW_CHARS + 2:
                 raise _RowTooLong(self.line)
             yield text
 
@@ -204,6 +203,10 @@ class _Collector:
         self.total += 1
         if len(self.problems) < KEPT_PROBLEMS:
             self.problems.append(CsvProblem(self.file, line, column, number, message))
+
+    def append(self, problem: CsvProblem) -> None:
+        self.total += 1
+        self.problems.append(problem)
 
     def error(self) -> CsvError:
         return CsvError(self.problems, total=self.total)
@@ -416,10 +419,7 @@ def read_csv(
             "hold; is a quote (\") left open?",
         )  # fmt: skip
     except UnicodeDecodeError as exc:
-        problems.add_problem = None  # type: ignore[attr-defined]
-        problem = _decode_problem(raw, file, exc)
-        problems.total += 1
-        problems.problems.append(problem)
+        problems.append(_decode_problem(raw, file, exc))
     except csv.Error as exc:
         problems.add(lines.line, None, None, f"the file is not valid CSV: {exc}")
     finally:
@@ -713,7 +713,7 @@ def _plan(
 ) -> ImportPlan:
     profile_table: Table = Profile.__table__  # type: ignore[attr-defined]
     state_table: Table = GroupState.__table__  # type: ignore[attr-defined]
-    groups = {g.id: g for g in session.exec(select(Group)).scalars()}  # type: ignore[call-overload]
+    groups = {g.id: g for g in _all_groups(session)}
     group_ids = parsed.group_ids
     missing = [gid for gid in group_ids if gid not in groups]
     if missing:
@@ -817,7 +817,7 @@ def _plan(
 
 
 def _all_groups(session: Session) -> list[Group]:
-    return list(session.exec(select(Group)).scalars())  # type: ignore[call-overload]
+    return list(session.execute(select(Group)).scalars())
 
 
 def plan_import(

@@ -48,9 +48,21 @@ def _v2_tables_for_later_sections(conn: Connection) -> None:
         model.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _v3_wider_name_keys(conn: Connection) -> None:
+    """Version 3: case-folded name keys may be longer than the names ("ß" → "ss").
+
+    SQLite does not enforce VARCHAR lengths, so only PostgreSQL has work to do.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    for table, width in (("subscription_group", 256), ("segment", 256), ("campaign", 512)):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN name_key TYPE VARCHAR({width})")
+
+
 # version -> the step that brings a store from version-1 to version.
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _v2_tables_for_later_sections,
+    3: _v3_wider_name_keys,
 }
 LATEST_VERSION = max(STEPS, default=1)
 

@@ -76,8 +76,9 @@ class Group(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=64)
-    # Case-folded name: the uniqueness rule covers archived groups too.
-    name_key: str = Field(max_length=64, unique=True)
+    # Case-folded name: the uniqueness rule covers archived groups too. Wider
+    # than the name: folding can lengthen it ("ß" folds to "ss").
+    name_key: str = Field(max_length=256, unique=True)
     description: str = Field(default="", max_length=280)
     channel: str = Field(default=CHANNEL_EMAIL, max_length=16)
     policy: str = Field(default=POLICY_OPT_OUT, max_length=16)
@@ -145,7 +146,7 @@ class Segment(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=64)
-    name_key: str = Field(max_length=64, unique=True)
+    name_key: str = Field(max_length=256, unique=True)
     definition: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=utc_column())
     updated_at: datetime = Field(sa_column=utc_column())
@@ -160,7 +161,7 @@ class Campaign(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=128)
-    name_key: str = Field(max_length=128, unique=True)
+    name_key: str = Field(max_length=512, unique=True)
     subject: str = Field(default="", max_length=255)
     from_address: str = Field(default="", max_length=320)
     body: str = Field(default="")

@@ -134,6 +134,14 @@ def test_a_name_of_64_characters_is_accepted_once_trimmed(store: Store) -> None:
     assert create(store, f"  {name}  ").name == name
 
 
+def test_a_name_that_grows_when_case_folded_is_accepted(store: Store) -> None:
+    """"ß" folds to "ss": 64 of them make a 128-character key, which must fit."""
+    name = "ß" * 64
+    assert create(store, name).name == name
+    with pytest.raises(NameTaken):
+        create(store, "SS" * 64)
+
+
 @pytest.mark.parametrize("other", ["Newsletter", "NEWSLETTER", "newsletter", "  newsLETTER "])
 def test_names_are_unique_case_insensitively(store: Store, other: str) -> None:
     create(store, "Newsletter")

@@ -197,7 +197,7 @@ def test_a_new_store_has_every_table_and_the_latest_version(store: Store) -> Non
     expected = {m.__tablename__ for m in (*models.TABLES_V1, *models.TABLES_V2)}  # type: ignore[attr-defined]
 
     assert expected <= table_names(store)
-    assert version_of(store) == migrations.LATEST_VERSION == 2
+    assert version_of(store) == migrations.LATEST_VERSION == 3
 
 
 def _build_version_1_store(url: str) -> None:
@@ -207,6 +207,9 @@ def _build_version_1_store(url: str) -> None:
         for model in models.TABLES_V1:
             model.__table__.create(conn)  # type: ignore[attr-defined,union-attr]
         migrations._guard_ledger(conn)
+        if conn.dialect.name == "postgresql":
+            # Version 1 had 64-character name keys (version 3 widened them).
+            conn.execute(text("ALTER TABLE subscription_group ALTER COLUMN name_key TYPE VARCHAR(64)"))
         conn.execute(text("INSERT INTO schema_meta (key, value) VALUES ('schema_version', '1')"))
     engine.dispose()
     old = Store(engine=make_engine(resolve_db_url(url)), url=resolve_db_url(url))
@@ -229,7 +232,7 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str)
 
     store = open_store(store_url)
     try:
-        assert version_of(store) == 2
+        assert version_of(store) == migrations.LATEST_VERSION
         v2_tables = {m.__tablename__ for m in models.TABLES_V2}  # type: ignore[attr-defined]
         assert v2_tables <= table_names(store)
         with store.read() as session:
@@ -246,6 +249,8 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str)
         # The upgraded store works, and its ledger is still append-only.
         with store.write() as session:
             groups.create_group(session=session, name="Promotions", actor=ACTOR)
+            # Version 3: a name whose case-folded key is longer than the name fits.
+            groups.create_group(session=session, name="ß" * 40, actor=ACTOR)
         with pytest.raises(Exception, match="append-only"), store.engine.begin() as conn:
             conn.execute(text("DELETE FROM ledger_event"))
     finally:
@@ -254,9 +259,9 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str)
     # Opening it again changes nothing more.
     again = open_store(store_url)
     try:
-        assert version_of(again) == 2
+        assert version_of(again) == migrations.LATEST_VERSION
         with again.read() as session:
-            assert len(groups.list_groups(session)) == 2
+            assert len(groups.list_groups(session)) == 3
     finally:
         again.dispose()
 
