@@ -936,7 +936,7 @@ def _write(
         query = select(profile_table.c.identity, profile_table.c.id).where(
             profile_table.c.id > before
         )
-        ids.update(session.execute(query).tuples())
+        ids.update((identity, pid) for identity, pid in session.execute(query))
     if plan.updated_profiles:
         statement = (
             update(profile_table)
@@ -961,7 +961,7 @@ def _write(
                 profile_table.c.identity.in_(sorted({c.identity for c in missing}))
             )
         )
-        ids.update(found.tuples())
+        ids.update((identity, pid) for identity, pid in found)
     groups = {g.id: g for g in _all_groups(session)}
     events = 0
     for chunk in _chunks(plan.state_changes, CHUNK):
