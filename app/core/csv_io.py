@@ -31,6 +31,7 @@ import codecs
 import csv
 import io
 import json
+import operator
 import os
 import re
 import time
@@ -288,6 +289,15 @@ class _Header:
     all_email: int | None
     groups: list[tuple[int, Group]]
     properties: list[tuple[int, str]]
+    # A row's group cells in column order, picked in one step.
+    group_cells: Callable[[list[str]], Sequence[str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        indexes = [index for index, _ in self.groups]
+        if len(indexes) > 1:
+            self.group_cells = operator.itemgetter(*indexes)
+        else:  # itemgetter of one index gives the cell, not a tuple
+            self.group_cells = lambda cells: [cells[i] for i in indexes]
 
 
 def _read_header(
@@ -383,7 +393,6 @@ def read_csv(
     try:
         for cells in reader:
             line, start = start, lines.line + 1
-            multi_line = start - line > 1
             lines.pending = 0
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # a blank line
@@ -407,7 +416,7 @@ def read_csv(
                         f"(missing: {missing}{', …' if width - len(cells) > 3 else ''})",
                     )  # fmt: skip
                 continue
-            row = _read_row(cells, line, header, columns, seen, problems, multi_line)
+            row = _read_row(cells, line, header, columns, seen, problems)
             if row is not None:
                 rows.append(row)
             if progress and len(rows) % CHUNK == 0:
@@ -446,6 +455,10 @@ def read_csv(
     )
 
 
+# Exact cells, looked up in one step; anything else goes the slow way (_state).
+_STATE_CELLS: dict[str, str | None] = {"": None, SUBSCRIBED: SUBSCRIBED, UNSUBSCRIBED: UNSUBSCRIBED}
+
+
 def _read_row(
     cells: list[str],
     line: int,
@@ -453,7 +466,6 @@ def _read_row(
     columns: list[str],
     seen: dict[str, int],
     problems: _Collector,
-    multi_line: bool,
 ) -> ParsedRow | None:
     before = problems.total
     where = header.identity
@@ -475,18 +487,12 @@ def _read_row(
     email = None
     if header.email is not None:
         email = cells[header.email].strip() or None
-        if email is not None:
-            if len(email) > EMAIL_MAX:
-                problems.add(
-                    line, columns[header.email], header.email + 1,
-                    f"the email is {len(email)} characters long; the most is {EMAIL_MAX}",
-                )  # fmt: skip
-            elif not valid_email(email):
-                problems.add(
-                    line, columns[header.email], header.email + 1,
-                    f"{email!r} is not an email address (expected one @, a dotted domain, "
-                    "no spaces)",
-                )  # fmt: skip
+        if email is not None and (len(email) > EMAIL_MAX or not valid_email(email)):
+            problems.add(
+                line, columns[header.email], header.email + 1,
+                f"{email[:80]!r} is not an email address (expected one @, a dotted domain, "
+                f"no spaces, at most {EMAIL_MAX} characters)",
+            )  # fmt: skip
     name = None
     if header.name is not None:
         name = cells[header.name].strip() or None
@@ -498,16 +504,15 @@ def _read_row(
     all_email = None
     if header.all_email is not None:
         all_email = _state(cells, header.all_email, line, columns, problems)
-    states = tuple(_state(cells, index, line, columns, problems) for index, _ in header.groups)
+    try:
+        states = tuple(map(_STATE_CELLS.__getitem__, header.group_cells(cells)))
+    except KeyError:
+        states = tuple(_state(cells, index, line, columns, problems) for index, _ in header.groups)
     properties: dict[str, str] = {}
     for index, key in header.properties:
         value = cells[index].strip()
         if value:
             properties[key] = value
-    if multi_line:  # a quoted cell spanning lines: the only way past the line limit
-        for index, cell in enumerate(cells):
-            if len(cell) > MAX_ROW_CHARS:
-                problems.add(line, columns[index], index + 1, "the cell is longer than 64 KiB")
     if problems.total != before:
         return None
     return ParsedRow(line, identity, email, name, all_email, states, properties)
@@ -517,10 +522,8 @@ def _state(
     cells: list[str], index: int, line: int, columns: list[str], problems: _Collector
 ) -> str | None:
     cell = cells[index]
-    if not cell:
-        return None
-    if cell in STATES:
-        return cell
+    if cell in _STATE_CELLS:
+        return _STATE_CELLS[cell]
     word = cell.strip().lower()
     if not word:
         return None
@@ -564,10 +567,14 @@ class ProfileUpdate(NamedTuple):
 
 
 class PlannedChange(NamedTuple):
-    """A state change: ``group_id`` None is all email; ``old`` is the stored state (None: never set)."""
+    """A state change: group None is all email; ``old`` is the stored state (None: never set).
+
+    ``profile_id`` is None for a profile the import creates.
+    """
 
     line: int
     identity: str
+    profile_id: int | None
     group_id: int | None
     group_name: str | None
     old: str | None
@@ -702,6 +709,79 @@ def property_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _select_where_in(
+    session: Session, sql: str, values: Sequence[Any], *, lock: bool = False
+) -> list[Any]:
+    """The rows of ``sql`` (ending in ``WHERE column``) whose column is one of ``values``.
+
+    Driver-level SQL: building and compiling IN lists of a few hundred
+    thousand values through SQLAlchemy costs more than the lookups. With
+    ``lock`` (PostgreSQL) the rows stay locked until commit, so ``set_state``
+    in another session waits for the import rather than changing a state
+    it planned from (SQLite's write lock does that already).
+    """
+    # The DBAPI cursor itself: SQLAlchemy's result rows would double the time here.
+    connection = session.connection()
+    cursor = connection.connection.cursor()
+    rows: list[Any] = []
+    try:
+        if connection.dialect.name == "postgresql":
+            statement = sql + " = ANY(%(values)s)" + (" FOR UPDATE" if lock else "")
+            for chunk in _chunks(values, 20 * IN_CHUNK):
+                cursor.execute(statement, {"values": list(chunk)})
+                rows += cursor.fetchall()
+        else:
+            for chunk in _chunks(values, IN_CHUNK):
+                cursor.execute(f"{sql} IN ({', '.join(['?'] * len(chunk))})", tuple(chunk))
+                rows += cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
+def _properties(stored: Any) -> dict[str, Any]:
+    """A profile's properties as read by the driver (JSON text on SQLite)."""
+    if isinstance(stored, str):
+        stored = json.loads(stored)
+    return stored if isinstance(stored, dict) else {}
+
+
+def _profile_update(
+    row: ParsedRow,
+    pid: int,
+    old_email: str | None,
+    old_name: str,
+    stored_properties: Any,
+    decoded: dict[str, dict[str, Any]],
+) -> "ProfileUpdate | None":
+    """The fields a row changes on an existing profile (empty cells leave fields as they are)."""
+    changes: list[FieldChange] = []
+    email, name = old_email, old_name
+    if row.email is not None and row.email != old_email:
+        changes.append(FieldChange(EMAIL, old_email, row.email))
+        email = row.email
+    if row.name is not None and row.name != old_name:
+        changes.append(FieldChange(NAME, old_name, row.name))
+        name = row.name
+    if isinstance(stored_properties, str):  # JSON text (SQLite): many profiles share one
+        text = stored_properties
+        stored_properties = decoded.get(text)
+        if stored_properties is None:
+            stored_properties = decoded[text] = _properties(text)
+    old_properties: dict[str, Any] = stored_properties or {}
+    properties = old_properties
+    for key, value in row.properties.items():
+        old_value = old_properties.get(key)
+        if property_text(old_value) != value:
+            changes.append(FieldChange(key, old_value, value))
+            if properties is old_properties:
+                properties = dict(old_properties)
+            properties[key] = value
+    if not changes:
+        return None
+    return ProfileUpdate(row.line, row.identity, pid, email, name, properties, tuple(changes))
+
+
 def _plan(
     session: Session,
     parsed: ParsedCsv,
@@ -711,8 +791,6 @@ def _plan(
     lock: bool,
     progress: Progress | None,
 ) -> ImportPlan:
-    profile_table: Table = Profile.__table__  # type: ignore[attr-defined]
-    state_table: Table = GroupState.__table__  # type: ignore[attr-defined]
     groups = {g.id: g for g in _all_groups(session)}
     group_ids = parsed.group_ids
     missing = [gid for gid in group_ids if gid not in groups]
@@ -720,33 +798,33 @@ def _plan(
         raise ImportOutdated("A group the file names no longer exists; read the file again")
     names = [groups[gid].name for gid in group_ids]
     total = len(parsed.rows)
-    identities = [row.identity for row in parsed.rows]
-    existing: dict[str, tuple[int, str | None, str, dict[str, Any], str]] = {}
-    columns = (
-        profile_table.c.identity, profile_table.c.id, profile_table.c.email,
-        profile_table.c.name, profile_table.c.properties, profile_table.c.all_email,
-    )  # fmt: skip
-    for chunk in _chunks(identities):
-        query = select(*columns).where(profile_table.c.identity.in_(chunk))
-        if lock:  # PostgreSQL: set_state waits for us, and we for it (SQLite ignores this)
-            query = query.with_for_update()
-        for identity, pid, email, name, properties, all_email in session.execute(query):
-            existing[identity] = (pid, email, name, properties or {}, all_email)
-    stored: dict[tuple[int, int], str] = {}
+    existing: dict[str, tuple[int, str | None, str, Any, str]] = {}
+    rows = _select_where_in(
+        session,
+        "SELECT identity, id, email, name, properties, all_email FROM profile WHERE identity",
+        [row.identity for row in parsed.rows],
+        lock=lock,
+    )
+    for identity, pid, email, name, properties, all_email in rows:
+        existing[identity] = (pid, email, name, properties, all_email)
+    stored: dict[int, dict[int, str]] = {}  # profile id -> group id -> stored state
     if group_ids and existing:
-        ids = [value[0] for value in existing.values()]
-        for chunk in _chunks(ids):
-            query = select(state_table.c.profile_id, state_table.c.group_id, state_table.c.state)
-            query = query.where(
-                state_table.c.profile_id.in_(chunk), state_table.c.group_id.in_(group_ids)
-            )
-            for pid, gid, state in session.execute(query):
-                stored[(pid, gid)] = state
+        # By profile only (the primary key's prefix): faster than adding the groups.
+        wanted = set(group_ids)
+        rows = _select_where_in(
+            session,
+            "SELECT profile_id, group_id, state FROM group_state WHERE profile_id",
+            [value[0] for value in existing.values()],
+        )
+        for pid, gid, state in rows:
+            if gid in wanted:
+                stored.setdefault(pid, {})[gid] = state
     new_profiles: list[NewProfile] = []
     updates: list[ProfileUpdate] = []
     changes: list[PlannedChange] = []
     kept: list[KeptUnsubscribed] = []
     columns_of = list(zip(group_ids, names, strict=True))
+    decoded: dict[str, dict[str, Any]] = {}  # stored properties JSON -> dict (read only)
     for done, row in enumerate(parsed.rows, start=1):
         line, identity = row.line, row.identity
         found = existing.get(identity)
@@ -756,49 +834,43 @@ def _plan(
             )
             if row.all_email == UNSUBSCRIBED:
                 changes.append(
-                    PlannedChange(line, identity, None, None, SUBSCRIBED, UNSUBSCRIBED, False)
+                    PlannedChange(
+                        line, identity, None, None, None, SUBSCRIBED, UNSUBSCRIBED, False
+                    )
                 )
-            for (gid, gname), state in zip(columns_of, row.states, strict=True):
-                if state is not None:
-                    changes.append(PlannedChange(line, identity, gid, gname, None, state, False))
-        else:
-            pid, old_email, old_name, old_properties, old_all = found
-            field_changes: list[FieldChange] = []
-            email, name = old_email, old_name
-            if row.email is not None and row.email != old_email:
-                field_changes.append(FieldChange(EMAIL, old_email, row.email))
-                email = row.email
-            if row.name is not None and row.name != old_name:
-                field_changes.append(FieldChange(NAME, old_name, row.name))
-                name = row.name
-            properties = old_properties
-            for key, value in row.properties.items():
-                old_value = old_properties.get(key)
-                if property_text(old_value) != value:
-                    field_changes.append(FieldChange(key, old_value, value))
-                    if properties is old_properties:
-                        properties = dict(old_properties)
-                    properties[key] = value
-            if field_changes:
-                updates.append(
-                    ProfileUpdate(line, identity, pid, email, name, properties, tuple(field_changes))
+            for (gid, gname), new in zip(columns_of, row.states, strict=True):
+                if new is not None:
+                    changes.append(PlannedChange(line, identity, None, gid, gname, None, new, False))
+            continue
+        pid, old_email, old_name, old_properties, old_all = found
+        if row.email is not None or row.name is not None or row.properties:
+            update_ = _profile_update(row, pid, old_email, old_name, old_properties, decoded)
+            if update_ is not None:
+                updates.append(update_)
+        if row.all_email is not None and row.all_email != old_all:
+            if old_all != UNSUBSCRIBED:
+                changes.append(
+                    PlannedChange(line, identity, pid, None, None, old_all, row.all_email, False)
                 )
-            wanted = [(None, None, old_all, row.all_email)] if row.all_email else []
-            wanted += [
-                (gid, gname, stored.get((pid, gid)), state)
-                for (gid, gname), state in zip(columns_of, row.states, strict=True)
-                if state is not None
-            ]
-            for gid, gname, old, new in wanted:
-                if old == new:
-                    continue
-                if old == UNSUBSCRIBED:
-                    if not overwrite_unsubscribes:
-                        kept.append(KeptUnsubscribed(line, identity, gid, gname))
-                        continue
-                    changes.append(PlannedChange(line, identity, gid, gname, old, new, True))
-                else:
-                    changes.append(PlannedChange(line, identity, gid, gname, old, new, False))
+            elif overwrite_unsubscribes:
+                changes.append(
+                    PlannedChange(line, identity, pid, None, None, old_all, row.all_email, True)
+                )
+            else:
+                kept.append(KeptUnsubscribed(line, identity, None, None))
+        mine = stored.get(pid, {})
+        for (gid, gname), new in zip(columns_of, row.states, strict=True):
+            if new is None:
+                continue
+            old = mine.get(gid)
+            if old == new:
+                continue
+            if old != UNSUBSCRIBED:
+                changes.append(PlannedChange(line, identity, pid, gid, gname, old, new, False))
+            elif overwrite_unsubscribes:
+                changes.append(PlannedChange(line, identity, pid, gid, gname, old, new, True))
+            else:
+                kept.append(KeptUnsubscribed(line, identity, gid, gname))
         if progress and done % CHUNK == 0:
             progress("planning", done, total)
     if progress:
@@ -923,13 +995,23 @@ def _write(
         keys = ("identity", "email", "name", "properties", "all_email", "created_at")
         to_created = writer.processor(profile_table, "created_at")
         created = to_created(now)
-        empty = to_json({})
+        # Serialised once per distinct set of properties (country and plan repeat a lot).
+        as_json: dict[tuple[tuple[str, str], ...], Any] = {}
+
+        def properties_json(properties: dict[str, str]) -> Any:
+            key = tuple(properties.items())
+            value = as_json.get(key)
+            if value is None:
+                value = to_json(properties)
+                if len(as_json) < 100_000:
+                    as_json[key] = value
+            return value
+
         for chunk in _chunks(plan.new_profiles, CHUNK):
             rows = [
-                (p.identity, p.email, p.name, to_json(p.properties) if p.properties else empty,
-                 SUBSCRIBED, created)
+                (p.identity, p.email, p.name, properties_json(p.properties), SUBSCRIBED, created)
                 for p in chunk
-            ]  # fmt: skip
+            ]
             writer.run(insert(profile_table), keys, rows)
             step(len(chunk))
         # Ids above the old maximum; another writer's rows (PostgreSQL) have other identities.
@@ -952,16 +1034,6 @@ def _write(
             rows = [(u.email, u.name, to_json(u.properties), u.profile_id) for u in chunk]
             writer.run(statement, keys, rows)
             step(len(chunk))
-    for update_ in plan.updated_profiles:
-        ids[update_.identity] = update_.profile_id
-    if any(c.identity not in ids for c in plan.state_changes):
-        missing = [c for c in plan.state_changes if c.identity not in ids]
-        found = session.execute(
-            select(profile_table.c.identity, profile_table.c.id).where(
-                profile_table.c.identity.in_(sorted({c.identity for c in missing}))
-            )
-        )
-        ids.update((identity, pid) for identity, pid in found)
     groups = {g.id: g for g in _all_groups(session)}
     events = 0
     for chunk in _chunks(plan.state_changes, CHUNK):
@@ -1017,7 +1089,7 @@ def _write_changes(
     events: list[tuple[Any, ...]] = []
     name = ledger.CHANNEL_UNSUBSCRIBED
     for change in changes:
-        pid = ids[change.identity]
+        pid = change.profile_id or ids[change.identity]
         gid = change.group_id
         key = (gid, change.old, change.new, change.overwrites_unsubscribe)
         properties = cache.get(key)

@@ -105,26 +105,3 @@ def test_help(snap_compare, console, sample_store: Path, size: tuple[int, int]) 
         assert isinstance(pilot.app.screen, HelpScreen)
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_archive_confirmation(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
-    """`a` on "Community highlights": the confirmation names the group and its number
-    of opt-outs that stay enforced, with "Archive (y)" and "No (n / esc)" buttons."""
-
-    async def steps(pilot: Pilot[None]) -> None:
-        await pilot.press("down", "a")
-
-    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_command_palette(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
-    """ctrl+p, then "archive": the palette lists the Groups archive and unarchive
-    actions with their keys, the matched letters highlighted."""
-
-    async def steps(pilot: Pilot[None]) -> None:
-        await pilot.press("ctrl+p", *"archive")
-        await settle(pilot, lambda: pilot.app.screen.query_one("CommandList").option_count > 0)
-
-    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))

@@ -14,7 +14,7 @@ from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
 from app.ui.screens.groups import GroupsSection
 
-from conftest import (
+from console_pilot import (
     CONSOLE_USER,
     SIZE,
     paste,
@@ -63,7 +63,8 @@ def table_of(app: object) -> DataTable:  # type: ignore[type-arg]
 
 
 async def test_first_look_and_f_cycles_active_archived_all(sample_db: Path, make_app, open_db) -> None:
-    app = make_app(sample_db)
+    # Offered only on an empty store: this one has data, so no question comes.
+    app = make_app(sample_db, offer_sample_data=True)
     store = open_db(sample_db)
     with store.read() as session:
         counts = groups.group_counts(session)
@@ -71,6 +72,7 @@ async def test_first_look_and_f_cycles_active_archived_all(sample_db: Path, make
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         table = table_of(app)
+        assert not isinstance(app.screen, ConfirmModal)
         assert app.focused is table
         assert count_label(app) == "11 / 50 active"
         promotions = by_name["Promotions"].id

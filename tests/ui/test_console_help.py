@@ -15,7 +15,7 @@ from app.ui.modals.group_form import GroupFormModal
 from app.ui.screens.groups import GroupsSection
 from app.ui.screens.help import HelpScreen
 
-from conftest import SIZE, settle, start, table_rows, type_text
+from console_pilot import SIZE, settle, start, table_rows, type_text
 
 
 def live_keys(app: SubgroupsApp) -> dict[str, tuple[str, str, type]]:

@@ -9,7 +9,7 @@ from app.core import groups
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
 
-from conftest import NOW, SEED_ACTOR, SIZE, column, log_lines, paste, rendered_lines, select_row, settle, start
+from console_pilot import NOW, SEED_ACTOR, SIZE, column, log_lines, paste, rendered_lines, select_row, settle, start
 
 RICH_MARKUP = "[bold red]x[/]"
 HTML = "<b>x</b>"

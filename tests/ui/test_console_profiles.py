@@ -12,7 +12,7 @@ from app.core.store import Store
 from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal
 from app.ui.screens.profiles import ProfilesSection
 
-from conftest import (
+from console_pilot import (
     CONSOLE_USER,
     SEED_ACTOR,
     SIZE,

@@ -1,4 +1,4 @@
-"""Fixtures that make the console's screenshots the same on every run and machine.
+"""What makes the console's screenshots the same on every run and machine.
 
 What would otherwise vary, and what pins it:
 - data: the sample data loaded at a fixed instant (NOW), or small stores
@@ -17,9 +17,9 @@ What would otherwise vary, and what pins it:
 """
 
 import os
-import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
-from app.core import clock, groups, profiles, subscriptions
+from app.core import groups, profiles, subscriptions
 from app.core.models import UNSUBSCRIBED
 from app.core.seed import load_sample_data
 from app.core.store import Store, make_engine, open_store
@@ -43,67 +43,49 @@ STORE_NAME = "store.db"
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
 
 
-@pytest.fixture(autouse=True)
-def pinned(monkeypatch: pytest.MonkeyPatch, fixed_clock: datetime, tmp_path: Path) -> Iterator[None]:
-    """UTC, the Actor's name, and the working folder the store lives in."""
+@contextmanager
+def local_time_in_utc() -> Iterator[None]:
+    """Local time is UTC while inside."""
     old_tz = os.environ.get("TZ")
     os.environ["TZ"] = "UTC"
     time.tzset()
-    monkeypatch.setattr(clock, "os_user", lambda: CONSOLE_USER)
-    monkeypatch.chdir(tmp_path)
-    yield
-    if old_tz is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old_tz
-    time.tzset()
+    try:
+        yield
+    finally:
+        if old_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
 
 
-@pytest.fixture(scope="session")
-def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample data loaded once, at NOW; each test copies it."""
-    path = tmp_path_factory.mktemp("template") / "sample.db"
+def load_sample_store(path: Path) -> None:
+    """The sample data, loaded at NOW."""
     store = open_store(path)
     try:
         load_sample_data(store=store, actor=SEED_ACTOR, now=NOW)
     finally:
-        store.dispose()
+        store.dispose()  # the last connection closing checkpoints the WAL into the file
     assert not Path(f"{path}-wal").exists()
-    return path
 
 
-@pytest.fixture
-def console(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[tuple[int, int]], SubgroupsApp]]:
-    """Build the console on ./store.db for a terminal of the given size."""
-    stores: list[Store] = []
+def console_on(size: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> tuple[SubgroupsApp, Store]:
+    """The console on ./store.db, for a terminal of ``size``.
 
-    def make(size: tuple[int, int]) -> SubgroupsApp:
-        monkeypatch.setenv("COLUMNS", str(size[0]))
-        monkeypatch.setenv("LINES", str(size[1]))
-        url = f"sqlite:///{STORE_NAME}"  # relative: the header shows "store.db"
-        store = Store(engine=make_engine(url), url=url)
-        stores.append(store)
-        app = SubgroupsApp(store=store, offer_sample_data=False)
-        app.animation_level = "none"
-        return app
-
-    yield make
-    for store in stores:
-        store.dispose()
+    The store is named by a relative path so the header shows "store.db";
+    COLUMNS and LINES tell Rich the terminal's size, as a real terminal would.
+    """
+    monkeypatch.setenv("COLUMNS", str(size[0]))
+    monkeypatch.setenv("LINES", str(size[1]))
+    url = f"sqlite:///{STORE_NAME}"
+    store = Store(engine=make_engine(url), url=url)
+    app = SubgroupsApp(store=store, offer_sample_data=False)
+    app.animation_level = "none"
+    return app, store
 
 
-@pytest.fixture
-def sample_store(sample_template: Path, tmp_path: Path) -> Path:
-    """./store.db holds the sample data."""
-    path = tmp_path / STORE_NAME
-    shutil.copyfile(sample_template, path)
-    return path
-
-
-@pytest.fixture
-def full_store(tmp_path: Path) -> Path:
-    """./store.db holds 50 active groups (the limit) and one archived."""
-    path = tmp_path / STORE_NAME
+def write_full_store(path: Path) -> None:
+    """50 active groups (the limit) and one archived."""
     store = open_store(path)
     try:
         with store.write() as session:
@@ -120,13 +102,10 @@ def full_store(tmp_path: Path) -> Path:
             )
     finally:
         store.dispose()
-    return path
 
 
-@pytest.fixture
-def small_store(tmp_path: Path) -> Path:
-    """./store.db with a few groups (two named like markup) and a short history."""
-    path = tmp_path / STORE_NAME
+def write_small_store(path: Path) -> None:
+    """A few groups (two named like markup) and a short history, yesterday and today."""
     store = open_store(path)
     yesterday, today = NOW - timedelta(days=1, hours=3), NOW - timedelta(minutes=30)
     try:
@@ -167,7 +146,6 @@ def small_store(tmp_path: Path) -> Path:
             )
     finally:
         store.dispose()
-    return path
 
 
 # --- waiting ----------------------------------------------------------------------
@@ -184,7 +162,9 @@ async def settle(pilot: Pilot[None], until: Callable[[], bool] = lambda: True, t
     deadline = time.monotonic() + timeout
     quiet = 0
     while quiet < 2:
-        quiet = quiet + 1 if not _busy(app) and until() else 0
+        # A pending reload timer (new events seen) counts as busy: see tests/ui/conftest.py.
+        pending = getattr(app, "_reload_timer", None) is not None
+        quiet = quiet + 1 if not _busy(app) and not pending and until() else 0
         assert time.monotonic() < deadline, f"the console did not settle; busy: {_busy(app)}"
         await pilot.pause(0.02)
 

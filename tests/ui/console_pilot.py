@@ -1,0 +1,149 @@
+"""Helpers for the console's Pilot tests: pinned constants, waiting for the
+console's workers (never the ledger poller, which runs until exit), typing,
+and reading what widgets show.
+
+Import from here (``from console_pilot import settle``), not from
+``conftest``: with two conftest.py files collected in one run, "conftest"
+names whichever was imported last.
+"""
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from rich.text import Text
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import DataTable, RichLog
+
+from app.ui.app import SubgroupsApp
+from app.ui.screens.groups import GroupsSection
+from app.ui.screens.profiles import ProfilesSection
+from app.ui.widgets.event_log import EventLogPane
+
+# The instant the sample data is loaded at; fixed_clock starts here too.
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+SEED_ACTOR = "seed-script"
+CONSOLE_USER = "console-admin"
+# The terminal the tests run the console in (run_test(size=SIZE)).
+SIZE = (120, 40)
+
+
+# --- waiting -------------------------------------------------------------------
+
+
+def busy_workers(app: SubgroupsApp) -> list[object]:
+    """The app's running workers except the ledger poller (which runs until exit)."""
+    return [w for w in app.workers if w.group != "ledger" and not w.is_finished]
+
+
+def reload_pending(app: SubgroupsApp) -> bool:
+    """The app has seen new events and will reload the groups in a moment (a 0.5 s timer).
+
+    Waiting for it also keeps tests from exiting while it is pending: the app
+    crashes (NoMatches) when that timer fires during shutdown (reported).
+    """
+    return getattr(app, "_reload_timer", None) is not None
+
+
+async def settle(
+    pilot: Pilot[None], until: Callable[[], bool] | None = None, *, timeout: float = 5.0, what: str = ""
+) -> None:
+    """Wait until no worker but the poller runs, no reload is pending and ``until()`` holds,
+    twice in a row.
+
+    Twice, because a worker's result arrives as a message whose handler may
+    start the next worker (search, then show the first profile).
+    """
+    app = pilot.app
+    assert isinstance(app, SubgroupsApp)
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while True:
+        busy = busy_workers(app)
+        if not busy and not reload_pending(app) and (until is None or until()):
+            quiet += 1
+            if quiet >= 2:
+                return
+        else:
+            quiet = 0
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or 'the console'}; busy workers: {busy}")
+        await pilot.pause(0.02)
+
+
+def groups_loaded(app: SubgroupsApp) -> bool:
+    """The groups table is filled and every count cell holds a number."""
+    section = app.query_one(GroupsSection)
+    if section.active is None or section.counts is None:
+        return False
+    table = app.query_one("#groups-table", DataTable)
+    return all("…" not in cell for row in table_rows(table) for cell in row[-2:])
+
+
+def console_ready(app: SubgroupsApp) -> bool:
+    """Groups and counts shown, the first profile shown (if any), the log pane fed."""
+    pane = app.query_one(EventLogPane)
+    profiles = app.query_one(ProfilesSection)
+    table = app.query_one("#profiles-table", DataTable)
+    return (
+        groups_loaded(app)
+        and bool(pane.events)
+        and (table.row_count == 0 or profiles.view is not None)
+    )
+
+
+async def start(pilot: Pilot[None]) -> None:
+    """Wait for the console's first loads on a store with data."""
+    await settle(pilot, lambda: console_ready(pilot.app), what="the first loads")  # type: ignore[arg-type]
+
+
+# --- reading widgets -------------------------------------------------------------
+
+
+def cell_text(cell: object) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def table_rows(table: DataTable) -> list[list[str]]:  # type: ignore[type-arg]
+    """Every row of a DataTable as plain strings, in display order."""
+    return [[cell_text(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def column(table: DataTable, index: int = 0) -> list[str]:  # type: ignore[type-arg]
+    return [row[index] for row in table_rows(table)]
+
+
+def log_lines(app: SubgroupsApp) -> list[str]:
+    """The lines the log pane shows, as rendered text."""
+    return [strip.text.rstrip() for strip in app.query_one("#log-lines", RichLog).lines]
+
+
+def rendered_lines(table: DataTable) -> list[str]:  # type: ignore[type-arg]
+    """What the table draws on screen, line by line (header included)."""
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+async def select_row(pilot: Pilot[None], table: DataTable, first_cell: str) -> None:  # type: ignore[type-arg]
+    """Move the focused table's cursor with the arrow keys to the row whose first cell reads ``first_cell``."""
+    names = column(table)
+    assert first_cell in names, f"{first_cell!r} not in {names}"
+    assert table.has_focus, "select_row types arrow keys: the table must have focus"
+    target = names.index(first_cell)
+    while table.cursor_row != target:
+        await pilot.press("down" if table.cursor_row < target else "up")
+    assert column(table)[table.cursor_row] == first_cell
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    """Type text key by key, as a user would (about 0.1 s a key: keep it short)."""
+    await pilot.press(*[("space" if ch == " " else ch) for ch in text])
+
+
+async def paste(pilot: Pilot[None], text: str) -> None:
+    """Paste text into the focused widget, as a terminal's bracketed paste does.
+
+    One event instead of one per character: how the longer texts get in fast.
+    """
+    pilot.app.post_message(events.Paste(text))
+    await pilot.pause()
