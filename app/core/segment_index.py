@@ -102,6 +102,10 @@ class SegmentCount:
     profiles: int
 
 
+class BuildCancelled(Exception):
+    """The caller asked a build to stop (the console is quitting)."""
+
+
 class SegmentIndex:
     """Bitsets of a store's profiles and states; thread-safe; follows the ledger."""
 
@@ -119,48 +123,65 @@ class SegmentIndex:
 
     # --- building and following ----------------------------------------------
 
-    def build(self, session: Session) -> None:
-        """Read every profile and stored state (the warm-up)."""
+    def build(self, session: Session, *, cancelled: Callable[[], bool] | None = None) -> None:
+        """Read every profile and stored state (the warm-up).
+
+        ``cancelled`` is asked between reads: the console passes its worker's
+        flag, so quitting during a build on a big store does not wait for it.
+        The index changes only once the whole build is done.
+        """
+
+        def check() -> None:
+            if cancelled is not None and cancelled():
+                raise BuildCancelled("segment index build cancelled")
+
         with self._lock:
             follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
-            self.max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
-            size = self.max_id + 1
-            ids = session.execute(select(Profile.id)).scalars()
-            self.everyone = bits_from_ids(ids, size)
-            self.profile_count = self.everyone.bit_count()
+            max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
+            size = max_id + 1
+            everyone = bits_from_ids(session.execute(select(Profile.id)).scalars(), size)
             unsub = session.execute(select(Profile.id).where(col(Profile.all_email) == UNSUBSCRIBED)).scalars()
-            self.email_unsubscribed = bits_from_ids(unsub, size)
-            self._load_groups(session)
-            self.stored = {}
-            for group_id in self.groups:
+            email_unsubscribed = bits_from_ids(unsub, size)
+            groups = self._read_groups(session)
+            stored: dict[tuple[int, str], int] = {}
+            for group_id in groups:
                 for state in (SUBSCRIBED, UNSUBSCRIBED):
+                    check()
                     rows = session.execute(
                         select(GroupState.profile_id).where(
                             col(GroupState.group_id) == group_id, col(GroupState.state) == state
                         )
                     ).scalars()
-                    self.stored[(group_id, state)] = bits_from_ids(rows, size)
+                    stored[(group_id, state)] = bits_from_ids(rows, size)
+            check()
+            self.max_id, self.everyone, self.email_unsubscribed = max_id, everyone, email_unsubscribed
+            self.profile_count = everyone.bit_count()
+            self.groups, self.stored = groups, stored
             self._property_cache.clear()
             self._follower = follower
             self.built = True
 
-    def _load_groups(self, session: Session) -> None:
-        self.groups = {
+    @staticmethod
+    def _read_groups(session: Session) -> dict[int, GroupInfo]:
+        return {
             g.id: GroupInfo(g.id, g.name, g.policy, g.status)
             for g in session.execute(select(Group)).scalars()
             if g.id is not None
         }
 
-    def refresh(self, session: Session) -> None:
+    def _load_groups(self, session: Session) -> None:
+        self.groups = self._read_groups(session)
+
+    def refresh(self, session: Session, *, cancelled: Callable[[], bool] | None = None) -> None:
         """Catch up with the store: build if never built, else apply new ledger events."""
         with self._lock:
             if not self.built or self._follower is None:
-                self.build(session)
+                self.build(session, cancelled=cancelled)
                 return
             # A poll reads one page of the ledger; a big backlog is cheaper rebuilt than replayed.
             latest = ledger.latest_id(session)
             if latest - self._follower.last > REBUILD_AFTER:
-                self.build(session)
+                self.build(session, cancelled=cancelled)
                 return
             events = self._follower.poll(session)
             while events and self._follower.last < latest:

@@ -4,7 +4,7 @@ Counting goes through the store's ``SegmentIndex`` (bitsets kept in step with
 the ledger); saving writes the rule as JSON with a ledger event.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,11 +37,14 @@ def index_for(store: Store) -> SegmentIndex:
     return index
 
 
-def count(store: Store, rule: SegmentRule) -> SegmentCount:
-    """The rule's total and per-condition counts, as the store stands now."""
+def count(store: Store, rule: SegmentRule, *, cancelled: Callable[[], bool] | None = None) -> SegmentCount:
+    """The rule's total and per-condition counts, as the store stands now.
+
+    ``cancelled`` can stop the index's first build (see SegmentIndex.build).
+    """
     index = index_for(store)
     with store.read() as session:
-        index.refresh(session)
+        index.refresh(session, cancelled=cancelled)
         return index.count(rule, session)
 
 
@@ -107,11 +110,18 @@ class Member:
     states: tuple[tuple[str, str], ...]
 
 
-def members(store: Store, rule: SegmentRule, *, offset: int = 0, limit: int = 50) -> list[Member]:
+def members(
+    store: Store,
+    rule: SegmentRule,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    cancelled: Callable[[], bool] | None = None,
+) -> list[Member]:
     """A page of the rule's members, by profile id."""
     index = index_for(store)
     with store.read() as session:
-        index.refresh(session)
+        index.refresh(session, cancelled=cancelled)
         bits = index.members(rule, session)
         page: list[int] = []
         for n, pid in enumerate(iter_ids(bits)):

@@ -8,6 +8,7 @@ history, pause and filters while you move between sections.
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
 from textual import events, on, work
@@ -88,7 +89,9 @@ class SubgroupsApp(App[None]):
         self.demo = demo
         self.poll_seconds = poll_seconds
         self.offer_sample_data = offer_sample_data
-        self._stop_polling = threading.Event()
+        # Set when the console starts quitting: long thread work (the ledger
+        # poller, a segment index build) checks it and stops.
+        self.closing = threading.Event()
         self._reload_timer = None
         self._reload_groups_table = False
 
@@ -118,8 +121,12 @@ class SubgroupsApp(App[None]):
         # terminal's rows to the sections rather than to the log pane.
         self.set_class(event.size.height < 32, "-short")
 
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self.closing.set()
+        super().exit(*args, **kwargs)
+
     def on_unmount(self) -> None:
-        self._stop_polling.set()
+        self.closing.set()
 
     def _show_section_bar(self) -> None:
         parts = []
@@ -140,6 +147,8 @@ class SubgroupsApp(App[None]):
         self._show_section_bar()
         target = {"groups": "#groups-table", "profiles": "#profiles-table", "segments": "#segments-table"}[section]
         self.query_one(target).focus()
+        if section == "segments":
+            self.query_one(SegmentsSection).activate()
 
     @on(RunSectionAction)
     async def _run_section_action(self, message: RunSectionAction) -> None:
@@ -181,7 +190,7 @@ class SubgroupsApp(App[None]):
             follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
         self.post_message(NewEvents(initial, initial=True))
         worker = get_current_worker()
-        while not self._stop_polling.wait(self.poll_seconds) and not worker.is_cancelled:
+        while not self.closing.wait(self.poll_seconds) and not worker.is_cancelled:
             try:
                 with self.store.read() as session:
                     fresh = follower.poll(session)

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ from app.ui.screens.groups import GroupsSection
 from app.ui.screens.profiles import ProfilesSection
 from app.ui.widgets.event_log import EventLogPane
 
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 SEED_ACTOR = "seed-script"
 CONSOLE_USER = "console-admin"
 STORE_NAME = "store.db"
@@ -69,7 +69,9 @@ def load_sample_store(path: Path) -> None:
     assert not Path(f"{path}-wal").exists()
 
 
-def console_on(size: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> tuple[SubgroupsApp, Store]:
+def console_on(
+    size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> tuple[SubgroupsApp, Store]:
     """The console on ./store.db, for a terminal of ``size``.
 
     The store is named by a relative path so the header shows "store.db";
@@ -91,12 +93,20 @@ def write_full_store(path: Path) -> None:
         with store.write() as session:
             for n in range(1, 50):
                 groups.create_group(
-                    session=session, name=f"Regional list {n:02d}", description=f"Region {n} news",
-                    actor=SEED_ACTOR, source="cli", now=NOW,
+                    session=session,
+                    name=f"Regional list {n:02d}",
+                    description=f"Region {n} news",
+                    actor=SEED_ACTOR,
+                    source="cli",
+                    now=NOW,
                 )
-            old = groups.create_group(session=session, name="Old news", actor=SEED_ACTOR, source="cli", now=NOW)
+            old = groups.create_group(
+                session=session, name="Old news", actor=SEED_ACTOR, source="cli", now=NOW
+            )
             assert old.id is not None
-            groups.archive_group(session=session, group_id=old.id, actor=SEED_ACTOR, source="cli", now=NOW)
+            groups.archive_group(
+                session=session, group_id=old.id, actor=SEED_ACTOR, source="cli", now=NOW
+            )
             groups.create_group(
                 session=session, name="Regional list 50", actor=SEED_ACTOR, source="cli", now=NOW
             )
@@ -120,15 +130,25 @@ def write_small_store(path: Path) -> None:
                 ]
             ):
                 made[name] = groups.create_group(
-                    session=session, name=name, description=description, actor=SEED_ACTOR,
-                    source="cli", now=yesterday + timedelta(minutes=minutes),
+                    session=session,
+                    name=name,
+                    description=description,
+                    actor=SEED_ACTOR,
+                    source="cli",
+                    now=yesterday + timedelta(minutes=minutes),
                 )
             alice = profiles.create_profile(
-                session=session, identity="alice@example.com", email="alice@example.com", name="Alice Example",
+                session=session,
+                identity="alice@example.com",
+                email="alice@example.com",
+                name="Alice Example",
                 now=yesterday,
             )
             bob = profiles.create_profile(
-                session=session, identity="bob@example.org", email="bob@example.org", name="Bob Example",
+                session=session,
+                identity="bob@example.org",
+                email="bob@example.org",
+                name="Bob Example",
                 now=yesterday,
             )
             for ts, who, group, reason in [
@@ -137,11 +157,19 @@ def write_small_store(path: Path) -> None:
                 (today + timedelta(minutes=2), alice, made["<b>x</b>"], "asked by phone"),
             ]:
                 subscriptions.set_state(
-                    session=session, profile=who, group=group, status=UNSUBSCRIBED, source="landing_page",
-                    actor="", reason=reason, now=ts,
+                    session=session,
+                    profile=who,
+                    group=group,
+                    status=UNSUBSCRIBED,
+                    source="landing_page",
+                    actor="",
+                    reason=reason,
+                    now=ts,
                 )
             groups.archive_group(
-                session=session, group_id=made["Newsletter"].id, actor=CONSOLE_USER,  # type: ignore[arg-type]
+                session=session,
+                group_id=made["Newsletter"].id,
+                actor=CONSOLE_USER,  # type: ignore[arg-type]
                 now=today + timedelta(minutes=3),
             )
     finally:
@@ -155,7 +183,9 @@ def _busy(app: SubgroupsApp) -> list[object]:
     return [w for w in app.workers if w.group != "ledger" and not w.is_finished]
 
 
-async def settle(pilot: Pilot[None], until: Callable[[], bool] = lambda: True, timeout: float = 10.0) -> None:
+async def settle(
+    pilot: Pilot[None], until: Callable[[], bool] = lambda: True, timeout: float = 10.0
+) -> None:
     """Wait until no worker but the ledger poller runs and ``until()`` holds, twice in a row."""
     app = pilot.app
     assert isinstance(app, SubgroupsApp)
@@ -178,8 +208,11 @@ def console_ready(app: SubgroupsApp) -> bool:
     cells = [str(c) for i in range(table.row_count) for c in table.get_row_at(i)]
     pane = app.query_one(EventLogPane)
     shown_profile = app.query_one(ProfilesSection).view is not None
-    return "…" not in cells and bool(pane.events) and (shown_profile or not app.query_one(
-        "#profiles-table", DataTable).row_count)
+    return (
+        "…" not in cells
+        and bool(pane.events)
+        and (shown_profile or not app.query_one("#profiles-table", DataTable).row_count)
+    )
 
 
 def steady_cursors(app: SubgroupsApp) -> None:
@@ -189,7 +222,9 @@ def steady_cursors(app: SubgroupsApp) -> None:
             widget.cursor_blink = False
 
 
-def before(steps: Callable[[Pilot[None]], Awaitable[None]] | None = None) -> Callable[[Pilot[None]], Awaitable[None]]:
+def before(
+    steps: Callable[[Pilot[None]], Awaitable[None]] | None = None,
+) -> Callable[[Pilot[None]], Awaitable[None]]:
     """A run_before: wait for the first loads, run ``steps``, settle, blink off, pause."""
 
     async def run_before(pilot: Pilot[None]) -> None:

@@ -1,20 +1,97 @@
 """Screenshots of each console view, at a roomy terminal (120x40) and at the
 classic 80x24. Review tests/snapshots/__snapshots__ (or snapshot_report.html
-after a failure) before accepting changes with --snapshot-update."""
+after a failure) before accepting changes with --snapshot-update.
 
+What would vary between runs and machines, and what pins it, is listed in
+snapshot_support.py. The fixtures are here rather than in a conftest.py, so
+tests/ui's ``from conftest import`` (another folder) is never shadowed.
+"""
+
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from snapshot_support import (
+    CONSOLE_USER,
+    SIZES,
+    STORE_NAME,
+    before,
+    console_on,
+    load_sample_store,
+    local_time_in_utc,
+    settle,
+    write_full_store,
+    write_small_store,
+)
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from app.core import profiles
+from app.core import clock, profiles
 from app.core.models import UNSUBSCRIBED
-from app.core.store import open_store
+from app.core.store import Store, open_store
+from app.ui.app import SubgroupsApp
 from app.ui.screens.help import HelpScreen
 from app.ui.screens.profiles import ProfilesSection
 
-from conftest import SIZES, before, settle
+
+@pytest.fixture(autouse=True)
+def pinned(
+    monkeypatch: pytest.MonkeyPatch, fixed_clock: datetime, tmp_path: Path
+) -> Iterator[None]:
+    """The services' clock, UTC, the Actor's name, and ./ is the folder the store lives in."""
+    monkeypatch.setattr(clock, "os_user", lambda: CONSOLE_USER)
+    monkeypatch.chdir(tmp_path)
+    with local_time_in_utc():
+        yield
+
+
+@pytest.fixture(scope="session")
+def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample data loaded once (at NOW); tests copy it."""
+    path = tmp_path_factory.mktemp("template") / "sample.db"
+    load_sample_store(path)
+    return path
+
+
+@pytest.fixture
+def sample_store(sample_template: Path, tmp_path: Path) -> Path:
+    """./store.db holds the sample data."""
+    path = tmp_path / STORE_NAME
+    shutil.copyfile(sample_template, path)
+    return path
+
+
+@pytest.fixture
+def full_store(tmp_path: Path) -> Path:
+    """./store.db holds 50 active groups (the limit) and one archived."""
+    path = tmp_path / STORE_NAME
+    write_full_store(path)
+    return path
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Path:
+    """./store.db holds a few groups, two named like markup, and a short history."""
+    path = tmp_path / STORE_NAME
+    write_small_store(path)
+    return path
+
+
+@pytest.fixture
+def console(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[tuple[int, int]], SubgroupsApp]]:
+    """Build the console on ./store.db for a terminal of the given size."""
+    stores: list[Store] = []
+
+    def make(size: tuple[int, int]) -> SubgroupsApp:
+        app, store = console_on(size, monkeypatch)
+        stores.append(store)
+        return app
+
+    yield make
+    for store in stores:
+        store.dispose()
 
 
 def _person_with_a_story(db: Path) -> tuple[str, str]:
@@ -42,20 +119,26 @@ def test_groups(snap_compare, console, sample_store: Path, size: tuple[int, int]
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_group_form_with_an_error(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
+def test_group_form_with_an_error(
+    snap_compare, console, sample_store: Path, size: tuple[int, int]
+) -> None:
     """The New group form after typing "holiday sale 2025" and pressing ctrl+s: the
     name is taken by an archived group, and the service's message shows in red right
     under the Name field; the form stays open with what was typed."""
 
     async def steps(pilot: Pilot[None]) -> None:
         await pilot.press("n", *"holiday", "space", *"sale", "space", *"2025", "ctrl+s")
-        await settle(pilot, lambda: not pilot.app.screen.query_one("#name-error").has_class("-empty"))
+        await settle(
+            pilot, lambda: not pilot.app.screen.query_one("#name-error").has_class("-empty")
+        )
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_groups_at_the_limit(snap_compare, console, full_store: Path, size: tuple[int, int]) -> None:
+def test_groups_at_the_limit(
+    snap_compare, console, full_store: Path, size: tuple[int, int]
+) -> None:
     """Groups with 50 active groups: "50 / 50 active" in the error colour, the gauge
     full, the groups listed by name with zero counts (no profiles), and Group Created
     events in the log pane."""

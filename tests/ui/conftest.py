@@ -17,11 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from app.core import clock, groups
-from app.core.seed import load_sample_data
-from app.core.store import Store, open_store
-from app.ui.app import SubgroupsApp
-
 # The helpers live in console_pilot (a name no other test folder uses); they
 # are re-exported here for tests that still import them from conftest.
 from console_pilot import (  # noqa: F401
@@ -44,6 +39,11 @@ from console_pilot import (  # noqa: F401
     table_rows,
     type_text,
 )
+
+from app.core import clock, groups
+from app.core.seed import load_sample_data
+from app.core.store import Store, open_store
+from app.ui.app import SubgroupsApp
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -127,7 +127,9 @@ def full_db(tmp_path: Path) -> Path:
     try:
         with store.write() as session:
             for n in range(1, 50):
-                groups.create_group(session=session, name=f"Group {n:02d}", actor=SEED_ACTOR, now=NOW)
+                groups.create_group(
+                    session=session, name=f"Group {n:02d}", actor=SEED_ACTOR, now=NOW
+                )
             old = groups.create_group(session=session, name="Old news", actor=SEED_ACTOR, now=NOW)
             assert old.id is not None
             groups.archive_group(session=session, group_id=old.id, actor=SEED_ACTOR, now=NOW)

@@ -9,7 +9,7 @@ names whichever was imported last.
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual import events
@@ -22,7 +22,7 @@ from app.ui.screens.profiles import ProfilesSection
 from app.ui.widgets.event_log import EventLogPane
 
 # The instant the sample data is loaded at; fixed_clock starts here too.
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 SEED_ACTOR = "seed-script"
 CONSOLE_USER = "console-admin"
 # The terminal the tests run the console in (run_test(size=SIZE)).
@@ -47,7 +47,11 @@ def reload_pending(app: SubgroupsApp) -> bool:
 
 
 async def settle(
-    pilot: Pilot[None], until: Callable[[], bool] | None = None, *, timeout: float = 5.0, what: str = ""
+    pilot: Pilot[None],
+    until: Callable[[], bool] | None = None,
+    *,
+    timeout: float = 5.0,
+    what: str = "",
 ) -> None:
     """Wait until no worker but the poller runs, no reload is pending and ``until()`` holds,
     twice in a row.
@@ -68,7 +72,9 @@ async def settle(
         else:
             quiet = 0
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or 'the console'}; busy workers: {busy}")
+            raise AssertionError(
+                f"timed out waiting for {what or 'the console'}; busy workers: {busy}"
+            )
         await pilot.pause(0.02)
 
 
@@ -125,7 +131,7 @@ def rendered_lines(table: DataTable) -> list[str]:  # type: ignore[type-arg]
 
 
 async def select_row(pilot: Pilot[None], table: DataTable, first_cell: str) -> None:  # type: ignore[type-arg]
-    """Move the focused table's cursor with the arrow keys to the row whose first cell reads ``first_cell``."""
+    """Move the focused table's cursor, with the arrow keys, to the row starting ``first_cell``."""
     names = column(table)
     assert first_cell in names, f"{first_cell!r} not in {names}"
     assert table.has_focus, "select_row types arrow keys: the table must have focus"

@@ -4,14 +4,13 @@ pause and resume, the name and group filters, and l to hide and show it."""
 import time
 from pathlib import Path
 
+from console_pilot import SIZE, column, log_lines, paste, settle, start
 from textual.widgets import DataTable, Input, Static
 
 from app.core import groups, profiles, subscriptions
 from app.core.models import UNSUBSCRIBED
 from app.core.store import Store
 from app.ui.widgets.event_log import EventLogPane
-
-from console_pilot import SIZE, column, log_lines, paste, settle, start
 
 CLI_USER = "someone-else"
 
@@ -26,7 +25,9 @@ def status_of(app: object) -> str:
     return str(app.query_one("#log-status", Static).render())  # type: ignore[attr-defined]
 
 
-async def test_events_from_another_process_show_within_a_second(sample_db: Path, make_app, open_db) -> None:
+async def test_events_from_another_process_show_within_a_second(
+    sample_db: Path, make_app, open_db
+) -> None:
     app = make_app(sample_db)
     cli = open_db(sample_db)
     with cli.read() as session:
@@ -38,9 +39,13 @@ async def test_events_from_another_process_show_within_a_second(sample_db: Path,
         create_group_elsewhere(cli, "From the CLI")
         with cli.write() as session:
             subscriptions.set_state(
-                session=session, profile=profiles.get_profile(session, identity),
-                group=groups.find_group(session, "Newsletter"), status=UNSUBSCRIBED,
-                source="cli", actor=CLI_USER, reason="by phone",
+                session=session,
+                profile=profiles.get_profile(session, identity),
+                group=groups.find_group(session, "Newsletter"),
+                status=UNSUBSCRIBED,
+                source="cli",
+                actor=CLI_USER,
+                reason="by phone",
             )
         # Polled directly: settle would also wait for the groups reload that follows.
         while len(log_lines(app)) < before + 2 and time.monotonic() - committed < 3:
@@ -49,8 +54,10 @@ async def test_events_from_another_process_show_within_a_second(sample_db: Path,
         created, changed = log_lines(app)[-2:]
         # The groups table follows the ledger too (reloaded after a short pause).
         await settle(
-            pilot, lambda: "From the CLI" in column(app.query_one("#groups-table", DataTable)),
-            timeout=3, what="the groups table to reload",
+            pilot,
+            lambda: "From the CLI" in column(app.query_one("#groups-table", DataTable)),
+            timeout=3,
+            what="the groups table to reload",
         )
     assert seen_after < 1.0, f"took {seen_after:.2f} s"
     assert "Group Created" in created and f"'From the CLI' by {CLI_USER} [cli]" in created
@@ -81,14 +88,18 @@ async def test_l_hides_the_pane_and_p_pauses_it(sample_db: Path, make_app, open_
         assert status_of(app) == "PAUSED · 0 new (p resumes)"
         create_group_elsewhere(cli, "Paused one")
         create_group_elsewhere(cli, "Paused two")
-        await settle(pilot, lambda: status_of(app) == "PAUSED · 2 new (p resumes)", what="the count of new events")
+        await settle(
+            pilot,
+            lambda: status_of(app) == "PAUSED · 2 new (p resumes)",
+            what="the count of new events",
+        )
         assert log_lines(app) == shown_before
         await pilot.press("p")
         assert not pane.paused
         assert status_of(app) == ""
         lines = log_lines(app)
         assert "'Paused one'" in lines[-2] and "'Paused two'" in lines[-1]
-        assert lines[:-2] == shown_before[-(len(lines) - 2):]
+        assert lines[:-2] == shown_before[-(len(lines) - 2) :]
 
 
 async def test_name_and_group_filters(sample_db: Path, make_app, open_db) -> None:

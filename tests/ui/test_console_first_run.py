@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from console_pilot import CONSOLE_USER, SIZE, column, settle
 from sqlalchemy import func
 from sqlmodel import select
 from textual.widgets import DataTable, Static
@@ -13,8 +14,6 @@ from app.core.store import Store
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.screens.groups import GroupsSection
 
-from console_pilot import CONSOLE_USER, SIZE, column, settle
-
 
 def counts(store: Store) -> tuple[int, int]:
     with store.read() as session:
@@ -25,7 +24,9 @@ def counts(store: Store) -> tuple[int, int]:
 
 
 async def wait_for_offer(pilot) -> ConfirmModal:  # type: ignore[no-untyped-def]
-    await settle(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), what="the sample data offer")
+    await settle(
+        pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), what="the sample data offer"
+    )
     modal = pilot.app.screen
     assert str(modal.query_one(".dialog-title", Static).render()) == "This store is empty"
     assert "Load the sample data?" in str(modal.query_one("#confirm-message", Static).render())
@@ -43,8 +44,10 @@ async def test_y_loads_the_sample_data(empty_db: Path, make_app, open_db) -> Non
         await pilot.press("y")
         await settle(
             pilot,
-            lambda: column(app.query_one("#groups-table", DataTable)) == active
-            and app.query_one(GroupsSection).counts is not None,
+            lambda: (
+                column(app.query_one("#groups-table", DataTable)) == active
+                and app.query_one(GroupsSection).counts is not None
+            ),
             timeout=15,
             what="the sample groups in the table",
         )
@@ -64,6 +67,9 @@ async def test_n_leaves_the_store_empty(empty_db: Path, make_app, open_db) -> No
         await settle(pilot)
         assert not isinstance(app.screen, ConfirmModal)
         assert app.query_one("#groups-table", DataTable).row_count == 0
-        assert str(app.query_one("#groups-detail", Static).render()) == "No groups here. Press n to create one."
+        assert (
+            str(app.query_one("#groups-detail", Static).render())
+            == "No groups here. Press n to create one."
+        )
         assert str(app.query_one("#active-count").render()) == "0 / 50 active"
     assert counts(store) == (0, 0)

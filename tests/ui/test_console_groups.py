@@ -3,7 +3,17 @@ driven from the keyboard and checked in the widgets and in the store."""
 
 from pathlib import Path
 
-import pytest
+from console_pilot import (
+    CONSOLE_USER,
+    SIZE,
+    column,
+    log_lines,
+    paste,
+    select_row,
+    settle,
+    start,
+    type_text,
+)
 from textual.widgets import DataTable, Input, Label, Static
 from textual.widgets._toast import Toast
 
@@ -14,21 +24,17 @@ from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
 from app.ui.screens.groups import GroupsSection
 
-from console_pilot import (
-    CONSOLE_USER,
-    SIZE,
-    paste,
-    column,
-    log_lines,
-    select_row,
-    settle,
-    start,
-    type_text,
-)
-
 SAMPLE_ACTIVE = [
-    "Beta program", "Community highlights", "Events & webinars", "Newsletter", "Partner offers",
-    "Product updates", "Promotions", "Release notes", "Surveys & feedback", "Tips & tutorials",
+    "Beta program",
+    "Community highlights",
+    "Events & webinars",
+    "Newsletter",
+    "Partner offers",
+    "Product updates",
+    "Promotions",
+    "Release notes",
+    "Surveys & feedback",
+    "Tips & tutorials",
     "Weekly digest",
 ]
 SAMPLE_ARCHIVED = ["Holiday sale 2025"]
@@ -62,7 +68,9 @@ def table_of(app: object) -> DataTable:  # type: ignore[type-arg]
     return app.query_one("#groups-table", DataTable)  # type: ignore[attr-defined, no-any-return]
 
 
-async def test_first_look_and_f_cycles_active_archived_all(sample_db: Path, make_app, open_db) -> None:
+async def test_first_look_and_f_cycles_active_archived_all(
+    sample_db: Path, make_app, open_db
+) -> None:
     # Offered only on an empty store: this one has data, so no question comes.
     app = make_app(sample_db, offer_sample_data=True)
     store = open_db(sample_db)
@@ -77,8 +85,11 @@ async def test_first_look_and_f_cycles_active_archived_all(sample_db: Path, make
         assert count_label(app) == "11 / 50 active"
         promotions = by_name["Promotions"].id
         assert [str(c) for c in table.get_row(str(promotions))][2:] == [
-            "opt-out", "active", "shown",
-            f"{counts[promotions].subscribed:,}", f"{counts[promotions].unsubscribed:,}",
+            "opt-out",
+            "active",
+            "shown",
+            f"{counts[promotions].subscribed:,}",
+            f"{counts[promotions].unsubscribed:,}",
         ]
         seen = []
         for key in ("f", "f", "f", ""):
@@ -87,12 +98,17 @@ async def test_first_look_and_f_cycles_active_archived_all(sample_db: Path, make
         assert seen == [
             ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
             ("Showing:  active   [archived]   all   (f)", SAMPLE_ARCHIVED),
-            ("Showing:  active    archived   [all]  (f)", sorted(SAMPLE_ACTIVE + SAMPLE_ARCHIVED, key=str.casefold)),
+            (
+                "Showing:  active    archived   [all]  (f)",
+                sorted(SAMPLE_ACTIVE + SAMPLE_ARCHIVED, key=str.casefold),
+            ),
             ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
         ]
 
 
-async def test_n_opens_the_form_and_ctrl_s_creates_the_group(sample_db: Path, make_app, open_db) -> None:
+async def test_n_opens_the_form_and_ctrl_s_creates_the_group(
+    sample_db: Path, make_app, open_db
+) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     async with app.run_test(size=SIZE) as pilot:
@@ -106,9 +122,11 @@ async def test_n_opens_the_form_and_ctrl_s_creates_the_group(sample_db: Path, ma
         await pilot.press("ctrl+s")
         await settle(
             pilot,
-            lambda: not isinstance(app.screen, GroupFormModal)
-            and "Stories" in column(table_of(app))
-            and any("'Stories'" in line for line in log_lines(app)),
+            lambda: (
+                not isinstance(app.screen, GroupFormModal)
+                and "Stories" in column(table_of(app))
+                and any("'Stories'" in line for line in log_lines(app))
+            ),
             what="the new group in the table and the log pane",
         )
         assert count_label(app) == "12 / 50 active"
@@ -116,7 +134,11 @@ async def test_n_opens_the_form_and_ctrl_s_creates_the_group(sample_db: Path, ma
         assert "Group Created" in line and CONSOLE_USER in line and "[console]" in line
 
     group = stored_groups(store)["Stories"]
-    assert (group.status, group.description, group.policy) == (STATUS_ACTIVE, "How teams use us", "opt-out")
+    assert (group.status, group.description, group.policy) == (
+        STATUS_ACTIVE,
+        "How teams use us",
+        "opt-out",
+    )
     assert group.shown_on_landing_page and group.created_by == CONSOLE_USER
     created = [e for e in events(store, ledger.GROUP_CREATED) if e.group_id == group.id]
     assert len(created) == 1
@@ -124,7 +146,9 @@ async def test_n_opens_the_form_and_ctrl_s_creates_the_group(sample_db: Path, ma
     assert created[0].properties["Group"] == "Stories"
 
 
-async def test_form_refuses_blank_and_taken_names_inline(sample_db: Path, make_app, open_db) -> None:
+async def test_form_refuses_blank_and_taken_names_inline(
+    sample_db: Path, make_app, open_db
+) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     before = len(events(store, ledger.GROUP_CREATED))
@@ -139,7 +163,10 @@ async def test_form_refuses_blank_and_taken_names_inline(sample_db: Path, make_a
             ("", "Name is required: type 1 to 64 characters"),
             ("   ", "Name is required: type 1 to 64 characters"),
             ("newsletter", "A group named 'Newsletter' already exists; names are unique"),
-            ("HOLIDAY SALE 2025", "A group named 'Holiday sale 2025' (archived) already exists; names are unique"),
+            (
+                "HOLIDAY SALE 2025",
+                "A group named 'Holiday sale 2025' (archived) already exists; names are unique",
+            ),
         ]:
             await pilot.press("end", "ctrl+u")
             await type_text(pilot, typed) if typed.isspace() else await paste(pilot, typed)
@@ -198,7 +225,9 @@ async def test_enter_or_e_edits_and_rename_keeps_the_id(sample_db: Path, make_ap
     assert (updated[0].source, updated[0].actor) == ("console", CONSOLE_USER)
 
 
-async def test_archive_asks_first_and_unarchive_brings_it_back(sample_db: Path, make_app, open_db) -> None:
+async def test_archive_asks_first_and_unarchive_brings_it_back(
+    sample_db: Path, make_app, open_db
+) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     group_id = stored_groups(store)["Community highlights"].id

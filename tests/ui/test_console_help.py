@@ -4,6 +4,7 @@ palette finds the sections' actions by name."""
 from dataclasses import replace
 from pathlib import Path
 
+from console_pilot import SIZE, settle, start, table_rows, type_text
 from textual.binding import Binding
 from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable
@@ -15,11 +16,9 @@ from app.ui.modals.group_form import GroupFormModal
 from app.ui.screens.groups import GroupsSection
 from app.ui.screens.help import HelpScreen
 
-from console_pilot import SIZE, settle, start, table_rows, type_text
-
 
 def live_keys(app: SubgroupsApp) -> dict[str, tuple[str, str, type]]:
-    """What works now: displayed key -> (action, what the binding says, class of the node it runs on)."""
+    """What works now: displayed key -> (action, what the binding says, class of its node)."""
     result = {}
     for active in app.active_bindings.values():
         if active.enabled:
@@ -47,9 +46,13 @@ def assert_listed_keys_work(
         for key in keys.split(", "):
             assert key in live, f"help says {key!r} works in {where}, but it is not bound there"
             _, live_text, node_class = live[key]
-            assert issubclass(node_class, owner), f"{key!r} runs on {node_class.__name__}, not {owner.__name__}"
+            assert issubclass(node_class, owner), (
+                f"{key!r} runs on {node_class.__name__}, not {owner.__name__}"
+            )
             if same_text and key in own:
-                assert text == own[key] == live_text, f"{key!r}: help says {text!r}, the binding {live_text!r}"
+                assert text == own[key] == live_text, (
+                    f"{key!r}: help says {text!r}, the binding {live_text!r}"
+                )
 
 
 async def open_help(pilot, key: str = "f1") -> list[list[str]]:  # type: ignore[no-untyped-def]
@@ -61,7 +64,9 @@ async def open_help(pilot, key: str = "f1") -> list[list[str]]:  # type: ignore[
     return rows
 
 
-async def test_f1_and_question_mark_list_keys_that_are_really_bound(sample_db: Path, make_app) -> None:
+async def test_f1_and_question_mark_list_keys_that_are_really_bound(
+    sample_db: Path, make_app
+) -> None:
     app = make_app(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
@@ -104,6 +109,7 @@ async def test_palette_finds_the_groups_archive_action(sample_db: Path, make_app
         prompts = [str(results.get_option_at_index(i).prompt) for i in range(results.option_count)]
         wanted = "Groups: Archive the selected group (asks first) (a)"
         assert any(prompt.startswith(wanted) for prompt in prompts), prompts
+
         # Choosing it runs the action in the Groups section: it asks first.
         def highlighted() -> str:
             index = results.highlighted
@@ -115,6 +121,10 @@ async def test_palette_finds_the_groups_archive_action(sample_db: Path, make_app
             await pilot.press("down")
         assert highlighted().startswith(wanted)
         await pilot.press("enter")
-        await settle(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the archive confirmation")
-        assert f"Archive {selected.name!r}?" in str(app.screen.query_one("#confirm-message").render())
+        await settle(
+            pilot, lambda: isinstance(app.screen, ConfirmModal), what="the archive confirmation"
+        )
+        assert f"Archive {selected.name!r}?" in str(
+            app.screen.query_one("#confirm-message").render()
+        )
         await pilot.press("n")

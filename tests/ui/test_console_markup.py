@@ -3,13 +3,23 @@ shows them: table cells, the detail line, forms, confirmations, the log pane."""
 
 from pathlib import Path
 
+from console_pilot import (
+    NOW,
+    SEED_ACTOR,
+    SIZE,
+    column,
+    log_lines,
+    paste,
+    rendered_lines,
+    select_row,
+    settle,
+    start,
+)
 from textual.widgets import DataTable, Input, Static
 
 from app.core import groups
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
-
-from console_pilot import NOW, SEED_ACTOR, SIZE, column, log_lines, paste, rendered_lines, select_row, settle, start
 
 RICH_MARKUP = "[bold red]x[/]"
 HTML = "<b>x</b>"
@@ -19,7 +29,9 @@ TYPED = "[b]typed[/b] & [link=https://example.com]y[/link]"
 def add_groups(db: Path, open_db, *names: str) -> None:  # type: ignore[no-untyped-def]
     with open_db(db).write() as session:
         for name in names:
-            groups.create_group(session=session, name=name, description=f"about {name}", actor=SEED_ACTOR, now=NOW)
+            groups.create_group(
+                session=session, name=name, description=f"about {name}", actor=SEED_ACTOR, now=NOW
+            )
 
 
 async def test_markup_looking_names_show_literally(sample_db: Path, make_app, open_db) -> None:
@@ -43,14 +55,18 @@ async def test_markup_looking_names_show_literally(sample_db: Path, make_app, op
         await pilot.press("e")
         form = app.screen
         assert isinstance(form, GroupFormModal)
-        assert str(form.query_one(".dialog-title", Static).render()) == f"Edit group {RICH_MARKUP!r}"
+        assert (
+            str(form.query_one(".dialog-title", Static).render()) == f"Edit group {RICH_MARKUP!r}"
+        )
         assert form.query_one("#name", Input).value == RICH_MARKUP
         await pilot.press("escape")
 
         await pilot.press("a")
         confirm = app.screen
         assert isinstance(confirm, ConfirmModal)
-        assert f"Archive {RICH_MARKUP!r}?" in str(confirm.query_one("#confirm-message", Static).render())
+        assert f"Archive {RICH_MARKUP!r}?" in str(
+            confirm.query_one("#confirm-message", Static).render()
+        )
         await pilot.press("n")
 
         assert any(f"group {RICH_MARKUP!r}" in line for line in log_lines(app))

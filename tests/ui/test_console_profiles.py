@@ -3,15 +3,6 @@ and its origin per group, and changing a state with a reason."""
 
 from pathlib import Path
 
-from textual.widgets import ContentSwitcher, DataTable, Input, RadioSet, Select, Static
-
-from app.core import ledger, profiles
-from app.core.models import STATUS_ACTIVE, SUBSCRIBED, UNSUBSCRIBED
-from app.core.profiles import ProfileView
-from app.core.store import Store
-from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal
-from app.ui.screens.profiles import ProfilesSection
-
 from console_pilot import (
     CONSOLE_USER,
     SEED_ACTOR,
@@ -23,6 +14,14 @@ from console_pilot import (
     start,
     table_rows,
 )
+from textual.widgets import ContentSwitcher, DataTable, Input, RadioSet, Select, Static
+
+from app.core import ledger, profiles
+from app.core.models import STATUS_ACTIVE, SUBSCRIBED, UNSUBSCRIBED
+from app.core.profiles import ProfileView
+from app.core.store import Store
+from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal
+from app.ui.screens.profiles import ProfilesSection
 
 
 def view_of(store: Store, identity: str) -> ProfileView:
@@ -56,8 +55,10 @@ async def search_for(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
     await paste(pilot, text)
     await settle(
         pilot,
-        lambda: str(app.query_one("#profiles-found", Static).render()).endswith(f"matching {text!r}")
-        and shown_identity(app) in column(app.query_one("#profiles-table", DataTable)),
+        lambda: (
+            str(app.query_one("#profiles-found", Static).render()).endswith(f"matching {text!r}")
+            and shown_identity(app) in column(app.query_one("#profiles-table", DataTable))
+        ),
         what=f"the search for {text!r}",
     )
 
@@ -72,7 +73,9 @@ async def tab_to(pilot, selector: str, *, limit: int = 8) -> None:  # type: igno
     assert pilot.app.focused is target, f"tab never reached {selector}"
 
 
-async def test_2_switches_to_profiles_and_search_filters_them(sample_db: Path, make_app, open_db) -> None:
+async def test_2_switches_to_profiles_and_search_filters_them(
+    sample_db: Path, make_app, open_db
+) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     with store.read() as session:
@@ -89,7 +92,7 @@ async def test_2_switches_to_profiles_and_search_filters_them(sample_db: Path, m
         assert not app.query_one("#groups").display and app.query_one("#profiles").display
         bar = app.query_one("#section-bar", Static).render()
         selected = [span for span in bar.spans if "reverse" in str(span.style)]  # type: ignore[attr-defined]
-        assert [str(bar)[s.start:s.end].strip() for s in selected] == ["2 Profiles"]
+        assert [str(bar)[s.start : s.end].strip() for s in selected] == ["2 Profiles"]
         assert table.row_count == 200  # the first 200 of the store
 
         await search_for(pilot, "tanaka")
@@ -107,7 +110,9 @@ async def test_2_switches_to_profiles_and_search_filters_them(sample_db: Path, m
         assert app.focused is app.query_one("#groups-table", DataTable)
 
 
-async def test_selected_profile_shows_effective_states_and_origin(sample_db: Path, make_app, open_db) -> None:
+async def test_selected_profile_shows_effective_states_and_origin(
+    sample_db: Path, make_app, open_db
+) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     with store.read() as session:
@@ -122,7 +127,9 @@ async def test_selected_profile_shows_effective_states_and_origin(sample_db: Pat
         await search_for(pilot, "tanaka")
         await pilot.press("enter")
         await select_row(pilot, app.query_one("#profiles-table", DataTable), person.identity)
-        await settle(pilot, lambda: shown_identity(app) == person.identity, what="the selected profile")
+        await settle(
+            pilot, lambda: shown_identity(app) == person.identity, what="the selected profile"
+        )
         rows = table_rows(app.query_one("#profile-groups", DataTable))
         summary = str(app.query_one("#profile-summary", Static).render())
 
@@ -138,13 +145,19 @@ async def test_selected_profile_shows_effective_states_and_origin(sample_db: Pat
     assert f"All email: {person.all_email}" in summary
 
 
-async def test_s_unsubscribes_from_a_group_with_a_reason(sample_db: Path, make_app, open_db) -> None:
+async def test_s_unsubscribes_from_a_group_with_a_reason(
+    sample_db: Path, make_app, open_db
+) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     with store.read() as session:
         hits = [p.identity for p in profiles.search_profiles(session, "tanaka")]
-    person = next(v for v in map(lambda i: view_of(store, i), hits) if not any(g.stored for g in v.groups))
-    group = next(g for g in person.groups if g.effective == SUBSCRIBED and g.group_status == STATUS_ACTIVE)
+    person = next(
+        v for v in map(lambda i: view_of(store, i), hits) if not any(g.stored for g in v.groups)
+    )
+    group = next(
+        g for g in person.groups if g.effective == SUBSCRIBED and g.group_status == STATUS_ACTIVE
+    )
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("2")
@@ -163,8 +176,11 @@ async def test_s_unsubscribes_from_a_group_with_a_reason(sample_db: Path, make_a
         await pilot.press("ctrl+s")
         await settle(
             pilot,
-            lambda: app.screen is not form
-            and table_rows(groups_table)[column(groups_table).index(group.group_name)][1] == UNSUBSCRIBED,
+            lambda: (
+                app.screen is not form
+                and table_rows(groups_table)[column(groups_table).index(group.group_name)][1]
+                == UNSUBSCRIBED
+            ),
             what="the detail to show the new state",
         )
         row = table_rows(groups_table)[column(groups_table).index(group.group_name)]
@@ -172,7 +188,11 @@ async def test_s_unsubscribes_from_a_group_with_a_reason(sample_db: Path, make_a
 
     after = view_of(store, person.identity)
     changed = next(g for g in after.groups if g.group_id == group.group_id)
-    assert (changed.stored, changed.effective, changed.reason) == (UNSUBSCRIBED, UNSUBSCRIBED, "asked by phone")
+    assert (changed.stored, changed.effective, changed.reason) == (
+        UNSUBSCRIBED,
+        UNSUBSCRIBED,
+        "asked by phone",
+    )
     assert [g for g in after.groups if g.group_id != group.group_id] == [
         g for g in person.groups if g.group_id != group.group_id
     ]
@@ -181,19 +201,44 @@ async def test_s_unsubscribes_from_a_group_with_a_reason(sample_db: Path, make_a
     event = new_events[0]
     assert event.name == ledger.CHANNEL_UNSUBSCRIBED
     assert (event.source, event.actor) == ("console", CONSOLE_USER)
-    assert {k: event.properties[k] for k in ("Group", "Group ID", "Subscription Type", "Old State", "New State",
-                                              "Resubscribed", "Source", "Actor", "Reason")} == {
-        "Group": group.group_name, "Group ID": group.group_id, "Subscription Type": "Group",
-        "Old State": None, "New State": UNSUBSCRIBED, "Resubscribed": False, "Source": "console",
-        "Actor": CONSOLE_USER, "Reason": "asked by phone",
+    assert {
+        k: event.properties[k]
+        for k in (
+            "Group",
+            "Group ID",
+            "Subscription Type",
+            "Old State",
+            "New State",
+            "Resubscribed",
+            "Source",
+            "Actor",
+            "Reason",
+        )
+    } == {
+        "Group": group.group_name,
+        "Group ID": group.group_id,
+        "Subscription Type": "Group",
+        "Old State": None,
+        "New State": UNSUBSCRIBED,
+        "Resubscribed": False,
+        "Source": "console",
+        "Actor": CONSOLE_USER,
+        "Reason": "asked by phone",
     }
     when = event.ts.astimezone().strftime("%Y-%m-%d %H:%M")
-    assert row == [group.group_name, UNSUBSCRIBED, UNSUBSCRIBED, f"console by {CONSOLE_USER}, {when} — asked by phone"]
+    assert row == [
+        group.group_name,
+        UNSUBSCRIBED,
+        UNSUBSCRIBED,
+        f"console by {CONSOLE_USER}, {when} — asked by phone",
+    ]
     assert history[0][:2] == [when, ledger.CHANNEL_UNSUBSCRIBED]
     assert "asked by phone" in history[0][2]
 
 
-async def test_escape_cancels_and_s_unsubscribes_from_all_email(sample_db: Path, make_app, open_db) -> None:
+async def test_escape_cancels_and_s_unsubscribes_from_all_email(
+    sample_db: Path, make_app, open_db
+) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
     with store.read() as session:
@@ -220,8 +265,10 @@ async def test_escape_cancels_and_s_unsubscribes_from_all_email(sample_db: Path,
         await pilot.press("ctrl+s")
         await settle(
             pilot,
-            lambda: app.screen is not form and "All email: unsubscribed" in str(
-                app.query_one("#profile-summary", Static).render()
+            lambda: (
+                app.screen is not form
+                and "All email: unsubscribed"
+                in str(app.query_one("#profile-summary", Static).render())
             ),
             what="the summary to show the channel-wide opt-out",
         )
@@ -231,6 +278,6 @@ async def test_escape_cancels_and_s_unsubscribes_from_all_email(sample_db: Path,
     assert after.all_email == UNSUBSCRIBED
     assert [g.effective for g in after.groups] == [g.effective for g in before.groups]
     new_events = [e for e in after.history if e.id not in {h.id for h in before.history}]
-    assert [(e.properties["Subscription Type"], e.properties["Group"], e.source) for e in new_events] == [
-        ("Channel", None, "console")
-    ]
+    assert [
+        (e.properties["Subscription Type"], e.properties["Group"], e.source) for e in new_events
+    ] == [("Channel", None, "console")]

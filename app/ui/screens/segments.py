@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Input, Static
 from app.core import clock, groups, segments
 from app.core.errors import SubgroupsError
 from app.core.groups import clean_name
-from app.core.segment_index import SegmentCount
+from app.core.segment_index import BuildCancelled, SegmentCount
 from app.core.segment_rules import EmailCondition, GroupsCondition, PropertyCondition, SegmentRule
 from app.ui.messages import GroupRow
 from app.ui.modals.confirm import ConfirmModal
@@ -115,6 +115,7 @@ class SegmentsSection(Vertical, can_focus=False):
         self.segment_name = ""
         self.generation = 0
         self._recount_timer = None
+        self.active = False
 
     @property
     def subgroups(self) -> "SubgroupsApp":
@@ -137,6 +138,17 @@ class SegmentsSection(Vertical, can_focus=False):
         self.query_one("#segments-table", DataTable).add_columns("Name", "Count", "Changed")
         self.query_one("#segment-preview", DataTable).add_columns("Identity", "Name", "All email", "Subscribed to")
         self._show_title()
+
+    def activate(self) -> None:
+        """The section is shown for the first time: load and count now.
+
+        Not at start-up: on a big store the first count builds the segment
+        index, work that would compete with the console's first paint.
+        """
+        if self.active:
+            return
+        self.active = True
+        self.query_one("#segment-total", Static).update(Content("Counting… (the first count reads the whole store)"))
         self.load_groups()
         self.load_saved()
 
@@ -168,9 +180,11 @@ class SegmentsSection(Vertical, can_focus=False):
             assert seg.id is not None
             try:
                 rule = segments.segment_rule(seg)
-                total: int | None = segments.count(store, rule).total
+                total: int | None = segments.count(store, rule, cancelled=self._cancelled).total
             except SubgroupsError:
                 rule, total = SegmentRule(), None
+            except BuildCancelled:
+                return
             rows.append(SavedRow(seg.id, seg.name, rule, total, seg.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")))
         self.post_message(self.SavedLoaded(rows))
 
@@ -245,14 +259,24 @@ class SegmentsSection(Vertical, can_focus=False):
     def _count(self, generation: int, rule: SegmentRule) -> None:
         store = self.subgroups.store
         try:
-            result = segments.count(store, rule)
+            result = segments.count(store, rule, cancelled=self._cancelled)
             with store.read() as session:
                 sentence = segments.sentence(session, rule)
             self.post_message(self.Counted(generation, result, sentence))
         except SubgroupsError as exc:
             self.post_message(self.Counted(generation, None, "", exc.message))
             return
+        except BuildCancelled:
+            return
         self._preview(generation, rule)
+
+    def _cancelled(self) -> bool:
+        """Is the console quitting? (Then a long index build stops.)
+
+        Not the worker's own flag: a newer count cancels an older worker, and
+        throwing away a half-done build would only start it again.
+        """
+        return self.subgroups.closing.is_set()
 
     def _preview(self, generation: int, rule: SegmentRule) -> None:
         found = segments.members(self.subgroups.store, rule, limit=PREVIEW_ROWS)
@@ -438,6 +462,8 @@ class SegmentsSection(Vertical, can_focus=False):
 
     def store_changed(self, *, groups_changed: bool) -> None:
         """New ledger events: recount (and reload groups when they changed)."""
+        if not self.active:
+            return
         if groups_changed:
             self.load_groups()
         else:
