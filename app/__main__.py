@@ -103,6 +103,74 @@ def build_parser() -> argparse.ArgumentParser:
     p_set.add_argument("--reason", metavar="T")
     p_set.set_defaults(func="profiles_set")
 
+    p_import = profiles.add_parser(
+        "import", parents=[db, as_json],
+        help="import profiles and their states from a CSV file (all or nothing)",
+    )  # fmt: skip
+    p_import.add_argument("file", metavar="FILE.csv")
+    p_import.add_argument(
+        "--dry-run", action="store_true", help="check the file, report the changes, write nothing"
+    )
+    p_import.add_argument(
+        "--overwrite-unsubscribes", action="store_true",
+        help="let the file resubscribe people who unsubscribed (needs --reason)",
+    )  # fmt: skip
+    p_import.add_argument(
+        "--reason", metavar="TEXT", help="why unsubscribes are overwritten (recorded on each)"
+    )
+    p_import.set_defaults(func="profiles_import")
+
+    p_export = profiles.add_parser(
+        "export", parents=[db], help="all profiles and their stored states as a CSV file"
+    )
+    p_export.add_argument("file", nargs="?", metavar="FILE.csv|-", help="default: stdout")
+    p_export.set_defaults(func="profiles_export")
+
+    segments = commands.add_parser(
+        "segments", help="find people: count, save, list, show, export"
+    ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    rule = argparse.ArgumentParser(add_help=False)
+    # An option given without names means All (cli_segments.ALL_GROUPS).
+    rule.add_argument(
+        "--include", nargs="?", const="\0all", metavar="G,..",
+        help="subscribed to these groups (no names: All, every active group)",
+    )
+    rule.add_argument("--include-match", choices=["any", "all"], help="any (default) or all")
+    rule.add_argument(
+        "--exclude", nargs="?", const="\0all", metavar="G,..",
+        help="not subscribed to these groups (no names: All)",
+    )
+    rule.add_argument("--exclude-match", choices=["any", "all"], help="any (default) or all")
+    rule.add_argument(
+        "--where", action="append", metavar="KEY=VALUE",
+        help="a profile field or custom property equals VALUE, ignoring case (repeatable)",
+    )
+    rule.add_argument(
+        "--all-email", choices=["subscribed", "unsubscribed"], help="the channel-wide email state"
+    )
+    s_count = segments.add_parser(
+        "count", parents=[db, as_json, rule], help="count people matching conditions"
+    )
+    s_count.set_defaults(func="segments_count")
+    s_save = segments.add_parser(
+        "save", parents=[db, as_json, rule], help="save the conditions as a segment"
+    )
+    s_save.add_argument("name", metavar="NAME")
+    s_save.set_defaults(func="segments_save")
+    s_list = segments.add_parser("list", parents=[db, as_json], help="saved segments, counted")
+    s_list.set_defaults(func="segments_list")
+    s_show = segments.add_parser(
+        "show", parents=[db, as_json], help="a saved segment: sentence, definition, counts"
+    )
+    s_show.add_argument("name", metavar="NAME")
+    s_show.set_defaults(func="segments_show")
+    s_export = segments.add_parser(
+        "export", parents=[db], help="a saved segment's members as a profile CSV"
+    )
+    s_export.add_argument("name", metavar="NAME")
+    s_export.add_argument("file", nargs="?", metavar="FILE|-", help="where to (default: stdout)")
+    s_export.set_defaults(func="segments_export")
+
     events = commands.add_parser("events", parents=[db, as_json], help="the ledger (JSON Lines with --json)")
     events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     events.add_argument("--name", metavar="NAME", help="only events of this name")

@@ -7,6 +7,7 @@ on stderr, never as a traceback.
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -15,8 +16,15 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from app.cli_segments import (
+    segments_count,
+    segments_export,
+    segments_list,
+    segments_save,
+    segments_show,
+)
 from app.core import clock, groups, ledger, profiles, subscriptions
-from app.core.errors import SubgroupsError
+from app.core.errors import InvalidInput, SubgroupsError
 from app.core.store import Store, open_store
 
 Command = Callable[[argparse.Namespace, Store], int]
@@ -161,6 +169,109 @@ def profiles_set(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
+def _progress_printer() -> Callable[[str, int, int], None] | None:
+    """A progress line on stderr for long work, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(stage: str, done: int, total: int) -> None:
+        if stage == "reading":  # done and total are bytes
+            text = f"{done * 100 // total}%" if total else f"{done:,} rows"
+        else:
+            text = f"{done:,} / {total:,}" if total else f"{done:,}"
+        print(f"\r{stage.capitalize()} {text}\033[K", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def profiles_import(args: argparse.Namespace, store: Store) -> int:
+    from app.core import csv_io
+
+    progress = _progress_printer()
+    try:
+        result = csv_io.import_profiles(
+            store=store, source=Path(args.file), actor=clock.os_user(), dry_run=args.dry_run,
+            overwrite_unsubscribes=args.overwrite_unsubscribes, reason=args.reason,
+            progress=progress,
+        )  # fmt: skip
+    finally:
+        if progress:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+    if args.json:
+        _print_json(result.to_json(details=True))
+        return 0
+    plan = result.plan
+    if result.dry_run:
+        print(f"Dry run of {plan.file} ({plan.rows:,} rows): nothing was written.")
+    else:
+        print(
+            f"Imported {plan.file} ({plan.rows:,} rows) into {store.display_name} "
+            f"in {result.seconds:.1f} s; {result.events:,} ledger events written."
+        )
+    print(f"New profiles:     {len(plan.new_profiles):,}")
+    print(f"Updated profiles: {len(plan.updated_profiles):,}")
+    print(f"Unchanged rows:   {plan.unchanged_rows:,}")
+    print(f"State changes:    {len(plan.state_changes):,}")
+    rows = [
+        [name or "all email", f"{sub:,}", f"{unsub:,}"]
+        for _, name, sub, unsub in plan.changes_by_group()
+    ]
+    if rows:
+        table = _table(rows, ["GROUP", "TO SUBSCRIBED", "TO UNSUBSCRIBED"])
+        print("\n".join("  " + line for line in table.splitlines()))
+    for change in plan.state_changes[:10]:
+        target = change.group_name or "all email"
+        overwrite = " (overwrites an unsubscribe)" if change.overwrites_unsubscribe else ""
+        print(
+            f"  line {change.line}: {change.identity} {target}: {change.old or 'never set'} "
+            f"-> {change.new}{overwrite}"
+        )
+    if len(plan.state_changes) > 10:
+        print(f"  … and {len(plan.state_changes) - 10:,} more (--json lists every one)")
+    if plan.overwrite_unsubscribes:
+        overwritten = plan.overwritten_unsubscribes
+        print(f"Overwritten unsubscribes: {overwritten:,} (reason: {plan.reason})")
+    elif plan.kept_unsubscribed:
+        print(
+            f"Kept unsubscribed: {len(plan.kept_unsubscribed):,} (the file says subscribed where "
+            "the person unsubscribed; --overwrite-unsubscribes --reason TEXT overwrites them)"
+        )
+        for kept in plan.kept_unsubscribed[:5]:
+            print(f"  line {kept.line}: {kept.identity} {kept.group_name or 'all email'}")
+    else:
+        print("Kept unsubscribed: 0")
+    if result.dry_run and (plan.new_profiles or plan.updated_profiles or plan.state_changes):
+        print("Run it again without --dry-run to import.")
+    return 0
+
+
+def profiles_export(args: argparse.Namespace, store: Store) -> int:
+    """``profiles export [FILE|-]``: every profile as a profile CSV (stdout by default)."""
+    from app.core import csv_io
+
+    if args.file in (None, "-"):
+        try:
+            with store.read() as session:
+                csv_io.export_profiles(session=session, dest=sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`| head`): not an error. Point stdout at
+            # /dev/null so the interpreter's own last flush does not complain.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    try:
+        dest = open(args.file, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise InvalidInput(f"Cannot write {args.file}: {exc.strerror}", field="file") from exc
+    progress = _progress_printer()
+    with dest, store.read() as session:
+        written = csv_io.export_profiles(session=session, dest=dest, progress=progress)
+    if progress:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    print(f"Exported {written:,} profiles to {args.file}.")
+    return 0
+
+
 # --- events -----------------------------------------------------------------
 
 
@@ -264,7 +375,14 @@ COMMANDS: dict[str, Command] = {
     "groups_unarchive": groups_unarchive,
     "profiles_show": profiles_show,
     "profiles_set": profiles_set,
+    "profiles_import": profiles_import,
+    "profiles_export": profiles_export,
     "events": events,
+    "segments_count": segments_count,
+    "segments_save": segments_save,
+    "segments_list": segments_list,
+    "segments_show": segments_show,
+    "segments_export": segments_export,
 }
 
 

@@ -145,3 +145,13 @@ def subprocess_env() -> dict[str, str]:
 def python() -> str:
     """The interpreter running the tests, for child processes."""
     return sys.executable
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line on the PostgreSQL half: ran, or skipped and why."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    pg_skips = [r for r in skipped if "postgres" in getattr(r, "keywords", {})]
+    if pg_skips:
+        terminalreporter.write_line(f"PostgreSQL: {len(pg_skips)} tests skipped: {PG_SKIP_REASON}")
+    elif PG_URL:
+        terminalreporter.write_line(f"PostgreSQL: tests ran against {PG_ENV}")

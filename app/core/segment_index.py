@@ -209,7 +209,7 @@ class SegmentIndex:
         for start in range(0, len(wanted), 5000):
             ids = [e.id for e in wanted[start : start + 5000]]
             rows = session.execute(
-                select(Event.id, Event.profile_id).where(
+                select(col(Event.id), col(Event.profile_id)).where(
                     col(Event.id).in_(ids), col(Event.profile_id).is_not(None)
                 )
             ).all()

@@ -79,22 +79,34 @@ def world(store: Store) -> World:
         }
         people = {
             "ann": profiles.create_profile(
-                session=s, identity="ann", email="Ann@Example.com", name="Ann Lee",
+                session=s,
+                identity="ann",
+                email="Ann@Example.com",
+                name="Ann Lee",
                 properties={"country": "DE", "plan": "pro"},
             ),
             "bob": profiles.create_profile(
-                session=s, identity="bob", email="bob@example.org", name="Bob Stone",
+                session=s,
+                identity="bob",
+                email="bob@example.org",
+                name="Bob Stone",
                 properties={"country": "de", "plan": "free"},
             ),
             "cat": profiles.create_profile(
-                session=s, identity="cat", email="cat@example.net", name="Cat 100%",
+                session=s,
+                identity="cat",
+                email="cat@example.net",
+                name="Cat 100%",
                 properties={"country": "FR"},
             ),
             "dan": profiles.create_profile(
                 session=s, identity="dan", email="dan@example.com", name="Dan Brown"
             ),
             "eve": profiles.create_profile(
-                session=s, identity="eve", email="eve@example.com", name="Ève Durand",
+                session=s,
+                identity="eve",
+                email="eve@example.com",
+                name="Ève Durand",
                 properties={"country": "Deutschland", "plan": ""},
             ),
             "fay": profiles.create_profile(session=s, identity="fay", email=None, name="Fay"),
@@ -292,12 +304,15 @@ def test_clause_counts_and_total(world: World) -> None:
 def test_sentence_wording(world: World) -> None:
     with world.store.read() as s:
         say = lambda r: segments.sentence(s, r)  # noqa: E731
-        assert say(
-            rule(
-                GroupsCondition(group_ids=world.gid("Newsletter", "Offers")),
-                GroupsCondition("exclude", world.gid("Promotions")),
+        assert (
+            say(
+                rule(
+                    GroupsCondition(group_ids=world.gid("Newsletter", "Offers")),
+                    GroupsCondition("exclude", world.gid("Promotions")),
+                )
             )
-        ) == "People subscribed to any of Newsletter, Offers, and not subscribed to Promotions"
+            == "People subscribed to any of Newsletter, Offers, and not subscribed to Promotions"
+        )
         assert say(SegmentRule()) == "Everyone"
         assert say(rule(GroupsCondition())) == "People subscribed to any group"
         assert say(rule(GroupsCondition(match="all"))) == "People subscribed to every group"
@@ -454,9 +469,7 @@ def test_members_pages_in_profile_order_with_effective_states(world: World) -> N
 
 def segment_events(store: Store) -> list[EventRecord]:
     with store.read() as s:
-        return [
-            e for e in ledger.recent_events(s, limit=1000) if e.name.startswith("Segment ")
-        ]
+        return [e for e in ledger.recent_events(s, limit=1000) if e.name.startswith("Segment ")]
 
 
 def test_save_rename_duplicate_delete_with_ledger_events(world: World) -> None:
@@ -489,17 +502,24 @@ def test_save_rename_duplicate_delete_with_ledger_events(world: World) -> None:
     # Replacing the rule of the same segment keeps its id.
     with world.store.write() as s:
         again = segments.save_segment(
-            session=s, name="Loyal readers", rule=rule(EmailCondition()), actor=ACTOR,
+            session=s,
+            name="Loyal readers",
+            rule=rule(EmailCondition()),
+            actor=ACTOR,
             segment_id=saved.id,
         )
     assert again.id == saved.id
 
     with world.store.write() as s:
-        other_one = segments.save_segment(session=s, name="Germans", rule=SegmentRule(), actor=ACTOR)
+        other_one = segments.save_segment(
+            session=s, name="Germans", rule=SegmentRule(), actor=ACTOR
+        )
     with pytest.raises(NameTaken), world.store.write() as s:
         segments.rename_segment(session=s, segment_id=saved.id, name="GERMANS", actor=ACTOR)
     with world.store.write() as s:
-        renamed = segments.rename_segment(session=s, segment_id=saved.id, name="Readers", actor=ACTOR)
+        renamed = segments.rename_segment(
+            session=s, segment_id=saved.id, name="Readers", actor=ACTOR
+        )
     assert renamed.id == saved.id and renamed.name == "Readers"
     rename_event = segment_events(world.store)[-1]
     assert rename_event.name == "Segment Renamed"
@@ -516,15 +536,23 @@ def test_save_rename_duplicate_delete_with_ledger_events(world: World) -> None:
     assert names == ["Copy 2 of Readers", "Copy of Readers", "Germans", "Readers"]
 
     with world.store.write() as s:
-        assert segments.delete_segment(session=s, segment_id=other_one.id or 0, actor=ACTOR) == "Germans"
+        assert (
+            segments.delete_segment(session=s, segment_id=other_one.id or 0, actor=ACTOR)
+            == "Germans"
+        )
     deleted = segment_events(world.store)[-1]
     assert deleted.name == "Segment Deleted" and deleted.properties["Segment"] == "Germans"
     with world.store.read() as s, pytest.raises(segments.UnknownSegment):
         segments.get_segment(s, "Germans")
     names_of = [e.name for e in segment_events(world.store)]
     assert names_of == [
-        "Segment Saved", "Segment Saved", "Segment Saved", "Segment Renamed",
-        "Segment Saved", "Segment Saved", "Segment Deleted",
+        "Segment Saved",
+        "Segment Saved",
+        "Segment Saved",
+        "Segment Renamed",
+        "Segment Saved",
+        "Segment Saved",
+        "Segment Deleted",
     ]
 
 

@@ -69,7 +69,9 @@ group_specs = st.lists(
 def profile_specs(n_groups: int) -> st.SearchStrategy[ProfileSpec]:
     return st.builds(
         ProfileSpec,
-        email=st.one_of(st.none(), st.sampled_from(["Ada@Example.com", "ada@example.com", "b_c@x.io"])),
+        email=st.one_of(
+            st.none(), st.sampled_from(["Ada@Example.com", "ada@example.com", "b_c@x.io"])
+        ),
         name=TEXT,
         properties=st.dictionaries(st.sampled_from(PROPERTY_KEYS), TEXT, max_size=2),
         all_email=st.sampled_from(["subscribed", "subscribed", "unsubscribed"]),
@@ -254,9 +256,7 @@ def check_engine(store: Store, rule: SegmentRule) -> None:
     expected = [
         p.identity for p in snap.profiles if all(keeps(snap, c, p) for c in rule.conditions)
     ]
-    clause_counts = tuple(
-        sum(keeps(snap, c, p) for p in snap.profiles) for c in rule.conditions
-    )
+    clause_counts = tuple(sum(keeps(snap, c, p) for p in snap.profiles) for c in rule.conditions)
     result = segments.count(store, rule)
     assert result.profiles == len(snap.profiles)
     assert result.clauses == clause_counts, rule

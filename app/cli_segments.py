@@ -1,0 +1,224 @@
+"""The ``subgroups segments`` commands: count a rule, save it, and list, show
+or export saved segments (DESIGN.md §2).
+
+The condition options build one rule, the AND of, in this order:
+``--include [G,..]`` (Subscription Groups, Include; no names: All, every
+active group) with ``--include-match any|all``; ``--exclude [G,..]`` with
+``--exclude-match``; each ``--where KEY=VALUE`` (KEY is a profile field,
+identity, email or name, or a custom property; equals, ignoring case); and
+``--all-email subscribed|unsubscribed``. Naming an unknown or archived group
+is refused (exit 1); a malformed option is bad usage (exit 2).
+"""
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from app.core import clock, segments
+from app.core.errors import InvalidInput
+from app.core.models import Segment
+from app.core.segment_index import SegmentCount
+from app.core.segment_rules import (
+    PROFILE_FIELDS,
+    Condition,
+    EmailCondition,
+    GroupsCondition,
+    PropertyCondition,
+    SegmentRule,
+    describe_condition,
+)
+from app.core.store import Store
+
+# The value argparse gives ``--include`` / ``--exclude`` when no names follow: All.
+ALL_GROUPS = "\0all"
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _group_condition(
+    session: Session, mode: str, names: str | None, match: str | None, option: str
+) -> GroupsCondition | None:
+    if names is None:
+        if match is not None:
+            raise InvalidInput(
+                f"--{option}-match needs --{option} (group names, or none for All)",
+                field=f"{option}_match",
+            )
+        return None
+    ids = None if names == ALL_GROUPS else segments.resolve_groups(session, names.split(","))
+    return GroupsCondition(mode=mode, group_ids=ids, match=match or "any")  # type: ignore[arg-type]
+
+
+def _where_condition(text: str) -> PropertyCondition:
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise InvalidInput(
+            f"--where {text!r} is not KEY=VALUE (for example --where country=DE)", field="where"
+        )
+    if not value.strip():
+        raise InvalidInput(f"--where {text!r} has no value after '='", field="where")
+    if key.lower() in PROFILE_FIELDS:
+        key = key.lower()
+    return PropertyCondition(key=key, op="equals", values=(value.strip(),))
+
+
+def rule_from_args(session: Session, args: argparse.Namespace) -> SegmentRule:
+    """The rule the condition options describe (see the module docstring)."""
+    conditions: list[Condition] = []
+    for mode in ("include", "exclude"):
+        condition = _group_condition(
+            session, mode, getattr(args, mode), getattr(args, f"{mode}_match"), mode
+        )
+        if condition is not None:
+            conditions.append(condition)
+    conditions += [_where_condition(text) for text in args.where or []]
+    if args.all_email:
+        conditions.append(EmailCondition(state=args.all_email))
+    return SegmentRule(tuple(conditions))
+
+
+def _counts_json(session: Session, rule: SegmentRule, result: SegmentCount) -> dict[str, Any]:
+    names = segments.group_names(session)
+
+    def name_of(group_id: int) -> str:
+        return names.get(group_id, f"group #{group_id}")
+
+    return {
+        "count": result.total,
+        "sentence": segments.sentence(session, rule),
+        "clauses": [
+            {"condition": describe_condition(c, name_of), "count": n}
+            for c, n in zip(rule.conditions, result.clauses, strict=True)
+        ],
+        "profiles": result.profiles,
+        "definition": rule.to_json(),
+    }
+
+
+def _print_counts(counts: dict[str, Any]) -> None:
+    print(counts["sentence"])
+    width = max([len(f"{c['count']:,}") for c in counts["clauses"]] + [1])
+    for clause in counts["clauses"]:
+        print(f"  {clause['count']:>{width},}  {clause['condition']}")
+    print(f"Total: {counts['count']:,} of {counts['profiles']:,} profiles")
+
+
+def _segment_json(session: Session, store: Store, segment: Segment) -> dict[str, Any]:
+    rule = segments.segment_rule(segment)
+    counts = _counts_json(session, rule, segments.count(store, rule))
+    return {
+        "id": segment.id,
+        "name": segment.name,
+        **counts,
+        "created_at": segment.created_at.isoformat(),
+        "created_by": segment.created_by,
+        "updated_at": segment.updated_at.isoformat(),
+        "updated_by": segment.updated_by,
+    }
+
+
+def _local(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def segments_count(args: argparse.Namespace, store: Store) -> int:
+    """``segments count``: the sentence, each clause's count and the total."""
+    with store.read() as session:
+        rule = rule_from_args(session, args)
+        counts = _counts_json(session, rule, segments.count(store, rule))
+    if args.json:
+        _print_json(counts)
+    else:
+        _print_counts(counts)
+    return 0
+
+
+def segments_save(args: argparse.Namespace, store: Store) -> int:
+    """``segments save NAME``: save the rule the condition options describe."""
+    with store.write() as session:
+        rule = rule_from_args(session, args)
+        saved = segments.save_segment(
+            session=session, name=args.name, rule=rule, actor=clock.os_user(), source="cli"
+        )
+    with store.read() as session:
+        shown = _segment_json(session, store, segments.get_segment(session, saved.name))
+    if args.json:
+        _print_json(shown)
+    else:
+        print(f"Saved segment {saved.name!r} (id {saved.id}): {shown['count']:,} people.")
+        print(shown["sentence"])
+    return 0
+
+
+def segments_list(args: argparse.Namespace, store: Store) -> int:
+    """``segments list``: each saved segment with its count and last change."""
+    with store.read() as session:
+        shown = [_segment_json(session, store, s) for s in segments.list_segments(session)]
+    if args.json:
+        _print_json(shown)
+        return 0
+    if not shown:
+        print("No saved segments.")
+        return 0
+    rows = [
+        [s["name"], f"{s['count']:,}", f"{_local(s['updated_at'])} by {s['updated_by'] or '?'}"]
+        for s in shown
+    ]
+    headers = ["NAME", "COUNT", "LAST CHANGE"]
+    widths = [max(len(x) for x in column) for column in zip(headers, *rows, strict=True)]
+    for row in [headers, *rows]:
+        name, count, change = row
+        print(f"{name:<{widths[0]}}  {count:>{widths[1]}}  {change}".rstrip())
+    return 0
+
+
+def segments_show(args: argparse.Namespace, store: Store) -> int:
+    """``segments show NAME``: the sentence, the definition and the counts."""
+    with store.read() as session:
+        shown = _segment_json(session, store, segments.get_segment(session, args.name))
+    if args.json:
+        _print_json(shown)
+        return 0
+    print(f"{shown['name']} (segment {shown['id']})")
+    _print_counts(shown)
+    print(f"Definition: {json.dumps(shown['definition'], ensure_ascii=False)}")
+    print(
+        f"Last change: {_local(shown['updated_at'])} by {shown['updated_by'] or '?'} "
+        f"(created {_local(shown['created_at'])} by {shown['created_by'] or '?'})"
+    )
+    return 0
+
+
+def segments_export(args: argparse.Namespace, store: Store) -> int:
+    """``segments export NAME [FILE|-]``: the members as a profile CSV (stdout by default)."""
+    from app.core import csv_io
+
+    with store.read() as session:
+        segment = segments.get_segment(session, args.name)
+    identities = segments.member_identities(store, segments.segment_rule(segment))
+    if args.file in (None, "-"):
+        try:
+            with store.read() as session:
+                csv_io.export_profiles(session=session, dest=sys.stdout, identities=identities)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`| head`): not an error. Point stdout at
+            # /dev/null so the interpreter's own last flush does not complain.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    try:
+        dest = open(args.file, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise InvalidInput(f"Cannot write {args.file}: {exc.strerror}", field="file") from exc
+    with dest, store.read() as session:
+        written = csv_io.export_profiles(session=session, dest=dest, identities=identities)
+    print(f"Exported {written:,} members of segment {segment.name!r} to {args.file}.")
+    return 0
