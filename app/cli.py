@@ -169,6 +169,10 @@ def profiles_set(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _progress_printer() -> Callable[[str, int, int], None] | None:
     """A progress line on stderr for long work, when stderr is a terminal."""
     if not sys.stderr.isatty():
@@ -202,11 +206,11 @@ def profiles_import(args: argparse.Namespace, store: Store) -> int:
         return 0
     plan = result.plan
     if result.dry_run:
-        print(f"Dry run of {plan.file} ({plan.rows:,} rows): nothing was written.")
+        print(f"Dry run of {plan.file} ({_count(plan.rows, 'row')}): nothing was written.")
     else:
         print(
-            f"Imported {plan.file} ({plan.rows:,} rows) into {store.display_name} "
-            f"in {result.seconds:.1f} s; {result.events:,} ledger events written."
+            f"Imported {plan.file} ({_count(plan.rows, 'row')}) into {store.display_name} "
+            f"in {result.seconds:.1f} s; {_count(result.events, 'ledger event')} written."
         )
     print(f"New profiles:     {len(plan.new_profiles):,}")
     print(f"Updated profiles: {len(plan.updated_profiles):,}")

@@ -15,6 +15,7 @@ until profiles change.
 """
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,8 @@ from app.core.segment_rules import (
 
 # Beyond this many state changes in one refresh, rebuilding is faster.
 REBUILD_AFTER = 50_000
+# How long an id skipped over by newer profiles is looked for (see _add_profiles).
+PROFILE_GAP_SECONDS = 30.0
 PROFILES_CHANGED = ("Profiles Imported", "Sample Data Loaded")
 
 
@@ -120,6 +123,8 @@ class SegmentIndex:
         self.groups: dict[int, GroupInfo] = {}
         self._follower: ledger.LedgerFollower | None = None
         self._property_cache: dict[PropertyCondition, int] = {}
+        # Profile ids skipped over by newer ones: (first, last, look until).
+        self._profile_gaps: list[tuple[int, int, float]] = []
 
     # --- building and following ----------------------------------------------
 
@@ -158,6 +163,7 @@ class SegmentIndex:
             self.profile_count = everyone.bit_count()
             self.groups, self.stored = groups, stored
             self._property_cache.clear()
+            self._profile_gaps = []
             self._follower = follower
             self.built = True
 
@@ -193,9 +199,11 @@ class SegmentIndex:
             if any(e.name.startswith("Group ") for e in events):
                 self._load_groups(session)
             max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
-            if max_id != self.max_id or any(e.name in PROFILES_CHANGED for e in events):
-                self._add_profiles(session, max_id)
-                self._property_cache.clear()
+            imported = any(e.name in PROFILES_CHANGED for e in events)
+            if max_id != self.max_id or self._profile_gaps or imported:
+                added = self._add_profiles(session)
+                if added or imported:
+                    self._property_cache.clear()
             for event, profile_id in changes:
                 self._apply(event, profile_id)
 
@@ -216,12 +224,37 @@ class SegmentIndex:
             profile_of.update((int(event_id), int(pid)) for event_id, pid in rows)
         return [(e, profile_of[e.id]) for e in wanted if e.id in profile_of]
 
-    def _add_profiles(self, session: Session, max_id: int) -> None:
-        new_ids = list(session.execute(select(Profile.id).where(col(Profile.id) > self.max_id)).scalars())
+    def _add_profiles(self, session: Session) -> bool:
+        """Add the profiles committed since the last look; True when there were any.
+
+        PostgreSQL hands out ids at insert, not at commit: a profile can
+        appear below ids already seen. So ids skipped over are looked for
+        again for ``PROFILE_GAP_SECONDS`` (a rolled-back insert leaves a gap
+        that never fills), as ``LedgerFollower`` does for events.
+        """
+        before = self.everyone
+        moment = time.monotonic()
+        query = select(Profile.id).where(col(Profile.id) > self.max_id).order_by(col(Profile.id))
+        new_ids = [int(i) for i in session.execute(query).scalars()]
+        gaps: list[tuple[int, int, float]] = []
+        expected = self.max_id + 1
+        for pid in new_ids:
+            if pid > expected:
+                gaps.append((expected, pid - 1, moment + PROFILE_GAP_SECONDS))
+            expected = pid + 1
         if new_ids:
-            self.everyone |= bits_from_ids(new_ids, max_id + 1)
-        self.max_id = max(self.max_id, max_id)
+            self.everyone |= bits_from_ids(new_ids, new_ids[-1] + 1)
+            self.max_id = max(self.max_id, new_ids[-1])
+        kept = []
+        for first, last, until in self._profile_gaps:
+            between = select(Profile.id).where(col(Profile.id).between(first, last))
+            found = list(session.execute(between).scalars())
+            self.everyone |= bits_from_ids(found, last + 1)
+            if until > moment and len(found) <= last - first:
+                kept.append((first, last, until))
+        self._profile_gaps = kept + gaps
         self.profile_count = self.everyone.bit_count()
+        return self.everyone != before
 
     def _apply(self, event: ledger.EventRecord, profile_id: int) -> None:
         """Apply one state change: the event's New State becomes the stored state."""

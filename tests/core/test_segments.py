@@ -575,3 +575,28 @@ def test_save_refuses_a_rule_naming_a_group_that_does_not_exist(world: World) ->
             session=s, name="Ghosts", rule=rule(GroupsCondition(group_ids=(999,))), actor=ACTOR
         )
     assert segment_events(world.store) == []
+
+
+def test_a_profile_committed_after_a_newer_one_is_counted(pg_url: str) -> None:
+    """PostgreSQL hands out ids at insert: a transaction holding a lower id can
+    commit after one holding a higher id, and the index must still see it."""
+    counter, slow_writer, fast_writer = open_store(pg_url), open_store(pg_url), open_store(pg_url)
+    try:
+        with counter.write() as s:
+            beta = groups.create_group(session=s, name="Beta", policy="opt-in", actor=ACTOR)
+            profiles.create_profile(session=s, identity="first")
+        in_beta = rule(GroupsCondition(group_ids=(beta.id or 0,)))
+        assert total(counter, rule()) == 1
+        slow = slow_writer.write()
+        s = slow.__enter__()
+        late = profiles.create_profile(session=s, identity="late")  # the lower id, not committed
+        _set(s, late, s.get(Group, beta.id), "subscribed")
+        with fast_writer.write() as other_session:
+            profiles.create_profile(session=other_session, identity="early")
+        assert total(counter, rule()) == 2
+        slow.__exit__(None, None, None)
+        assert who(counter, rule()) == {"first", "late", "early"}
+        assert who(counter, in_beta) == {"late"}
+    finally:
+        for opened in (counter, slow_writer, fast_writer):
+            opened.dispose()

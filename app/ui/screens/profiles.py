@@ -17,6 +17,7 @@ from app.core import ledger, profiles
 from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE, UNSUBSCRIBED
 from app.core.profiles import ProfileView
+from app.ui.modals.import_csv import ImportModal
 from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal, StateTarget
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class ProfilesSection(Vertical, can_focus=False):
         Binding("s", "change_state", "Change state",
                 tooltip="Subscribe or unsubscribe the selected profile (group or all email)",
                 id="profiles.change_state"),
+        Binding("i", "import_csv", "Import", tooltip="Import profiles from a CSV file (preview first)",
+                id="profiles.import"),
         Binding("r", "reload", "Reload", tooltip="Search again and reload the profile", show=False,
                 id="profiles.reload"),
     ]
@@ -190,6 +193,16 @@ class ProfilesSection(Vertical, can_focus=False):
         """Reload the shown profile when new events concern it."""
         if self.view is not None and self.view.identity in identities:
             self.show_profile(self.view.identity)
+
+    # --- import -------------------------------------------------------------
+
+    def action_import_csv(self) -> None:
+        self.app.push_screen(ImportModal(self.subgroups.store), self._imported)
+
+    def _imported(self, summary: str | None) -> None:
+        if summary is not None:
+            self.notify(summary, title="Import done", timeout=10, markup=False)
+            self.action_reload()
 
     # --- change a state ----------------------------------------------------
 
