@@ -52,6 +52,9 @@ from app.core.models import POLICY_OPT_OUT, Event, GroupState, Profile  # noqa: 
 from app.core.store import Store, open_store  # noqa: E402
 
 GOAL_ROWS_PER_S = 20_000
+FIRST_NAMES = ("anna", "ben", "chloe", "david", "emma", "felix", "greta", "hugo", "ines", "jonas")
+LAST_NAMES = ("meyer", "novak", "olsen", "petit", "quinn", "rossi", "schmidt", "tanaka", "ueda")
+DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
 ACTOR = "bench"
 
 
@@ -99,7 +102,11 @@ def write_files(
         for n in range(rows):
             identity = f"C{n + 1:08d}"
             name = f"Customer {n + 1}"
-            base = [identity, f"customer.{n + 1}@example.com"]
+            # Emails in no particular order, as in a real customer list.
+            email = (
+                f"{rng.choice(FIRST_NAMES)}.{rng.choice(LAST_NAMES)}.{n + 1}@{rng.choice(DOMAINS)}"
+            )
+            base = [identity, email]
             country, plan = rng.choice(countries), rng.choice(plans)
             all_email = "unsubscribed" if rng.random() < 0.02 else ""
             wa.writerow([*base, name, country, plan, all_email, *cells()])

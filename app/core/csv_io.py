@@ -36,6 +36,7 @@ import io
 import json
 import operator
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -385,18 +386,13 @@ def _read_header(
     )  # fmt: skip
 
 
+# One @ with something before it; a domain of dot-separated labels; no spaces.
+_EMAIL = re.compile(r"[^@\s]+@(?:[^@\s.]+\.)+[^@\s.]+")
+
+
 def valid_email(text: str) -> bool:
     """A simple, sane check: one @ with something before it, a dotted domain, no spaces."""
-    local, at, domain = text.partition("@")
-    return (
-        bool(local and at)
-        and "@" not in domain
-        and "." in domain
-        and domain[0] != "."
-        and domain[-1] != "."
-        and ".." not in domain
-        and len(text.split()) == 1
-    )
+    return _EMAIL.fullmatch(text) is not None
 
 
 @_cyclic_gc_paused()
@@ -521,7 +517,7 @@ def _read_row(
     if header.email is not None:
         at = header.email
         email = cells[at].strip() or None
-        if email is not None and (len(email) > EMAIL_MAX or not valid_email(email)):
+        if email is not None and (len(email) > EMAIL_MAX or _EMAIL.fullmatch(email) is None):
             problems.add(
                 line, columns[at], at + 1,
                 f"{email[:80]!r} is not an email address (one @, a dotted domain, no spaces, "
@@ -548,7 +544,8 @@ def _read_row(
             properties[key] = value
     if problems.total != before:
         return None
-    return ParsedRow(line, identity, email, name, all_email, states, properties)
+    # tuple.__new__: the named tuple without its Python-level __new__ (hot: once a row).
+    return tuple.__new__(ParsedRow, (line, identity, email, name, all_email, states, properties))
 
 
 def _state(
@@ -783,13 +780,27 @@ def property_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _stored_properties(stored: Any, decoded: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A profile's properties as the driver gives them (JSON text on SQLite), as a dict.
+
+    Many profiles share one text (country and plan), so each is decoded
+    once; the dicts are shared and must not be changed.
+    """
+    if isinstance(stored, str):
+        found = decoded.get(stored)
+        if found is None:
+            value = json.loads(stored)
+            found = decoded[stored] = value if isinstance(value, dict) else {}
+        return found
+    return stored if isinstance(stored, dict) else {}
+
+
 def _profile_update(
     row: ParsedRow,
     pid: int,
     old_email: str | None,
     old_name: str,
-    stored_properties: Any,
-    decoded: dict[str, dict[str, Any]],
+    old_properties: dict[str, Any],
 ) -> ProfileUpdate | None:
     """The fields a row changes on an existing profile; empty cells change nothing."""
     changes: list[FieldChange] = []
@@ -800,20 +811,12 @@ def _profile_update(
     if row.name is not None and row.name != old_name:
         changes.append(FieldChange(NAME, old_name, row.name))
         name = row.name
-    if isinstance(stored_properties, str):  # JSON text (SQLite); many profiles share one
-        text = stored_properties
-        if text not in decoded:
-            decoded[text] = json.loads(text)
-        stored_properties = decoded[text]
-    old_properties: dict[str, Any] = (
-        stored_properties if isinstance(stored_properties, dict) else {}
-    )
     properties = old_properties
     for key, value in row.properties.items():
         old_value = old_properties.get(key)
         if property_text(old_value) != value:
             changes.append(FieldChange(key, old_value, value))
-            if properties is old_properties:  # copy on first write: decoded dicts are shared
+            if properties is old_properties:  # copy on first write: the old one is shared
                 properties = dict(old_properties)
             properties[key] = value
     if not changes:
@@ -876,16 +879,21 @@ def _plan(
                 changes.append(
                     PlannedChange(line, identity, None, None, None, SUBSCRIBED, UNSUBSCRIBED, False)
                 )
-            for (gid, gname), state in zip(columns, states):
+            for (gid, gname), state in zip(columns, states, strict=False):
                 if state is not None:
                     changes.append(
                         make(PlannedChange, (line, identity, None, gid, gname, None, state, False))
                     )
             continue
         pid, old_email, old_name, old_properties, old_all = found
-        if email is not None or name is not None or properties:
-            update_ = _profile_update(row, pid, old_email, old_name, old_properties, decoded)
-            if update_ is not None:
+        old_properties = _stored_properties(old_properties, decoded)
+        if (
+            (email is not None and email != old_email)
+            or (name is not None and name != old_name)
+            or (properties and not properties.items() <= old_properties.items())
+        ):
+            update_ = _profile_update(row, pid, old_email, old_name, old_properties)
+            if update_ is not None:  # None: a stored 7 and a cell "7" are the same
                 updates.append(update_)
         mine = stored.get(pid, {})
         cells: list[tuple[int | None, str | None, str | None, str]] = []
@@ -893,7 +901,7 @@ def _plan(
             cells.append((None, None, old_all, all_email))
         cells += [
             (gid, gname, mine.get(gid), state)
-            for (gid, gname), state in zip(columns, states)
+            for (gid, gname), state in zip(columns, states, strict=False)
             if state is not None
         ]
         for group_id, group_name, old, new in cells:

@@ -234,7 +234,7 @@ class SegmentIndex:
         """
         before = self.everyone
         moment = time.monotonic()
-        query = select(Profile.id).where(col(Profile.id) > self.max_id).order_by(col(Profile.id))
+        query = select(col(Profile.id)).where(col(Profile.id) > self.max_id).order_by(col(Profile.id))
         new_ids = [int(i) for i in session.execute(query).scalars()]
         gaps: list[tuple[int, int, float]] = []
         expected = self.max_id + 1
@@ -247,7 +247,7 @@ class SegmentIndex:
             self.max_id = max(self.max_id, new_ids[-1])
         kept = []
         for first, last, until in self._profile_gaps:
-            between = select(Profile.id).where(col(Profile.id).between(first, last))
+            between = select(col(Profile.id)).where(col(Profile.id).between(first, last))
             found = list(session.execute(between).scalars())
             self.everyone |= bits_from_ids(found, last + 1)
             if until > moment and len(found) <= last - first:
