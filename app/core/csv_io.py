@@ -46,7 +46,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from sqlalchemy import Table, Text, bindparam, cast, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Table,
+    Text,
+    TypeDecorator,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -977,17 +988,45 @@ class ImportResult:
 
 
 class _Writer:
-    """Statements compiled for the session's dialect and run with the driver's executemany."""
+    """Bulk writes in the session's transaction, as fast as the driver allows.
+
+    SQLite: statements compiled once per chunk and run with executemany.
+    PostgreSQL: new rows go in with COPY (psycopg's executemany costs some
+    40 µs of Python a row); updates with executemany. Values are handed over
+    ready for the driver, converted once by ``processor``.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.dialect = session.get_bind().dialect
+        self.copy = self.dialect.name == "postgresql"
 
     def processor(self, table: Table, column: str) -> Callable[[Any], Any]:
-        """How SQLAlchemy converts a value of this column for the driver."""
+        """How a value of this column goes to the driver (as SQLAlchemy would send it)."""
         kind = table.c[column].type
+        if self.copy:  # COPY takes plain values, and JSON as its text (as json.dumps writes it)
+            if isinstance(kind, JSON):
+                return json.dumps
+            if isinstance(kind, TypeDecorator):
+                return lambda value: kind.process_bind_param(value, self.dialect)
+            return lambda value: value
         convert = kind.dialect_impl(self.dialect).bind_processor(self.dialect)
         return convert or (lambda value: value)
+
+    def insert(self, table: Table, keys: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows of driver-ready values, given in ``keys`` order."""
+        if not rows:
+            return
+        if not self.copy:
+            self.run(insert(table), keys, rows)
+            return
+        cursor = self.session.connection().connection.cursor()
+        try:
+            with cursor.copy(f"COPY {table.name} ({', '.join(keys)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
 
     def run(self, statement: Any, keys: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         """Execute ``statement`` for each row of driver-ready values, given in ``keys`` order."""
@@ -1044,7 +1083,7 @@ def _write(
                     if len(serialised) < 100_000:
                         serialised[key] = properties
                 rows.append((p.identity, p.email, p.name, properties, SUBSCRIBED, created))
-            writer.run(insert(_PROFILE), keys, rows)
+            writer.insert(_PROFILE, keys, rows)
             advance(len(chunk))
         # The new ids: above the old maximum (other writers' rows have other identities).
         cursor = session.connection().connection.cursor()
@@ -1166,10 +1205,10 @@ def _write_changes(
         else:
             changed_states.append((change.new, ts, pid, gid))
         events.append((ts, name, change.identity, pid, gid, None, SOURCE, actor, properties))
-    writer.run(insert(_STATE), ("profile_id", "group_id", "state", "updated_at"), new_states)
+    writer.insert(_STATE, ("profile_id", "group_id", "state", "updated_at"), new_states)
     writer.run(_STATE_UPDATE, ("b_state", "b_ts", "b_profile", "b_group"), changed_states)
     writer.run(_CHANNEL_UPDATE, ("b_state", "b_id"), channel)
-    writer.run(insert(_EVENT), _EVENT_KEYS, events)
+    writer.insert(_EVENT, _EVENT_KEYS, events)
     return len(events)
 
 

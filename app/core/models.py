@@ -110,7 +110,9 @@ class GroupState(SQLModel, table=True):
     """The stored state of one profile for one group; absent means never set."""
 
     __tablename__ = "group_state"
-    __table_args__ = (Index("ix_group_state_group_state", "group_id", "state"),)
+    # Covering (group, state) → profiles: group counts and the segment index
+    # read it without touching the table (schema version 4).
+    __table_args__ = (Index("ix_group_state_group_state_profile", "group_id", "state", "profile_id"),)
 
     profile_id: int = Field(foreign_key="profile.id", primary_key=True)
     group_id: int = Field(foreign_key="subscription_group.id", primary_key=True)

@@ -56,7 +56,10 @@ def bits_from_ids(ids: Iterable[int], size: int) -> int:
     """A bitset with the given bit positions set."""
     buf = bytearray((size >> 3) + 1)
     for i in ids:
-        buf[i >> 3] |= 1 << (i & 7)
+        byte = i >> 3
+        if byte >= len(buf):  # an id newer than the caller knew of (PostgreSQL reads see new commits)
+            buf.extend(bytes(byte + 1 - len(buf)))
+        buf[byte] |= 1 << (i & 7)
     return int.from_bytes(buf, "little")
 
 
@@ -120,6 +123,8 @@ class SegmentIndex:
         self.profile_count = 0
         self.email_unsubscribed = 0
         self.stored: dict[tuple[int, str], int] = {}
+        # Groups whose stored states have been read (see _load).
+        self._loaded: set[int] = set()
         self.groups: dict[int, GroupInfo] = {}
         self._follower: ledger.LedgerFollower | None = None
         self._property_cache: dict[PropertyCondition, int] = {}
@@ -129,43 +134,62 @@ class SegmentIndex:
     # --- building and following ----------------------------------------------
 
     def build(self, session: Session, *, cancelled: Callable[[], bool] | None = None) -> None:
-        """Read every profile and stored state (the warm-up).
+        """Read every profile and the channel-wide state (the warm-up).
 
-        ``cancelled`` is asked between reads: the console passes its worker's
-        flag, so quitting during a build on a big store does not wait for it.
-        The index changes only once the whole build is done.
+        A group's stored states are read the first time a rule needs that
+        group (``_load``), so a count naming two groups reads two groups.
+        ``cancelled`` is asked between reads: the console passes a flag set
+        when it quits. The index changes only once the whole build is done.
         """
-
-        def check() -> None:
-            if cancelled is not None and cancelled():
-                raise BuildCancelled("segment index build cancelled")
-
         with self._lock:
             follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
             max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
             size = max_id + 1
             everyone = bits_from_ids(session.execute(select(Profile.id)).scalars(), size)
+            self._check(cancelled)
             unsub = session.execute(select(Profile.id).where(col(Profile.all_email) == UNSUBSCRIBED)).scalars()
             email_unsubscribed = bits_from_ids(unsub, size)
             groups = self._read_groups(session)
-            stored: dict[tuple[int, str], int] = {}
-            for group_id in groups:
-                for state in (SUBSCRIBED, UNSUBSCRIBED):
-                    check()
-                    rows = session.execute(
-                        select(GroupState.profile_id).where(
-                            col(GroupState.group_id) == group_id, col(GroupState.state) == state
-                        )
-                    ).scalars()
-                    stored[(group_id, state)] = bits_from_ids(rows, size)
-            check()
+            self._check(cancelled)
             self.max_id, self.everyone, self.email_unsubscribed = max_id, everyone, email_unsubscribed
             self.profile_count = everyone.bit_count()
-            self.groups, self.stored = groups, stored
+            self.groups, self.stored = groups, {}
+            self._loaded = set()
             self._property_cache.clear()
             self._profile_gaps = []
             self._follower = follower
             self.built = True
+
+    @staticmethod
+    def _check(cancelled: Callable[[], bool] | None) -> None:
+        if cancelled is not None and cancelled():
+            raise BuildCancelled("segment index build cancelled")
+
+    def _load(self, session: Session, group_ids: Iterable[int], cancelled: Callable[[], bool] | None = None) -> None:
+        """Read the stored states of the groups not read yet.
+
+        Later changes reach a loaded group through the ledger (``_apply``);
+        replaying an event the read already saw sets the same state again.
+        """
+        for group_id in group_ids:
+            if group_id in self._loaded:
+                continue
+            for state in (SUBSCRIBED, UNSUBSCRIBED):
+                self._check(cancelled)
+                rows = session.execute(
+                    select(GroupState.profile_id).where(
+                        col(GroupState.group_id) == group_id, col(GroupState.state) == state
+                    )
+                ).scalars()
+                self.stored[(group_id, state)] = bits_from_ids(rows, self.max_id + 1)
+            self._loaded.add(group_id)
+
+    def load_groups(
+        self, session: Session, group_ids: Iterable[int] | None = None, *, cancelled: Callable[[], bool] | None = None
+    ) -> None:
+        """Read the given groups' states now (all groups when None): a warm-up ahead of counting."""
+        with self._lock:
+            self._load(session, self.groups if group_ids is None else group_ids, cancelled)
 
     @staticmethod
     def _read_groups(session: Session) -> dict[int, GroupInfo]:
@@ -266,6 +290,8 @@ class SegmentIndex:
             else:
                 self.email_unsubscribed &= ~bit
             return
+        if event.group_id not in self._loaded:
+            return  # read from the store, as it then is, when first needed
         for state in (SUBSCRIBED, UNSUBSCRIBED):
             key = (event.group_id, state)
             current = self.stored.get(key, 0)
@@ -274,17 +300,18 @@ class SegmentIndex:
     # --- evaluating -------------------------------------------------------------
 
     def subscribed(self, group_id: int) -> int:
-        """Everyone effectively subscribed to the group."""
+        """Everyone effectively subscribed to the group (its states must be loaded)."""
         info = self.groups.get(group_id)
         if info is not None and info.policy == POLICY_OPT_IN:
-            return self.stored.get((group_id, SUBSCRIBED), 0)
+            return self.stored.get((group_id, SUBSCRIBED), 0) & self.everyone
         return self.everyone & ~self.stored.get((group_id, UNSUBSCRIBED), 0)
 
     def active_group_ids(self) -> list[int]:
         return sorted(g.id for g in self.groups.values() if g.status == STATUS_ACTIVE)
 
-    def _groups_bits(self, condition: GroupsCondition) -> int:
+    def _groups_bits(self, condition: GroupsCondition, session: Session) -> int:
         ids = list(condition.group_ids) if condition.group_ids is not None else self.active_group_ids()
+        self._load(session, ids)
         if not ids:
             # "All" with no active group: nobody is subscribed to any/every group.
             matched = 0
@@ -338,7 +365,7 @@ class SegmentIndex:
     def condition_bits(self, condition: Condition, session: Session) -> int:
         """The profiles one condition keeps."""
         if isinstance(condition, GroupsCondition):
-            return self._groups_bits(condition)
+            return self._groups_bits(condition, session)
         if isinstance(condition, PropertyCondition):
             return self._property_bits(condition, session)
         assert isinstance(condition, EmailCondition)
@@ -346,17 +373,29 @@ class SegmentIndex:
             return self.email_unsubscribed & self.everyone
         return self.everyone & ~self.email_unsubscribed
 
-    def members(self, rule: SegmentRule, session: Session) -> int:
+    def _needed_groups(self, rule: SegmentRule) -> set[int]:
+        needed: set[int] = set()
+        for condition in rule.conditions:
+            if isinstance(condition, GroupsCondition):
+                ids = condition.group_ids if condition.group_ids is not None else self.active_group_ids()
+                needed.update(ids)
+        return needed
+
+    def members(self, rule: SegmentRule, session: Session, *, cancelled: Callable[[], bool] | None = None) -> int:
         """The bitset of the rule's members."""
         with self._lock:
+            self._load(session, self._needed_groups(rule), cancelled)
             result = self.everyone
             for condition in rule.conditions:
                 result &= self.condition_bits(condition, session)
             return result
 
-    def count(self, rule: SegmentRule, session: Session) -> SegmentCount:
+    def count(
+        self, rule: SegmentRule, session: Session, *, cancelled: Callable[[], bool] | None = None
+    ) -> SegmentCount:
         """The total and each condition's own count."""
         with self._lock:
+            self._load(session, self._needed_groups(rule), cancelled)
             total = self.everyone
             clauses = []
             for condition in rule.conditions:

@@ -45,7 +45,7 @@ def count(store: Store, rule: SegmentRule, *, cancelled: Callable[[], bool] | No
     index = index_for(store)
     with store.read() as session:
         index.refresh(session, cancelled=cancelled)
-        return index.count(rule, session)
+        return index.count(rule, session, cancelled=cancelled)
 
 
 def group_names(session: Session) -> dict[int, str]:
@@ -122,7 +122,7 @@ def members(
     index = index_for(store)
     with store.read() as session:
         index.refresh(session, cancelled=cancelled)
-        bits = index.members(rule, session)
+        bits = index.members(rule, session, cancelled=cancelled)
         page: list[int] = []
         for n, pid in enumerate(iter_ids(bits)):
             if n >= offset + limit:

@@ -197,7 +197,7 @@ def test_a_new_store_has_every_table_and_the_latest_version(store: Store) -> Non
     expected = {m.__tablename__ for m in (*models.TABLES_V1, *models.TABLES_V2)}  # type: ignore[attr-defined]
 
     assert expected <= table_names(store)
-    assert version_of(store) == migrations.LATEST_VERSION == 3
+    assert version_of(store) == migrations.LATEST_VERSION == 4
 
 
 def _build_version_1_store(url: str) -> None:
@@ -207,6 +207,9 @@ def _build_version_1_store(url: str) -> None:
         for model in models.TABLES_V1:
             model.__table__.create(conn)  # type: ignore[attr-defined,union-attr]
         migrations._guard_ledger(conn)
+        # Version 1 read group states through a (group_id, state) index (version 4 replaced it).
+        conn.execute(text("DROP INDEX ix_group_state_group_state_profile"))
+        conn.execute(text("CREATE INDEX ix_group_state_group_state ON group_state (group_id, state)"))
         if conn.dialect.name == "postgresql":
             # Version 1 had 64-character name keys (version 3 widened them).
             conn.execute(text("ALTER TABLE subscription_group ALTER COLUMN name_key TYPE VARCHAR(64)"))
@@ -235,6 +238,10 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str)
         assert version_of(store) == migrations.LATEST_VERSION
         v2_tables = {m.__tablename__ for m in models.TABLES_V2}  # type: ignore[attr-defined]
         assert v2_tables <= table_names(store)
+        # Version 4: the covering index the segment index reads states through.
+        indexes = {i["name"] for i in inspect(store.engine).get_indexes("group_state")}
+        assert "ix_group_state_group_state_profile" in indexes
+        assert "ix_group_state_group_state" not in indexes
         with store.read() as session:
             (group,) = groups.list_groups(session)
             assert group.name == "Newsletter"

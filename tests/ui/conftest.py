@@ -144,10 +144,19 @@ def make_app() -> Iterator[Callable[..., SubgroupsApp]]:
     """Build the console on a store file (its own connection, as in real use)."""
     stores: list[Store] = []
 
-    def make(db: Path, *, offer_sample_data: bool = False, **kwargs: object) -> SubgroupsApp:
+    def make(
+        db: Path, *, offer_sample_data: bool = False, poll_seconds: float = 0.1, **kwargs: object
+    ) -> SubgroupsApp:
+        # A quicker ledger poll than the product's 0.3 s keeps the tests short; the
+        # test of "events from another process within a second" uses the default.
         store = open_store(db)
         stores.append(store)
-        app = SubgroupsApp(store=store, offer_sample_data=offer_sample_data, **kwargs)  # type: ignore[arg-type]
+        app = SubgroupsApp(
+            store=store,
+            offer_sample_data=offer_sample_data,
+            poll_seconds=poll_seconds,
+            **kwargs,  # type: ignore[arg-type]
+        )
         app.animation_level = "none"
         return app
 

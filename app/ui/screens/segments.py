@@ -279,7 +279,7 @@ class SegmentsSection(Vertical, can_focus=False):
         return self.subgroups.closing.is_set()
 
     def _preview(self, generation: int, rule: SegmentRule) -> None:
-        found = segments.members(self.subgroups.store, rule, limit=PREVIEW_ROWS)
+        found = segments.members(self.subgroups.store, rule, limit=PREVIEW_ROWS, cancelled=self._cancelled)
         self.post_message(self.Previewed(generation, found))
 
     @on(Counted)
