@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input, Static
 from app.core import groups, profiles, subscriptions
 from app.core.models import UNSUBSCRIBED
 from app.core.store import Store
+from app.ui.app import POLL_SECONDS
 from app.ui.widgets.event_log import EventLogPane
 
 CLI_USER = "someone-else"
@@ -28,7 +29,7 @@ def status_of(app: object) -> str:
 async def test_events_from_another_process_show_within_a_second(
     sample_db: Path, make_app, open_db
 ) -> None:
-    app = make_app(sample_db)
+    app = make_app(sample_db, poll_seconds=POLL_SECONDS)  # the product's own poll interval
     cli = open_db(sample_db)
     with cli.read() as session:
         identity = profiles.search_profiles(session, "")[0].identity

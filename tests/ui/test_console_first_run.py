@@ -34,7 +34,7 @@ async def wait_for_offer(pilot) -> ConfirmModal:  # type: ignore[no-untyped-def]
 
 
 async def test_y_loads_the_sample_data(empty_db: Path, make_app, open_db) -> None:
-    # A quick poll: the ~5,600 sample events stream through the log pane in 500-event batches.
+    # A quicker poll still: the ~5,600 sample events reach the log pane in 500-event batches.
     app = make_app(empty_db, offer_sample_data=True, poll_seconds=0.05)
     store = open_db(empty_db)
     specs = read_group_specs(sample_data_dir() / GROUPS_FILE)
