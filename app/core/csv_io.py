@@ -23,10 +23,10 @@ An import runs in three steps, so the console can show a preview first:
    event per state change (Source ``import``).
 
 ``import_profiles`` runs all three (a dry run stops after the plan).
-Writing goes through the driver's executemany with values converted by the
-columns' own types, and lookups through the DBAPI cursor: at 200k rows the
-ORM's and the result rows' per-row work costs more than the database's
-(``bench/bench_import.py``).
+At 200k rows the ORM's and SQLAlchemy's per-row work would cost more than
+the database's (``bench/bench_import.py``), so writes go through the
+driver (executemany on SQLite, COPY on PostgreSQL) with values converted as
+the columns' types convert them, and lookups through the DBAPI cursor.
 """
 
 import codecs
@@ -83,6 +83,7 @@ SHOWN_PROBLEMS = 5  # in the error's message
 KEPT_PROBLEMS = 200  # in the error's list; the rest are counted
 CHUNK = 5_000  # rows per executemany, and per progress report
 IN_CHUNK = 2_000  # values per IN (...) on SQLite
+SQLITE_IMPORT_CACHE_KIB = 64 * 1024  # the page cache while an import writes
 STATE_HELP = "use subscribed, unsubscribed, or leave the cell empty"
 
 # (stage, done, total): "reading" counts bytes of a file (rows of a stream,
@@ -428,8 +429,8 @@ def read_csv(
     try:
         for cells in csv.reader(lines, strict=True):
             line, start, lines.pending = start + 1, lines.line, 0
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue  # a blank line
+            if not any(cells) or (len(cells) == 1 and not cells[0].strip()):
+                continue  # a blank line, or one of empty cells (",,,") as spreadsheets leave
             if header is None:
                 # A byte order mark left by a text stream's reader is no part of the name.
                 columns = [cell.strip() for cell in (cells[0].lstrip("\ufeff"), *cells[1:])]
@@ -687,8 +688,10 @@ class ImportPlan:
         }
 
     def details_json(self) -> dict[str, Any]:
-        """Every new profile, field change, state change and kept unsubscribe (group null: all
-        email)."""
+        """Every new profile, field change, state change and kept unsubscribe.
+
+        A ``group`` of null means all email.
+        """
         return {
             "new_profile_list": [
                 {"line": p.line, "identity": p.identity} for p in self.new_profiles
@@ -753,32 +756,41 @@ def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield values[begin : begin + size]
 
 
+def _fetch(session: Session, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """The rows of a query (``?`` placeholders) on the DBAPI cursor itself.
+
+    At a few hundred thousand rows, SQLAlchemy's result rows and IN lists
+    double the time of these reads.
+    """
+    connection = session.connection()
+    if connection.dialect.paramstyle != "qmark":  # psycopg; our SQL holds no other ? or %
+        sql = sql.replace("?", "%s")
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def _select_where_in(
     session: Session, sql: str, values: Sequence[Any], *, lock: bool = False
 ) -> list[Any]:
     """The rows of ``sql`` (which ends in ``WHERE column``) whose column is one of ``values``.
 
-    On the DBAPI cursor itself: SQLAlchemy's IN lists and result rows
-    double the time of these lookups. ``lock`` (PostgreSQL) keeps the rows
-    locked until commit, so ``set_state`` in another session waits for the
-    import rather than changing a state under its plan (on SQLite the write
-    transaction's lock does that already).
+    ``lock`` (PostgreSQL) keeps the rows locked until commit, so
+    ``set_state`` in another session waits for the import rather than
+    changing a state under its plan (on SQLite the write transaction's lock
+    does that already).
     """
-    connection = session.connection()
-    cursor = connection.connection.cursor()
     rows: list[Any] = []
-    try:
-        if connection.dialect.name == "postgresql":
-            statement = sql + " = ANY(%(values)s)" + (" FOR UPDATE" if lock else "")
-            for chunk in _chunks(values, 20 * IN_CHUNK):
-                cursor.execute(statement, {"values": list(chunk)})
-                rows += cursor.fetchall()
-        else:
-            for chunk in _chunks(values, IN_CHUNK):
-                cursor.execute(f"{sql} IN ({', '.join(['?'] * len(chunk))})", tuple(chunk))
-                rows += cursor.fetchall()
-    finally:
-        cursor.close()
+    if session.get_bind().dialect.name == "postgresql":
+        statement = sql + " = ANY(?)" + (" FOR UPDATE" if lock else "")
+        for chunk in _chunks(values, 20 * IN_CHUNK):
+            rows += _fetch(session, statement, [list(chunk)])
+        return rows
+    for chunk in _chunks(values, IN_CHUNK):
+        rows += _fetch(session, f"{sql} IN ({', '.join(['?'] * len(chunk))})", chunk)
     return rows
 
 
@@ -876,8 +888,7 @@ def _plan(
     kept: list[KeptUnsubscribed] = []
     decoded: dict[str, dict[str, Any]] = {}
     total = len(parsed.rows)
-    # tuple.__new__ skips the named tuples' Python-level __init__: a third of the
-    # planning time at 200k rows.
+    # tuple.__new__ skips the named tuples' Python-level __new__ (hot: once a state).
     make = tuple.__new__
     for done, row in enumerate(parsed.rows, start=1):
         line, identity, email, name, all_email, states, properties = row
@@ -1086,12 +1097,7 @@ def _write(
             writer.insert(_PROFILE, keys, rows)
             advance(len(chunk))
         # The new ids: above the old maximum (other writers' rows have other identities).
-        cursor = session.connection().connection.cursor()
-        try:  # the DBAPI cursor: 200k SQLAlchemy rows would cost a second
-            cursor.execute(f"SELECT identity, id FROM profile WHERE id > {int(before)}")
-            ids.update(cursor.fetchall())
-        finally:
-            cursor.close()
+        ids.update(_fetch(session, "SELECT identity, id FROM profile WHERE id > ?", [before]))
     profile_update = (
         update(_PROFILE)
         .where(_PROFILE.c.id == bindparam("b_id"))
@@ -1182,7 +1188,7 @@ def _write_changes(
     events: list[tuple[Any, ...]] = []
     name = ledger.CHANNEL_UNSUBSCRIBED
     for change in changes:
-        pid = change.profile_id or ids[change.identity]
+        pid = ids[change.identity] if change.profile_id is None else change.profile_id
         gid = change.group_id
         key = (gid, change.old, change.new, change.overwrites_unsubscribe)
         properties = serialised.get(key)
@@ -1212,9 +1218,6 @@ def _write_changes(
     return len(events)
 
 
-SQLITE_IMPORT_CACHE_KIB = 64 * 1024
-
-
 @_cyclic_gc_paused()
 def _write_or_refuse(
     session: Session,
@@ -1227,9 +1230,9 @@ def _write_or_refuse(
     connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
-        # A page cache big enough for the indexes that grow in random order
-        # (emails): a third less CPU at 200k rows. Given back afterwards, as
-        # the connection goes back to the pool.
+        # A page cache big enough for indexes that grow in random order (emails):
+        # a third less CPU for 200k profile inserts. Given back afterwards, as
+        # the connection returns to the pool.
         cache = int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
         connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
     try:
@@ -1294,17 +1297,18 @@ def import_profiles(
     with store.read() as session:
         groups = _all_groups(session)
     parsed = read_csv(source, groups=groups, progress=progress)
-    options = {
-        "overwrite_unsubscribes": overwrite_unsubscribes,
-        "reason": cleaned,
-        "progress": progress,
-    }
     if dry_run:
         with store.read() as session:
-            plan = _plan(session, parsed, lock=False, **options)  # type: ignore[arg-type]
+            plan = _plan(
+                session, parsed, overwrite_unsubscribes=overwrite_unsubscribes, reason=cleaned,
+                lock=False, progress=progress,
+            )  # fmt: skip
         return ImportResult(plan, dry_run=True, events=0, seconds=time.perf_counter() - started)
     with store.write() as session:
-        plan = _plan(session, parsed, lock=True, **options)  # type: ignore[arg-type]
+        plan = _plan(
+            session, parsed, overwrite_unsubscribes=overwrite_unsubscribes, reason=cleaned,
+            lock=True, progress=progress,
+        )  # fmt: skip
         events = _write_or_refuse(session, plan, actor=actor, progress=progress, cancel=cancel)
     return ImportResult(plan, dry_run=False, events=events, seconds=time.perf_counter() - started)
 
@@ -1333,51 +1337,52 @@ def export_profiles(
     # The header needs every property name first: one pass over the distinct values.
     keys: set[str] = set()
     total = 0
-    texts = select(cast(_PROFILE.c.properties, Text), func.count()).group_by(
-        cast(_PROFILE.c.properties, Text)
-    )
+    text = cast(_PROFILE.c.properties, Text)
+    distinct = select(text, func.count()).group_by(text)
     for where in _batches(session, wanted):
-        for text, count in session.execute(texts.where(where)):
-            keys.update(json.loads(text) if text else {})
+        for properties, count in session.execute(distinct.where(where)):
+            keys.update(json.loads(properties) if properties else {})
             total += count
     property_names = sorted(keys)
     writer = csv.writer(dest, lineterminator="\n")
-    writer.writerow(
-        [
-            IDENTITY,
-            EMAIL,
-            NAME,
-            *property_names,
-            ALL_EMAIL,
-            *(GROUP_PREFIX + g.name for g in groups),
-        ]
-    )
-    columns = (
-        _PROFILE.c.id, _PROFILE.c.identity, _PROFILE.c.email, _PROFILE.c.name,
-        _PROFILE.c.properties, _PROFILE.c.all_email,
-    )  # fmt: skip
+    groups_header = [GROUP_PREFIX + group.name for group in groups]
+    writer.writerow([IDENTITY, EMAIL, NAME, *property_names, ALL_EMAIL, *groups_header])
     blank = [""] * len(groups)
+    decoded: dict[str, dict[str, Any]] = {}
+    columns = "SELECT id, identity, email, name, properties, all_email FROM profile WHERE"
     written = 0
-    for where in _batches(session, wanted):
-        profiles = session.execute(select(*columns).where(where).order_by(_PROFILE.c.id)).all()
+    for low, high, chunk in _export_batches(session, wanted):
+        if chunk is None:
+            profiles = _fetch(session, f"{columns} id BETWEEN ? AND ? ORDER BY id", [low, high])
+        else:
+            profiles = sorted(_select_where_in(session, f"{columns} identity", chunk))
         if not profiles:
             continue
         states: dict[int, list[str]] = {}
-        of_batch = (
-            _STATE.c.profile_id.between(profiles[0][0], profiles[-1][0])
-            if wanted is None
-            else _STATE.c.profile_id.in_([row[0] for row in profiles])
-        )
-        query = select(_STATE.c.profile_id, _STATE.c.group_id, _STATE.c.state).where(of_batch)
-        for pid, gid, state in session.execute(query):
+        if chunk is None:
+            found = _fetch(
+                session,
+                "SELECT profile_id, group_id, state FROM group_state "
+                "WHERE profile_id BETWEEN ? AND ?",
+                [low, high],
+            )
+        else:
+            found = _select_where_in(
+                session,
+                "SELECT profile_id, group_id, state FROM group_state WHERE profile_id",
+                [row[0] for row in profiles],
+            )
+        for pid, gid, state in found:
             states.setdefault(pid, blank.copy())[position[gid]] = state
-        writer.writerows(
-            [identity, email or "", name or "",
-             *(property_text((properties or {}).get(key)) for key in property_names),
-             all_email, *states.get(pid, blank)]
-            for pid, identity, email, name, properties, all_email in profiles
-        )  # fmt: skip
-        written += len(profiles)
+        rows = []
+        for pid, identity, email, name, properties, all_email in profiles:
+            stored = _stored_properties(properties, decoded)
+            values = [property_text(stored.get(key)) for key in property_names]
+            rows.append(
+                [identity, email or "", name or "", *values, all_email, *states.get(pid, blank)]
+            )
+        writer.writerows(rows)
+        written += len(rows)
         if progress:
             progress("exporting", written, total)
     return written
@@ -1385,12 +1390,23 @@ def export_profiles(
 
 def _batches(session: Session, identities: list[str] | None) -> Iterator[Any]:
     """WHERE clauses covering the profiles to export, about ``CHUNK`` at a time."""
+    for low, high, chunk in _export_batches(session, identities):
+        if chunk is None:
+            yield _PROFILE.c.id.between(low, high)
+        else:
+            yield _PROFILE.c.identity.in_(chunk)
+
+
+def _export_batches(
+    session: Session, identities: list[str] | None
+) -> Iterator[tuple[int, int, Sequence[str] | None]]:
+    """(low id, high id, None) ranges of about ``CHUNK`` profiles, or (0, 0, identities) chunks."""
     if identities is not None:
         for chunk in _chunks(identities, IN_CHUNK):
-            yield _PROFILE.c.identity.in_(chunk)
+            yield 0, 0, chunk
         return
     low, high = session.execute(select(func.min(_PROFILE.c.id), func.max(_PROFILE.c.id))).one()
     if low is None:
         return
     for begin in range(int(low), int(high) + 1, CHUNK):
-        yield _PROFILE.c.id.between(begin, begin + CHUNK - 1)
+        yield begin, begin + CHUNK - 1, None

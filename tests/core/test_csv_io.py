@@ -7,6 +7,7 @@ change writes one ledger event with Source ``import``. An export imports back
 unchanged.
 """
 
+import gc
 import io
 from datetime import datetime
 from pathlib import Path
@@ -268,6 +269,15 @@ def test_state_words_and_group_names_are_matched_ignoring_case_and_spaces(
     assert profile(store, "C9").email == "c9@example.com"
 
 
+def test_rows_of_empty_cells_are_skipped_like_blank_lines(
+    store: Store, three_groups: dict[str, Group], tmp_path: Path
+) -> None:
+    text = "identity,name,group:Newsletter\n,,\nC1,Ann,unsubscribed\n,,\n\n"
+    result = run_import(store, csv_file(tmp_path, text))
+    assert [row.line for row in result.plan.parsed.rows] == [3]
+    assert stored(store) == {("C1", "Newsletter"): "unsubscribed"}
+
+
 def test_a_file_with_a_byte_order_mark_imports_like_one_without(
     store: Store, three_groups: dict[str, Group], tmp_path: Path
 ) -> None:
@@ -525,7 +535,7 @@ def test_every_problem_is_counted_and_the_first_ones_shown(
     store: Store, three_groups: dict[str, Group], tmp_path: Path
 ) -> None:
     rows = "".join(f"C{n},maybe\n" for n in range(300))
-    path = csv_file(tmp_path, "identity,group:Newsletter\n" + rows + ",\n")
+    path = csv_file(tmp_path, "identity,group:Newsletter\n" + rows + ",subscribed\n")
 
     with pytest.raises(CsvError) as caught:
         run_import(store, path)
@@ -663,6 +673,29 @@ def test_the_bulk_writes_match_apply_changes(
 
     assert trail("A1") == trail("A2")
     assert len(trail("A1")[2]) == 3
+
+
+def test_an_import_leaves_the_process_and_the_connection_as_it_found_them(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """The garbage collector is paused only while an import runs, even one that fails."""
+
+    def cache_size() -> int:
+        with sqlite_store.engine.connect() as conn:
+            return int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+
+    before = cache_size()
+    run_import(sqlite_store, csv_file(tmp_path, "identity,name\nC1,Ann\n"))
+    assert gc.isenabled() and cache_size() == before
+    with pytest.raises(CsvError):
+        run_import(sqlite_store, csv_file(tmp_path, "identity\nC1\nC1\n", name="bad.csv"))
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller that had it off keeps it off
+        run_import(sqlite_store, csv_file(tmp_path, "identity,name\nC2,Bob\n", name="more.csv"))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # --- export ---------------------------------------------------------------------------

@@ -57,7 +57,9 @@ async def settle(
     twice in a row.
 
     Twice, because a worker's result arrives as a message whose handler may
-    start the next worker (search, then show the first profile).
+    start the next worker (search, then show the first profile). Note that an
+    exclusive thread worker that was superseded counts as finished at once,
+    though its thread still runs and may post a (stale) result later.
     """
     app = pilot.app
     assert isinstance(app, SubgroupsApp)

@@ -1,8 +1,10 @@
 """The Profiles section: switching to it, searching, a person's effective state
 and its origin per group, and changing a state with a reason."""
 
+import time
 from pathlib import Path
 
+import pytest
 from console_pilot import (
     CONSOLE_USER,
     SEED_ACTOR,
@@ -48,19 +50,24 @@ def expected_group_rows(view: ProfileView) -> list[list[str]]:
 
 
 async def search_for(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
-    """Press / and type a query; wait for the search and the first hit's details."""
+    """Press / and type a query; wait for the results (and the detail loads they start)."""
     app = pilot.app
     await pilot.press("slash")
     assert app.focused is app.query_one("#profile-search", Input)
     await paste(pilot, text)
     await settle(
         pilot,
-        lambda: (
-            str(app.query_one("#profiles-found", Static).render()).endswith(f"matching {text!r}")
-            and shown_identity(app) in column(app.query_one("#profiles-table", DataTable))
+        lambda: str(app.query_one("#profiles-found", Static).render()).endswith(
+            f"matching {text!r}"
         ),
         what=f"the search for {text!r}",
     )
+
+
+def first_profile(store: Store) -> ProfileView:
+    """The profile the Profiles section shows first (the first identity in the store)."""
+    with store.read() as session:
+        return profiles.profile_view(session, profiles.search_profiles(session, "")[0].identity)
 
 
 async def tab_to(pilot, selector: str, *, limit: int = 8) -> None:  # type: ignore[no-untyped-def]
@@ -100,8 +107,7 @@ async def test_2_switches_to_profiles_and_search_filters_them(
         assert all("tanaka" in row[1].casefold() for row in table_rows(table))
         found = str(app.query_one("#profiles-found", Static).render())
         assert found == f"{len(expected)} of {total:,} profiles matching 'tanaka'"
-        # The first hit is shown; enter in the search box hands focus to the results.
-        assert shown_identity(app) == expected[0]
+        # Enter in the search box hands focus to the results.
         await pilot.press("enter")
         assert app.focused is table
 
@@ -150,18 +156,16 @@ async def test_s_unsubscribes_from_a_group_with_a_reason(
 ) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
-    with store.read() as session:
-        hits = [p.identity for p in profiles.search_profiles(session, "tanaka")]
-    person = next(
-        v for v in map(lambda i: view_of(store, i), hits) if not any(g.stored for g in v.groups)
-    )
+    person = first_profile(store)
     group = next(
-        g for g in person.groups if g.effective == SUBSCRIBED and g.group_status == STATUS_ACTIVE
+        g
+        for g in person.groups
+        if g.effective == SUBSCRIBED and g.stored is None and g.group_status == STATUS_ACTIVE
     )
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("2")
-        await search_for(pilot, person.identity)
+        assert shown_identity(app) == person.identity
         groups_table = app.query_one("#profile-groups", DataTable)
         await tab_to(pilot, "#profile-groups")
         await select_row(pilot, groups_table, group.group_name)
@@ -241,16 +245,15 @@ async def test_escape_cancels_and_s_unsubscribes_from_all_email(
 ) -> None:
     app = make_app(sample_db)
     store = open_db(sample_db)
-    with store.read() as session:
-        identity = profiles.search_profiles(session, "tanaka")[0].identity
-    before = view_of(store, identity)
+    before = first_profile(store)
+    identity = before.identity
     assert before.all_email == SUBSCRIBED
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         await pilot.press("2")
-        await search_for(pilot, identity)
+        assert shown_identity(app) == identity
         # Escape closes the form and changes nothing.
-        await pilot.press("enter", "s")
+        await pilot.press("s")
         assert isinstance(app.screen, ChangeStateModal)
         await pilot.press("escape")
         await settle(pilot)
@@ -281,3 +284,43 @@ async def test_escape_cancels_and_s_unsubscribes_from_all_email(
     assert [
         (e.properties["Subscription Type"], e.properties["Group"], e.source) for e in new_events
     ] == [("Channel", None, "console")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="profiles.py _found re-shows the previous profile even when the search left it out, "
+    "and _shown accepts a superseded worker's result: a slow read of it wins (reported)",
+)
+async def test_after_a_search_the_detail_shows_a_profile_from_the_results(
+    sample_db: Path, make_app, open_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race made certain: reading the previously shown profile is slow (a busy store)."""
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    previous = first_profile(store).identity
+    with store.read() as session:
+        hits = [p.identity for p in profiles.search_profiles(session, "tanaka")]
+    assert previous not in hits
+    read = profiles.profile_view
+    loaded = set()
+
+    def slow_for_previous(session, identity, **kwargs):  # type: ignore[no-untyped-def]
+        if identity == previous and identity in loaded:
+            time.sleep(0.5)
+        loaded.add(identity)
+        return read(session, identity, **kwargs)
+
+    monkeypatch.setattr(profiles, "profile_view", slow_for_previous)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("2")
+        assert shown_identity(app) == previous
+        await search_for(pilot, "tanaka")
+        # A superseded (cancelled) thread worker no longer counts as running, but its
+        # thread finishes its read and posts the result: give it the time it takes.
+        await pilot.pause(0.6)
+        await settle(pilot)
+        table = app.query_one("#profiles-table", DataTable)
+        assert column(table) == hits
+        assert shown_identity(app) == column(table)[table.cursor_row]
