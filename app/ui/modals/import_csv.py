@@ -199,8 +199,10 @@ class ImportModal(ModalScreen[str | None]):
     def _progressed(self, message: Progressed) -> None:
         bar = self.query_one("#import-progress", ProgressBar)
         bar.update(total=max(message.total, 1), progress=message.done)
+        share = message.done / message.total if message.total else 1.0
+        unit = "" if message.stage == "reading" else f" ({message.done:,} of {message.total:,})"
         self.query_one("#import-stage", Static).update(
-            Content(f"{message.stage.capitalize()}: {message.done:,} of {message.total:,}")
+            Content(f"{message.stage.capitalize()}: {share:.0%}{unit}")
         )
 
     @on(Planned)
@@ -230,19 +232,28 @@ class ImportModal(ModalScreen[str | None]):
         self.query_one("#import-summary", Static).update(text)
         table = self.query_one("#import-changes", DataTable)
         table.clear()
-        details = plan.details_json()
-        rows = [(p["line"], p["identity"], "new profile") for p in details["new_profile_list"]]
-        rows += [(u["line"], u["identity"], ", ".join(f"{c['column']}: {c['old']!r} → {c['new']!r}" for c in u["changes"]))
-                 for u in details["updated_profile_list"]]
-        rows += [(c["line"], c["identity"], f"{c['group'] or 'all email'}: {c['old'] or 'never set'} → {c['new']}")
-                 for c in details["state_change_list"]]
-        rows += [(k["line"], k["identity"], f"{k['group'] or 'all email'}: kept unsubscribed")
-                 for k in details["kept_unsubscribed_list"]]
+        # The first rows of each kind, in file order (a big file's plan holds
+        # hundreds of thousands; the table shows PREVIEW_ROWS).
+        first = PREVIEW_ROWS
+        rows = [(p.line, p.identity, "new profile") for p in plan.new_profiles[:first]]
+        rows += [
+            (u.line, u.identity, ", ".join(f"{c.column}: {c.old!r} → {c.new!r}" for c in u.changes))
+            for u in plan.updated_profiles[:first]
+        ]
+        rows += [
+            (c.line, c.identity, f"{c.group_name or 'all email'}: {c.old or 'never set'} → {c.new}"
+             + (" (overwrites an unsubscribe)" if c.overwrites_unsubscribe else ""))
+            for c in plan.state_changes[:first]
+        ]
+        rows += [(k.line, k.identity, f"{k.group_name or 'all email'}: kept unsubscribed")
+                 for k in plan.kept_unsubscribed[:first]]
         rows.sort(key=lambda r: r[0])
+        total_rows = (len(plan.new_profiles) + len(plan.updated_profiles) + len(plan.state_changes)
+                      + len(plan.kept_unsubscribed))
         for line, identity, change in rows[:PREVIEW_ROWS]:
             table.add_row(str(line), Text(identity), Text(change))
-        if len(rows) > PREVIEW_ROWS:
-            table.add_row("…", Text(f"and {len(rows) - PREVIEW_ROWS:,} more"), "")
+        if total_rows > PREVIEW_ROWS:
+            table.add_row("…", Text(f"and {total_rows - PREVIEW_ROWS:,} more"), "")
         nothing = not (plan.new_profiles or plan.updated_profiles or plan.state_changes)
         self._show("preview", None if nothing else "Import (ctrl+s)")
         if nothing:
