@@ -21,6 +21,7 @@ GROUP_UPDATED = "Group Updated"
 GROUP_ARCHIVED = "Group Archived"
 GROUP_UNARCHIVED = "Group Unarchived"
 SAMPLE_DATA_LOADED = "Sample Data Loaded"
+PROFILES_IMPORTED = "Profiles Imported"
 
 SOURCES = ("landing_page", "one_click", "console", "cli", "import", "simulator")
 # How many events recent_events reads per page when filtering by group.
@@ -109,7 +110,11 @@ def latest_id(session: Session) -> int:
     return int(value or 0)
 
 
-def events_after(session: Session, *, after_id: int, limit: int = 500) -> list[EventRecord]:
+# How many events one poll reads at most.
+PAGE = 500
+
+
+def events_after(session: Session, *, after_id: int, limit: int = PAGE) -> list[EventRecord]:
     """Events with an id above ``after_id``, oldest first."""
     rows = session.exec(
         select(Event).where(col(Event.id) > after_id).order_by(col(Event.id)).limit(limit)
@@ -202,6 +207,13 @@ class LedgerFollower:
         self.last = after_id
         self.gap_seconds = gap_seconds
         self._gaps: dict[int, float] = {}
+
+    def skip_to(self, event_id: int) -> int:
+        """Jump ahead (past a bulk write); returns how many ids were skipped."""
+        skipped = max(0, event_id - self.last)
+        self.last = max(self.last, event_id)
+        self._gaps = {i: t for i, t in self._gaps.items() if i > self.last}
+        return skipped
 
     def poll(self, session: Session, *, now: float | None = None) -> list[EventRecord]:
         """The newly visible events, in id order."""

@@ -195,7 +195,7 @@ def profile_view(session: Session, identity: str, *, history_limit: int = 200) -
         name=profile.name,
         properties=dict(profile.properties or {}),
         all_email=profile.all_email,
-        all_email_origin=_origin(channel_event) if channel_event else "default (never changed)",
+        all_email_origin=_origin(channel_event) if channel_event else "never changed",
         created_at=profile.created_at,
         groups=views,
         history=profile_events(session, profile_id=profile.id, limit=history_limit),

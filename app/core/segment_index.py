@@ -49,7 +49,7 @@ from app.core.segment_rules import (
 REBUILD_AFTER = 50_000
 # How long an id skipped over by newer profiles is looked for (see _add_profiles).
 PROFILE_GAP_SECONDS = 30.0
-PROFILES_CHANGED = ("Profiles Imported", "Sample Data Loaded")
+PROFILES_CHANGED = (ledger.PROFILES_IMPORTED, ledger.SAMPLE_DATA_LOADED)
 
 
 def bits_from_ids(ids: Iterable[int], size: int) -> int:

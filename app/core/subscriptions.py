@@ -8,14 +8,13 @@ the ``New State`` of the latest event.
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
-from app.core import clock, ledger
+from app.core import bulk, clock, ledger
 from app.core.errors import InvalidInput, RuleRefused
 from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Event, Group, GroupState, Profile
 
@@ -126,9 +125,11 @@ def set_state(
     )
 
 
-@dataclass(frozen=True)
-class StateChange:
-    """One planned change for the bulk path; ``old`` is the stored state it replaces."""
+class StateChange(NamedTuple):
+    """One planned change for the bulk path; ``old`` is the stored state it replaces.
+
+    A named tuple: the bulk paths make hundreds of thousands of them.
+    """
 
     profile_id: int
     identity: str
@@ -139,6 +140,30 @@ class StateChange:
     ts: datetime | None = None
 
 
+_STATE_KEYS = ("profile_id", "group_id", "state", "updated_at")
+_STATE_UPDATE = (
+    update(bulk.GROUP_STATE)
+    .where(
+        bulk.GROUP_STATE.c.profile_id == bindparam("b_profile"),
+        bulk.GROUP_STATE.c.group_id == bindparam("b_group"),
+    )
+    .values(state=bindparam("b_state"), updated_at=bindparam("b_ts"))
+)
+_STATE_UPDATE_KEYS = ("b_state", "b_ts", "b_profile", "b_group")
+_CHANNEL_UPDATE = (
+    update(bulk.PROFILE)
+    .where(bulk.PROFILE.c.id == bindparam("b_id"))
+    .values(all_email=bindparam("b_state"))
+)
+_CHANNEL_UPDATE_KEYS = ("b_state", "b_id")
+_EVENT_KEYS = (
+    "ts", "name", "identity", "profile_id", "group_id", "campaign_id", "source", "actor",
+    "properties",
+)  # fmt: skip
+_WRITABLE = frozenset((SUBSCRIBED, UNSUBSCRIBED))
+
+
+@bulk.paused_gc()
 def apply_changes(
     *,
     session: Session,
@@ -150,66 +175,59 @@ def apply_changes(
 ) -> int:
     """Write many state changes with their events in the caller's transaction.
 
-    For seeding and imports: Core bulk inserts, the same rows and events as
-    ``set_state`` would write one by one. The caller plans the changes from
-    the states it read inside this same write transaction, so ``old`` is true.
+    The bulk path (seeding, imports): the same rows and events as
+    ``set_state`` would write one by one, written through ``bulk.BulkWriter``;
+    a change to the state it replaces is skipped. The caller plans the
+    changes from the states it read inside this same write transaction, so
+    ``old`` is true. Events are written in the order given, timed ``ts`` (or
+    ``now``); returns how many.
     """
     ts_default = now or clock.now()
-    new_states: list[dict[str, Any]] = []
-    changed_states: list[dict[str, Any]] = []
-    channel: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    for change in changes:
-        if change.old == change.new:
+    writer = bulk.BulkWriter(session)
+    to_ts = writer.processor(bulk.EVENT, "ts")  # the same type as group_state.updated_at
+    to_json = writer.processor(bulk.EVENT, "properties")
+    name = ledger.CHANNEL_UNSUBSCRIBED
+    # (group, old, new, reason) -> whether all email, group id, serialised properties: a
+    # few dozen distinct values for a million events. The group is kept alive in the
+    # value, so its id() in the key cannot be reused by another object meanwhile.
+    seen: dict[tuple[int, str | None, str, str | None], tuple[Group | None, bool, Any, Any]] = {}
+    last: datetime | None = None
+    stamp: Any = None
+    new_states: list[tuple[Any, ...]] = []
+    changed_states: list[tuple[Any, ...]] = []
+    channel: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    for profile_id, identity, group, old, new, reason, ts in changes:
+        if old == new:
             continue
-        if change.new not in (SUBSCRIBED, UNSUBSCRIBED):
-            raise RuleRefused(f"Unknown state {change.new!r}")
-        ts = change.ts or ts_default
-        group = change.group
-        if group is None:
-            channel.append({"b_id": change.profile_id, "b_state": change.new})
-        elif change.old is None:
-            new_states.append(
-                {"profile_id": change.profile_id, "group_id": group.id, "state": change.new, "updated_at": ts}
-            )
+        key = (id(group), old, new, reason)
+        found = seen.get(key)
+        if found is None:
+            if new not in _WRITABLE:
+                raise RuleRefused(f"Unknown state {new!r}")
+            properties = change_properties(
+                group=group, old=old, new=new, source=source, actor=actor,
+                campaign_id=campaign_id, reason=reason,
+            )  # fmt: skip
+            found = (group, group is None, properties["Group ID"], to_json(properties))
+            seen[key] = found
+        _, all_email, group_id, serialised = found
+        when = ts or ts_default
+        if when is not last:  # often one instant for many changes
+            last, stamp = when, to_ts(when)
+        if all_email:
+            channel.append((new, profile_id))
+        elif old is None:
+            new_states.append((profile_id, group_id, new, stamp))
         else:
-            changed_states.append(
-                {"b_profile": change.profile_id, "b_group": group.id, "b_state": change.new, "b_ts": ts}
-            )
+            changed_states.append((new, stamp, profile_id, group_id))
         events.append(
-            {
-                "ts": ts,
-                "name": ledger.CHANNEL_UNSUBSCRIBED,
-                "identity": change.identity,
-                "profile_id": change.profile_id,
-                "group_id": group.id if group else None,
-                "campaign_id": campaign_id,
-                "source": source,
-                "actor": actor,
-                "properties": change_properties(
-                    group=group, old=change.old, new=change.new, source=source, actor=actor,
-                    campaign_id=campaign_id, reason=change.reason,
-                ),
-            }
+            (stamp, name, identity, profile_id, group_id, campaign_id, source, actor, serialised)
         )
-    if new_states:
-        session.execute(insert(GroupState.__table__), new_states)  # type: ignore[attr-defined]
-    if changed_states:
-        gs = GroupState.__table__  # type: ignore[attr-defined]
-        session.execute(
-            update(gs)
-            .where(gs.c.profile_id == bindparam("b_profile"), gs.c.group_id == bindparam("b_group"))
-            .values(state=bindparam("b_state"), updated_at=bindparam("b_ts")),
-            changed_states,
-        )
-    if channel:
-        pt = Profile.__table__  # type: ignore[attr-defined]
-        session.execute(
-            update(pt).where(pt.c.id == bindparam("b_id")).values(all_email=bindparam("b_state")),
-            channel,
-        )
-    if events:
-        session.execute(insert(Event.__table__), events)  # type: ignore[attr-defined]
+    writer.insert(bulk.GROUP_STATE, _STATE_KEYS, new_states)
+    writer.run(_STATE_UPDATE, _STATE_UPDATE_KEYS, changed_states)
+    writer.run(_CHANNEL_UPDATE, _CHANNEL_UPDATE_KEYS, channel)
+    writer.insert(bulk.EVENT, _EVENT_KEYS, events)
     return len(events)
 
 

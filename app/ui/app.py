@@ -123,6 +123,8 @@ class SubgroupsApp(App[None]):
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         self.closing.set()
+        if self._reload_timer is not None:
+            self._reload_timer.stop()
         super().exit(*args, **kwargs)
 
     def on_unmount(self) -> None:
@@ -196,16 +198,25 @@ class SubgroupsApp(App[None]):
                     fresh = follower.poll(session)
             except OperationalError:
                 continue  # busy or briefly unavailable: try again next tick
-            if fresh:
+            if len(fresh) >= ledger.PAGE:
+                # A bulk write (an import, the sample data): show its newest
+                # events and say how many went by, rather than replaying them all.
+                with self.store.read() as session:
+                    latest = ledger.latest_id(session)
+                    skipped = follower.skip_to(max(follower.last, latest - INITIAL_EVENTS))
+                    fresh += follower.poll(session)
+                shown = fresh[-INITIAL_EVENTS:]
+                self.post_message(NewEvents(shown, skipped=skipped + len(fresh) - len(shown)))
+            elif fresh:
                 self.post_message(NewEvents(fresh))
 
     @on(NewEvents)
     def _new_events(self, message: NewEvents) -> None:
-        self.query_one(EventLogPane).add(message.events)
+        self.query_one(EventLogPane).add(message.events, skipped=message.skipped)
         if message.initial or not message.events:
             return
         names = {e.name for e in message.events}
-        if any(name.startswith("Group ") for name in names):
+        if message.skipped or any(name.startswith("Group ") for name in names):
             self._reload_groups_table = True
         self._schedule_reload()
         identities = {e.identity for e in message.events if e.identity}
@@ -218,6 +229,8 @@ class SubgroupsApp(App[None]):
 
     def _reload_groups(self) -> None:
         self._reload_timer = None
+        if self.closing.is_set():
+            return  # quitting: the sections may already be gone
         counts_only = not self._reload_groups_table
         self._reload_groups_table = False
         self.query_one(GroupsSection).reload(counts_only=counts_only)

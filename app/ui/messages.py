@@ -38,6 +38,8 @@ class NewEvents(Message):
 
     events: list[EventRecord] = field(default_factory=list)
     initial: bool = False
+    # Events of a bulk write that went by without being shown.
+    skipped: int = 0
 
 
 @dataclass

@@ -600,7 +600,7 @@ def test_an_import_is_refused_when_the_store_changed_since_the_preview(
 def test_a_cancelled_import_writes_nothing(
     store: Store, three_groups: dict[str, Group], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(csv_io, "CHUNK", 2)  # several chunks, so cancelling comes midway
+    monkeypatch.setattr(csv_io.writing, "CHUNK", 2)  # several chunks, so cancelling comes midway
     path = csv_file(tmp_path, FIRST + "C4,,,,,unsubscribed,,\nC5,,,,,unsubscribed,,\n")
     asked: list[bool] = []
 

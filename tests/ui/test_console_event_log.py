@@ -140,13 +140,6 @@ async def test_name_and_group_filters(sample_db: Path, make_app, open_db) -> Non
         assert log_lines(app) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="event_log.py writes lines with RichLog.write(line): RichLog measures them against "
-    "app.console's width (80 when no terminal is attached, as under textual-serve), not the "
-    "pane's, so they are cut at 80 columns; write(..., expand=True) fixes it (reported)",
-)
 async def test_log_lines_use_the_panes_width_when_no_terminal_is_attached(
     sample_db: Path, make_app, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -286,12 +286,6 @@ async def test_escape_cancels_and_s_unsubscribes_from_all_email(
     ] == [("Channel", None, "console")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="profiles.py _found re-shows the previous profile even when the search left it out, "
-    "and _shown accepts a superseded worker's result: a slow read of it wins (reported)",
-)
 async def test_after_a_search_the_detail_shows_a_profile_from_the_results(
     sample_db: Path, make_app, open_db, monkeypatch: pytest.MonkeyPatch
 ) -> None:

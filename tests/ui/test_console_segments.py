@@ -20,7 +20,7 @@ from app.ui.modals.prompt import PromptModal
 from app.ui.screens.segments import SegmentsSection
 from app.ui.widgets.clauses import ALL_GROUPS, ClauseEditor, GroupsClause, PropertyClause
 
-from conftest import SIZE, paste, settle, start
+from console_pilot import SIZE, paste, settle, start
 
 
 def clause_counts(section: SegmentsSection) -> list[str]:

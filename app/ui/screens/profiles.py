@@ -63,6 +63,8 @@ class ProfilesSection(Vertical, can_focus=False):
         super().__init__(id=id)
         self.view: ProfileView | None = None
         self._search_timer = None
+        # The identity most recently asked for: older reads that finish later are dropped.
+        self._requested: str | None = None
 
     @property
     def subgroups(self) -> "SubgroupsApp":
@@ -123,7 +125,15 @@ class ProfilesSection(Vertical, can_focus=False):
             Content(f"{len(message.hits):,}{more} of {message.total:,} profiles {what}")
         )
         if message.hits:
-            self.show_profile(message.hits[0].identity if self.view is None else self.view.identity)
+            # Keep the shown person if the search still finds them, else the first hit.
+            identities = [hit.identity for hit in message.hits]
+            keep = self.view is not None and self.view.identity in identities
+            identity = self.view.identity if keep and self.view is not None else identities[0]
+            table.move_cursor(row=identities.index(identity))
+            self.show_profile(identity)
+        else:
+            self._requested = None
+            self._shown(self.Shown(None, "No profile matches the search."))
 
     @on(DataTable.RowHighlighted, "#profiles-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -132,8 +142,13 @@ class ProfilesSection(Vertical, can_focus=False):
 
     # --- one profile -----------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="profiles.show")
     def show_profile(self, identity: str) -> None:
+        """Show one person (read in a worker; only the latest request is shown)."""
+        self._requested = identity
+        self._read_profile(identity)
+
+    @work(thread=True, exclusive=True, group="profiles.show")
+    def _read_profile(self, identity: str) -> None:
         try:
             with self.subgroups.store.read() as session:
                 view = profiles.profile_view(session, identity, history_limit=100)
@@ -143,6 +158,8 @@ class ProfilesSection(Vertical, can_focus=False):
 
     @on(Shown)
     def _shown(self, message: Shown) -> None:
+        if message.view is not None and message.view.identity != self._requested:
+            return  # a superseded read: a newer one is on its way
         summary = self.query_one("#profile-summary", Static)
         groups_table = self.query_one("#profile-groups", DataTable)
         history = self.query_one("#profile-history", DataTable)
@@ -164,7 +181,7 @@ class ProfilesSection(Vertical, can_focus=False):
             text.append("\n" + ", ".join(f"{k}: {v}" for k, v in view.properties.items()), style="dim")
         text.append("\nAll email: ")
         text.append(view.all_email, style="bold")
-        text.append(f"  ({view.all_email_origin})", style="dim")
+        text.append(f" · {view.all_email_origin}", style="dim")
         if view.all_email == UNSUBSCRIBED:
             text.append("\nUnsubscribed from all email: no campaign reaches this person, whatever the groups say.")
         summary.update(text)

@@ -58,7 +58,7 @@ class EventLogPane(Vertical):
         self._update_status()
 
     def on_resize(self) -> None:
-        # Lines are cut to the width they were written at: write them again.
+        # Lines are cut to the pane's width when written: write them again.
         self._redraw()
 
     def _matches(self, event: EventRecord) -> bool:
@@ -68,8 +68,15 @@ class EventLogPane(Vertical):
             return False
         return not (group and group not in (event.group_name or "").casefold())
 
-    def add(self, events: list[EventRecord]) -> None:
-        """Take new events (oldest first); show them unless paused."""
+    def add(self, events: list[EventRecord], *, skipped: int = 0) -> None:
+        """Take new events (oldest first); show them unless paused.
+
+        ``skipped``: events of a bulk write that went by before these, not shown.
+        """
+        if skipped:
+            log = self.query_one("#log-lines", RichLog)
+            log.write(Text(f"… {skipped:,} events of a bulk write not shown (`subgroups events` lists them)",
+                           style="dim italic"), expand=True)
         self.events.extend(events)
         if self.paused:
             self.unseen += len(events)
@@ -78,14 +85,14 @@ class EventLogPane(Vertical):
         log = self.query_one("#log-lines", RichLog)
         for event in events:
             if self._matches(event):
-                log.write(event_line(event))
+                log.write(event_line(event), expand=True)
 
     def _redraw(self) -> None:
         log = self.query_one("#log-lines", RichLog)
         log.clear()
         for event in self.events:
             if self._matches(event):
-                log.write(event_line(event))
+                log.write(event_line(event), expand=True)
 
     @on(Input.Changed, "#log-filter-name, #log-filter-group")
     def _filter_changed(self) -> None:
