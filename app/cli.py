@@ -319,6 +319,7 @@ def events(args: argparse.Namespace, store: Store) -> int:
 
 def seed(args: argparse.Namespace, store: Store) -> int:
     from app.core import seed as seeding
+    from app.core import synthetic
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
@@ -326,7 +327,7 @@ def seed(args: argparse.Namespace, store: Store) -> int:
 
     started = time.perf_counter()
     if args.profiles:
-        seeding.seed_synthetic(store=store, profiles=args.profiles, actor=clock.os_user(), progress=progress)
+        synthetic.seed_synthetic(store=store, profiles=args.profiles, actor=clock.os_user(), progress=progress)
         what = f"{args.profiles:,} synthetic profiles over 50 groups"
     else:
         seeding.load_sample_data(store=store, actor=clock.os_user(), progress=progress)

@@ -124,7 +124,8 @@ class StoreInfo:
 
 def prepare_store(path: Path, profiles: int) -> StoreInfo:
     """Open the store at ``path``, seeding it first if it is empty."""
-    from app.core.seed import seed_synthetic, store_is_empty
+    from app.core.seed import store_is_empty
+    from app.core.synthetic import seed_synthetic
 
     store = open_store(str(path))
     try:

@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
-from app.core import csv_io, groups, seed  # noqa: E402
+from app.core import csv_io, groups, synthetic  # noqa: E402
 from app.core.models import POLICY_OPT_OUT, Event, GroupState, Profile  # noqa: E402
 from app.core.store import Store, open_store  # noqa: E402
 
@@ -60,7 +60,7 @@ ACTOR = "bench"
 
 def make_groups(store: Store, count: int) -> list[tuple[str, str]]:
     """Create the synthetic groups; (name, policy) of each."""
-    specs = seed.synthetic_group_specs(count)
+    specs = synthetic.synthetic_group_specs(count)
     with store.write() as session:
         for spec in specs:
             groups.create_group(

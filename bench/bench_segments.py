@@ -3,7 +3,7 @@ for a count with two or three group clauses on 1M profiles, 50 groups, ~5M state
 
     python bench/bench_segments.py [--profiles 1000000] [--db PATH] [--runs 200] [--keep]
 
-The store is seeded with ``app.core.seed.seed_synthetic`` (50 groups, every
+The store is seeded with ``app.core.synthetic.seed_synthetic`` (50 groups, every
 fourth one opt-in, about five stored states per profile, each with its ledger
 event), or reused with ``--db PATH`` (seeded first if missing or empty).
 
@@ -49,9 +49,10 @@ from sqlmodel import col, select  # noqa: E402
 
 from app.core import groups, profiles, segments, subscriptions  # noqa: E402
 from app.core.models import Group, GroupState, Profile  # noqa: E402
-from app.core.seed import seed_synthetic, store_is_empty  # noqa: E402
+from app.core.seed import store_is_empty  # noqa: E402
 from app.core.segment_rules import GroupsCondition, PropertyCondition, SegmentRule  # noqa: E402
 from app.core.store import Store, open_store  # noqa: E402
+from app.core.synthetic import seed_synthetic  # noqa: E402
 
 GOAL_MS = 50.0
 ACTOR = "bench"

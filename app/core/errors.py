@@ -119,4 +119,3 @@ class ImportOutdated(RuleRefused):
 
 class ImportCancelled(SubgroupsError):
     """The user stopped the import; nothing was written."""
-

@@ -1,14 +1,13 @@
-"""Sample and synthetic data: a store worth looking at, and one worth measuring.
+"""Sample data: a store worth looking at.
 
 ``load_sample_data`` loads ``sample_data/``: a dozen believable groups (one
 archived) and about 3,000 profiles, with a ledger history spread over the
 last 120 days so every stored state has a story ("left Promotions in June,
-came back in August"). ``seed_synthetic`` makes N profiles over up to 50
-groups for measuring at scale. Groups are made by ``groups.create_group``;
-states by ``subscriptions.apply_changes``, or at synthetic scale by the same
-rows written through the driver's executemany, so every stored state is
-explained by its latest ledger event. Both refuse a store that already holds
-groups or profiles.
+came back in August"). Groups are made by ``groups.create_group``; states
+by ``subscriptions.apply_changes``, so every stored state is explained by
+its latest ledger event. It refuses a store that already holds groups or
+profiles. The names, plans and helpers here are shared with
+``app.core.synthetic``, which makes stores worth measuring.
 
 ``profiles.csv`` is generated once by ``write_sample_profiles_csv`` (seeded,
 so the same file every time) and committed; regenerate it with
@@ -26,27 +25,24 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, func, insert, update
+from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.core import clock, ledger
+from app.core import bulk, clock, ledger
 from app.core import groups as group_service
 from app.core.errors import InvalidInput, RuleRefused
 from app.core.models import (
     POLICIES,
-    POLICY_OPT_IN,
     POLICY_OPT_OUT,
     STATUS_ACTIVE,
     STATUS_ARCHIVED,
     SUBSCRIBED,
     UNSUBSCRIBED,
-    Event,
     Group,
-    GroupState,
     Profile,
 )
 from app.core.store import Store
-from app.core.subscriptions import StateChange, apply_changes, change_properties
+from app.core.subscriptions import StateChange, apply_changes
 from app.resources import resource_dir
 
 Progress = Callable[[int, int], None]
@@ -59,7 +55,6 @@ SAMPLE_PROFILES = 3000
 SAMPLE_PROFILES_SEED = 20_261_120
 SAMPLE_HISTORY_SEED = 120
 HISTORY_DAYS = 120
-SYNTHETIC_CHUNK = 20_000
 SOURCE = "import"
 
 UNSUBSCRIBE_REASONS = (
@@ -160,7 +155,8 @@ def store_is_empty(session: Session) -> bool:
     return not (has_group or has_profile)
 
 
-def _refuse_unless_empty(session: Session) -> None:
+def refuse_unless_empty(session: Session) -> None:
+    """Refuse (``RuleRefused``) a store holding groups or profiles: seeds fill empty ones."""
     if store_is_empty(session):
         return
     group_count = session.exec(select(func.count()).select_from(Group)).one()
@@ -231,18 +227,20 @@ def read_profile_rows(path: Path, *, group_names: Sequence[str]) -> list[dict[st
 # --- generating profiles.csv ----------------------------------------------------
 
 
-def _weighted(pairs: Iterable[tuple[Any, int]]) -> tuple[list[Any], list[int]]:
+def weighted(pairs: Iterable[tuple[Any, int]]) -> tuple[list[Any], list[int]]:
+    """(value, weight) pairs as the values and the weights, for ``random.choices``."""
     values, weights = zip(*pairs, strict=True)
     return list(values), list(weights)
 
 
-def _ascii(text: str) -> str:
+def email_spelling(text: str) -> str:
+    """A name as an e-mail address spells it: ASCII, lower case, no spaces."""
     folded = unicodedata.normalize("NFKD", text.translate(ASCII_FOLD))
     return folded.encode("ascii", "ignore").decode().lower().replace(" ", "")
 
 
 def _email_local(rng: random.Random, first: str, last: str) -> str:
-    f, last_ascii = _ascii(first), _ascii(last)
+    f, last_ascii = email_spelling(first), email_spelling(last)
     pattern = rng.randrange(6)
     if pattern == 0:
         return f"{f}{last_ascii[0]}"
@@ -261,8 +259,8 @@ def generate_sample_profiles(
     """The header and rows of a believable profiles.csv (same seed, same file)."""
     rng = random.Random(seed)
     pools = name_pools()
-    domains, domain_weights = _weighted(EMAIL_DOMAINS)
-    plans, plan_weights = _weighted(PLANS)
+    domains, domain_weights = weighted(EMAIL_DOMAINS)
+    plans, plan_weights = weighted(PLANS)
     # How often each group's cells are unsubscribed / subscribed: opt-out
     # groups mostly collect unsubscribes, opt-in groups mostly subscribes.
     rates = {
@@ -321,70 +319,8 @@ def write_sample_profiles_csv(
     return target
 
 
-# --- writing to the store -------------------------------------------------------
-
-
-def _processor(session: Session, column: Column[Any]) -> Callable[[Any], Any] | None:
-    """How the ORM converts a value of this column for the driver (None: as it is)."""
-    dialect = session.get_bind().dialect
-    return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
-
-
-def _executemany(
-    session: Session,
-    table: Table,
-    columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-    *,
-    ready: Iterable[str] = (),
-) -> None:
-    """INSERT ``rows`` (values in ``columns`` order) in one driver call (COPY on PostgreSQL).
-
-    Per-row statement handling in SQLAlchemy costs more than the database's
-    own work at a million rows, so values go straight to the driver. Each is
-    converted by its column type's own bind processor, so rows are stored
-    exactly as the ORM stores them; columns named in ``ready`` hold values
-    the caller already converted that way (once for many rows).
-    """
-    if not rows:
-        return
-    compiled = insert(table).compile(dialect=session.get_bind().dialect, column_keys=list(columns))
-    order = list(compiled.positiontup or columns)
-    where = [columns.index(key) for key in order]
-    skip = set(ready)
-    convert = [None if key in skip else _processor(session, table.c[key]) for key in order]
-    params: list[Any] | Sequence[tuple[Any, ...]] = rows
-    if any(convert) or where != list(range(len(columns))):
-        params = [
-            tuple(c(row[i]) if c else row[i] for i, c in zip(where, convert, strict=True))
-            for row in rows
-        ]
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        # COPY takes a third off executemany's time on PostgreSQL (psycopg 3).
-        quote = connection.dialect.identifier_preparer.quote
-        sql = f"COPY {quote(table.name)} ({', '.join(map(quote, order))}) FROM STDIN"
-        with connection.connection.cursor().copy(sql) as copy:  # type: ignore[attr-defined]
-            for row in params:
-                copy.write_row(row)
-        return
-    if not compiled.positional:
-        params = [dict(zip(order, row, strict=True)) for row in params]
-    connection.exec_driver_sql(compiled.string, params)
-
-
-def _insert_profiles(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Bulk-insert profiles; their new ids, in the order of ``rows``."""
-    table = Profile.__table__  # type: ignore[attr-defined]
-    columns = list(rows[0]) if rows else []
-    before = session.exec(select(func.coalesce(func.max(Profile.id), 0))).one()
-    _executemany(session, table, columns, [tuple(row[key] for key in columns) for row in rows])
-    new = session.execute(select(table.c.identity, table.c.id).where(table.c.id > before)).all()
-    by_identity = {identity: profile_id for identity, profile_id in new}
-    return [by_identity[row["identity"]] for row in rows]
-
-
-def _flip(state: str) -> str:
+def flipped(state: str) -> str:
+    """The other state."""
     return SUBSCRIBED if state == UNSUBSCRIBED else UNSUBSCRIBED
 
 
@@ -414,7 +350,7 @@ def _history(
     span = (end - start).total_seconds()
     first_ts = start + timedelta(seconds=rng.uniform(0, span * 0.9))
     if change_of_mind or rng.random() < 0.05:
-        middle = _flip(final)
+        middle = flipped(final)
         later = first_ts + timedelta(seconds=rng.uniform(3600, (end - first_ts).total_seconds()))
         if initial != middle:
             return [
@@ -444,9 +380,10 @@ def _history(
     ]
 
 
-def _create_groups(
+def create_groups(
     session: Session, specs: Sequence[GroupSpec], *, actor: str, at: datetime
 ) -> list[Group]:
+    """Create the groups through the group service (with their events), seven minutes apart."""
     created = []
     for index, spec in enumerate(specs):
         created.append(
@@ -487,27 +424,28 @@ def load_sample_data(
     if progress:
         progress(0, total)
     with store.write() as session:
-        _refuse_unless_empty(session)
-        created = _create_groups(session, specs, actor=actor, at=start - timedelta(days=60))
+        refuse_unless_empty(session)
+        created = create_groups(session, specs, actor=actor, at=start - timedelta(days=60))
         by_name = {group.name: group for group in created}
         archived = {spec.name for spec in specs if spec.status == STATUS_ARCHIVED}
         fixed = {"identity", "email", "name", "all_email"}
         profile_rows = [
-            {
-                "identity": row["identity"].strip(),
-                "email": row.get("email") or None,
-                "name": row.get("name") or "",
-                "properties": {
+            bulk.NewProfileRow(
+                identity=row["identity"].strip(),
+                email=row.get("email") or None,
+                name=row.get("name") or "",
+                properties={
                     key: value
                     for key, value in row.items()
                     if key not in fixed and not key.startswith(GROUP_COLUMN_PREFIX) and value
                 },
-                "all_email": SUBSCRIBED,
-                "created_at": start - timedelta(days=rng.uniform(1, 240)),
-            }
+                all_email=SUBSCRIBED,
+                created_at=start - timedelta(days=rng.uniform(1, 240)),
+            )
             for row in rows
         ]
-        ids = _insert_profiles(session, profile_rows)
+        by_identity = bulk.insert_profiles(session=session, profiles=profile_rows)
+        ids = [by_identity[profile.identity] for profile in profile_rows]
         if progress:
             progress(total // 2, total)
         changes: list[StateChange] = []
@@ -566,208 +504,6 @@ def load_sample_data(
     return SeedSummary(
         groups=len(created),
         profiles=len(ids),
-        states=states,
-        events=events,
-        seconds=time.perf_counter() - started,
-    )
-
-
-# --- synthetic stores for measuring ---------------------------------------------
-
-# fmt: off
-SYNTHETIC_TOPICS = (
-    "Newsletter", "Product updates", "Promotions", "Events", "Digest",
-    "Partner offers", "Surveys", "Tips", "Release notes", "Beta program",
-)
-# fmt: on
-SYNTHETIC_REGIONS = ("Americas", "EMEA", "APAC", "LATAM", "Nordics")
-
-
-def synthetic_group_specs(count: int) -> list[GroupSpec]:
-    """``count`` (at most 50) believable group names, every fourth one opt-in."""
-    names = [f"{topic} · {region}" for region in SYNTHETIC_REGIONS for topic in SYNTHETIC_TOPICS]
-    return [
-        GroupSpec(
-            name=name,
-            description=f"Synthetic group {index + 1} for measuring at scale.",
-            policy=POLICY_OPT_IN if index % 4 == 3 else POLICY_OPT_OUT,
-            shown_on_landing_page=True,
-            status=STATUS_ACTIVE,
-        )
-        for index, name in enumerate(names[:count])
-    ]
-
-
-def _write_first_changes(session: Session, changes: Sequence[StateChange], *, actor: str) -> int:
-    """Apply changes of fresh profiles (group states never set, channel from subscribed).
-
-    The rows ``apply_changes`` writes, with the same event properties
-    (``change_properties``), but through the driver's executemany: at a
-    million profiles this is the difference between minutes and half an
-    hour. Events are written in the order given.
-    """
-    event_table = Event.__table__  # type: ignore[attr-defined]
-    profile_table = Profile.__table__  # type: ignore[attr-defined]
-    to_json = _processor(session, event_table.c.properties) or (lambda value: value)
-    to_ts = _processor(session, event_table.c.ts) or (lambda value: value)
-    properties: dict[tuple[int | None, str], Any] = {}
-    state_rows: list[tuple[Any, ...]] = []
-    event_rows: list[tuple[Any, ...]] = []
-    channel_rows: list[dict[str, Any]] = []
-    name = ledger.CHANNEL_UNSUBSCRIBED
-    for change in changes:
-        group = change.group
-        group_id = group.id if group else None
-        key = (group_id, change.new)
-        if key not in properties:  # a few distinct values for a million events
-            properties[key] = to_json(
-                change_properties(
-                    group=group,
-                    old=change.old,
-                    new=change.new,
-                    source=SOURCE,
-                    actor=actor,
-                    campaign_id=None,
-                    reason=None,
-                )
-            )
-        ts = to_ts(change.ts)  # converted once for both rows
-        pid = change.profile_id
-        if group is None:
-            channel_rows.append({"b_id": pid, "b_state": change.new})
-        else:
-            state_rows.append((pid, group_id, change.new, ts))
-        event_rows.append(
-            (ts, name, change.identity, pid, group_id, None, SOURCE, actor, properties[key])
-        )
-    state_columns = ("profile_id", "group_id", "state", "updated_at")
-    event_columns = (
-        "ts", "name", "identity", "profile_id", "group_id", "campaign_id", "source", "actor",
-        "properties",
-    )  # fmt: skip
-    state_table = GroupState.__table__  # type: ignore[attr-defined]
-    _executemany(session, state_table, state_columns, state_rows, ready=("updated_at",))
-    if channel_rows:
-        session.execute(
-            update(profile_table)
-            .where(profile_table.c.id == bindparam("b_id"))
-            .values(all_email=bindparam("b_state")),
-            channel_rows,
-        )
-    _executemany(session, event_table, event_columns, event_rows, ready=("ts", "properties"))
-    return len(event_rows)
-
-
-def seed_synthetic(
-    *,
-    store: Store,
-    profiles: int,
-    groups: int = 50,
-    states_per_profile: int = 5,
-    actor: str,
-    now: datetime | None = None,
-    progress: Progress | None = None,
-    seed: int = 0,
-    chunk_size: int = SYNTHETIC_CHUNK,
-) -> SeedSummary:
-    """Fill an empty store with ``profiles`` profiles over ``groups`` groups, for measuring.
-
-    Each profile gets about ``states_per_profile`` stored states (between two
-    fewer and two more), each with its ledger event; 2% have left all email.
-    One transaction per ``chunk_size`` profiles, so a million profiles never
-    sit in memory at once; an interrupted seed keeps the chunks it finished.
-    """
-    if profiles < 0:
-        raise InvalidInput(f"profiles must be 0 or more, not {profiles}", field="profiles")
-    if not 1 <= groups <= len(SYNTHETIC_TOPICS) * len(SYNTHETIC_REGIONS):
-        raise InvalidInput(f"groups must be between 1 and 50, not {groups}", field="groups")
-    if not 0 <= states_per_profile <= groups:
-        raise InvalidInput(
-            f"states per profile must be between 0 and {groups}, not {states_per_profile}",
-            field="states_per_profile",
-        )
-    started = time.perf_counter()
-    now = now or clock.now()
-    rng = random.Random(seed)
-    start = now - timedelta(days=HISTORY_DAYS)
-    span = (now - start).total_seconds() - 60
-    # Every country alike here; names with their e-mail spelling worked out once.
-    pools = [
-        (
-            pool.country,
-            [(name, _ascii(name)) for name in pool.first_names],
-            [(name, _ascii(name)) for name in pool.last_names],
-        )
-        for pool in name_pools()
-    ]
-    plans, plan_weights = _weighted(PLANS)
-    with store.write() as session:
-        _refuse_unless_empty(session)
-        created = _create_groups(
-            session, synthetic_group_specs(groups), actor=actor, at=start - timedelta(days=30)
-        )
-    # Likely final state: opt-out groups mostly collect unsubscribes, opt-in ones subscribes.
-    likely = [UNSUBSCRIBED if g.policy == POLICY_OPT_OUT else SUBSCRIBED for g in created]
-    low, high = max(0, states_per_profile - 2), min(groups, states_per_profile + 2)
-    states = events = 0
-    for chunk_start in range(0, profiles, chunk_size):
-        chunk_end = min(profiles, chunk_start + chunk_size)
-        # Each chunk covers its own slice of the 120 days, so ledger ids follow time.
-        slice_start = start + timedelta(seconds=span * chunk_start / max(profiles, 1))
-        slice_span = span * (chunk_end - chunk_start) / max(profiles, 1)
-        rows: list[dict[str, Any]] = []
-        for n in range(chunk_start, chunk_end):
-            country, firsts, lasts = rng.choice(pools)
-            first, first_ascii = rng.choice(firsts)
-            last, last_ascii = rng.choice(lasts)
-            rows.append(
-                {
-                    "identity": f"S{n + 1:07d}",
-                    "email": f"{first_ascii}.{last_ascii}.{n + 1}@example.net",
-                    "name": f"{first} {last}",
-                    "properties": {"country": country, "plan": rng.choices(plans, plan_weights)[0]},
-                    "all_email": SUBSCRIBED,
-                    "created_at": start - timedelta(days=30 * rng.random()),
-                }
-            )
-        with store.write() as session:
-            ids = _insert_profiles(session, rows)
-            changes: list[StateChange] = []
-            for profile_id, row in zip(ids, rows, strict=True):
-                identity = row["identity"]
-                for index in rng.sample(range(groups), rng.randint(low, high)):
-                    state = likely[index] if rng.random() < 0.75 else _flip(likely[index])
-                    ts = slice_start + timedelta(seconds=slice_span * rng.random())
-                    changes.append(
-                        StateChange(profile_id, identity, created[index], None, state, None, ts)
-                    )
-                if rng.random() < 0.02:
-                    ts = slice_start + timedelta(seconds=slice_span * rng.random())
-                    changes.append(
-                        StateChange(profile_id, identity, None, SUBSCRIBED, UNSUBSCRIBED, None, ts)
-                    )
-            changes.sort(key=lambda change: change.ts or now)
-            events += _write_first_changes(session, changes, actor=actor)
-            states += sum(1 for change in changes if change.group is not None)
-        if progress:
-            progress(chunk_end, profiles)
-    with store.write() as session:
-        ledger.record(
-            session,
-            name=ledger.SAMPLE_DATA_LOADED,
-            source=SOURCE,
-            actor=actor,
-            now=now,
-            properties={
-                "Groups": groups,
-                "Profiles": profiles,
-                "States": states,
-                "Synthetic": True,
-            },
-        )
-    return SeedSummary(
-        groups=groups,
-        profiles=profiles,
         states=states,
         events=events,
         seconds=time.perf_counter() - started,

@@ -28,7 +28,9 @@ def clean_status(status: str) -> str:
 def clean_reason(reason: str | None) -> str | None:
     cleaned = (reason or "").strip()
     if len(cleaned) > 500:
-        raise InvalidInput(f"Reason is {len(cleaned)} characters long; the most is 500", field="reason")
+        raise InvalidInput(
+            f"Reason is {len(cleaned)} characters long; the most is 500", field="reason"
+        )
     return cleaned or None
 
 
@@ -103,7 +105,9 @@ def set_state(
         if old == status:
             return None
         if row is None:
-            session.add(GroupState(profile_id=locked.id, group_id=group.id, state=status, updated_at=ts))
+            session.add(
+                GroupState(profile_id=locked.id, group_id=group.id, state=status, updated_at=ts)
+            )
         else:
             row.state, row.updated_at = status, ts
             session.add(row)
@@ -119,8 +123,13 @@ def set_state(
         campaign_id=campaign_id,
         now=ts,
         properties=change_properties(
-            group=group, old=old, new=status, source=source, actor=actor,
-            campaign_id=campaign_id, reason=reason,
+            group=group,
+            old=old,
+            new=status,
+            source=source,
+            actor=actor,
+            campaign_id=campaign_id,
+            reason=reason,
         ),
     )
 
@@ -237,6 +246,8 @@ def stored_states(session: Session, profile_ids: Sequence[int]) -> dict[tuple[in
     ids = list(profile_ids)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        for row in session.exec(select(GroupState).where(col(GroupState.profile_id).in_(chunk))).all():
+        for row in session.exec(
+            select(GroupState).where(col(GroupState.profile_id).in_(chunk))
+        ).all():
             result[(row.profile_id, row.group_id)] = row.state
     return result

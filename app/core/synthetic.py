@@ -9,7 +9,6 @@ a chunk of profiles per transaction. ``bench/`` measures on these stores.
 import random
 import time
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.core import bulk, clock, ledger
 from app.core.errors import InvalidInput

@@ -54,11 +54,12 @@ class SubgroupsApp(App[None]):
         "segments": SegmentsSection,
     }
     BINDINGS = [
-        Binding("1", "show_section('groups')", "Groups", tooltip="Show the Groups section", id="app.groups"),
+        Binding("1", "show_section('groups')", "Groups", tooltip="Show the Groups section", id="app.groups",
+                show=False),
         Binding("2", "show_section('profiles')", "Profiles", tooltip="Show the Profiles section",
-                id="app.profiles"),
+                id="app.profiles", show=False),
         Binding("3", "show_section('segments')", "Segments", tooltip="Show the Segments section",
-                id="app.segments"),
+                id="app.segments", show=False),
         Binding("l", "toggle_log", "Log", tooltip="Show or hide the live event log", id="app.log"),
         Binding("p", "pause_log", "Pause log", tooltip="Pause or resume the live event log", show=False,
                 id="app.pause_log"),

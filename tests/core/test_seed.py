@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.core import groups, seed
+from app.core import groups, seed, synthetic
 from app.core.errors import RuleRefused
 from app.core.ledger import (
     CHANNEL_UNSUBSCRIBED,
@@ -192,7 +192,7 @@ def test_loading_twice_is_refused_and_changes_nothing(sqlite_store: Store) -> No
     with pytest.raises(RuleRefused, match="empty store"):
         seed.load_sample_data(store=sqlite_store, actor=ACTOR, now=NOW)
     with pytest.raises(RuleRefused, match="empty store"):
-        seed.seed_synthetic(store=sqlite_store, profiles=10, actor=ACTOR, now=NOW)
+        synthetic.seed_synthetic(store=sqlite_store, profiles=10, actor=ACTOR, now=NOW)
     with sqlite_store.read() as session:
         assert counts(session) == before
 
@@ -216,7 +216,7 @@ def test_seed_synthetic_gives_about_five_states_per_profile_each_with_its_event(
     store: Store,
 ) -> None:
     seen: list[tuple[int, int]] = []
-    summary = seed.seed_synthetic(
+    summary = synthetic.seed_synthetic(
         store=store,
         profiles=2000,
         actor=ACTOR,
@@ -245,7 +245,7 @@ def test_seed_synthetic_gives_about_five_states_per_profile_each_with_its_event(
 
 
 def test_synthetic_events_have_the_same_shape_as_the_service_writes(store: Store) -> None:
-    seed.seed_synthetic(
+    synthetic.seed_synthetic(
         store=store, profiles=50, groups=4, states_per_profile=2, actor=ACTOR, now=NOW
     )
     with store.read() as session:
@@ -274,9 +274,9 @@ def test_seed_synthetic_checks_its_arguments(sqlite_store: Store) -> None:
     from app.core.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="groups"):
-        seed.seed_synthetic(store=sqlite_store, profiles=10, groups=51, actor=ACTOR)
+        synthetic.seed_synthetic(store=sqlite_store, profiles=10, groups=51, actor=ACTOR)
     with pytest.raises(InvalidInput, match="states per profile"):
-        seed.seed_synthetic(
+        synthetic.seed_synthetic(
             store=sqlite_store, profiles=10, groups=3, states_per_profile=4, actor=ACTOR
         )
     with sqlite_store.read() as session:

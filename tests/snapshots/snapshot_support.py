@@ -25,8 +25,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, ProgressBar
-from textual.widgets._progress_bar import Bar
+from textual.widgets import DataTable, Input
 
 from app.core import groups, profiles, subscriptions
 from app.core.models import UNSUBSCRIBED
@@ -216,19 +215,6 @@ def console_ready(app: SubgroupsApp) -> bool:
     )
 
 
-def steady_gauges(app: SubgroupsApp) -> None:
-    """Re-apply each progress bar's percentage now that the bars have their size.
-
-    Works around a race in the app (reported): Textual's ProgressBar rounds the
-    percentage to the bar's width at the moment it is set, and the width is 0
-    until the first layout. Whether the groups load (which sets the gauge) wins
-    against that layout decides how "3 / 50" is drawn. This keeps the drawing a
-    user gets once the screen is up, whichever came first.
-    """
-    for gauge in app.screen_stack[0].query(ProgressBar):
-        gauge.query_one(Bar).percentage = gauge.percentage
-
-
 def steady_cursors(app: SubgroupsApp) -> None:
     """Cursor blink off in every input of the current screen (and the main one)."""
     for screen in {app.screen, app.screen_stack[0]}:
@@ -245,7 +231,6 @@ def before(
         app = pilot.app
         assert isinstance(app, SubgroupsApp)
         await settle(pilot, lambda: console_ready(app))
-        steady_gauges(app)
         steady_cursors(app)
         if steps is not None:
             await steps(pilot)

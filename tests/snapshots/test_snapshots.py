@@ -191,3 +191,126 @@ def test_help(snap_compare, console, sample_store: Path, size: tuple[int, int]) 
         assert isinstance(pilot.app.screen, HelpScreen)
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
+
+
+def _save_sample_segment(db: Path) -> None:
+    """A saved segment on the sample data: Newsletter or Product updates, not Promotions, DE."""
+    from app.core import segments
+    from app.core.segment_rules import (
+        ANY,
+        EXCLUDE,
+        INCLUDE,
+        GroupsCondition,
+        PropertyCondition,
+        SegmentRule,
+    )
+    from snapshot_support import NOW
+
+    store = open_store(db)
+    try:
+        with store.write() as session:
+            ids = {name: gid for gid, name in segments.group_names(session).items()}
+            rule = SegmentRule(
+                (
+                    GroupsCondition(INCLUDE, (ids["Newsletter"], ids["Product updates"]), ANY),
+                    GroupsCondition(EXCLUDE, (ids["Promotions"],), ANY),
+                    PropertyCondition("country", "equals", ("DE",)),
+                )
+            )
+            segments.save_segment(
+                session=session, name="DE readers", rule=rule, actor=CONSOLE_USER, now=NOW
+            )
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_segment_builder(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
+    """Segments with the saved segment "DE readers" opened (enter on the list): the
+    sentence "People subscribed to any of Newsletter, Product updates, and not
+    subscribed to Promotions, and country is DE", the total of 3,000 profiles, then
+    the clauses, each with its own count: Include any of Newsletter and Product
+    updates (ticked), Exclude Promotions, and the country property; below, the
+    first members with the groups they are subscribed to. At 80x24 the clauses
+    scroll."""
+    _save_sample_segment(sample_store)
+
+    async def steps(pilot: Pilot[None]) -> None:
+        from app.ui.screens.segments import SegmentsSection
+
+        app = pilot.app
+        section = app.query_one(SegmentsSection)
+        await pilot.press("3")
+        table = app.query_one("#segments-table", DataTable)
+        await settle(pilot, lambda: table.row_count == 1)
+        await pilot.press("enter")
+        await settle(
+            pilot,
+            lambda: section.segment_id is not None
+            and "Total" in str(section.query_one("#segment-total").render())
+            and "…" not in " ".join(str(c.render()) for c in section.query(".clause-count")),
+        )
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_import_preview(
+    snap_compare, console, sample_store: Path, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """The import dialog's preview of people.csv (3 rows): 2 new profiles, the state
+    changes by group (all email, Newsletter, Promotions) and a kept unsubscribe
+    (the file says subscribed where the person had unsubscribed), then each change
+    by line: nothing is written until ctrl+s."""
+    store = open_store(sample_store)
+    with store.read() as session:
+        kept = next(
+            v.identity
+            for p in profiles.search_profiles(session, "C1000")
+            for v in [profiles.profile_view(session, p.identity)]
+            if any(g.group_name == "Newsletter" and g.stored == UNSUBSCRIBED for g in v.groups)
+        )
+    store.dispose()
+    (tmp_path / "people.csv").write_text(
+        "identity,email,name,country,group:Newsletter,group:Promotions,all_email\n"
+        f"{kept},,,,subscribed,,\n"
+        "NEW001,new1@example.com,Nina Neu,DE,subscribed,unsubscribed,\n"
+        "NEW002,new2@example.com,Omar Otro,ES,,,unsubscribed\n",
+        encoding="utf-8",
+    )
+
+    async def steps(pilot: Pilot[None]) -> None:
+        from app.ui.modals.import_csv import ImportModal
+
+        await pilot.press("2", "i")
+        await settle(pilot, lambda: isinstance(pilot.app.screen, ImportModal))
+        await pilot.press(*"people.csv", "enter")
+        await settle(pilot, lambda: pilot.app.screen.step == "preview")  # type: ignore[attr-defined]
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_import_problems(
+    snap_compare, console, sample_store: Path, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """The import dialog after a file with problems: "bad.csv: 3 problem(s); nothing
+    was imported." and each problem with its line and column: a malformed email, an
+    unknown state word (with the allowed words), a duplicate identity."""
+    (tmp_path / "bad.csv").write_text(
+        "identity,email,group:Newsletter\n"
+        "A1,not-an-email,\n"
+        "A2,a2@example.com,maybe\n"
+        "A1,a1@example.com,\n",
+        encoding="utf-8",
+    )
+
+    async def steps(pilot: Pilot[None]) -> None:
+        from app.ui.modals.import_csv import ImportModal
+
+        await pilot.press("2", "i")
+        await settle(pilot, lambda: isinstance(pilot.app.screen, ImportModal))
+        await pilot.press(*"bad.csv", "enter")
+        await settle(pilot, lambda: pilot.app.screen.step == "problems")  # type: ignore[attr-defined]
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))

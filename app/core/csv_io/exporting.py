@@ -116,7 +116,9 @@ def _export_batches(
         for chunk in bulk.chunks(identities, bulk.IN_CHUNK):
             yield 0, 0, chunk
         return
-    low, high = session.execute(select(func.min(bulk.PROFILE.c.id), func.max(bulk.PROFILE.c.id))).one()
+    low, high = session.execute(
+        select(func.min(bulk.PROFILE.c.id), func.max(bulk.PROFILE.c.id))
+    ).one()
     if low is None:
         return
     for begin in range(int(low), int(high) + 1, CHUNK):

@@ -30,7 +30,6 @@ from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.subscriptions import clean_reason
 
 
-
 class NewProfile(NamedTuple):
     """A profile the import creates (subscribed to all email until a change says otherwise)."""
 

@@ -42,7 +42,6 @@ KEPT_PROBLEMS = 200  # in the error's list; the rest are counted
 STATE_HELP = "use subscribed, unsubscribed, or leave the cell empty"
 
 
-
 class ParsedRow(NamedTuple):
     """One good row; ``states`` line up with ``ParsedCsv.group_ids`` (None: empty cell)."""
 

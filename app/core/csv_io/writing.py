@@ -56,7 +56,6 @@ class ImportResult:
         return out
 
 
-
 def _write(
     session: Session,
     plan: ImportPlan,
@@ -105,8 +104,13 @@ def _write(
             make(
                 StateChange,
                 (
-                    ids[identity] if pid is None else pid, identity, groups[gid], old, new,
-                    reason if overwrites else None, None,
+                    ids[identity] if pid is None else pid,
+                    identity,
+                    groups[gid],
+                    old,
+                    new,
+                    reason if overwrites else None,
+                    None,
                 ),
             )  # fmt: skip
             for _, identity, pid, gid, _, old, new, overwrites in chunk

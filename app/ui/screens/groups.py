@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import DataTable, Label, Static
 
 from app.core import clock, groups
 from app.core.errors import SubgroupsError
@@ -35,6 +35,25 @@ COLUMNS = (
     ("Subscribed", "subscribed"),
     ("Unsubscribed", "unsubscribed"),
 )
+GAUGE_WIDTH = 25
+
+
+def gauge(active: int | None) -> Content:
+    """The N / 50 gauge: one cell per two slots, in the error colour when full.
+
+    Drawn as text rather than a ProgressBar, whose bar rounds to its width at
+    the moment the value is set (0 before the first layout) and so could draw
+    the same count two ways.
+    """
+    if active is None:
+        return Content.styled("·" * GAUGE_WIDTH, "$text-muted")
+    filled = round(min(active, MAX_ACTIVE_GROUPS) / MAX_ACTIVE_GROUPS * GAUGE_WIDTH)
+    colour = "$error" if active >= MAX_ACTIVE_GROUPS else "$primary"
+    return Content.assemble(
+        Content.styled("━" * filled, colour), Content.styled("━" * (GAUGE_WIDTH - filled), "$panel-lighten-2")
+    )
+
+
 # Below this width the Description column gives way; the line under the table
 # still shows the selected group's description in full.
 WIDE = 110
@@ -87,7 +106,7 @@ class GroupsSection(Vertical, can_focus=False):
     def compose(self) -> ComposeResult:
         with Horizontal(id="groups-bar"):
             yield Label("… / 50 active", id="active-count")
-            yield ProgressBar(total=MAX_ACTIVE_GROUPS, show_eta=False, show_percentage=False, id="active-gauge")
+            yield Static(gauge(None), id="active-gauge")
             yield Label("", id="groups-filter")
         yield DataTable(id="groups-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="groups-detail")
@@ -139,7 +158,7 @@ class GroupsSection(Vertical, can_focus=False):
         self.rows = message.groups
         self.active = message.active
         self.query_one("#active-count", Label).update(f"{message.active} / {MAX_ACTIVE_GROUPS} active")
-        self.query_one("#active-gauge", ProgressBar).update(progress=message.active)
+        self.query_one("#active-gauge", Static).update(gauge(message.active))
         self.set_class(message.active >= MAX_ACTIVE_GROUPS, "-at-limit")
         self._fill_table()
 
@@ -219,8 +238,8 @@ class GroupsSection(Vertical, can_focus=False):
             self._fill_table()
 
     def _show_filter(self) -> None:
-        shown = "  ".join(f"[{f}]" if f == self.status_filter else f" {f} " for f in FILTERS)
-        self.query_one("#groups-filter", Label).update(Content(f"Showing: {shown}  (f)"))
+        shown = " ".join(f"[{f}]" if f == self.status_filter else f" {f} " for f in FILTERS)
+        self.query_one("#groups-filter", Label).update(Content(f"f shows: {shown}"))
 
     # --- actions ---------------------------------------------------------
 
