@@ -107,22 +107,22 @@ def groups_update(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-def groups_archive(args: argparse.Namespace, store: Store) -> int:
+def _change_status(args: argparse.Namespace, store: Store, *, archive: bool) -> int:
+    service = groups.archive_group if archive else groups.unarchive_group
     with store.write() as session:
         found = groups.find_group(session, args.name)
         assert found.id is not None
-        group = groups.archive_group(session=session, group_id=found.id, actor=clock.os_user(), source="cli")
-    _print_group(args, group, "Archived")
+        group = service(session=session, group_id=found.id, actor=clock.os_user(), source="cli")
+    _print_group(args, group, "Archived" if archive else "Unarchived")
     return 0
+
+
+def groups_archive(args: argparse.Namespace, store: Store) -> int:
+    return _change_status(args, store, archive=True)
 
 
 def groups_unarchive(args: argparse.Namespace, store: Store) -> int:
-    with store.write() as session:
-        found = groups.find_group(session, args.name)
-        assert found.id is not None
-        group = groups.unarchive_group(session=session, group_id=found.id, actor=clock.os_user(), source="cli")
-    _print_group(args, group, "Unarchived")
-    return 0
+    return _change_status(args, store, archive=False)
 
 
 # --- profiles ---------------------------------------------------------------
@@ -249,30 +249,40 @@ def profiles_import(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-def profiles_export(args: argparse.Namespace, store: Store) -> int:
-    """``profiles export [FILE|-]``: every profile as a profile CSV (stdout by default)."""
+def export_csv(store: Store, file: str | None, identities: list[str] | None = None) -> int | None:
+    """Write profiles (all, or those named) as a profile CSV to FILE, or stdout for None or "-".
+
+    Returns how many were written to a file; None for stdout, where a reader
+    that stops early (``| head``) is not an error.
+    """
     from app.core import csv_io
 
-    if args.file in (None, "-"):
+    if file in (None, "-"):
         try:
             with store.read() as session:
-                csv_io.export_profiles(session=session, dest=sys.stdout)
+                csv_io.export_profiles(session=session, dest=sys.stdout, identities=identities)
             sys.stdout.flush()
         except BrokenPipeError:
-            # The reader stopped early (`| head`): not an error. Point stdout at
-            # /dev/null so the interpreter's own last flush does not complain.
+            # Point stdout at /dev/null so the interpreter's own last flush does not complain.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return None
     try:
-        dest = open(args.file, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        dest = open(file, "w", encoding="utf-8", newline="")  # noqa: SIM115
     except OSError as exc:
-        raise InvalidInput(f"Cannot write {args.file}: {exc.strerror}", field="file") from exc
+        raise InvalidInput(f"Cannot write {file}: {exc.strerror}", field="file") from exc
     progress = _progress_printer()
     with dest, store.read() as session:
-        written = csv_io.export_profiles(session=session, dest=dest, progress=progress)
+        written = csv_io.export_profiles(session=session, dest=dest, identities=identities, progress=progress)
     if progress:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
-    print(f"Exported {written:,} profiles to {args.file}.")
+    return written
+
+
+def profiles_export(args: argparse.Namespace, store: Store) -> int:
+    """``profiles export [FILE|-]``: every profile as a profile CSV (stdout by default)."""
+    written = export_csv(store, args.file)
+    if written is not None:
+        print(f"Exported {written:,} profiles to {args.file}.")
     return 0
 
 

@@ -12,8 +12,6 @@ is refused (exit 1); a malformed option is bad usage (exit 2).
 
 import argparse
 import json
-import os
-import sys
 from datetime import datetime
 from typing import Any
 
@@ -199,26 +197,12 @@ def segments_show(args: argparse.Namespace, store: Store) -> int:
 
 def segments_export(args: argparse.Namespace, store: Store) -> int:
     """``segments export NAME [FILE|-]``: the members as a profile CSV (stdout by default)."""
-    from app.core import csv_io
+    from app.cli import export_csv
 
     with store.read() as session:
         segment = segments.get_segment(session, args.name)
     identities = segments.member_identities(store, segments.segment_rule(segment))
-    if args.file in (None, "-"):
-        try:
-            with store.read() as session:
-                csv_io.export_profiles(session=session, dest=sys.stdout, identities=identities)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # The reader stopped early (`| head`): not an error. Point stdout at
-            # /dev/null so the interpreter's own last flush does not complain.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    try:
-        dest = open(args.file, "w", encoding="utf-8", newline="")  # noqa: SIM115
-    except OSError as exc:
-        raise InvalidInput(f"Cannot write {args.file}: {exc.strerror}", field="file") from exc
-    with dest, store.read() as session:
-        written = csv_io.export_profiles(session=session, dest=dest, identities=identities)
-    print(f"Exported {written:,} members of segment {segment.name!r} to {args.file}.")
+    written = export_csv(store, args.file, identities)
+    if written is not None:
+        print(f"Exported {written:,} members of segment {segment.name!r} to {args.file}.")
     return 0

@@ -256,22 +256,25 @@ def update_group(
     return group
 
 
-def archive_group(
-    *, session: Session, group_id: int, actor: str, source: str = "console", now: datetime | None = None
+def _set_status(
+    session: Session, group_id: int, status: str, *, actor: str, source: str, now: datetime | None
 ) -> Group:
-    """Archive a group: it frees a slot and leaves pickers, but its opt-outs stay enforced."""
+    """Archive or unarchive, with the limit checked for unarchive and the admin event."""
     _lock_groups(session)
     group = get_group(session, group_id, fresh=True)
-    if group.status == STATUS_ARCHIVED:
-        raise WrongStatus(f"Group {group.name!r} is already archived")
+    if group.status == status:
+        raise WrongStatus(f"Group {group.name!r} is already {status}")
+    if status == STATUS_ACTIVE:
+        _check_room(session)
     ts = now or clock.now()
-    group.status, group.archived_at = STATUS_ARCHIVED, ts
+    group.status = status
+    group.archived_at = ts if status == STATUS_ARCHIVED else None
     group.updated_at, group.updated_by = ts, actor
     session.add(group)
     session.flush()
     ledger.record(
         session,
-        name=ledger.GROUP_ARCHIVED,
+        name=ledger.GROUP_ARCHIVED if status == STATUS_ARCHIVED else ledger.GROUP_UNARCHIVED,
         source=source,
         actor=actor,
         group_id=group.id,
@@ -279,32 +282,20 @@ def archive_group(
         properties=_group_properties(group),
     )
     return group
+
+
+def archive_group(
+    *, session: Session, group_id: int, actor: str, source: str = "console", now: datetime | None = None
+) -> Group:
+    """Archive a group: it frees a slot and leaves pickers, but its opt-outs stay enforced."""
+    return _set_status(session, group_id, STATUS_ARCHIVED, actor=actor, source=source, now=now)
 
 
 def unarchive_group(
     *, session: Session, group_id: int, actor: str, source: str = "console", now: datetime | None = None
 ) -> Group:
     """Bring an archived group back, if a slot is free."""
-    _lock_groups(session)
-    group = get_group(session, group_id, fresh=True)
-    if group.status == STATUS_ACTIVE:
-        raise WrongStatus(f"Group {group.name!r} is already active")
-    _check_room(session)
-    ts = now or clock.now()
-    group.status, group.archived_at = STATUS_ACTIVE, None
-    group.updated_at, group.updated_by = ts, actor
-    session.add(group)
-    session.flush()
-    ledger.record(
-        session,
-        name=ledger.GROUP_UNARCHIVED,
-        source=source,
-        actor=actor,
-        group_id=group.id,
-        now=ts,
-        properties=_group_properties(group),
-    )
-    return group
+    return _set_status(session, group_id, STATUS_ACTIVE, actor=actor, source=source, now=now)
 
 
 def list_groups(session: Session, *, status: str = "active") -> list[Group]:
