@@ -9,22 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_runner import CliRunner
 
-from app.__main__ import main
 from app.core import groups, profiles
 from app.core.store import open_store
 
 GROUP_KEYS = {"id", "name", "description", "channel", "policy", "status", "shown_on_landing_page"}
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -39,30 +31,30 @@ def add_profile(db: str, identity: str) -> None:
     store.dispose()
 
 
-def test_group_lifecycle_through_the_cli(capsys: pytest.CaptureFixture[str], db: str) -> None:
-    code, out, _ = run(capsys, "groups", "create", "Newsletter", "--description", "Monthly", "--db", db)
+def test_group_lifecycle_through_the_cli(cli: CliRunner, db: str) -> None:
+    code, out, _ = cli("groups", "create", "Newsletter", "--description", "Monthly", "--db", db)
     assert code == 0 and "Created group 'Newsletter'" in out
-    code, out, _ = run(capsys, "groups", "create", "Offers", "--policy", "opt-in", "--hidden", "--db", db, "--json")
+    code, out, _ = cli("groups", "create", "Offers", "--policy", "opt-in", "--hidden", "--db", db, "--json")
     created = json.loads(out)
     assert code == 0 and created["policy"] == "opt-in" and created["shown_on_landing_page"] is False
 
-    code, out, _ = run(capsys, "groups", "update", "offers", "--name", "Deals", "--shown", "--db", db, "--json")
+    code, out, _ = cli("groups", "update", "offers", "--name", "Deals", "--shown", "--db", db, "--json")
     updated = json.loads(out)
     assert code == 0 and updated["id"] == created["id"] and updated["name"] == "Deals"
 
-    code, out, _ = run(capsys, "groups", "archive", "Deals", "--db", db)
+    code, out, _ = cli("groups", "archive", "Deals", "--db", db)
     assert code == 0 and "Archived" in out
-    code, out, _ = run(capsys, "groups", "list", "--json", "--db", db)
+    code, out, _ = cli("groups", "list", "--json", "--db", db)
     listed = json.loads(out)
     assert [g["name"] for g in listed] == ["Newsletter"]
     assert GROUP_KEYS <= set(listed[0])
-    code, out, _ = run(capsys, "groups", "list", "--archived", "--json", "--db", db)
+    code, out, _ = cli("groups", "list", "--archived", "--json", "--db", db)
     assert [g["name"] for g in json.loads(out)] == ["Deals"]
-    code, out, _ = run(capsys, "groups", "list", "--all", "--db", db)
+    code, out, _ = cli("groups", "list", "--all", "--db", db)
     assert "Deals" in out and "Newsletter" in out and "1 / 50 active" in out
-    code, out, _ = run(capsys, "groups", "unarchive", "Deals", "--db", db)
+    code, out, _ = cli("groups", "unarchive", "Deals", "--db", db)
     assert code == 0
-    code, out, _ = run(capsys, "groups", "list", "--db", db)
+    code, out, _ = cli("groups", "list", "--db", db)
     assert "2 / 50 active" in out
 
 
@@ -82,57 +74,57 @@ def test_group_lifecycle_through_the_cli(capsys: pytest.CaptureFixture[str], db:
     ],
 )
 def test_wrong_input_gets_one_line_and_changes_nothing(
-    capsys: pytest.CaptureFixture[str], db: str, argv: list[str], code: int, message: str
+    cli: CliRunner, db: str, argv: list[str], code: int, message: str
 ) -> None:
-    assert run(capsys, "groups", "create", "Newsletter", "--db", db)[0] == 0
+    assert cli("groups", "create", "Newsletter", "--db", db)[0] == 0
     add_profile(db, "ada@example.com")
-    before = run(capsys, "events", "--json", "--limit", "100", "--db", db)[1]
+    before = cli("events", "--json", "--limit", "100", "--db", db)[1]
 
-    got, out, err = run(capsys, *argv, "--db", db)
+    got, out, err = cli(*argv, "--db", db)
 
     assert got == code
     assert message in err
     assert "Traceback" not in err
     if code == 1:
         assert len(err.strip().splitlines()) == 1
-    assert run(capsys, "events", "--json", "--limit", "100", "--db", db)[1] == before
+    assert cli("events", "--json", "--limit", "100", "--db", db)[1] == before
 
 
-def test_the_51st_group_is_refused_with_what_to_do(capsys: pytest.CaptureFixture[str], db: str) -> None:
+def test_the_51st_group_is_refused_with_what_to_do(cli: CliRunner, db: str) -> None:
     store = open_store(db)
     with store.write() as session:
         for n in range(50):
             groups.create_group(session=session, name=f"Group {n}", actor="test")
     store.dispose()
-    code, _, err = run(capsys, "groups", "create", "One too many", "--db", db)
+    code, _, err = cli("groups", "create", "One too many", "--db", db)
     assert code == 1
     assert err.strip() == "subgroups: 50 of 50 groups are active: archive one to make room"
-    assert run(capsys, "groups", "archive", "Group 7", "--db", db)[0] == 0
-    assert run(capsys, "groups", "create", "One too many", "--db", db)[0] == 0
-    code, _, err = run(capsys, "groups", "unarchive", "Group 7", "--db", db)
+    assert cli("groups", "archive", "Group 7", "--db", db)[0] == 0
+    assert cli("groups", "create", "One too many", "--db", db)[0] == 0
+    code, _, err = cli("groups", "unarchive", "Group 7", "--db", db)
     assert code == 1 and "archive one to make room" in err
 
 
 @pytest.mark.parametrize("kind", ["text file", "directory", "under a file"])
 def test_a_db_that_cannot_be_a_store_is_bad_input(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+    cli: CliRunner, tmp_path: Path, kind: str
 ) -> None:
     text_file = tmp_path / "notes.txt"
     text_file.write_text("shopping list\n")
     target = {"text file": text_file, "directory": tmp_path, "under a file": text_file / "x.db"}[kind]
-    code, out, err = run(capsys, "groups", "list", "--db", str(target))
+    code, out, err = cli("groups", "list", "--db", str(target))
     assert code == 2
     assert str(target) in err and "Traceback" not in err
     assert text_file.read_text() == "shopping list\n"
 
 
-def test_profiles_show_and_set(capsys: pytest.CaptureFixture[str], db: str) -> None:
-    run(capsys, "groups", "create", "Newsletter", "--db", db)
-    run(capsys, "groups", "create", "Beta", "--policy", "opt-in", "--db", db)
+def test_profiles_show_and_set(cli: CliRunner, db: str) -> None:
+    cli("groups", "create", "Newsletter", "--db", db)
+    cli("groups", "create", "Beta", "--policy", "opt-in", "--db", db)
     add_profile(db, "ada@example.com")
 
-    code, out, _ = run(
-        capsys, "profiles", "set", "ada@example.com", "--group", "newsletter", "--status", "unsubscribed",
+    code, out, _ = cli(
+        "profiles", "set", "ada@example.com", "--group", "newsletter", "--status", "unsubscribed",
         "--reason", "too many emails", "--db", db, "--json",
     )
     result = json.loads(out)
@@ -141,14 +133,14 @@ def test_profiles_show_and_set(capsys: pytest.CaptureFixture[str], db: str) -> N
     assert props["Group"] == "Newsletter" and props["Source"] == "cli" and props["Reason"] == "too many emails"
     assert props["Old State"] is None and props["New State"] == "unsubscribed"
 
-    code, out, _ = run(capsys, "profiles", "set", "ada@example.com", "--group", "Newsletter",
+    code, out, _ = cli("profiles", "set", "ada@example.com", "--group", "Newsletter",
                        "--status", "unsubscribed", "--db", db)
     assert code == 0 and "nothing changed" in out
 
-    code, out, _ = run(capsys, "profiles", "set", "ada@example.com", "--all-email", "--status", "unsubscribed", "--db", db)
+    code, out, _ = cli("profiles", "set", "ada@example.com", "--all-email", "--status", "unsubscribed", "--db", db)
     assert code == 0 and "all email is now unsubscribed" in out
 
-    code, out, _ = run(capsys, "profiles", "show", "ada@example.com", "--json", "--db", db)
+    code, out, _ = cli("profiles", "show", "ada@example.com", "--json", "--db", db)
     shown = json.loads(out)
     assert shown["identity"] == "ada@example.com" and shown["all_email"] == "unsubscribed"
     by_name = {g["name"]: g for g in shown["groups"]}
@@ -156,45 +148,45 @@ def test_profiles_show_and_set(capsys: pytest.CaptureFixture[str], db: str) -> N
     assert by_name["Beta"]["stored"] is None and by_name["Beta"]["effective"] == "unsubscribed"
     assert {"id", "name", "stored", "effective"} <= set(by_name["Beta"])
 
-    code, out, _ = run(capsys, "profiles", "show", "ada@example.com", "--db", db)
+    code, out, _ = cli("profiles", "show", "ada@example.com", "--db", db)
     assert "too many emails" in out and "opt-in policy default" in out
 
 
-def test_events_json_lines_and_filters(capsys: pytest.CaptureFixture[str], db: str) -> None:
-    run(capsys, "groups", "create", "Newsletter", "--db", db)
-    run(capsys, "groups", "create", "Offers", "--db", db)
+def test_events_json_lines_and_filters(cli: CliRunner, db: str) -> None:
+    cli("groups", "create", "Newsletter", "--db", db)
+    cli("groups", "create", "Offers", "--db", db)
     add_profile(db, "ada@example.com")
-    run(capsys, "profiles", "set", "ada@example.com", "--group", "Offers", "--status", "unsubscribed", "--db", db)
+    cli("profiles", "set", "ada@example.com", "--group", "Offers", "--status", "unsubscribed", "--db", db)
 
-    code, out, _ = run(capsys, "events", "--json", "--db", db)
+    code, out, _ = cli("events", "--json", "--db", db)
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [e["name"] for e in lines] == ["Group Created", "Group Created", "Channel Unsubscribed"]
     assert all({"id", "ts", "name", "identity", "properties"} <= set(e) for e in lines)
 
-    code, out, _ = run(capsys, "events", "--json", "--name", "Channel Unsubscribed", "--db", db)
+    code, out, _ = cli("events", "--json", "--name", "Channel Unsubscribed", "--db", db)
     assert [json.loads(line)["identity"] for line in out.splitlines()] == ["ada@example.com"]
-    code, out, _ = run(capsys, "events", "--json", "--group", "newsletter", "--db", db)
+    code, out, _ = cli("events", "--json", "--group", "newsletter", "--db", db)
     assert [json.loads(line)["properties"]["Group"] for line in out.splitlines()] == ["Newsletter"]
-    code, out, _ = run(capsys, "events", "--json", "--limit", "1", "--db", db)
+    code, out, _ = cli("events", "--json", "--limit", "1", "--db", db)
     assert len(out.splitlines()) == 1
 
 
 def test_subgroups_db_environment_variable(
-    capsys: pytest.CaptureFixture[str], db: str, monkeypatch: pytest.MonkeyPatch
+    cli: CliRunner, db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SUBGROUPS_DB", db)
-    assert run(capsys, "groups", "create", "From env")[0] == 0
-    code, out, _ = run(capsys, "groups", "list", "--json", "--db", db)
+    assert cli("groups", "create", "From env")[0] == 0
+    code, out, _ = cli("groups", "list", "--json", "--db", db)
     assert [g["name"] for g in json.loads(out)] == ["From env"]
 
 
-def test_seed_loads_the_sample_data_once(capsys: pytest.CaptureFixture[str], db: str) -> None:
-    code, out, _ = run(capsys, "seed", "--db", db)
+def test_seed_loads_the_sample_data_once(cli: CliRunner, db: str) -> None:
+    code, out, _ = cli("seed", "--db", db)
     assert code == 0 and "Loaded the sample data" in out
-    code, out, _ = run(capsys, "groups", "list", "--all", "--json", "--db", db)
+    code, out, _ = cli("groups", "list", "--all", "--json", "--db", db)
     listed = json.loads(out)
     assert len(listed) >= 10 and any(g["status"] == "archived" for g in listed)
-    code, _, err = run(capsys, "seed", "--db", db)
+    code, _, err = cli("seed", "--db", db)
     assert code == 1 and "Traceback" not in err
 
 

@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_runner import CliRunner
 from sqlalchemy import func
 from sqlmodel import select
 
-from app.__main__ import main
 from app.core import groups
 from app.core.models import Event, GroupState, Profile
 from app.core.store import open_store
@@ -21,14 +21,6 @@ CSV = (
 )
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -63,11 +55,11 @@ def counts(db: str) -> tuple[int, int, int]:
 
 
 def test_a_dry_run_reports_the_changes_and_writes_nothing(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+    cli: CliRunner, db: str, tmp_path: Path
 ) -> None:
     before = counts(db)
-    code, out, err = run(
-        capsys, "profiles", "import", write(tmp_path, CSV), "--dry-run", "--db", db
+    code, out, err = cli(
+        "profiles", "import", write(tmp_path, CSV), "--dry-run", "--db", db
     )
 
     assert code == 0 and err == ""
@@ -84,10 +76,10 @@ def test_a_dry_run_reports_the_changes_and_writes_nothing(
 
 
 def test_an_import_prints_its_summary_and_json_lists_every_change(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+    cli: CliRunner, db: str, tmp_path: Path
 ) -> None:
     path = write(tmp_path, CSV)
-    code, out, _ = run(capsys, "profiles", "import", path, "--db", db)
+    code, out, _ = cli("profiles", "import", path, "--db", db)
     assert code == 0
     assert "4 ledger events written" in out and "New profiles:     3" in out
     profiles, states, _ = counts(db)
@@ -96,8 +88,8 @@ def test_an_import_prints_its_summary_and_json_lists_every_change(
     again = (
         "identity,group:Newsletter,group:Promotions\nC1,subscribed,unsubscribed\nC3,,subscribed\n"
     )
-    code, out, _ = run(
-        capsys, "profiles", "import", write(tmp_path, again, "again.csv"), "--json", "--db", db
+    code, out, _ = cli(
+        "profiles", "import", write(tmp_path, again, "again.csv"), "--json", "--db", db
     )
     result = json.loads(out)
     assert code == 0 and result["dry_run"] is False
@@ -118,23 +110,23 @@ def test_an_import_prints_its_summary_and_json_lists_every_change(
 
 
 def test_kept_unsubscribes_are_named_and_overwriting_them_needs_a_reason(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+    cli: CliRunner, db: str, tmp_path: Path
 ) -> None:
-    run(capsys, "profiles", "import", write(tmp_path, CSV), "--db", db)
+    cli("profiles", "import", write(tmp_path, CSV), "--db", db)
     path = write(tmp_path, "identity,group:Newsletter\nC1,subscribed\n", "back.csv")
 
-    code, out, _ = run(capsys, "profiles", "import", path, "--db", db)
+    code, out, _ = cli("profiles", "import", path, "--db", db)
     assert code == 0 and "Kept unsubscribed: 1" in out and "line 2: C1 Newsletter" in out
     assert "--overwrite-unsubscribes --reason TEXT" in out
 
     before = counts(db)
-    code, out, err = run(capsys, "profiles", "import", path, "--overwrite-unsubscribes", "--db", db)
+    code, out, err = cli("profiles", "import", path, "--overwrite-unsubscribes", "--db", db)
     assert code == 2 and out == ""
     assert err.startswith("subgroups: Overwriting unsubscribes needs a reason")
     assert counts(db) == before
 
-    code, out, _ = run(
-        capsys, "profiles", "import", path,
+    code, out, _ = cli(
+        "profiles", "import", path,
         "--overwrite-unsubscribes", "--reason", "Asked by phone", "--db", db,
     )  # fmt: skip
     assert code == 0
@@ -143,13 +135,13 @@ def test_kept_unsubscribes_are_named_and_overwriting_them_needs_a_reason(
 
 
 def test_a_bad_file_exits_2_with_the_first_problems_and_imports_nothing(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+    cli: CliRunner, db: str, tmp_path: Path
 ) -> None:
     rows = "".join(f"C{n},maybe\n" for n in range(8))
     path = write(tmp_path, "identity,group:Newsletter\nGOOD,unsubscribed\n" + rows)
     before = counts(db)
 
-    code, out, err = run(capsys, "profiles", "import", path, "--db", db)
+    code, out, err = cli("profiles", "import", path, "--db", db)
 
     assert code == 2 and out == ""
     lines = err.splitlines()
@@ -179,11 +171,11 @@ def test_a_bad_file_exits_2_with_the_first_problems_and_imports_nothing(
          "duplicate column", "long line"],
 )  # fmt: skip
 def test_each_kind_of_bad_file_gets_one_clear_line(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, content: bytes, words: str
+    cli: CliRunner, db: str, tmp_path: Path, content: bytes, words: str
 ) -> None:
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
-    code, out, err = run(capsys, "profiles", "import", str(path), "--db", db)
+    code, out, err = cli("profiles", "import", str(path), "--db", db)
     assert code == 2 and out == ""
     assert err.startswith(f"subgroups: {path}, {words}")
     assert err.rstrip().endswith("nothing was imported") and err.count("\n") == 1
@@ -191,18 +183,18 @@ def test_each_kind_of_bad_file_gets_one_clear_line(
 
 
 def test_a_missing_file_exits_2(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+    cli: CliRunner, db: str, tmp_path: Path
 ) -> None:
-    code, _, err = run(capsys, "profiles", "import", str(tmp_path / "nope.csv"), "--db", db)
+    code, _, err = cli("profiles", "import", str(tmp_path / "nope.csv"), "--db", db)
     assert code == 2 and "cannot open the file: No such file or directory" in err
 
 
 def test_export_writes_the_format_and_it_imports_back_unchanged(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+    cli: CliRunner, db: str, tmp_path: Path
 ) -> None:
-    run(capsys, "profiles", "import", write(tmp_path, CSV), "--db", db)
+    cli("profiles", "import", write(tmp_path, CSV), "--db", db)
 
-    code, out, err = run(capsys, "profiles", "export", "--db", db)
+    code, out, err = cli("profiles", "export", "--db", db)
     assert code == 0 and err == ""
     assert out.splitlines() == [
         "identity,email,name,country,all_email,group:Newsletter,group:Promotions",
@@ -211,28 +203,28 @@ def test_export_writes_the_format_and_it_imports_back_unchanged(
         "C3,,Cy,FR,subscribed,unsubscribed,",
     ]
     target = tmp_path / "export.csv"
-    code, said, _ = run(capsys, "profiles", "export", str(target), "--db", db)
+    code, said, _ = cli("profiles", "export", str(target), "--db", db)
     assert code == 0 and said == f"Exported 3 profiles to {target}.\n"
     assert target.read_text(encoding="utf-8") == out
 
     before = counts(db)
-    code, out, _ = run(capsys, "profiles", "import", str(target), "--db", db)
+    code, out, _ = cli("profiles", "import", str(target), "--db", db)
     assert code == 0 and "State changes:    0" in out and "Unchanged rows:   3" in out
     assert counts(db) == before
 
 
 def test_export_to_a_folder_that_does_not_exist_exits_2(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+    cli: CliRunner, db: str, tmp_path: Path
 ) -> None:
-    code, _, err = run(capsys, "profiles", "export", str(tmp_path / "no" / "x.csv"), "--db", db)
+    code, _, err = cli("profiles", "export", str(tmp_path / "no" / "x.csv"), "--db", db)
     assert code == 2 and "Cannot write" in err
 
 
 def test_progress_shows_on_a_terminal_only(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: CliRunner, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write(tmp_path, CSV)
-    code, _, err = run(capsys, "profiles", "import", path, "--dry-run", "--db", db)
+    code, _, err = cli("profiles", "import", path, "--dry-run", "--db", db)
     assert code == 0 and err == ""
 
     class Terminal(io.StringIO):
@@ -241,7 +233,7 @@ def test_progress_shows_on_a_terminal_only(
 
     terminal = Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
-    code, _, _ = run(capsys, "profiles", "import", path, "--db", db)
+    code, _, _ = cli("profiles", "import", path, "--db", db)
     shown = terminal.getvalue()
     assert code == 0
     assert "\rReading 100%" in shown and "\rPlanning 3 / 3" in shown and "\rWriting 7 / 7" in shown

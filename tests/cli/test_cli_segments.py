@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_runner import CliRunner
 from sqlmodel import Session
 
-from app.__main__ import main
 from app.core import groups, profiles, segments, subscriptions
 from app.core.seed import load_sample_data
 from app.core.segment_index import SegmentCount
@@ -26,14 +26,6 @@ from app.core.store import open_store
 ACTOR = "ada"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -103,10 +95,10 @@ def ids(session: Session, *names: str) -> tuple[int, ...]:
 
 
 def test_count_prints_the_sentence_each_clause_and_the_total(
-    capsys: pytest.CaptureFixture[str], db: str
+    cli: CliRunner, db: str
 ) -> None:
-    code, out, err = run(
-        capsys, "segments", "count", "--include", "Newsletter,Offers", "--exclude", "Promotions",
+    code, out, err = cli(
+        "segments", "count", "--include", "Newsletter,Offers", "--exclude", "Promotions",
         "--db", db,
     )  # fmt: skip
     assert code == 0, err
@@ -121,10 +113,10 @@ def test_count_prints_the_sentence_each_clause_and_the_total(
 
 
 def test_count_json_carries_count_sentence_clauses_profiles(
-    capsys: pytest.CaptureFixture[str], db: str
+    cli: CliRunner, db: str
 ) -> None:
-    code, out, _ = run(
-        capsys, "segments", "count", "--include", "newsletter, OFFERS", "--include-match", "all",
+    code, out, _ = cli(
+        "segments", "count", "--include", "newsletter, OFFERS", "--include-match", "all",
         "--exclude", "Promotions", "--where", "country=de", "--json", "--db", db,
     )  # fmt: skip
     assert code == 0
@@ -173,12 +165,12 @@ def test_count_json_carries_count_sentence_clauses_profiles(
     ],
 )  # fmt: skip
 def test_count_gives_the_core_numbers(
-    capsys: pytest.CaptureFixture[str],
+    cli: CliRunner,
     db: str,
     argv: list[str],
     build: Callable[[Session], SegmentRule],
 ) -> None:
-    code, out, err = run(capsys, "segments", "count", *argv, "--json", "--db", db)
+    code, out, err = cli("segments", "count", *argv, "--json", "--db", db)
     assert code == 0, err
     result = json.loads(out)
     expected = core_count(db, build)
@@ -187,21 +179,21 @@ def test_count_gives_the_core_numbers(
     assert result["profiles"] == expected.profiles == 5
 
 
-def test_all_means_every_active_group(capsys: pytest.CaptureFixture[str], db: str) -> None:
+def test_all_means_every_active_group(cli: CliRunner, db: str) -> None:
     in_every_group = ("segments", "count", "--include", "--include-match", "all", "--json")
-    assert json.loads(run(capsys, *in_every_group, "--db", db)[1])["count"] == 0
+    assert json.loads(cli(*in_every_group, "--db", db)[1])["count"] == 0
     # bob comes back to Promotions: now in Newsletter, Offers, Promotions and Beta.
     set_bob = ("profiles", "set", "bob", "--status")
-    assert run(capsys, *set_bob, "subscribed", "--group", "Promotions", "--db", db)[0] == 0
-    assert json.loads(run(capsys, *in_every_group, "--db", db)[1])["count"] == 1
+    assert cli(*set_bob, "subscribed", "--group", "Promotions", "--db", db)[0] == 0
+    assert json.loads(cli(*in_every_group, "--db", db)[1])["count"] == 1
     # Leaving the archived group Old changes nothing: All is the active groups.
-    assert run(capsys, *set_bob, "unsubscribed", "--group", "Old", "--db", db)[0] == 0
-    assert json.loads(run(capsys, *in_every_group, "--db", db)[1])["count"] == 1
+    assert cli(*set_bob, "unsubscribed", "--group", "Old", "--db", db)[0] == 0
+    assert json.loads(cli(*in_every_group, "--db", db)[1])["count"] == 1
     # Once Old is active again, it is part of All.
-    assert run(capsys, "groups", "unarchive", "Old", "--db", db)[0] == 0
-    assert json.loads(run(capsys, *in_every_group, "--db", db)[1])["count"] == 0
+    assert cli("groups", "unarchive", "Old", "--db", db)[0] == 0
+    assert json.loads(cli(*in_every_group, "--db", db)[1])["count"] == 0
     # Exclude All: people subscribed to no active group (nobody here).
-    code, out, _ = run(capsys, "segments", "count", "--exclude", "--json", "--db", db)
+    code, out, _ = cli("segments", "count", "--exclude", "--json", "--db", db)
     assert code == 0 and json.loads(out)["sentence"] == "People not subscribed to any group"
 
 
@@ -223,9 +215,9 @@ def test_all_means_every_active_group(capsys: pytest.CaptureFixture[str], db: st
     ],
 )
 def test_count_refuses_bad_conditions(
-    capsys: pytest.CaptureFixture[str], db: str, argv: list[str], code: int, message: str
+    cli: CliRunner, db: str, argv: list[str], code: int, message: str
 ) -> None:
-    got, out, err = run(capsys, "segments", "count", *argv, "--db", db)
+    got, out, err = cli("segments", "count", *argv, "--db", db)
     assert got == code
     assert out == ""
     assert message in err
@@ -236,27 +228,27 @@ def test_count_refuses_bad_conditions(
 # --- saved segments -------------------------------------------------------------
 
 
-def test_save_list_show(capsys: pytest.CaptureFixture[str], db: str) -> None:
-    code, out, err = run(
-        capsys, "segments", "save", "Left promotions", "--exclude", "Promotions", "--db", db
+def test_save_list_show(cli: CliRunner, db: str) -> None:
+    code, out, err = cli(
+        "segments", "save", "Left promotions", "--exclude", "Promotions", "--db", db
     )
     assert code == 0, err
     assert "Saved segment 'Left promotions'" in out and "2 people" in out
-    code, out, _ = run(
-        capsys, "segments", "save", "German readers", "--include", "Newsletter",
+    code, out, _ = cli(
+        "segments", "save", "German readers", "--include", "Newsletter",
         "--where", "country=DE", "--json", "--db", db,
     )  # fmt: skip
     saved = json.loads(out)
     assert code == 0 and saved["name"] == "German readers" and saved["count"] == 1  # bob
 
-    code, _, err = run(capsys, "segments", "save", "LEFT PROMOTIONS", "--db", db)
+    code, _, err = cli("segments", "save", "LEFT PROMOTIONS", "--db", db)
     assert code == 1 and "already exists" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run(capsys, "segments", "save", "Ghosts", "--include", "Nope", "--db", db)
+    code, _, err = cli("segments", "save", "Ghosts", "--include", "Nope", "--db", db)
     assert code == 1 and "No group is named 'Nope'" in err
-    code, _, err = run(capsys, "segments", "save", "   ", "--db", db)
+    code, _, err = cli("segments", "save", "   ", "--db", db)
     assert code == 2 and "Name is required" in err
 
-    code, out, _ = run(capsys, "segments", "list", "--json", "--db", db)
+    code, out, _ = cli("segments", "list", "--json", "--db", db)
     listed = json.loads(out)
     assert code == 0
     assert [(s["name"], s["count"]) for s in listed] == [
@@ -264,42 +256,42 @@ def test_save_list_show(capsys: pytest.CaptureFixture[str], db: str) -> None:
         ("Left promotions", 2),
     ]
     assert {"id", "name", "count", "sentence", "definition", "updated_at"} <= set(listed[0])
-    code, out, _ = run(capsys, "segments", "list", "--db", db)
+    code, out, _ = cli("segments", "list", "--db", db)
     header, *rows = out.splitlines()
     assert header.split() == ["NAME", "COUNT", "LAST", "CHANGE"]
     assert rows[0].startswith("German readers") and rows[0].split()[2] == "1"
     assert rows[1].startswith("Left promotions") and rows[1].split()[2] == "2"
 
-    code, out, _ = run(capsys, "segments", "show", "left PROMOTIONS", "--json", "--db", db)
+    code, out, _ = cli("segments", "show", "left PROMOTIONS", "--json", "--db", db)
     shown = json.loads(out)
     assert code == 0
     assert shown["sentence"] == "People not subscribed to Promotions"
     assert shown["count"] == 2 and shown["profiles"] == 5
     assert shown["clauses"] == [{"condition": "not subscribed to Promotions", "count": 2}]
     assert shown["definition"]["conditions"][0]["mode"] == "exclude"
-    code, out, _ = run(capsys, "segments", "show", "Left promotions", "--db", db)
+    code, out, _ = cli("segments", "show", "Left promotions", "--db", db)
     assert code == 0
     assert out.splitlines()[1] == "People not subscribed to Promotions"
     assert "Total: 2 of 5 profiles" in out and "Definition: " in out
 
-    code, _, err = run(capsys, "segments", "show", "Nope", "--db", db)
+    code, _, err = cli("segments", "show", "Nope", "--db", db)
     assert code == 1 and "No segment is named 'Nope'" in err
 
 
-def test_list_with_no_segments(capsys: pytest.CaptureFixture[str], db: str) -> None:
-    assert run(capsys, "segments", "list", "--db", db)[:2] == (0, "No saved segments.\n")
-    assert run(capsys, "segments", "list", "--json", "--db", db)[:2] == (0, "[]\n")
+def test_list_with_no_segments(cli: CliRunner, db: str) -> None:
+    assert cli("segments", "list", "--db", db)[:2] == (0, "No saved segments.\n")
+    assert cli("segments", "list", "--json", "--db", db)[:2] == (0, "[]\n")
 
 
 def test_a_saved_segment_naming_a_group_archived_later_still_counts(
-    capsys: pytest.CaptureFixture[str], db: str
+    cli: CliRunner, db: str
 ) -> None:
-    run(capsys, "segments", "save", "Left promotions", "--exclude", "Promotions", "--db", db)
-    assert run(capsys, "groups", "archive", "Promotions", "--db", db)[0] == 0
-    code, out, _ = run(capsys, "segments", "show", "Left promotions", "--json", "--db", db)
+    cli("segments", "save", "Left promotions", "--exclude", "Promotions", "--db", db)
+    assert cli("groups", "archive", "Promotions", "--db", db)[0] == 0
+    code, out, _ = cli("segments", "show", "Left promotions", "--json", "--db", db)
     assert code == 0 and json.loads(out)["count"] == 2
     # A new condition cannot choose it any more.
-    code, _, err = run(capsys, "segments", "count", "--exclude", "Promotions", "--db", db)
+    code, _, err = cli("segments", "count", "--exclude", "Promotions", "--db", db)
     assert code == 1 and "archived" in err
 
 
@@ -311,10 +303,10 @@ def read_csv(text: str) -> list[dict[str, str]]:
 
 
 def test_export_members_as_profile_csv(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
+    cli: CliRunner, db: str, tmp_path: Path
 ) -> None:
-    run(capsys, "segments", "save", "Left promotions", "--exclude", "Promotions", "--db", db)
-    code, out, err = run(capsys, "segments", "export", "left promotions", "--db", db)
+    cli("segments", "save", "Left promotions", "--exclude", "Promotions", "--db", db)
+    code, out, err = cli("segments", "export", "left promotions", "--db", db)
     assert code == 0, err
     rows = read_csv(out)
     assert sorted(r["identity"] for r in rows) == ["bob", "dan"]
@@ -325,19 +317,19 @@ def test_export_members_as_profile_csv(
     dan = next(r for r in rows if r["identity"] == "dan")
     assert dan["all_email"] == "unsubscribed"
 
-    code, dash, _ = run(capsys, "segments", "export", "Left promotions", "-", "--db", db)
+    code, dash, _ = cli("segments", "export", "Left promotions", "-", "--db", db)
     assert code == 0 and dash == out
 
     target = tmp_path / "members.csv"
-    code, message, _ = run(capsys, "segments", "export", "Left promotions", str(target), "--db", db)
+    code, message, _ = cli("segments", "export", "Left promotions", str(target), "--db", db)
     assert code == 0
     assert "Exported 2 members" in message
     assert target.read_text(encoding="utf-8") == out
 
-    code, _, err = run(capsys, "segments", "export", "Nope", "--db", db)
+    code, _, err = cli("segments", "export", "Nope", "--db", db)
     assert code == 1 and "No segment is named 'Nope'" in err
-    code, _, err = run(
-        capsys, "segments", "export", "Left promotions", str(tmp_path / "no" / "such" / "x.csv"),
+    code, _, err = cli(
+        "segments", "export", "Left promotions", str(tmp_path / "no" / "such" / "x.csv"),
         "--db", db,
     )  # fmt: skip
     assert code == 2 and "Cannot write" in err
@@ -356,11 +348,11 @@ def sample_db(tmp_path: Path) -> str:
 
 
 def test_sample_data_counts_match_the_core(
-    capsys: pytest.CaptureFixture[str], sample_db: str
+    cli: CliRunner, sample_db: str
 ) -> None:
     """The acceptance question: Newsletter or Product updates, not Promotions, country DE."""
-    code, out, err = run(
-        capsys, "segments", "count", "--include", "Newsletter,Product updates",
+    code, out, err = cli(
+        "segments", "count", "--include", "Newsletter,Product updates",
         "--exclude", "Promotions", "--where", "country=DE", "--json", "--db", sample_db,
     )  # fmt: skip
     assert code == 0, err
@@ -378,28 +370,28 @@ def test_sample_data_counts_match_the_core(
     assert [c["count"] for c in result["clauses"]] == list(expected.clauses)
     assert result["profiles"] == expected.profiles == 3000
     # Saved, then shown and listed: the same numbers.
-    run(
-        capsys, "segments", "save", "DE readers", "--include", "Newsletter,Product updates",
+    cli(
+        "segments", "save", "DE readers", "--include", "Newsletter,Product updates",
         "--exclude", "Promotions", "--where", "country=DE", "--db", sample_db,
     )  # fmt: skip
-    code, out, _ = run(capsys, "segments", "show", "DE readers", "--json", "--db", sample_db)
+    code, out, _ = cli("segments", "show", "DE readers", "--json", "--db", sample_db)
     assert json.loads(out)["count"] == expected.total
-    code, out, _ = run(capsys, "segments", "export", "DE readers", "--db", sample_db)
+    code, out, _ = cli("segments", "export", "DE readers", "--db", sample_db)
     assert len(read_csv(out)) == expected.total
 
 
 def test_counts_follow_state_changes_made_through_the_cli(
-    capsys: pytest.CaptureFixture[str], db: str
+    cli: CliRunner, db: str
 ) -> None:
     argv = ("segments", "count", "--exclude", "Promotions", "--json", "--db", db)
-    assert json.loads(run(capsys, *argv)[1])["count"] == 2
-    assert run(
-        capsys, "profiles", "set", "ann", "--group", "Promotions", "--status", "unsubscribed",
+    assert json.loads(cli(*argv)[1])["count"] == 2
+    assert cli(
+        "profiles", "set", "ann", "--group", "Promotions", "--status", "unsubscribed",
         "--db", db,
     )[0] == 0  # fmt: skip
-    assert json.loads(run(capsys, *argv)[1])["count"] == 3
+    assert json.loads(cli(*argv)[1])["count"] == 3
     # Events from the CLI carry Source cli, the segment events too.
-    run(capsys, "segments", "save", "Left promotions", "--exclude", "Promotions", "--db", db)
-    code, out, _ = run(capsys, "events", "--name", "Segment Saved", "--json", "--db", db)
+    cli("segments", "save", "Left promotions", "--exclude", "Promotions", "--db", db)
+    code, out, _ = cli("events", "--name", "Segment Saved", "--json", "--db", db)
     (event,) = [json.loads(line) for line in out.splitlines()]
     assert event["properties"]["Segment"] == "Left promotions"
