@@ -96,13 +96,13 @@ async def test_first_look_and_f_cycles_active_archived_all(
             seen.append((text_of(app.query_one("#groups-filter", Label)), column(table)))
             await pilot.press(*key)
         assert seen == [
-            ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
-            ("Showing:  active   [archived]   all   (f)", SAMPLE_ARCHIVED),
+            ("f shows: [active]  archived   all ", SAMPLE_ACTIVE),
+            ("f shows:  active  [archived]  all ", SAMPLE_ARCHIVED),
             (
-                "Showing:  active    archived   [all]  (f)",
+                "f shows:  active   archived  [all]",
                 sorted(SAMPLE_ACTIVE + SAMPLE_ARCHIVED, key=str.casefold),
             ),
-            ("Showing: [active]   archived    all   (f)", SAMPLE_ACTIVE),
+            ("f shows: [active]  archived   all ", SAMPLE_ACTIVE),
         ]
 
 

@@ -112,7 +112,7 @@ def _write(
                     reason if overwrites else None,
                     None,
                 ),
-            )  # fmt: skip
+            )
             for _, identity, pid, gid, _, old, new, overwrites in chunk
         ]
         events += apply_changes(

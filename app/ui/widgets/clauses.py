@@ -7,6 +7,7 @@ Segments section then rebuilds the rule and recounts in a worker.
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Select, SelectionList, Static
@@ -53,9 +54,10 @@ class ClauseEditor(Vertical):
 
         Before its controls exist (just mounted), the condition it was opened with.
         """
-        if not self.query(".clause-controls, .clause-email"):
+        try:
+            return self.read_controls()
+        except NoMatches:  # its controls are still being mounted
             return self.initial_condition()
-        return self.read_controls()
 
     def initial_condition(self) -> Condition:
         raise NotImplementedError
