@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from app.ui.app import SubgroupsApp
 
 PREVIEW_ROWS = 20
+PREVIEW_COLUMNS = ("Identity", "Name", "All email", "Subscribed to")
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class SegmentsSection(Vertical, can_focus=False):
 
     def on_mount(self) -> None:
         self.query_one("#segments-table", DataTable).add_columns("Name", "Count", "Changed")
-        self.query_one("#segment-preview", DataTable).add_columns("Identity", "Name", "All email", "Subscribed to")
+        self.query_one("#segment-preview", DataTable).add_columns(*PREVIEW_COLUMNS)
         self._show_title()
 
     def activate(self) -> None:
@@ -303,7 +304,9 @@ class SegmentsSection(Vertical, can_focus=False):
         if message.generation != self.generation:
             return
         table = self.query_one("#segment-preview", DataTable)
-        table.clear()
+        # Columns again too: their widths would otherwise keep an earlier rule's widest cells.
+        table.clear(columns=True)
+        table.add_columns(*PREVIEW_COLUMNS)
         for member in message.members:
             subscribed = [name for name, state in member.states if state == "subscribed"]
             table.add_row(Text(member.identity), Text(member.name), member.all_email,

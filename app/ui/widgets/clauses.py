@@ -177,7 +177,10 @@ class PropertyClause(ClauseEditor):
 
     def read_controls(self) -> PropertyCondition:
         key = self.query_one(".clause-key", Input).value.strip()
-        op = str(self.query_one(".clause-op", Select).value)
+        op_value = self.query_one(".clause-op", Select).value
+        if op_value is Select.BLANK:
+            return self.initial_condition()  # still mounting
+        op = str(op_value)
         raw = self.query_one(".clause-value", Input).value
         if not key:
             raise InvalidInput("type a property name", field="key")
@@ -215,7 +218,10 @@ class EmailClause(ClauseEditor):
         return self.initial
 
     def read_controls(self) -> EmailCondition:
-        return EmailCondition(state=str(self.query_one(".clause-email", Select).value))  # type: ignore[arg-type]
+        state = self.query_one(".clause-email", Select).value
+        if state is Select.BLANK:
+            return self.initial  # still mounting
+        return EmailCondition(state=str(state))  # type: ignore[arg-type]
 
 
 def editor_for(condition: Condition, groups: list[GroupRow], keys: list[str]) -> ClauseEditor:
