@@ -132,7 +132,7 @@ class SegmentsSection(Vertical, can_focus=False):
                 yield Static("", id="segment-sentence")
                 yield Static("", id="segment-total")
                 yield VerticalScroll(id="segment-clauses")
-                yield Static("Members", classes="subtitle")
+                yield Static("Members", classes="subtitle", id="segment-members-title")
                 yield DataTable(id="segment-preview", cursor_type="row")
 
     def on_mount(self) -> None:
