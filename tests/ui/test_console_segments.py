@@ -24,7 +24,7 @@ from console_pilot import SIZE, paste, settle, start
 
 
 def clause_counts(section: SegmentsSection) -> list[str]:
-    return [str(e.query_one(".clause-count", Static).render()) for e in section.query(ClauseEditor)]
+    return [str(c.render()) for e in section.query(ClauseEditor) for c in e.query(".clause-count")]
 
 
 def total_text(section: SegmentsSection) -> str:
@@ -150,3 +150,28 @@ async def test_a_stale_count_never_replaces_a_newer_one(make_app, sample_db: Pat
         await pilot.pause()
         assert total_text(section) == shown
         assert sentence_text(section) != "People stale"
+
+
+async def test_export_the_members_to_csv(make_app, sample_db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """ctrl+w asks for a file and writes the members as a profile CSV, one row each."""
+    app = make_app(sample_db)
+    target = tmp_path / "members.csv"
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("3")
+        section = app.query_one(SegmentsSection)
+        await counted(pilot, section)
+        first = section.query_one(GroupsClause)
+        await toggle_group(pilot, first, "Partner offers")  # opt-in: few people
+        await counted(pilot, section)
+        shown_total = int(total_text(section).split()[1].replace(",", ""))
+        await pilot.press("ctrl+w")
+        await settle(pilot, lambda: isinstance(app.screen, PromptModal), what="the file prompt")
+        app.screen.query_one(Input).value = str(target)
+        await pilot.press("enter")
+        await settle(pilot, lambda: target.exists() and not isinstance(app.screen, PromptModal),
+                     what="the export")
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("identity,")
+    assert "group:Partner offers" in lines[0]
+    assert len(lines) - 1 == shown_total > 0

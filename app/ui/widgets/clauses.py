@@ -66,7 +66,10 @@ class ClauseEditor(Vertical):
         raise NotImplementedError
 
     def show_count(self, text: str, *, error: bool = False) -> None:
-        label = self.query_one(".clause-count", Static)
+        try:
+            label = self.query_one(".clause-count", Static)
+        except NoMatches:  # still mounting: the next count will show
+            return
         label.update(Content(text))
         label.set_class(error, "-error")
 
