@@ -47,21 +47,33 @@ def build_parser() -> argparse.ArgumentParser:
     console.set_defaults(func="console")
 
     demo = commands.add_parser(
-        "demo", parents=[db], help="the console on a fresh sample store, with simulated live traffic"
+        "demo",
+        parents=[db],
+        help="the console on a fresh sample store, with simulated live traffic",
     )
     demo.set_defaults(func="demo")
 
-    seed = commands.add_parser("seed", parents=[db], help="load sample_data/ (or N synthetic profiles)")
-    seed.add_argument("--profiles", type=_positive_int, metavar="N", help="N synthetic profiles over 50 groups")
+    seed = commands.add_parser(
+        "seed", parents=[db], help="load sample_data/ (or N synthetic profiles)"
+    )
+    seed.add_argument(
+        "--profiles", type=_positive_int, metavar="N", help="N synthetic profiles over 50 groups"
+    )
     seed.set_defaults(func="seed")
 
     groups = commands.add_parser("groups", help="subscription groups").add_subparsers(
         dest="action", metavar="ACTION", required=True
     )
-    g_list = groups.add_parser("list", parents=[db, as_json], help="list groups (active by default)")
+    g_list = groups.add_parser(
+        "list", parents=[db, as_json], help="list groups (active by default)"
+    )
     which = g_list.add_mutually_exclusive_group()
-    which.add_argument("--all", dest="status", action="store_const", const="all", help="active and archived")
-    which.add_argument("--archived", dest="status", action="store_const", const="archived", help="archived only")
+    which.add_argument(
+        "--all", dest="status", action="store_const", const="all", help="active and archived"
+    )
+    which.add_argument(
+        "--archived", dest="status", action="store_const", const="archived", help="archived only"
+    )
     g_list.set_defaults(func="groups_list", status="active")
 
     g_create = groups.add_parser("create", parents=[db, as_json], help="create a group")
@@ -81,8 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--shown", dest="shown", action="store_true")
     g_update.set_defaults(func="groups_update")
 
-    for action, text in (("archive", "archive a group (frees a slot; its opt-outs stay enforced)"),
-                         ("unarchive", "bring an archived group back, if a slot is free")):
+    for action, text in (
+        ("archive", "archive a group (frees a slot; its opt-outs stay enforced)"),
+        ("unarchive", "bring an archived group back, if a slot is free"),
+    ):
         sub = groups.add_parser(action, parents=[db, as_json], help=text)
         sub.add_argument("name", metavar="NAME")
         sub.set_defaults(func=f"groups_{action}")
@@ -90,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     profiles = commands.add_parser("profiles", help="profiles and their states").add_subparsers(
         dest="action", metavar="ACTION", required=True
     )
-    p_show = profiles.add_parser("show", parents=[db, as_json], help="a profile's states and history")
+    p_show = profiles.add_parser(
+        "show", parents=[db, as_json], help="a profile's states and history"
+    )
     p_show.add_argument("identity", metavar="IDENTITY")
     p_show.set_defaults(func="profiles_show")
 
@@ -132,17 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
     rule = argparse.ArgumentParser(add_help=False)
     # An option given without names means All (cli_segments.ALL_GROUPS).
     rule.add_argument(
-        "--include", nargs="?", const="\0all", metavar="G,..",
+        "--include",
+        nargs="?",
+        const="\0all",
+        metavar="G,..",
         help="subscribed to these groups (no names: All, every active group)",
     )
     rule.add_argument("--include-match", choices=["any", "all"], help="any (default) or all")
     rule.add_argument(
-        "--exclude", nargs="?", const="\0all", metavar="G,..",
+        "--exclude",
+        nargs="?",
+        const="\0all",
+        metavar="G,..",
         help="not subscribed to these groups (no names: All)",
     )
     rule.add_argument("--exclude-match", choices=["any", "all"], help="any (default) or all")
     rule.add_argument(
-        "--where", action="append", metavar="KEY=VALUE",
+        "--where",
+        action="append",
+        metavar="KEY=VALUE",
         help="a profile field or custom property equals VALUE, ignoring case (repeatable)",
     )
     rule.add_argument(
@@ -171,11 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     s_export.add_argument("file", nargs="?", metavar="FILE|-", help="where to (default: stdout)")
     s_export.set_defaults(func="segments_export")
 
-    events = commands.add_parser("events", parents=[db, as_json], help="the ledger (JSON Lines with --json)")
+    events = commands.add_parser(
+        "events", parents=[db, as_json], help="the ledger (JSON Lines with --json)"
+    )
     events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     events.add_argument("--name", metavar="NAME", help="only events of this name")
     events.add_argument("--group", metavar="NAME", help="only events about this group")
-    events.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="how many (default 20)")
+    events.add_argument(
+        "--limit", type=_positive_int, default=20, metavar="N", help="how many (default 20)"
+    )
     events.set_defaults(func="events")
     return parser
 

@@ -66,14 +66,22 @@ def groups_list(args: argparse.Namespace, store: Store) -> int:
         return 0
     table = [
         [
-            str(g.id), g.name, g.policy, g.status, "yes" if g.shown_on_landing_page else "no",
+            str(g.id),
+            g.name,
+            g.policy,
+            g.status,
+            "yes" if g.shown_on_landing_page else "no",
             str(counts[g.id].subscribed if g.id in counts else 0),
             str(counts[g.id].unsubscribed if g.id in counts else 0),
         ]
         for g in rows
     ]
     headers = ["ID", "NAME", "POLICY", "STATUS", "LANDING", "SUBSCRIBED", "UNSUBSCRIBED"]
-    print(_table(table, headers) if table else f"No {args.status if args.status != 'all' else ''} groups.".replace("  ", " "))
+    print(
+        _table(table, headers)
+        if table
+        else f"No {args.status if args.status != 'all' else ''} groups.".replace("  ", " ")
+    )
     print(f"{active} / {groups.MAX_ACTIVE_GROUPS} active")
     return 0
 
@@ -88,8 +96,13 @@ def _print_group(args: argparse.Namespace, group: Any, verb: str) -> None:
 def groups_create(args: argparse.Namespace, store: Store) -> int:
     with store.write() as session:
         group = groups.create_group(
-            session=session, name=args.name, description=args.description, policy=args.policy,
-            shown_on_landing_page=not args.hidden, actor=clock.os_user(), source="cli",
+            session=session,
+            name=args.name,
+            description=args.description,
+            policy=args.policy,
+            shown_on_landing_page=not args.hidden,
+            actor=clock.os_user(),
+            source="cli",
         )
     _print_group(args, group, "Created")
     return 0
@@ -100,8 +113,14 @@ def groups_update(args: argparse.Namespace, store: Store) -> int:
         found = groups.find_group(session, args.name)
         assert found.id is not None
         group = groups.update_group(
-            session=session, group_id=found.id, name=args.new_name, description=args.description,
-            policy=args.policy, shown_on_landing_page=args.shown, actor=clock.os_user(), source="cli",
+            session=session,
+            group_id=found.id,
+            name=args.new_name,
+            description=args.description,
+            policy=args.policy,
+            shown_on_landing_page=args.shown,
+            actor=clock.os_user(),
+            source="cli",
         )
     _print_group(args, group, "Updated")
     return 0
@@ -139,7 +158,12 @@ def profiles_show(args: argparse.Namespace, store: Store) -> int:
         print("  " + ", ".join(f"{k}={v}" for k, v in view.properties.items()))
     print(f"All email: {view.all_email} ({view.all_email_origin})")
     rows = [
-        [g.group_name + (" (archived)" if g.group_status != "active" else ""), g.effective, g.stored or "-", g.origin]
+        [
+            g.group_name + (" (archived)" if g.group_status != "active" else ""),
+            g.effective,
+            g.stored or "-",
+            g.origin,
+        ]
         for g in view.groups
     ]
     print(_table(rows, ["GROUP", "EFFECTIVE", "STORED", "WHERE FROM"]))
@@ -155,8 +179,13 @@ def profiles_set(args: argparse.Namespace, store: Store) -> int:
         profile = profiles.get_profile(session, args.identity)
         group = None if args.all_email else groups.find_group(session, args.group)
         event = subscriptions.set_state(
-            session=session, profile=profile, group=group, status=args.status, source="cli",
-            actor=clock.os_user(), reason=args.reason,
+            session=session,
+            profile=profile,
+            group=group,
+            status=args.status,
+            source="cli",
+            actor=clock.os_user(),
+            reason=args.reason,
         )
         record = ledger.to_record(event) if event else None
     target = "all email" if group is None else f"group {group.name!r}"
@@ -272,7 +301,9 @@ def export_csv(store: Store, file: str | None, identities: list[str] | None = No
         raise InvalidInput(f"Cannot write {file}: {exc.strerror}", field="file") from exc
     progress = _progress_printer()
     with dest, store.read() as session:
-        written = csv_io.export_profiles(session=session, dest=dest, identities=identities, progress=progress)
+        written = csv_io.export_profiles(
+            session=session, dest=dest, identities=identities, progress=progress
+        )
     if progress:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     return written
@@ -293,7 +324,10 @@ def _print_event(event: ledger.EventRecord, as_json: bool) -> None:
     if as_json:
         print(json.dumps(event.to_json(), ensure_ascii=False), flush=True)
     else:
-        print(f"{event.id:>7}  {_local(event.ts)}  {event.name:<22} {ledger.summary(event)}", flush=True)
+        print(
+            f"{event.id:>7}  {_local(event.ts)}  {event.name:<22} {ledger.summary(event)}",
+            flush=True,
+        )
 
 
 def _event_matches(event: ledger.EventRecord, args: argparse.Namespace) -> bool:
@@ -337,7 +371,9 @@ def seed(args: argparse.Namespace, store: Store) -> int:
 
     started = time.perf_counter()
     if args.profiles:
-        synthetic.seed_synthetic(store=store, profiles=args.profiles, actor=clock.os_user(), progress=progress)
+        synthetic.seed_synthetic(
+            store=store, profiles=args.profiles, actor=clock.os_user(), progress=progress
+        )
         what = f"{args.profiles:,} synthetic profiles over 50 groups"
     else:
         seeding.load_sample_data(store=store, actor=clock.os_user(), progress=progress)
@@ -422,7 +458,10 @@ def run(func_name: str, args: argparse.Namespace, db: str | None) -> int:
         print(f"subgroups: {exc}", file=sys.stderr)
         return exc.exit_code
     except OperationalError as exc:
-        print(f"subgroups: the store {store.display_name} could not do this: {exc.orig}", file=sys.stderr)
+        print(
+            f"subgroups: the store {store.display_name} could not do this: {exc.orig}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

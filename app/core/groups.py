@@ -112,7 +112,9 @@ def _check_name_free(session: Session, key: str, *, except_id: int | None = None
     other = session.exec(query).first()
     if other is not None:
         where = " (archived)" if other.status == STATUS_ARCHIVED else ""
-        raise NameTaken(f"A group named {other.name!r}{where} already exists; names are unique", field="name")
+        raise NameTaken(
+            f"A group named {other.name!r}{where} already exists; names are unique", field="name"
+        )
 
 
 def _check_room(session: Session) -> None:
@@ -285,14 +287,24 @@ def _set_status(
 
 
 def archive_group(
-    *, session: Session, group_id: int, actor: str, source: str = "console", now: datetime | None = None
+    *,
+    session: Session,
+    group_id: int,
+    actor: str,
+    source: str = "console",
+    now: datetime | None = None,
 ) -> Group:
     """Archive a group: it frees a slot and leaves pickers, but its opt-outs stay enforced."""
     return _set_status(session, group_id, STATUS_ARCHIVED, actor=actor, source=source, now=now)
 
 
 def unarchive_group(
-    *, session: Session, group_id: int, actor: str, source: str = "console", now: datetime | None = None
+    *,
+    session: Session,
+    group_id: int,
+    actor: str,
+    source: str = "console",
+    now: datetime | None = None,
 ) -> Group:
     """Bring an archived group back, if a slot is free."""
     return _set_status(session, group_id, STATUS_ACTIVE, actor=actor, source=source, now=now)

@@ -91,7 +91,9 @@ def schema_version(conn: Connection) -> int | None:
     """The stored schema version, or None when the store has no schema yet."""
     if not inspect(conn).has_table("schema_meta"):
         return None
-    value = conn.execute(text("SELECT value FROM schema_meta WHERE key = 'schema_version'")).scalar()
+    value = conn.execute(
+        text("SELECT value FROM schema_meta WHERE key = 'schema_version'")
+    ).scalar()
     return int(value) if value is not None else None
 
 

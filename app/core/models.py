@@ -9,7 +9,7 @@ means "never set": the group's policy decides); the *ledger* holds every
 event, subscription changes and admin actions alike, and is append-only.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
@@ -45,14 +45,14 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def utc_column(nullable: bool = False) -> Any:
@@ -112,7 +112,9 @@ class GroupState(SQLModel, table=True):
     __tablename__ = "group_state"
     # Covering (group, state) → profiles: group counts and the segment index
     # read it without touching the table (schema version 4).
-    __table_args__ = (Index("ix_group_state_group_state_profile", "group_id", "state", "profile_id"),)
+    __table_args__ = (
+        Index("ix_group_state_group_state_profile", "group_id", "state", "profile_id"),
+    )
 
     profile_id: int = Field(foreign_key="profile.id", primary_key=True)
     group_id: int = Field(foreign_key="subscription_group.id", primary_key=True)

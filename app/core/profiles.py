@@ -153,7 +153,9 @@ def profile_view(session: Session, identity: str, *, history_limit: int = 200) -
     assert profile.id is not None
     states = {
         row.group_id: row
-        for row in session.exec(select(GroupState).where(col(GroupState.profile_id) == profile.id)).all()
+        for row in session.exec(
+            select(GroupState).where(col(GroupState.profile_id) == profile.id)
+        ).all()
     }
     # The newest subscription event per group (and for the channel, group None).
     last_change: dict[int | None, Event] = {}

@@ -57,7 +57,9 @@ def bits_from_ids(ids: Iterable[int], size: int) -> int:
     buf = bytearray((size >> 3) + 1)
     for i in ids:
         byte = i >> 3
-        if byte >= len(buf):  # an id newer than the caller knew of (PostgreSQL reads see new commits)
+        if byte >= len(
+            buf
+        ):  # an id newer than the caller knew of (PostgreSQL reads see new commits)
             buf.extend(bytes(byte + 1 - len(buf)))
         buf[byte] |= 1 << (i & 7)
     return int.from_bytes(buf, "little")
@@ -147,11 +149,17 @@ class SegmentIndex:
             size = max_id + 1
             everyone = bits_from_ids(session.execute(select(Profile.id)).scalars(), size)
             self._check(cancelled)
-            unsub = session.execute(select(Profile.id).where(col(Profile.all_email) == UNSUBSCRIBED)).scalars()
+            unsub = session.execute(
+                select(Profile.id).where(col(Profile.all_email) == UNSUBSCRIBED)
+            ).scalars()
             email_unsubscribed = bits_from_ids(unsub, size)
             groups = self._read_groups(session)
             self._check(cancelled)
-            self.max_id, self.everyone, self.email_unsubscribed = max_id, everyone, email_unsubscribed
+            self.max_id, self.everyone, self.email_unsubscribed = (
+                max_id,
+                everyone,
+                email_unsubscribed,
+            )
             self.profile_count = everyone.bit_count()
             self.groups, self.stored = groups, {}
             self._loaded = set()
@@ -165,7 +173,12 @@ class SegmentIndex:
         if cancelled is not None and cancelled():
             raise BuildCancelled("segment index build cancelled")
 
-    def _load(self, session: Session, group_ids: Iterable[int], cancelled: Callable[[], bool] | None = None) -> None:
+    def _load(
+        self,
+        session: Session,
+        group_ids: Iterable[int],
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
         """Read the stored states of the groups not read yet.
 
         Later changes reach a loaded group through the ledger (``_apply``);
@@ -185,7 +198,11 @@ class SegmentIndex:
             self._loaded.add(group_id)
 
     def load_groups(
-        self, session: Session, group_ids: Iterable[int] | None = None, *, cancelled: Callable[[], bool] | None = None
+        self,
+        session: Session,
+        group_ids: Iterable[int] | None = None,
+        *,
+        cancelled: Callable[[], bool] | None = None,
     ) -> None:
         """Read the given groups' states now (all groups when None): a warm-up ahead of counting."""
         with self._lock:
@@ -258,7 +275,9 @@ class SegmentIndex:
         """
         before = self.everyone
         moment = time.monotonic()
-        query = select(col(Profile.id)).where(col(Profile.id) > self.max_id).order_by(col(Profile.id))
+        query = (
+            select(col(Profile.id)).where(col(Profile.id) > self.max_id).order_by(col(Profile.id))
+        )
         new_ids = [int(i) for i in session.execute(query).scalars()]
         gaps: list[tuple[int, int, float]] = []
         expected = self.max_id + 1
@@ -310,7 +329,11 @@ class SegmentIndex:
         return sorted(g.id for g in self.groups.values() if g.status == STATUS_ACTIVE)
 
     def _groups_bits(self, condition: GroupsCondition, session: Session) -> int:
-        ids = list(condition.group_ids) if condition.group_ids is not None else self.active_group_ids()
+        ids = (
+            list(condition.group_ids)
+            if condition.group_ids is not None
+            else self.active_group_ids()
+        )
         self._load(session, ids)
         if not ids:
             # "All" with no active group: nobody is subscribed to any/every group.
@@ -377,11 +400,17 @@ class SegmentIndex:
         needed: set[int] = set()
         for condition in rule.conditions:
             if isinstance(condition, GroupsCondition):
-                ids = condition.group_ids if condition.group_ids is not None else self.active_group_ids()
+                ids = (
+                    condition.group_ids
+                    if condition.group_ids is not None
+                    else self.active_group_ids()
+                )
                 needed.update(ids)
         return needed
 
-    def members(self, rule: SegmentRule, session: Session, *, cancelled: Callable[[], bool] | None = None) -> int:
+    def members(
+        self, rule: SegmentRule, session: Session, *, cancelled: Callable[[], bool] | None = None
+    ) -> int:
         """The bitset of the rule's members."""
         with self._lock:
             self._load(session, self._needed_groups(rule), cancelled)
@@ -402,4 +431,6 @@ class SegmentIndex:
                 bits = self.condition_bits(condition, session)
                 clauses.append(bits.bit_count())
                 total &= bits
-            return SegmentCount(total=total.bit_count(), clauses=tuple(clauses), profiles=self.profile_count)
+            return SegmentCount(
+                total=total.bit_count(), clauses=tuple(clauses), profiles=self.profile_count
+            )

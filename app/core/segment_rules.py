@@ -121,7 +121,7 @@ def condition_from_json(data: Mapping[str, Any], where: str = "") -> Condition:
         elif isinstance(groups, list) and groups and all(isinstance(g, int) for g in groups):
             ids = tuple(dict.fromkeys(groups))
         else:
-            raise _bad(where, "groups must be \"all\" or a non-empty list of group ids")
+            raise _bad(where, 'groups must be "all" or a non-empty list of group ids')
         return GroupsCondition(mode=mode, group_ids=ids, match=match)
     if kind == "property":
         key = str(data.get("key", "")).strip()

@@ -37,7 +37,9 @@ def index_for(store: Store) -> SegmentIndex:
     return index
 
 
-def count(store: Store, rule: SegmentRule, *, cancelled: Callable[[], bool] | None = None) -> SegmentCount:
+def count(
+    store: Store, rule: SegmentRule, *, cancelled: Callable[[], bool] | None = None
+) -> SegmentCount:
     """The rule's total and per-condition counts, as the store stands now.
 
     ``cancelled`` can stop the index's first build (see SegmentIndex.build).
@@ -132,12 +134,19 @@ def members(
         if not page:
             return []
         profiles = {
-            p.id: p for p in session.execute(sa_select(Profile).where(col(Profile.id).in_(page))).scalars()
+            p.id: p
+            for p in session.execute(sa_select(Profile).where(col(Profile.id).in_(page))).scalars()
         }
-        groups = [g for g in session.exec(select(Group).order_by(col(Group.name_key))).all() if g.status == STATUS_ACTIVE]
+        groups = [
+            g
+            for g in session.exec(select(Group).order_by(col(Group.name_key))).all()
+            if g.status == STATUS_ACTIVE
+        ]
         stored = {
             (row.profile_id, row.group_id): row.state
-            for row in session.exec(select(GroupState).where(col(GroupState.profile_id).in_(page))).all()
+            for row in session.exec(
+                select(GroupState).where(col(GroupState.profile_id).in_(page))
+            ).all()
         }
     result = []
     for pid in page:
@@ -150,7 +159,10 @@ def members(
                 email=p.email,
                 name=p.name,
                 all_email=p.all_email,
-                states=tuple((g.name, effective_state(g.policy, stored.get((pid, g.id or 0)))) for g in groups),
+                states=tuple(
+                    (g.name, effective_state(g.policy, stored.get((pid, g.id or 0))))
+                    for g in groups
+                ),
             )
         )
     return result
@@ -181,9 +193,13 @@ def list_segments(session: Session) -> list[Segment]:
 
 
 def get_segment(session: Session, name: str) -> Segment:
-    segment = session.exec(select(Segment).where(col(Segment.name_key) == name_key(name.strip()))).first()
+    segment = session.exec(
+        select(Segment).where(col(Segment.name_key) == name_key(name.strip()))
+    ).first()
     if segment is None:
-        raise UnknownSegment(f"No segment is named {name!r}; `subgroups segments list` lists them", field="segment")
+        raise UnknownSegment(
+            f"No segment is named {name!r}; `subgroups segments list` lists them", field="segment"
+        )
     return segment
 
 
@@ -200,10 +216,21 @@ def _check_free(session: Session, key: str, except_id: int | None = None) -> Non
         raise NameTaken(f"A segment named {other.name!r} already exists", field="name")
 
 
-def _event(session: Session, name: str, segment: Segment, actor: str, source: str, ts: datetime,
-           **extra: object) -> None:
+def _event(
+    session: Session,
+    name: str,
+    segment: Segment,
+    actor: str,
+    source: str,
+    ts: datetime,
+    **extra: object,
+) -> None:
     ledger.record(
-        session, name=name, source=source, actor=actor, now=ts,
+        session,
+        name=name,
+        source=source,
+        actor=actor,
+        now=ts,
         properties={"Segment": segment.name, "Segment ID": segment.id, **extra},
     )
 
@@ -225,8 +252,15 @@ def save_segment(
     _check_free(session, key, except_id=segment_id)
     ts = now or clock.now()
     if segment_id is None:
-        segment = Segment(name=cleaned, name_key=key, definition=rule.to_json(), created_at=ts,
-                          updated_at=ts, created_by=actor, updated_by=actor)
+        segment = Segment(
+            name=cleaned,
+            name_key=key,
+            definition=rule.to_json(),
+            created_at=ts,
+            updated_at=ts,
+            created_by=actor,
+            updated_by=actor,
+        )
     else:
         found = session.get(Segment, segment_id)
         if found is None:
@@ -236,13 +270,28 @@ def save_segment(
         segment.updated_at, segment.updated_by = ts, actor
     session.add(segment)
     session.flush()
-    _event(session, SEGMENT_SAVED, segment, actor, source, ts, Rule=sentence(session, rule),
-           Definition=rule.to_json())
+    _event(
+        session,
+        SEGMENT_SAVED,
+        segment,
+        actor,
+        source,
+        ts,
+        Rule=sentence(session, rule),
+        Definition=rule.to_json(),
+    )
     return segment
 
 
-def rename_segment(*, session: Session, segment_id: int, name: str, actor: str, source: str = "console",
-                   now: datetime | None = None) -> Segment:
+def rename_segment(
+    *,
+    session: Session,
+    segment_id: int,
+    name: str,
+    actor: str,
+    source: str = "console",
+    now: datetime | None = None,
+) -> Segment:
     segment = session.get(Segment, segment_id)
     if segment is None:
         raise UnknownSegment(f"No segment has id {segment_id}")
@@ -258,8 +307,14 @@ def rename_segment(*, session: Session, segment_id: int, name: str, actor: str, 
     return segment
 
 
-def duplicate_segment(*, session: Session, segment_id: int, actor: str, source: str = "console",
-                      now: datetime | None = None) -> Segment:
+def duplicate_segment(
+    *,
+    session: Session,
+    segment_id: int,
+    actor: str,
+    source: str = "console",
+    now: datetime | None = None,
+) -> Segment:
     """A copy named "Copy of X" (or "Copy 2 of X" …)."""
     original = session.get(Segment, segment_id)
     if original is None:
@@ -268,22 +323,41 @@ def duplicate_segment(*, session: Session, segment_id: int, actor: str, source: 
     while True:
         candidate = f"Copy of {original.name}" if n == 1 else f"Copy {n} of {original.name}"
         candidate = candidate[:64]
-        if session.exec(select(Segment).where(col(Segment.name_key) == name_key(candidate))).first() is None:
+        if (
+            session.exec(
+                select(Segment).where(col(Segment.name_key) == name_key(candidate))
+            ).first()
+            is None
+        ):
             break
         n += 1
-    return save_segment(session=session, name=candidate, rule=segment_rule(original), actor=actor,
-                        source=source, now=now)
+    return save_segment(
+        session=session,
+        name=candidate,
+        rule=segment_rule(original),
+        actor=actor,
+        source=source,
+        now=now,
+    )
 
 
-def delete_segment(*, session: Session, segment_id: int, actor: str, source: str = "console",
-                   now: datetime | None = None) -> str:
+def delete_segment(
+    *,
+    session: Session,
+    segment_id: int,
+    actor: str,
+    source: str = "console",
+    now: datetime | None = None,
+) -> str:
     """Delete a saved segment (not one a campaign uses); returns its name."""
     segment = session.get(Segment, segment_id)
     if segment is None:
         raise UnknownSegment(f"No segment has id {segment_id}")
     used = session.exec(select(Campaign).where(col(Campaign.segment_id) == segment_id)).first()
     if used is not None:
-        raise RuleRefused(f"Segment {segment.name!r} is the audience of campaign {used.name!r}; it stays")
+        raise RuleRefused(
+            f"Segment {segment.name!r} is the audience of campaign {used.name!r}; it stays"
+        )
     ts = now or clock.now()
     _event(session, SEGMENT_DELETED, segment, actor, source, ts, Definition=segment.definition)
     name = segment.name

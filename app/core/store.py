@@ -65,7 +65,9 @@ def _one_line(error: object) -> str:
 def _check_sqlite_path(path: Path) -> None:
     """Refuse, with a message saying why, a path that cannot hold an SQLite store."""
     if path.is_dir():
-        raise StoreUnavailable(f"--db {path} is a directory; give a file path such as {path}/subgroups.db")
+        raise StoreUnavailable(
+            f"--db {path} is a directory; give a file path such as {path}/subgroups.db"
+        )
     if path.exists():
         if not path.is_file():
             raise StoreUnavailable(f"--db {path} is not a regular file; give a file path")
@@ -86,7 +88,9 @@ def _check_sqlite_path(path: Path) -> None:
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreUnavailable(f"--db {path}: cannot create folder {parent}: {exc.strerror}") from exc
+            raise StoreUnavailable(
+                f"--db {path}: cannot create folder {parent}: {exc.strerror}"
+            ) from exc
     if not parent.is_dir():
         raise StoreUnavailable(f"--db {path}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -141,7 +145,9 @@ def make_engine(url: str) -> Engine:
         memory = not database or database == ":memory:"
         if not memory:
             _check_sqlite_path(Path(database))
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}}
+        kwargs: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+        }
         if memory:
             from sqlalchemy.pool import StaticPool
 
@@ -154,7 +160,9 @@ def make_engine(url: str) -> Engine:
                 with engine.connect() as conn:
                     mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
                     if str(mode).lower() != "wal":
-                        raise StoreUnavailable(f"--db {database}: could not switch the file to WAL mode")
+                        raise StoreUnavailable(
+                            f"--db {database}: could not switch the file to WAL mode"
+                        )
             except OperationalError as exc:
                 why = _one_line(exc.orig)
                 raise StoreUnavailable(f"--db {database}: cannot open: {why}") from exc

@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 from textual import events, on, work
-from textual.worker import get_current_worker
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -21,6 +20,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
+from textual.worker import get_current_worker
 
 from app.core import clock, ledger
 from app.core.store import Store
@@ -45,7 +45,14 @@ class SubgroupsApp(App[None]):
     TITLE = "subgroups"
     CSS_PATH = [
         STYLES / name
-        for name in ("app.tcss", "groups.tcss", "profiles.tcss", "segments.tcss", "event_log.tcss", "modals.tcss")
+        for name in (
+            "app.tcss",
+            "groups.tcss",
+            "profiles.tcss",
+            "segments.tcss",
+            "event_log.tcss",
+            "modals.tcss",
+        )
     ]
     COMMANDS = App.COMMANDS | {SubgroupsCommands}
     SECTIONS: dict[str, type[GroupsSection] | type[ProfilesSection] | type[SegmentsSection]] = {
@@ -54,15 +61,39 @@ class SubgroupsApp(App[None]):
         "segments": SegmentsSection,
     }
     BINDINGS = [
-        Binding("1", "show_section('groups')", "Groups", tooltip="Show the Groups section", id="app.groups",
-                show=False),
-        Binding("2", "show_section('profiles')", "Profiles", tooltip="Show the Profiles section",
-                id="app.profiles", show=False),
-        Binding("3", "show_section('segments')", "Segments", tooltip="Show the Segments section",
-                id="app.segments", show=False),
+        Binding(
+            "1",
+            "show_section('groups')",
+            "Groups",
+            tooltip="Show the Groups section",
+            id="app.groups",
+            show=False,
+        ),
+        Binding(
+            "2",
+            "show_section('profiles')",
+            "Profiles",
+            tooltip="Show the Profiles section",
+            id="app.profiles",
+            show=False,
+        ),
+        Binding(
+            "3",
+            "show_section('segments')",
+            "Segments",
+            tooltip="Show the Segments section",
+            id="app.segments",
+            show=False,
+        ),
         Binding("l", "toggle_log", "Log", tooltip="Show or hide the live event log", id="app.log"),
-        Binding("p", "pause_log", "Pause log", tooltip="Pause or resume the live event log", show=False,
-                id="app.pause_log"),
+        Binding(
+            "p",
+            "pause_log",
+            "Pause log",
+            tooltip="Pause or resume the live event log",
+            show=False,
+            id="app.pause_log",
+        ),
         Binding("f1,question_mark", "help", "Help", tooltip="List every key", id="app.help"),
     ]
 
@@ -110,7 +141,9 @@ class SubgroupsApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = self.store.display_name + ("  ·  demo with simulated traffic" if self.demo else "")
+        self.sub_title = self.store.display_name + (
+            "  ·  demo with simulated traffic" if self.demo else ""
+        )
         self._show_section_bar()
         self.query_one("#groups-table", DataTable).focus()
         self.poll_ledger()
@@ -135,7 +168,9 @@ class SubgroupsApp(App[None]):
         parts = []
         for number, (key, widget_class) in enumerate(self.SECTIONS.items(), start=1):
             label = f" {number} {widget_class.SECTION_TITLE} "
-            parts.append(Content.styled(label, "reverse bold") if key == self.section else Content(label))
+            parts.append(
+                Content.styled(label, "reverse bold") if key == self.section else Content(label)
+            )
         self.query_one("#section-bar", Static).update(Content(" ").join(parts))
 
     # --- sections ------------------------------------------------------------
@@ -148,7 +183,11 @@ class SubgroupsApp(App[None]):
             return
         self.query_one("#sections", ContentSwitcher).current = section
         self._show_section_bar()
-        target = {"groups": "#groups-table", "profiles": "#profiles-table", "segments": "#segments-table"}[section]
+        target = {
+            "groups": "#groups-table",
+            "profiles": "#profiles-table",
+            "segments": "#segments-table",
+        }[section]
         self.query_one(target).focus()
         if section == "segments":
             self.query_one(SegmentsSection).activate()
@@ -165,9 +204,18 @@ class SubgroupsApp(App[None]):
     def action_help(self) -> None:
         sections = [("Everywhere", list(self.BINDINGS))]
         sections += [(cls.SECTION_TITLE, list(cls.BINDINGS)) for cls in self.SECTIONS.values()]
-        sections.append(("Forms", [Binding("ctrl+s", "", "Save"), Binding("escape", "", "Cancel / close")]))
-        sections.append(("Everywhere", [Binding("ctrl+p", "", "Command palette: every action by name"),
-                                        Binding("ctrl+q", "", "Quit")]))
+        sections.append(
+            ("Forms", [Binding("ctrl+s", "", "Save"), Binding("escape", "", "Cancel / close")])
+        )
+        sections.append(
+            (
+                "Everywhere",
+                [
+                    Binding("ctrl+p", "", "Command palette: every action by name"),
+                    Binding("ctrl+q", "", "Quit"),
+                ],
+            )
+        )
         self.push_screen(HelpScreen(sections))
 
     # --- the live event log ----------------------------------------------------
@@ -274,7 +322,9 @@ class SubgroupsApp(App[None]):
     @on(SampleLoaded)
     def _sample_loaded(self, message: SampleLoaded) -> None:
         if message.error:
-            self.notify(message.error, title="Sample data not loaded", severity="error", markup=False)
+            self.notify(
+                message.error, title="Sample data not loaded", severity="error", markup=False
+            )
             return
         self.notify("Sample data loaded.")
         self.query_one(GroupsSection).reload()

@@ -27,7 +27,12 @@ class SubgroupsCommands(Provider):
         for binding in app.BINDINGS:
             if isinstance(binding, Binding):
                 key = app.get_key_display(Binding(binding.key.split(",")[0], ""))
-                yield (f"{binding.description} ({key})", binding.tooltip or binding.description, "", binding.action)
+                yield (
+                    f"{binding.description} ({key})",
+                    binding.tooltip or binding.description,
+                    "",
+                    binding.action,
+                )
         for section, widget_class in app.SECTIONS.items():
             title = widget_class.SECTION_TITLE
             for binding in widget_class.BINDINGS:
@@ -52,4 +57,9 @@ class SubgroupsCommands(Provider):
         for title, help_text, section, action in self._entries():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self._run, section, action), help=help_text)
+                yield Hit(
+                    score,
+                    matcher.highlight(title),
+                    partial(self._run, section, action),
+                    help=help_text,
+                )

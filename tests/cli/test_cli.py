@@ -17,8 +17,6 @@ from app.core.store import open_store
 GROUP_KEYS = {"id", "name", "description", "channel", "policy", "status", "shown_on_landing_page"}
 
 
-
-
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return str(tmp_path / "cli.db")
@@ -34,11 +32,15 @@ def add_profile(db: str, identity: str) -> None:
 def test_group_lifecycle_through_the_cli(cli: CliRunner, db: str) -> None:
     code, out, _ = cli("groups", "create", "Newsletter", "--description", "Monthly", "--db", db)
     assert code == 0 and "Created group 'Newsletter'" in out
-    code, out, _ = cli("groups", "create", "Offers", "--policy", "opt-in", "--hidden", "--db", db, "--json")
+    code, out, _ = cli(
+        "groups", "create", "Offers", "--policy", "opt-in", "--hidden", "--db", db, "--json"
+    )
     created = json.loads(out)
     assert code == 0 and created["policy"] == "opt-in" and created["shown_on_landing_page"] is False
 
-    code, out, _ = cli("groups", "update", "offers", "--name", "Deals", "--shown", "--db", db, "--json")
+    code, out, _ = cli(
+        "groups", "update", "offers", "--name", "Deals", "--shown", "--db", db, "--json"
+    )
     updated = json.loads(out)
     assert code == 0 and updated["id"] == created["id"] and updated["name"] == "Deals"
 
@@ -47,7 +49,7 @@ def test_group_lifecycle_through_the_cli(cli: CliRunner, db: str) -> None:
     code, out, _ = cli("groups", "list", "--json", "--db", db)
     listed = json.loads(out)
     assert [g["name"] for g in listed] == ["Newsletter"]
-    assert GROUP_KEYS <= set(listed[0])
+    assert set(listed[0]) >= GROUP_KEYS
     code, out, _ = cli("groups", "list", "--archived", "--json", "--db", db)
     assert [g["name"] for g in json.loads(out)] == ["Deals"]
     code, out, _ = cli("groups", "list", "--all", "--db", db)
@@ -68,8 +70,16 @@ def test_group_lifecycle_through_the_cli(cli: CliRunner, db: str) -> None:
         (["groups", "update", "Nope", "--name", "X"], 1, "No group is named"),
         (["groups", "create", "Y", "--policy", "sometimes"], 2, "invalid choice"),
         (["profiles", "show", "ghost@example.com"], 1, "No profile has identity"),
-        (["profiles", "set", "ada@example.com", "--group", "Nope", "--status", "unsubscribed"], 1, "No group"),
-        (["profiles", "set", "ada@example.com", "--group", "Newsletter", "--status", "maybe"], 2, "invalid choice"),
+        (
+            ["profiles", "set", "ada@example.com", "--group", "Nope", "--status", "unsubscribed"],
+            1,
+            "No group",
+        ),
+        (
+            ["profiles", "set", "ada@example.com", "--group", "Newsletter", "--status", "maybe"],
+            2,
+            "invalid choice",
+        ),
         (["events", "--limit", "0"], 2, "must be 1 or more"),
     ],
 )
@@ -111,7 +121,9 @@ def test_a_db_that_cannot_be_a_store_is_bad_input(
 ) -> None:
     text_file = tmp_path / "notes.txt"
     text_file.write_text("shopping list\n")
-    target = {"text file": text_file, "directory": tmp_path, "under a file": text_file / "x.db"}[kind]
+    target = {"text file": text_file, "directory": tmp_path, "under a file": text_file / "x.db"}[
+        kind
+    ]
     code, out, err = cli("groups", "list", "--db", str(target))
     assert code == 2
     assert str(target) in err and "Traceback" not in err
@@ -124,27 +136,55 @@ def test_profiles_show_and_set(cli: CliRunner, db: str) -> None:
     add_profile(db, "ada@example.com")
 
     code, out, _ = cli(
-        "profiles", "set", "ada@example.com", "--group", "newsletter", "--status", "unsubscribed",
-        "--reason", "too many emails", "--db", db, "--json",
+        "profiles",
+        "set",
+        "ada@example.com",
+        "--group",
+        "newsletter",
+        "--status",
+        "unsubscribed",
+        "--reason",
+        "too many emails",
+        "--db",
+        db,
+        "--json",
     )
     result = json.loads(out)
     assert code == 0 and result["changed"] is True
     props = result["event"]["properties"]
-    assert props["Group"] == "Newsletter" and props["Source"] == "cli" and props["Reason"] == "too many emails"
+    assert (
+        props["Group"] == "Newsletter"
+        and props["Source"] == "cli"
+        and props["Reason"] == "too many emails"
+    )
     assert props["Old State"] is None and props["New State"] == "unsubscribed"
 
-    code, out, _ = cli("profiles", "set", "ada@example.com", "--group", "Newsletter",
-                       "--status", "unsubscribed", "--db", db)
+    code, out, _ = cli(
+        "profiles",
+        "set",
+        "ada@example.com",
+        "--group",
+        "Newsletter",
+        "--status",
+        "unsubscribed",
+        "--db",
+        db,
+    )
     assert code == 0 and "nothing changed" in out
 
-    code, out, _ = cli("profiles", "set", "ada@example.com", "--all-email", "--status", "unsubscribed", "--db", db)
+    code, out, _ = cli(
+        "profiles", "set", "ada@example.com", "--all-email", "--status", "unsubscribed", "--db", db
+    )
     assert code == 0 and "all email is now unsubscribed" in out
 
     code, out, _ = cli("profiles", "show", "ada@example.com", "--json", "--db", db)
     shown = json.loads(out)
     assert shown["identity"] == "ada@example.com" and shown["all_email"] == "unsubscribed"
     by_name = {g["name"]: g for g in shown["groups"]}
-    assert by_name["Newsletter"]["stored"] == "unsubscribed" and by_name["Newsletter"]["effective"] == "unsubscribed"
+    assert (
+        by_name["Newsletter"]["stored"] == "unsubscribed"
+        and by_name["Newsletter"]["effective"] == "unsubscribed"
+    )
     assert by_name["Beta"]["stored"] is None and by_name["Beta"]["effective"] == "unsubscribed"
     assert {"id", "name", "stored", "effective"} <= set(by_name["Beta"])
 
@@ -156,11 +196,25 @@ def test_events_json_lines_and_filters(cli: CliRunner, db: str) -> None:
     cli("groups", "create", "Newsletter", "--db", db)
     cli("groups", "create", "Offers", "--db", db)
     add_profile(db, "ada@example.com")
-    cli("profiles", "set", "ada@example.com", "--group", "Offers", "--status", "unsubscribed", "--db", db)
+    cli(
+        "profiles",
+        "set",
+        "ada@example.com",
+        "--group",
+        "Offers",
+        "--status",
+        "unsubscribed",
+        "--db",
+        db,
+    )
 
     code, out, _ = cli("events", "--json", "--db", db)
     lines = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and [e["name"] for e in lines] == ["Group Created", "Group Created", "Channel Unsubscribed"]
+    assert code == 0 and [e["name"] for e in lines] == [
+        "Group Created",
+        "Group Created",
+        "Channel Unsubscribed",
+    ]
     assert all({"id", "ts", "name", "identity", "properties"} <= set(e) for e in lines)
 
     code, out, _ = cli("events", "--json", "--name", "Channel Unsubscribed", "--db", db)
@@ -194,17 +248,33 @@ def test_events_follow_prints_changes_from_another_process(db: str) -> None:
     """The real console script: `events --follow` shows a change made by another command."""
     env = {**os.environ, "SUBGROUPS_DB": db, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "app"]
-    subprocess.run([*cmd, "groups", "create", "Newsletter"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*cmd, "groups", "create", "Newsletter"], env=env, check=True, capture_output=True
+    )
     add_profile(db, "ada@example.com")
     follower = subprocess.Popen(
         [*cmd, "events", "--follow", "--json", "--name", "Channel Unsubscribed"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         time.sleep(1.0)  # let it print the (empty) backlog and start following
         subprocess.run(
-            [*cmd, "profiles", "set", "ada@example.com", "--group", "Newsletter", "--status", "unsubscribed"],
-            env=env, check=True, capture_output=True,
+            [
+                *cmd,
+                "profiles",
+                "set",
+                "ada@example.com",
+                "--group",
+                "Newsletter",
+                "--status",
+                "unsubscribed",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
         )
         assert follower.stdout is not None
         ready, _, _ = select.select([follower.stdout], [], [], 10)

@@ -21,8 +21,6 @@ CSV = (
 )
 
 
-
-
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     """A store with Newsletter (opt-out) and Promotions (opt-in)."""
@@ -58,9 +56,7 @@ def test_a_dry_run_reports_the_changes_and_writes_nothing(
     cli: CliRunner, db: str, tmp_path: Path
 ) -> None:
     before = counts(db)
-    code, out, err = cli(
-        "profiles", "import", write(tmp_path, CSV), "--dry-run", "--db", db
-    )
+    code, out, err = cli("profiles", "import", write(tmp_path, CSV), "--dry-run", "--db", db)
 
     assert code == 0 and err == ""
     assert "Dry run of" in out and "(3 rows): nothing was written." in out
@@ -182,9 +178,7 @@ def test_each_kind_of_bad_file_gets_one_clear_line(
     assert counts(db) == (0, 0, 2)  # the two Group Created events
 
 
-def test_a_missing_file_exits_2(
-    cli: CliRunner, db: str, tmp_path: Path
-) -> None:
+def test_a_missing_file_exits_2(cli: CliRunner, db: str, tmp_path: Path) -> None:
     code, _, err = cli("profiles", "import", str(tmp_path / "nope.csv"), "--db", db)
     assert code == 2 and "cannot open the file: No such file or directory" in err
 

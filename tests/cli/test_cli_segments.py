@@ -26,8 +26,6 @@ from app.core.store import open_store
 ACTOR = "ada"
 
 
-
-
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     """A store with Newsletter, Offers, Promotions (opt-out), Beta (opt-in), Old (archived)
@@ -94,9 +92,7 @@ def ids(session: Session, *names: str) -> tuple[int, ...]:
 # --- segments count -------------------------------------------------------------
 
 
-def test_count_prints_the_sentence_each_clause_and_the_total(
-    cli: CliRunner, db: str
-) -> None:
+def test_count_prints_the_sentence_each_clause_and_the_total(cli: CliRunner, db: str) -> None:
     code, out, err = cli(
         "segments", "count", "--include", "Newsletter,Offers", "--exclude", "Promotions",
         "--db", db,
@@ -112,9 +108,7 @@ def test_count_prints_the_sentence_each_clause_and_the_total(
     assert lines[3] == "Total: 2 of 5 profiles"
 
 
-def test_count_json_carries_count_sentence_clauses_profiles(
-    cli: CliRunner, db: str
-) -> None:
+def test_count_json_carries_count_sentence_clauses_profiles(cli: CliRunner, db: str) -> None:
     code, out, _ = cli(
         "segments", "count", "--include", "newsletter, OFFERS", "--include-match", "all",
         "--exclude", "Promotions", "--where", "country=de", "--json", "--db", db,
@@ -302,9 +296,7 @@ def read_csv(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def test_export_members_as_profile_csv(
-    cli: CliRunner, db: str, tmp_path: Path
-) -> None:
+def test_export_members_as_profile_csv(cli: CliRunner, db: str, tmp_path: Path) -> None:
     cli("segments", "save", "Left promotions", "--exclude", "Promotions", "--db", db)
     code, out, err = cli("segments", "export", "left promotions", "--db", db)
     assert code == 0, err
@@ -347,9 +339,7 @@ def sample_db(tmp_path: Path) -> str:
     return path
 
 
-def test_sample_data_counts_match_the_core(
-    cli: CliRunner, sample_db: str
-) -> None:
+def test_sample_data_counts_match_the_core(cli: CliRunner, sample_db: str) -> None:
     """The acceptance question: Newsletter or Product updates, not Promotions, country DE."""
     code, out, err = cli(
         "segments", "count", "--include", "Newsletter,Product updates",
@@ -380,9 +370,7 @@ def test_sample_data_counts_match_the_core(
     assert len(read_csv(out)) == expected.total
 
 
-def test_counts_follow_state_changes_made_through_the_cli(
-    cli: CliRunner, db: str
-) -> None:
+def test_counts_follow_state_changes_made_through_the_cli(cli: CliRunner, db: str) -> None:
     argv = ("segments", "count", "--exclude", "Promotions", "--json", "--db", db)
     assert json.loads(cli(*argv)[1])["count"] == 2
     assert cli(

@@ -195,6 +195,8 @@ def test_help(snap_compare, console, sample_store: Path, size: tuple[int, int]) 
 
 def _save_sample_segment(db: Path) -> None:
     """A saved segment on the sample data: Newsletter or Product updates, not Promotions, DE."""
+    from snapshot_support import NOW
+
     from app.core import segments
     from app.core.segment_rules import (
         ANY,
@@ -204,7 +206,6 @@ def _save_sample_segment(db: Path) -> None:
         PropertyCondition,
         SegmentRule,
     )
-    from snapshot_support import NOW
 
     store = open_store(db)
     try:
@@ -246,9 +247,11 @@ def test_segment_builder(snap_compare, console, sample_store: Path, size: tuple[
         await pilot.press("enter")
         await settle(
             pilot,
-            lambda: section.segment_id is not None
-            and "Total" in str(section.query_one("#segment-total").render())
-            and "…" not in " ".join(str(c.render()) for c in section.query(".clause-count")),
+            lambda: (
+                section.segment_id is not None
+                and "Total" in str(section.query_one("#segment-total").render())
+                and "…" not in " ".join(str(c.render()) for c in section.query(".clause-count"))
+            ),
         )
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))

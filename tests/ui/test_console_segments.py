@@ -4,6 +4,7 @@ and the total follow the toggles, save it, edit it, and find it in the store."""
 
 from pathlib import Path
 
+from console_pilot import SIZE, paste, settle, start
 from textual.widgets import Input, Select, SelectionList, Static
 
 from app.core import segments
@@ -20,8 +21,6 @@ from app.ui.modals.prompt import PromptModal
 from app.ui.screens.segments import SegmentsSection
 from app.ui.widgets.clauses import ALL_GROUPS, ClauseEditor, GroupsClause, PropertyClause
 
-from console_pilot import SIZE, paste, settle, start
-
 
 def clause_counts(section: SegmentsSection) -> list[str]:
     return [str(c.render()) for e in section.query(ClauseEditor) for c in e.query(".clause-count")]
@@ -37,8 +36,11 @@ def sentence_text(section: SegmentsSection) -> str:
 
 async def counted(pilot, section: SegmentsSection) -> None:  # type: ignore[no-untyped-def]
     """Wait until the counts shown belong to the rule the editors show now."""
-    await settle(pilot, lambda: "people" in " ".join(clause_counts(section)) and "Total" in total_text(section),
-                 what="segment counts")
+    await settle(
+        pilot,
+        lambda: "people" in " ".join(clause_counts(section)) and "Total" in total_text(section),
+        what="segment counts",
+    )
 
 
 async def toggle_group(pilot, clause: GroupsClause, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -46,7 +48,10 @@ async def toggle_group(pilot, clause: GroupsClause, name: str) -> None:  # type:
     selection_list = clause.query_one(SelectionList)
     selection_list.focus()
     await pilot.pause()
-    labels = [str(selection_list.get_option_at_index(i).prompt) for i in range(selection_list.option_count)]
+    labels = [
+        str(selection_list.get_option_at_index(i).prompt)
+        for i in range(selection_list.option_count)
+    ]
     target = labels.index(name)
     while selection_list.highlighted != target:
         await pilot.press("down" if (selection_list.highlighted or 0) < target else "up")
@@ -57,7 +62,9 @@ def expected(store: Store, rule: SegmentRule) -> int:
     return segments.count(store, rule).total
 
 
-async def test_build_count_save_and_edit_a_segment_by_keyboard(make_app, open_db, sample_db: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_build_count_save_and_edit_a_segment_by_keyboard(
+    make_app, open_db, sample_db: Path
+) -> None:  # type: ignore[no-untyped-def]
     app = make_app(sample_db)
     check = open_db(sample_db)
     with check.read() as session:
@@ -74,7 +81,9 @@ async def test_build_count_save_and_edit_a_segment_by_keyboard(make_app, open_db
         first = section.query_one(GroupsClause)
         await toggle_group(pilot, first, "Newsletter")
         await counted(pilot, section)
-        assert ALL_GROUPS not in first.query_one(SelectionList).selected  # naming a group replaces All
+        assert (
+            ALL_GROUPS not in first.query_one(SelectionList).selected
+        )  # naming a group replaces All
         await toggle_group(pilot, first, "Product updates")
         await counted(pilot, section)
         include = GroupsCondition(INCLUDE, (ids["Newsletter"], ids["Product updates"]), ANY)
@@ -92,7 +101,9 @@ async def test_build_count_save_and_edit_a_segment_by_keyboard(make_app, open_db
 
         # Clause 3: ctrl+o adds a property clause: country is DE (pasted, as a terminal does).
         await pilot.press("ctrl+o")
-        await settle(pilot, lambda: len(section.query(PropertyClause)) == 1, what="the property clause")
+        await settle(
+            pilot, lambda: len(section.query(PropertyClause)) == 1, what="the property clause"
+        )
         prop = section.query_one(PropertyClause)
         assert prop.query_one(".clause-key", Input).has_focus
         await paste(pilot, "country")
@@ -120,14 +131,19 @@ async def test_build_count_save_and_edit_a_segment_by_keyboard(make_app, open_db
         with check.read() as session:
             saved = segments.get_segment(session, "de newsletter readers")
             assert segments.segment_rule(saved) == rule
-        await settle(pilot, lambda: "DE newsletter readers" in str(section.query_one("#segment-title").render()))
+        await settle(
+            pilot,
+            lambda: "DE newsletter readers" in str(section.query_one("#segment-title").render()),
+        )
 
         # Edit: drop the property clause (ctrl+r in it) and save again: same segment, new rule.
         prop.query_one(".clause-key", Input).focus()
         await pilot.press("ctrl+r")
         await settle(pilot, lambda: not section.query(PropertyClause), what="the clause removal")
         await counted(pilot, section)
-        assert total_text(section).startswith(f"Total: {expected(check, SegmentRule((include, exclude))):,} of")
+        assert total_text(section).startswith(
+            f"Total: {expected(check, SegmentRule((include, exclude))):,} of"
+        )
         await pilot.press("ctrl+s")
         await settle(pilot, what="the second save")
         with check.read() as session:
@@ -146,7 +162,9 @@ async def test_a_stale_count_never_replaces_a_newer_one(make_app, sample_db: Pat
         shown = total_text(section)
         old = section.generation
         section.generation += 1  # a newer rule is being counted
-        section.post_message(SegmentsSection.Counted(old, segments.SegmentCount(1, (1,), 3000), "People stale"))
+        section.post_message(
+            SegmentsSection.Counted(old, segments.SegmentCount(1, (1,), 3000), "People stale")
+        )
         await pilot.pause()
         assert total_text(section) == shown
         assert sentence_text(section) != "People stale"
@@ -169,8 +187,11 @@ async def test_export_the_members_to_csv(make_app, sample_db: Path, tmp_path: Pa
         await settle(pilot, lambda: isinstance(app.screen, PromptModal), what="the file prompt")
         app.screen.query_one(Input).value = str(target)
         await pilot.press("enter")
-        await settle(pilot, lambda: target.exists() and not isinstance(app.screen, PromptModal),
-                     what="the export")
+        await settle(
+            pilot,
+            lambda: target.exists() and not isinstance(app.screen, PromptModal),
+            what="the export",
+        )
     lines = target.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("identity,")
     assert "group:Partner offers" in lines[0]

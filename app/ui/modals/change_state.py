@@ -44,7 +44,9 @@ class ChangeStateModal(ModalScreen[str | None]):
     class Failed(Message):
         message: str
 
-    def __init__(self, store: Store, identity: str, targets: list[StateTarget], selected: int = ALL_EMAIL) -> None:
+    def __init__(
+        self, store: Store, identity: str, targets: list[StateTarget], selected: int = ALL_EMAIL
+    ) -> None:
         super().__init__()
         self.store = store
         self.identity = identity
@@ -54,12 +56,20 @@ class ChangeStateModal(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         current = self.targets[self.selected].effective
         with Vertical(id="change-state", classes="dialog"):
-            yield Static(Content(f"Change a subscription of {self.identity}"), classes="dialog-title")
+            yield Static(
+                Content(f"Change a subscription of {self.identity}"), classes="dialog-title"
+            )
             yield Static("", id="form-error", classes="form-error -empty")
             yield Label("Group", classes="field-label")
             yield Select(
-                [(Content(f"{t.label} (now {t.effective})"), t.group_id) for t in self.targets.values()],
-                value=self.selected, allow_blank=False, id="target", compact=True,
+                [
+                    (Content(f"{t.label} (now {t.effective})"), t.group_id)
+                    for t in self.targets.values()
+                ],
+                value=self.selected,
+                allow_blank=False,
+                id="target",
+                compact=True,
             )
             yield Label("New state", classes="field-label")
             with RadioSet(id="status", compact=True):
@@ -83,7 +93,9 @@ class ChangeStateModal(ModalScreen[str | None]):
     def action_save(self) -> None:
         target = int(self.query_one("#target", Select).value)  # type: ignore[arg-type]
         pressed = self.query_one("#status", RadioSet).pressed_button
-        status = UNSUBSCRIBED if pressed is not None and pressed.id == "unsubscribed" else SUBSCRIBED
+        status = (
+            UNSUBSCRIBED if pressed is not None and pressed.id == "unsubscribed" else SUBSCRIBED
+        )
         self.query_one("#save", Button).disabled = True
         self._save(target, status, self.query_one("#reason", Input).value)
 
@@ -94,12 +106,19 @@ class ChangeStateModal(ModalScreen[str | None]):
                 profile = profiles.get_profile(session, self.identity)
                 group = None if target == ALL_EMAIL else groups.get_group(session, target)
                 event = subscriptions.set_state(
-                    session=session, profile=profile, group=group, status=status,
-                    source="console", actor=clock.os_user(), reason=reason,
+                    session=session,
+                    profile=profile,
+                    group=group,
+                    status=status,
+                    source="console",
+                    actor=clock.os_user(),
+                    reason=reason,
                 )
                 what = "all email" if group is None else f"group {group.name!r}"
             if event is None:
-                self.post_message(self.Done(f"{self.identity} was already {status} for {what}; nothing changed"))
+                self.post_message(
+                    self.Done(f"{self.identity} was already {status} for {what}; nothing changed")
+                )
             else:
                 self.post_message(self.Done(f"{self.identity}: {what} is now {status}"))
         except SubgroupsError as exc:

@@ -28,7 +28,12 @@ class ConfirmModal(ModalScreen[bool]):
             yield Static(Content(self._title), classes="dialog-title")
             yield Static(self._message, id="confirm-message")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(Content(f"{self._confirm_label} (y)"), variant="warning", id="confirm-yes", compact=True)
+                yield Button(
+                    Content(f"{self._confirm_label} (y)"),
+                    variant="warning",
+                    id="confirm-yes",
+                    compact=True,
+                )
                 yield Button("No (n / esc)", id="confirm-no", compact=True)
 
     def on_mount(self) -> None:

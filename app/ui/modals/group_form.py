@@ -44,7 +44,9 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
         message: str
         field: str | None
 
-    def __init__(self, store: Store, group: GroupRow | None = None, *, active_count: int | None = None) -> None:
+    def __init__(
+        self, store: Store, group: GroupRow | None = None, *, active_count: int | None = None
+    ) -> None:
         super().__init__()
         self.store = store
         self.group = group
@@ -55,25 +57,48 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
         title = f"Edit group {self.group.name!r}" if self.group else "New subscription group"
         with Vertical(id="group-form", classes="dialog"):
             yield Static(Content(title), classes="dialog-title")
-            at_limit = not editing and self.active_count is not None and self.active_count >= groups.MAX_ACTIVE_GROUPS
+            at_limit = (
+                not editing
+                and self.active_count is not None
+                and self.active_count >= groups.MAX_ACTIVE_GROUPS
+            )
             yield Static(
                 Content(groups.limit_message(self.active_count or 0)) if at_limit else "",
                 id="form-error",
                 classes="form-error" + ("" if at_limit else " -empty"),
             )
             yield Label("Name (1-64 characters, unique)", classes="field-label")
-            yield Input(self.group.name if self.group else "", id="name", placeholder="e.g. Newsletter", compact=True)
+            yield Input(
+                self.group.name if self.group else "",
+                id="name",
+                placeholder="e.g. Newsletter",
+                compact=True,
+            )
             yield Static("", id="name-error", classes="field-error -empty")
-            yield Label(f"Description (up to {groups.DESCRIPTION_MAX} characters)", classes="field-label")
-            yield Input(self.group.description if self.group else "", id="description",
-                        placeholder="What people get from this group", compact=True)
+            yield Label(
+                f"Description (up to {groups.DESCRIPTION_MAX} characters)", classes="field-label"
+            )
+            yield Input(
+                self.group.description if self.group else "",
+                id="description",
+                placeholder="What people get from this group",
+                compact=True,
+            )
             yield Static("", id="description-error", classes="field-error -empty")
             yield Label("Default policy", classes="field-label")
-            yield Select(POLICY_OPTIONS, value=self.group.policy if self.group else POLICY_OPT_OUT,
-                         allow_blank=False, id="policy", compact=True)
-            yield Checkbox("Shown on the landing page",
-                           value=self.group.shown_on_landing_page if self.group else True, id="shown",
-                           compact=True)
+            yield Select(
+                POLICY_OPTIONS,
+                value=self.group.policy if self.group else POLICY_OPT_OUT,
+                allow_blank=False,
+                id="policy",
+                compact=True,
+            )
+            yield Checkbox(
+                "Shown on the landing page",
+                value=self.group.shown_on_landing_page if self.group else True,
+                id="shown",
+                compact=True,
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
@@ -137,13 +162,24 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
             with self.store.write() as session:
                 if self.group is None:
                     saved = groups.create_group(
-                        session=session, name=name, description=description, policy=policy,
-                        shown_on_landing_page=shown, actor=clock.os_user(), source="console",
+                        session=session,
+                        name=name,
+                        description=description,
+                        policy=policy,
+                        shown_on_landing_page=shown,
+                        actor=clock.os_user(),
+                        source="console",
                     )
                 else:
                     saved = groups.update_group(
-                        session=session, group_id=self.group.id, name=name, description=description,
-                        policy=policy, shown_on_landing_page=shown, actor=clock.os_user(), source="console",
+                        session=session,
+                        group_id=self.group.id,
+                        name=name,
+                        description=description,
+                        policy=policy,
+                        shown_on_landing_page=shown,
+                        actor=clock.os_user(),
+                        source="console",
                     )
             self.post_message(self.Saved(GroupRow.from_group(saved)))
         except SubgroupsError as exc:

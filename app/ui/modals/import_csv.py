@@ -18,7 +18,16 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, ProgressBar, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    ContentSwitcher,
+    DataTable,
+    Input,
+    Label,
+    ProgressBar,
+    Static,
+)
 
 from app.core import clock
 from app.core.errors import SubgroupsError
@@ -67,13 +76,26 @@ class ImportModal(ModalScreen[str | None]):
             yield Static("Import profiles from a CSV file", classes="dialog-title")
             with ContentSwitcher(initial="import-file", id="import-steps"):
                 with Vertical(id="import-file"):
-                    yield Label("File (header: identity, email, name, properties…, all_email, group:<name>)",
-                                classes="field-label")
-                    yield Input(self.path, id="import-path", placeholder="/path/to/profiles.csv", compact=True)
-                    yield Checkbox("Overwrite explicit unsubscribes (needs a reason)", id="import-overwrite",
-                                   compact=True)
-                    yield Input(id="import-reason", placeholder="reason, recorded on each overwritten unsubscribe",
-                                compact=True)
+                    yield Label(
+                        "File (header: identity, email, name, properties…, all_email, group:<name>)",
+                        classes="field-label",
+                    )
+                    yield Input(
+                        self.path,
+                        id="import-path",
+                        placeholder="/path/to/profiles.csv",
+                        compact=True,
+                    )
+                    yield Checkbox(
+                        "Overwrite explicit unsubscribes (needs a reason)",
+                        id="import-overwrite",
+                        compact=True,
+                    )
+                    yield Input(
+                        id="import-reason",
+                        placeholder="reason, recorded on each overwritten unsubscribe",
+                        compact=True,
+                    )
                     yield Static("", id="import-error", classes="field-error -empty")
                 with Vertical(id="import-preview"):
                     yield Static("", id="import-summary")
@@ -123,8 +145,11 @@ class ImportModal(ModalScreen[str | None]):
                 return
             self._error("")
             self._busy("Reading and checking the file…")
-            self._plan(path, self.query_one("#import-overwrite", Checkbox).value,
-                       self.query_one("#import-reason", Input).value)
+            self._plan(
+                path,
+                self.query_one("#import-overwrite", Checkbox).value,
+                self.query_one("#import-reason", Input).value,
+            )
         elif self.step == "preview" and self.plan is not None:
             self._busy("Importing…")
             self._show("preview", None)
@@ -158,8 +183,11 @@ class ImportModal(ModalScreen[str | None]):
         try:
             with self.store.read() as session:
                 plan = csv_io.plan_import(
-                    session=session, source=Path(path).expanduser(), overwrite_unsubscribes=overwrite,
-                    reason=reason or None, progress=self._progress,
+                    session=session,
+                    source=Path(path).expanduser(),
+                    overwrite_unsubscribes=overwrite,
+                    reason=reason or None,
+                    progress=self._progress,
                 )
             self.post_message(self.Planned(plan))
         except csv_io.CsvError as exc:
@@ -178,8 +206,13 @@ class ImportModal(ModalScreen[str | None]):
         assert isinstance(plan, csv_io.ImportPlan)
         self.step = "writing"
         try:
-            result = csv_io.apply_import(store=self.store, plan=plan, actor=clock.os_user(),
-                                         progress=self._progress, cancel=self._cancel.is_set)
+            result = csv_io.apply_import(
+                store=self.store,
+                plan=plan,
+                actor=clock.os_user(),
+                progress=self._progress,
+                cancel=self._cancel.is_set,
+            )
         except csv_io.ImportCancelled:
             self.post_message(self.Failed("Import cancelled: nothing was written.", []))
             return
@@ -187,11 +220,13 @@ class ImportModal(ModalScreen[str | None]):
             self.post_message(self.Failed(exc.message, []))
             return
         s = result.plan.summary_json()
-        self.post_message(self.Imported(
-            f"Imported {s['file']}: {s['new_profiles']:,} new, {s['updated_profiles']:,} updated, "
-            f"{s['state_changes']:,} state changes, {s['kept_unsubscribed']:,} unsubscribes kept "
-            f"({result.seconds:.1f} s)."
-        ))
+        self.post_message(
+            self.Imported(
+                f"Imported {s['file']}: {s['new_profiles']:,} new, {s['updated_profiles']:,} updated, "
+                f"{s['state_changes']:,} state changes, {s['kept_unsubscribed']:,} unsubscribes kept "
+                f"({result.seconds:.1f} s)."
+            )
+        )
 
     # --- results -------------------------------------------------------------
 
@@ -217,18 +252,29 @@ class ImportModal(ModalScreen[str | None]):
         s = plan.summary_json()
         text = Text()
         text.append(f"{plan.file}: {s['rows']:,} rows\n", style="bold")
-        text.append(f"{s['new_profiles']:,} new profiles · {s['updated_profiles']:,} updated · "
-                    f"{s['unchanged_rows']:,} unchanged\n")
-        text.append(f"{s['state_changes']:,} state changes, each written to the ledger (Source import)\n")
+        text.append(
+            f"{s['new_profiles']:,} new profiles · {s['updated_profiles']:,} updated · "
+            f"{s['unchanged_rows']:,} unchanged\n"
+        )
+        text.append(
+            f"{s['state_changes']:,} state changes, each written to the ledger (Source import)\n"
+        )
         for group in s["by_group"]:
             name = group["group"] or "All email"
-            text.append(f"  {name}: +{group['subscribed']:,} subscribed, +{group['unsubscribed']:,} unsubscribed\n")
+            text.append(
+                f"  {name}: +{group['subscribed']:,} subscribed, +{group['unsubscribed']:,} unsubscribed\n"
+            )
         if s["kept_unsubscribed"]:
-            text.append(f"{s['kept_unsubscribed']:,} explicit unsubscribes kept (the file says subscribed; "
-                        "overwriting needs the checkbox and a reason)\n", style="bold")
+            text.append(
+                f"{s['kept_unsubscribed']:,} explicit unsubscribes kept (the file says subscribed; "
+                "overwriting needs the checkbox and a reason)\n",
+                style="bold",
+            )
         if s["overwritten_unsubscribes"]:
-            text.append(f"{s['overwritten_unsubscribes']:,} unsubscribes will be overwritten: {plan.reason}\n",
-                        style="bold")
+            text.append(
+                f"{s['overwritten_unsubscribes']:,} unsubscribes will be overwritten: {plan.reason}\n",
+                style="bold",
+            )
         self.query_one("#import-summary", Static).update(text)
         table = self.query_one("#import-changes", DataTable)
         table.clear()
@@ -241,15 +287,25 @@ class ImportModal(ModalScreen[str | None]):
             for u in plan.updated_profiles[:first]
         ]
         rows += [
-            (c.line, c.identity, f"{c.group_name or 'all email'}: {c.old or 'never set'} → {c.new}"
-             + (" (overwrites an unsubscribe)" if c.overwrites_unsubscribe else ""))
+            (
+                c.line,
+                c.identity,
+                f"{c.group_name or 'all email'}: {c.old or 'never set'} → {c.new}"
+                + (" (overwrites an unsubscribe)" if c.overwrites_unsubscribe else ""),
+            )
             for c in plan.state_changes[:first]
         ]
-        rows += [(k.line, k.identity, f"{k.group_name or 'all email'}: kept unsubscribed")
-                 for k in plan.kept_unsubscribed[:first]]
+        rows += [
+            (k.line, k.identity, f"{k.group_name or 'all email'}: kept unsubscribed")
+            for k in plan.kept_unsubscribed[:first]
+        ]
         rows.sort(key=lambda r: r[0])
-        total_rows = (len(plan.new_profiles) + len(plan.updated_profiles) + len(plan.state_changes)
-                      + len(plan.kept_unsubscribed))
+        total_rows = (
+            len(plan.new_profiles)
+            + len(plan.updated_profiles)
+            + len(plan.state_changes)
+            + len(plan.kept_unsubscribed)
+        )
         for line, identity, change in rows[:PREVIEW_ROWS]:
             table.add_row(str(line), Text(identity), Text(change))
         if total_rows > PREVIEW_ROWS:
@@ -257,7 +313,9 @@ class ImportModal(ModalScreen[str | None]):
         nothing = not (plan.new_profiles or plan.updated_profiles or plan.state_changes)
         self._show("preview", None if nothing else "Import (ctrl+s)")
         if nothing:
-            self.query_one("#import-stage", Static).update("Nothing to import: the store already says all of this.")
+            self.query_one("#import-stage", Static).update(
+                "Nothing to import: the store already says all of this."
+            )
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:

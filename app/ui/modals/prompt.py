@@ -25,8 +25,15 @@ class PromptModal(ModalScreen[str | None]):
         Binding("ctrl+s", "save", "Save", id="prompt.save"),
     ]
 
-    def __init__(self, title: str, label: str, value: str = "", *,
-                 check: Callable[[str], str] | None = None, confirm_label: str = "Save") -> None:
+    def __init__(
+        self,
+        title: str,
+        label: str,
+        value: str = "",
+        *,
+        check: Callable[[str], str] | None = None,
+        confirm_label: str = "Save",
+    ) -> None:
         super().__init__()
         self._title, self._label, self._value = title, label, value
         self._check = check
@@ -39,7 +46,9 @@ class PromptModal(ModalScreen[str | None]):
             yield Input(self._value, id="prompt-value", compact=True)
             yield Static("", id="prompt-error", classes="field-error -empty")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self._confirm_label} (ctrl+s)", variant="primary", id="save", compact=True)
+                yield Button(
+                    f"{self._confirm_label} (ctrl+s)", variant="primary", id="save", compact=True
+                )
                 yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:

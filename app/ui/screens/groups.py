@@ -50,7 +50,8 @@ def gauge(active: int | None) -> Content:
     filled = round(min(active, MAX_ACTIVE_GROUPS) / MAX_ACTIVE_GROUPS * GAUGE_WIDTH)
     colour = "$error" if active >= MAX_ACTIVE_GROUPS else "$primary"
     return Content.assemble(
-        Content.styled("━" * filled, colour), Content.styled("━" * (GAUGE_WIDTH - filled), "$panel-lighten-2")
+        Content.styled("━" * filled, colour),
+        Content.styled("━" * (GAUGE_WIDTH - filled), "$panel-lighten-2"),
     )
 
 
@@ -65,15 +66,42 @@ class GroupsSection(Vertical, can_focus=False):
     SECTION_TITLE = "Groups"
     BINDINGS = [
         Binding("n", "new_group", "New", tooltip="Create a subscription group", id="groups.new"),
-        Binding("e", "edit_group", "Edit", tooltip="Edit the selected group (also enter)", id="groups.edit"),
-        Binding("a", "archive_group", "Archive", tooltip="Archive the selected group (asks first)",
-                id="groups.archive"),
-        Binding("u", "unarchive_group", "Unarchive", tooltip="Unarchive the selected group (asks first)",
-                id="groups.unarchive"),
-        Binding("f", "cycle_filter", "Filter", tooltip="Show active, archived or all groups",
-                id="groups.filter"),
-        Binding("r", "reload", "Reload", tooltip="Read the groups and counts again", show=False,
-                id="groups.reload"),
+        Binding(
+            "e",
+            "edit_group",
+            "Edit",
+            tooltip="Edit the selected group (also enter)",
+            id="groups.edit",
+        ),
+        Binding(
+            "a",
+            "archive_group",
+            "Archive",
+            tooltip="Archive the selected group (asks first)",
+            id="groups.archive",
+        ),
+        Binding(
+            "u",
+            "unarchive_group",
+            "Unarchive",
+            tooltip="Unarchive the selected group (asks first)",
+            id="groups.unarchive",
+        ),
+        Binding(
+            "f",
+            "cycle_filter",
+            "Filter",
+            tooltip="Show active, archived or all groups",
+            id="groups.filter",
+        ),
+        Binding(
+            "r",
+            "reload",
+            "Reload",
+            tooltip="Read the groups and counts again",
+            show=False,
+            id="groups.reload",
+        ),
     ]
 
     status_filter: reactive[str] = reactive("active")
@@ -157,7 +185,9 @@ class GroupsSection(Vertical, can_focus=False):
     def _loaded(self, message: Loaded) -> None:
         self.rows = message.groups
         self.active = message.active
-        self.query_one("#active-count", Label).update(f"{message.active} / {MAX_ACTIVE_GROUPS} active")
+        self.query_one("#active-count", Label).update(
+            f"{message.active} / {MAX_ACTIVE_GROUPS} active"
+        )
         self.query_one("#active-gauge", Static).update(gauge(message.active))
         self.set_class(message.active >= MAX_ACTIVE_GROUPS, "-at-limit")
         self._fill_table()
@@ -182,7 +212,9 @@ class GroupsSection(Vertical, can_focus=False):
         if self.counts is None or row.id not in self.counts:
             return Text("…", justify="right"), Text("…", justify="right")
         c = self.counts[row.id]
-        return Text(f"{c.subscribed:,}", justify="right"), Text(f"{c.unsubscribed:,}", justify="right")
+        return Text(f"{c.subscribed:,}", justify="right"), Text(
+            f"{c.unsubscribed:,}", justify="right"
+        )
 
     def _fill_table(self) -> None:
         table = self.query_one("#groups-table", DataTable)
@@ -211,13 +243,22 @@ class GroupsSection(Vertical, can_focus=False):
         detail = self.query_one("#groups-detail", Static)
         group = self.selected_group()
         if group is None:
-            empty = "No archived groups." if self.status_filter == "archived" else "No groups here. Press n to create one."
+            empty = (
+                "No archived groups."
+                if self.status_filter == "archived"
+                else "No groups here. Press n to create one."
+            )
             detail.update(empty)
             return
         text = Text()
         text.append(group.name, style="bold")
-        text.append(f"  {group.policy}, {group.status}, {'shown on' if group.shown_on_landing_page else 'hidden from'} the landing page")
-        text.append("\n" + (group.description or "No description."), style="" if group.description else "dim")
+        text.append(
+            f"  {group.policy}, {group.status}, {'shown on' if group.shown_on_landing_page else 'hidden from'} the landing page"
+        )
+        text.append(
+            "\n" + (group.description or "No description."),
+            style="" if group.description else "dim",
+        )
         detail.update(text)
 
     def selected_group(self) -> GroupRow | None:
@@ -244,7 +285,9 @@ class GroupsSection(Vertical, can_focus=False):
     # --- actions ---------------------------------------------------------
 
     def action_new_group(self) -> None:
-        self.app.push_screen(GroupFormModal(self.subgroups.store, active_count=self.active), self._form_closed)
+        self.app.push_screen(
+            GroupFormModal(self.subgroups.store, active_count=self.active), self._form_closed
+        )
 
     @on(DataTable.RowSelected, "#groups-table")
     def action_edit_group(self) -> None:
@@ -267,7 +310,9 @@ class GroupsSection(Vertical, can_focus=False):
         if group.status != STATUS_ACTIVE:
             self.notify(f"{group.name!r} is already archived.", severity="warning", markup=False)
             return
-        unsubscribed = self.counts[group.id].unsubscribed if self.counts and group.id in self.counts else None
+        unsubscribed = (
+            self.counts[group.id].unsubscribed if self.counts and group.id in self.counts else None
+        )
         kept = f"its {unsubscribed:,} opt-outs" if unsubscribed is not None else "its opt-outs"
         message = (
             f"Archive {group.name!r}? It frees a slot and leaves pickers and the landing page, "

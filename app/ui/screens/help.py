@@ -43,8 +43,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static(ABOUT, id="help-about")
             table: DataTable[str] = DataTable(id="help-keys", cursor_type="none", show_cursor=False)
             yield table
-            yield Static(Content("Escape, F1 or ? closes this help. ctrl+p finds any action by name."),
-                         classes="dialog-hint")
+            yield Static(
+                Content("Escape, F1 or ? closes this help. ctrl+p finds any action by name."),
+                classes="dialog-hint",
+            )
 
     def on_mount(self) -> None:
         table = self.query_one("#help-keys", DataTable)

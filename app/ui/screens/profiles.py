@@ -17,8 +17,8 @@ from app.core import ledger, profiles
 from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE, UNSUBSCRIBED
 from app.core.profiles import ProfileView
-from app.ui.modals.import_csv import ImportModal
 from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal, StateTarget
+from app.ui.modals.import_csv import ImportModal
 
 if TYPE_CHECKING:
     from app.ui.app import SubgroupsApp
@@ -37,15 +37,35 @@ class ProfilesSection(Vertical, can_focus=False):
 
     SECTION_TITLE = "Profiles"
     BINDINGS = [
-        Binding("slash", "focus_search", "Search", tooltip="Search by identity, email or name",
-                id="profiles.search"),
-        Binding("s", "change_state", "Change state",
-                tooltip="Subscribe or unsubscribe the selected profile (group or all email)",
-                id="profiles.change_state"),
-        Binding("i", "import_csv", "Import", tooltip="Import profiles from a CSV file (preview first)",
-                id="profiles.import"),
-        Binding("r", "reload", "Reload", tooltip="Search again and reload the profile", show=False,
-                id="profiles.reload"),
+        Binding(
+            "slash",
+            "focus_search",
+            "Search",
+            tooltip="Search by identity, email or name",
+            id="profiles.search",
+        ),
+        Binding(
+            "s",
+            "change_state",
+            "Change state",
+            tooltip="Subscribe or unsubscribe the selected profile (group or all email)",
+            id="profiles.change_state",
+        ),
+        Binding(
+            "i",
+            "import_csv",
+            "Import",
+            tooltip="Import profiles from a CSV file (preview first)",
+            id="profiles.import",
+        ),
+        Binding(
+            "r",
+            "reload",
+            "Reload",
+            tooltip="Search again and reload the profile",
+            show=False,
+            id="profiles.reload",
+        ),
     ]
 
     @dataclass
@@ -71,7 +91,9 @@ class ProfilesSection(Vertical, can_focus=False):
         return cast("SubgroupsApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="Search identity, email or name (/)", id="profile-search", compact=True)
+        yield Input(
+            placeholder="Search identity, email or name (/)", id="profile-search", compact=True
+        )
         with Horizontal(id="profiles-body"):
             with Vertical(id="profiles-results"):
                 yield Static("", id="profiles-found")
@@ -84,7 +106,9 @@ class ProfilesSection(Vertical, can_focus=False):
 
     def on_mount(self) -> None:
         self.query_one("#profiles-table", DataTable).add_columns("Identity", "Name", "All email")
-        self.query_one("#profile-groups", DataTable).add_columns("Group", "Effective", "Stored", "Where from")
+        self.query_one("#profile-groups", DataTable).add_columns(
+            "Group", "Effective", "Stored", "Where from"
+        )
         self.query_one("#profile-history", DataTable).add_columns("When", "Event", "Detail")
         self.search("")
 
@@ -178,12 +202,16 @@ class ProfilesSection(Vertical, can_focus=False):
         if view.name:
             text.append(f"  {view.name}")
         if view.properties:
-            text.append("\n" + ", ".join(f"{k}: {v}" for k, v in view.properties.items()), style="dim")
+            text.append(
+                "\n" + ", ".join(f"{k}: {v}" for k, v in view.properties.items()), style="dim"
+            )
         text.append("\nAll email: ")
         text.append(view.all_email, style="bold")
         text.append(f" · {view.all_email_origin}", style="dim")
         if view.all_email == UNSUBSCRIBED:
-            text.append("\nUnsubscribed from all email: no campaign reaches this person, whatever the groups say.")
+            text.append(
+                "\nUnsubscribed from all email: no campaign reaches this person, whatever the groups say."
+            )
         summary.update(text)
         for g in view.groups:
             name = Text(g.group_name)
@@ -199,7 +227,9 @@ class ProfilesSection(Vertical, can_focus=False):
         if groups_table.row_count:
             groups_table.move_cursor(row=min(cursor, groups_table.row_count - 1))
         for ev in view.history:
-            history.add_row(ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"), ev.name, Text(ledger.summary(ev)))
+            history.add_row(
+                ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"), ev.name, Text(ledger.summary(ev))
+            )
 
     def action_reload(self) -> None:
         self.search(self.query_one("#profile-search", Input).value)
@@ -230,15 +260,23 @@ class ProfilesSection(Vertical, can_focus=False):
             return
         targets = [StateTarget(ALL_EMAIL, "All email", view.all_email)]
         targets += [
-            StateTarget(g.group_id, g.group_name + (" (archived)" if g.group_status != STATUS_ACTIVE else ""),
-                        g.effective)
+            StateTarget(
+                g.group_id,
+                g.group_name + (" (archived)" if g.group_status != STATUS_ACTIVE else ""),
+                g.effective,
+            )
             for g in view.groups
         ]
         selected = ALL_EMAIL
         groups_table = self.query_one("#profile-groups", DataTable)
         if groups_table.row_count and self.screen.focused is groups_table:
-            selected = int(groups_table.coordinate_to_cell_key(groups_table.cursor_coordinate).row_key.value or ALL_EMAIL)
-        self.app.push_screen(ChangeStateModal(self.subgroups.store, view.identity, targets, selected), self._changed)
+            selected = int(
+                groups_table.coordinate_to_cell_key(groups_table.cursor_coordinate).row_key.value
+                or ALL_EMAIL
+            )
+        self.app.push_screen(
+            ChangeStateModal(self.subgroups.store, view.identity, targets, selected), self._changed
+        )
 
     def _changed(self, summary: str | None) -> None:
         if summary is not None:

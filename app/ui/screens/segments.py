@@ -17,13 +17,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from app.core import clock, groups, segments
 from app.core.errors import SubgroupsError
 from app.core.groups import clean_name
 from app.core.segment_index import BuildCancelled, SegmentCount
-from app.core.segment_rules import EmailCondition, GroupsCondition, PropertyCondition, SegmentRule
+from app.core.segment_rules import EmailCondition, GroupsCondition, SegmentRule
 from app.ui.messages import GroupRow
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.prompt import PromptModal
@@ -40,7 +40,22 @@ if TYPE_CHECKING:
     from app.ui.app import SubgroupsApp
 
 PREVIEW_ROWS = 20
+SAVED_COLUMNS = ("Name", "Count", "Changed")
 PREVIEW_COLUMNS = ("Identity", "Name", "All email", "Subscribed to")
+
+
+def set_columns(
+    table: DataTable, labels: tuple[str, ...], rows: list[list[str]], cap: int = 40
+) -> None:
+    """Replace the table's columns with widths measured here from the rows.
+
+    DataTable measures auto-width columns on idle; refilled quickly, it could
+    keep a column at its header's width and cut every cell ("Mari…").
+    """
+    table.clear(columns=True)
+    for i, label in enumerate(labels):
+        width = max([len(label)] + [len(row[i]) for row in rows])
+        table.add_column(label, width=min(width, cap))
 
 
 @dataclass(frozen=True)
@@ -57,25 +72,76 @@ class SegmentsSection(Vertical, can_focus=False):
 
     SECTION_TITLE = "Segments"
     BINDINGS = [
-        Binding("ctrl+g", "add_groups", "+Groups", tooltip="Add a Subscription Groups condition",
-                id="segments.add_groups"),
-        Binding("ctrl+o", "add_property", "+Property", tooltip="Add a profile property condition",
-                id="segments.add_property"),
-        Binding("ctrl+b", "add_email", "+All email", tooltip="Add the all-email opt-out condition",
-                id="segments.add_email"),
-        Binding("ctrl+r", "remove_clause", "Remove", tooltip="Remove the condition that has focus",
-                id="segments.remove_clause"),
-        Binding("ctrl+s", "save", "Save", tooltip="Save the segment (asks for a name the first time)",
-                id="segments.save"),
-        Binding("ctrl+n", "new_segment", "New", tooltip="Start a new, empty segment", id="segments.new"),
-        Binding("ctrl+t", "rename", "Rename", tooltip="Rename the open segment", show=False,
-                id="segments.rename"),
-        Binding("ctrl+y", "duplicate", "Duplicate", tooltip="Save a copy of the open segment", show=False,
-                id="segments.duplicate"),
-        Binding("ctrl+x", "delete", "Delete", tooltip="Delete the open segment (asks first)", show=False,
-                id="segments.delete"),
-        Binding("ctrl+w", "export", "Export", tooltip="Export the members to a CSV file", show=False,
-                id="segments.export"),
+        Binding(
+            "ctrl+g",
+            "add_groups",
+            "+Groups",
+            tooltip="Add a Subscription Groups condition",
+            id="segments.add_groups",
+        ),
+        Binding(
+            "ctrl+o",
+            "add_property",
+            "+Property",
+            tooltip="Add a profile property condition",
+            id="segments.add_property",
+        ),
+        Binding(
+            "ctrl+b",
+            "add_email",
+            "+All email",
+            tooltip="Add the all-email opt-out condition",
+            id="segments.add_email",
+        ),
+        Binding(
+            "ctrl+r",
+            "remove_clause",
+            "Remove",
+            tooltip="Remove the condition that has focus",
+            id="segments.remove_clause",
+        ),
+        Binding(
+            "ctrl+s",
+            "save",
+            "Save",
+            tooltip="Save the segment (asks for a name the first time)",
+            id="segments.save",
+        ),
+        Binding(
+            "ctrl+n", "new_segment", "New", tooltip="Start a new, empty segment", id="segments.new"
+        ),
+        Binding(
+            "ctrl+t",
+            "rename",
+            "Rename",
+            tooltip="Rename the open segment",
+            show=False,
+            id="segments.rename",
+        ),
+        Binding(
+            "ctrl+y",
+            "duplicate",
+            "Duplicate",
+            tooltip="Save a copy of the open segment",
+            show=False,
+            id="segments.duplicate",
+        ),
+        Binding(
+            "ctrl+x",
+            "delete",
+            "Delete",
+            tooltip="Delete the open segment (asks first)",
+            show=False,
+            id="segments.delete",
+        ),
+        Binding(
+            "ctrl+w",
+            "export",
+            "Export",
+            tooltip="Export the members to a CSV file",
+            show=False,
+            id="segments.export",
+        ),
     ]
 
     @dataclass
@@ -136,7 +202,7 @@ class SegmentsSection(Vertical, can_focus=False):
                 yield DataTable(id="segment-preview", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#segments-table", DataTable).add_columns("Name", "Count", "Changed")
+        self.query_one("#segments-table", DataTable).add_columns(*SAVED_COLUMNS)
         self.query_one("#segment-preview", DataTable).add_columns(*PREVIEW_COLUMNS)
         self._show_title()
 
@@ -149,7 +215,9 @@ class SegmentsSection(Vertical, can_focus=False):
         if self.active:
             return
         self.active = True
-        self.query_one("#segment-total", Static).update(Content("Counting… (the first count reads the whole store)"))
+        self.query_one("#segment-total", Static).update(
+            Content("Counting… (the first count reads the whole store)")
+        )
         self.load_groups()
         self.load_saved()
 
@@ -186,17 +254,32 @@ class SegmentsSection(Vertical, can_focus=False):
                 rule, total = SegmentRule(), None
             except BuildCancelled:
                 return
-            rows.append(SavedRow(seg.id, seg.name, rule, total, seg.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")))
+            rows.append(
+                SavedRow(
+                    seg.id,
+                    seg.name,
+                    rule,
+                    total,
+                    seg.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                )
+            )
         self.post_message(self.SavedLoaded(rows))
 
     @on(SavedLoaded)
     def _saved_loaded(self, message: SavedLoaded) -> None:
         self.saved = message.rows
         table = self.query_one("#segments-table", DataTable)
-        table.clear()
-        for row in message.rows:
-            table.add_row(Text(row.name), Text("—" if row.count is None else f"{row.count:,}", justify="right"),
-                          row.updated, key=str(row.id))
+        cells = [
+            [r.name, "—" if r.count is None else f"{r.count:,}", r.updated] for r in message.rows
+        ]
+        set_columns(table, SAVED_COLUMNS, cells, cap=28)
+        for row, (name, count, updated) in zip(message.rows, cells, strict=True):
+            table.add_row(
+                Text(name),
+                Text(count, justify="right"),
+                updated,
+                key=str(row.id),
+            )
         if self.segment_id is not None and str(self.segment_id) in table.rows:
             table.move_cursor(row=table.get_row_index(str(self.segment_id)))
 
@@ -252,7 +335,9 @@ class SegmentsSection(Vertical, can_focus=False):
             if problem:
                 editor.show_count(problem, error=True)
         if any(problems):
-            self.query_one("#segment-total", Static).update(Content("Finish the highlighted condition to count."))
+            self.query_one("#segment-total", Static).update(
+                Content("Finish the highlighted condition to count.")
+            )
             return
         self._count(self.generation, rule)
 
@@ -280,7 +365,9 @@ class SegmentsSection(Vertical, can_focus=False):
         return self.subgroups.closing.is_set()
 
     def _preview(self, generation: int, rule: SegmentRule) -> None:
-        found = segments.members(self.subgroups.store, rule, limit=PREVIEW_ROWS, cancelled=self._cancelled)
+        found = segments.members(
+            self.subgroups.store, rule, limit=PREVIEW_ROWS, cancelled=self._cancelled
+        )
         self.post_message(self.Previewed(generation, found))
 
     @on(Counted)
@@ -295,8 +382,13 @@ class SegmentsSection(Vertical, can_focus=False):
         for editor, n in zip(self._editors(), result.clauses, strict=False):
             editor.show_count(f"{n:,} people")
         share = f" ({result.total / result.profiles:.1%})" if result.profiles else ""
-        total.update(Content.assemble(("Total: ", "bold"), (f"{result.total:,}", "bold"),
-                                      f" of {result.profiles:,} profiles{share}"))
+        total.update(
+            Content.assemble(
+                ("Total: ", "bold"),
+                (f"{result.total:,}", "bold"),
+                f" of {result.profiles:,} profiles{share}",
+            )
+        )
         self.query_one("#segment-sentence", Static).update(Content(message.sentence))
 
     @on(Previewed)
@@ -304,13 +396,29 @@ class SegmentsSection(Vertical, can_focus=False):
         if message.generation != self.generation:
             return
         table = self.query_one("#segment-preview", DataTable)
-        # Columns again too: their widths would otherwise keep an earlier rule's widest cells.
-        table.clear(columns=True)
-        table.add_columns(*PREVIEW_COLUMNS)
+        rows = []
         for member in message.members:
             subscribed = [name for name, state in member.states if state == "subscribed"]
-            table.add_row(Text(member.identity), Text(member.name), member.all_email,
-                          Text(f"{len(subscribed)}: " + ", ".join(subscribed), no_wrap=True, overflow="ellipsis"))
+            rows.append(
+                [
+                    member.identity,
+                    member.name,
+                    member.all_email,
+                    f"{len(subscribed)}: " + ", ".join(subscribed),
+                ]
+            )
+        set_columns(table, PREVIEW_COLUMNS, rows, cap=60)
+        for identity, name, all_email, groups_text in rows:
+            table.add_row(
+                Text(identity),
+                Text(name),
+                all_email,
+                Text(
+                    groups_text,
+                    no_wrap=True,
+                    overflow="ellipsis",
+                ),
+            )
 
     def _add(self, editor: ClauseEditor) -> None:
         self.query_one("#segment-clauses", VerticalScroll).mount(editor)
@@ -334,9 +442,14 @@ class SegmentsSection(Vertical, can_focus=False):
 
     async def action_remove_clause(self) -> None:
         focused = self.screen.focused
-        editor = next((e for e in self._editors() if focused is not None and focused in e.walk_children()), None)
+        editor = next(
+            (e for e in self._editors() if focused is not None and focused in e.walk_children()),
+            None,
+        )
         if editor is None:
-            self.notify("Move into a condition first (tab), then ctrl+r removes it.", severity="warning")
+            self.notify(
+                "Move into a condition first (tab), then ctrl+r removes it.", severity="warning"
+            )
             return
         await editor.remove()
         self.recount()
@@ -358,7 +471,9 @@ class SegmentsSection(Vertical, can_focus=False):
             return
         if self.segment_id is None:
             self.app.push_screen(
-                PromptModal("Save segment", "Name (1-64 characters, unique)", check=self._check_name),
+                PromptModal(
+                    "Save segment", "Name (1-64 characters, unique)", check=self._check_name
+                ),
                 lambda name: self._save(name, rule) if name else None,
             )
         else:
@@ -368,9 +483,16 @@ class SegmentsSection(Vertical, can_focus=False):
     def _save(self, name: str, rule: SegmentRule) -> None:
         try:
             with self.subgroups.store.write() as session:
-                seg = segments.save_segment(session=session, name=name, rule=rule, actor=clock.os_user(),
-                                            segment_id=self.segment_id)
-            self.post_message(self.Done(f"Saved segment {seg.name!r}.", open_id=seg.id, open_name=seg.name))
+                seg = segments.save_segment(
+                    session=session,
+                    name=name,
+                    rule=rule,
+                    actor=clock.os_user(),
+                    segment_id=self.segment_id,
+                )
+            self.post_message(
+                self.Done(f"Saved segment {seg.name!r}.", open_id=seg.id, open_name=seg.name)
+            )
         except SubgroupsError as exc:
             self.post_message(self.Done(exc.message, error=True))
 
@@ -396,8 +518,11 @@ class SegmentsSection(Vertical, can_focus=False):
             return
         segment_id, name = self.segment_id, self.segment_name
         self.app.push_screen(
-            ConfirmModal("Delete segment", f"Delete the saved segment {name!r}? Nobody's subscriptions change.",
-                         confirm_label="Delete"),
+            ConfirmModal(
+                "Delete segment",
+                f"Delete the saved segment {name!r}? Nobody's subscriptions change.",
+                confirm_label="Delete",
+            ),
             lambda yes: self._write("delete", segment_id) if yes else None,
         )
 
@@ -407,13 +532,25 @@ class SegmentsSection(Vertical, can_focus=False):
         try:
             with self.subgroups.store.write() as session:
                 if what == "rename":
-                    seg = segments.rename_segment(session=session, segment_id=segment_id, name=name or "", actor=actor)
-                    self.post_message(self.Done(f"Renamed to {seg.name!r}.", open_id=seg.id, open_name=seg.name))
+                    seg = segments.rename_segment(
+                        session=session, segment_id=segment_id, name=name or "", actor=actor
+                    )
+                    self.post_message(
+                        self.Done(f"Renamed to {seg.name!r}.", open_id=seg.id, open_name=seg.name)
+                    )
                 elif what == "duplicate":
-                    seg = segments.duplicate_segment(session=session, segment_id=segment_id, actor=actor)
-                    self.post_message(self.Done(f"Saved a copy: {seg.name!r}.", open_id=seg.id, open_name=seg.name))
+                    seg = segments.duplicate_segment(
+                        session=session, segment_id=segment_id, actor=actor
+                    )
+                    self.post_message(
+                        self.Done(
+                            f"Saved a copy: {seg.name!r}.", open_id=seg.id, open_name=seg.name
+                        )
+                    )
                 else:
-                    gone = segments.delete_segment(session=session, segment_id=segment_id, actor=actor)
+                    gone = segments.delete_segment(
+                        session=session, segment_id=segment_id, actor=actor
+                    )
                     self.post_message(self.Done(f"Deleted segment {gone!r}.", open_id=None))
         except SubgroupsError as exc:
             self.post_message(self.Done(exc.message, error=True))

@@ -7,8 +7,8 @@ Segments section then rebuilds the rule and recounts in a worker.
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Input, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
@@ -92,15 +92,26 @@ class GroupsClause(ClauseEditor):
         with Horizontal(classes="clause-controls"):
             yield Select(
                 [(Content("Include"), INCLUDE), (Content("Exclude"), EXCLUDE)],
-                value=self.initial.mode, allow_blank=False, compact=True, classes="clause-mode",
+                value=self.initial.mode,
+                allow_blank=False,
+                compact=True,
+                classes="clause-mode",
             )
             yield Select(
-                [(Content("people subscribed to any of"), ANY), (Content("people subscribed to all of"), ALL)],
-                value=self.initial.match, allow_blank=False, compact=True, classes="clause-match",
+                [
+                    (Content("people subscribed to any of"), ANY),
+                    (Content("people subscribed to all of"), ALL),
+                ],
+                value=self.initial.match,
+                allow_blank=False,
+                compact=True,
+                classes="clause-match",
             )
         chosen = set(self.initial.group_ids or ())
         selections: list[Selection[int]] = [
-            Selection(Content("All (every active group)"), ALL_GROUPS, self.initial.group_ids is None)
+            Selection(
+                Content("All (every active group)"), ALL_GROUPS, self.initial.group_ids is None
+            )
         ]
         for group in self.groups:
             if group.status == STATUS_ACTIVE:
@@ -152,7 +163,9 @@ class PropertyClause(ClauseEditor):
 
     KIND = "Profile property"
 
-    def __init__(self, condition: PropertyCondition | None = None, keys: list[str] | None = None) -> None:
+    def __init__(
+        self, condition: PropertyCondition | None = None, keys: list[str] | None = None
+    ) -> None:
         super().__init__()
         self.initial = condition or PropertyCondition(key="", op="equals", values=())
         self.keys = keys or []
@@ -161,11 +174,25 @@ class PropertyClause(ClauseEditor):
         yield from self.title_bar()
         with Horizontal(classes="clause-controls"):
             hint = ", ".join(self.keys[:6]) or "country"
-            yield Input(self.initial.key, placeholder=f"property ({hint})", compact=True, classes="clause-key")
-            yield Select([(Content(OP_WORDS[op]), op) for op in OPS], value=self.initial.op, allow_blank=False,
-                         compact=True, classes="clause-op")
-            yield Input(", ".join(self.initial.values), placeholder="value (one of: a, b, c)", compact=True,
-                        classes="clause-value")
+            yield Input(
+                self.initial.key,
+                placeholder=f"property ({hint})",
+                compact=True,
+                classes="clause-key",
+            )
+            yield Select(
+                [(Content(OP_WORDS[op]), op) for op in OPS],
+                value=self.initial.op,
+                allow_blank=False,
+                compact=True,
+                classes="clause-op",
+            )
+            yield Input(
+                ", ".join(self.initial.values),
+                placeholder="value (one of: a, b, c)",
+                compact=True,
+                classes="clause-value",
+            )
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -189,7 +216,11 @@ class PropertyClause(ClauseEditor):
             raise InvalidInput("type a property name", field="key")
         if op in ("is_set", "not_set"):
             return PropertyCondition(key=key, op=op, values=())
-        values = tuple(v.strip() for v in raw.split(",") if v.strip()) if op == "one_of" else (raw.strip(),)
+        values = (
+            tuple(v.strip() for v in raw.split(",") if v.strip())
+            if op == "one_of"
+            else (raw.strip(),)
+        )
         if not values or not values[0]:
             raise InvalidInput("type a value", field="value")
         return PropertyCondition(key=key, op=op, values=values)
@@ -207,9 +238,14 @@ class EmailClause(ClauseEditor):
     def compose(self) -> ComposeResult:
         yield from self.title_bar()
         yield Select(
-            [(Content("people who did not unsubscribe from all email"), "subscribed"),
-             (Content("people who unsubscribed from all email"), "unsubscribed")],
-            value=self.initial.state, allow_blank=False, compact=True, classes="clause-email",
+            [
+                (Content("people who did not unsubscribe from all email"), "subscribed"),
+                (Content("people who unsubscribed from all email"), "unsubscribed"),
+            ],
+            value=self.initial.state,
+            allow_blank=False,
+            compact=True,
+            classes="clause-email",
         )
 
     @on(Select.Changed)

@@ -75,8 +75,13 @@ class EventLogPane(Vertical):
         """
         if skipped:
             log = self.query_one("#log-lines", RichLog)
-            log.write(Text(f"… {skipped:,} events of a bulk write not shown (`subgroups events` lists them)",
-                           style="dim italic"), expand=True)
+            log.write(
+                Text(
+                    f"… {skipped:,} events of a bulk write not shown (`subgroups events` lists them)",
+                    style="dim italic",
+                ),
+                expand=True,
+            )
         self.events.extend(events)
         if self.paused:
             self.unseen += len(events)
@@ -109,7 +114,10 @@ class EventLogPane(Vertical):
         self._update_status()
 
     def _update_status(self) -> None:
-        filtered = any(self.query_one(f"#{i}", Input).value.strip() for i in ("log-filter-name", "log-filter-group"))
+        filtered = any(
+            self.query_one(f"#{i}", Input).value.strip()
+            for i in ("log-filter-name", "log-filter-group")
+        )
         parts = []
         if self.paused:
             parts.append(f"PAUSED · {self.unseen} new (p resumes)")
