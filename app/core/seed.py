@@ -349,35 +349,21 @@ def _history(
     initial = SUBSCRIBED if group is None else None
     span = (end - start).total_seconds()
     first_ts = start + timedelta(seconds=rng.uniform(0, span * 0.9))
+
+    def change(old: str | None, new: str, ts: datetime, *, chance: float) -> StateChange:
+        return StateChange(
+            profile_id, identity, group, old, new, _reason(rng, new, chance=chance), ts
+        )
+
     if change_of_mind or rng.random() < 0.05:
         middle = flipped(final)
         later = first_ts + timedelta(seconds=rng.uniform(3600, (end - first_ts).total_seconds()))
         if initial != middle:
             return [
-                StateChange(
-                    profile_id,
-                    identity,
-                    group,
-                    initial,
-                    middle,
-                    _reason(rng, middle, chance=0.5),
-                    first_ts,
-                ),
-                StateChange(
-                    profile_id,
-                    identity,
-                    group,
-                    middle,
-                    final,
-                    _reason(rng, final, chance=0.6),
-                    later,
-                ),
+                change(initial, middle, first_ts, chance=0.5),
+                change(middle, final, later, chance=0.6),
             ]
-    return [
-        StateChange(
-            profile_id, identity, group, initial, final, _reason(rng, final, chance=0.25), first_ts
-        )
-    ]
+    return [change(initial, final, first_ts, chance=0.25)]
 
 
 def create_groups(

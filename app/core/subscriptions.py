@@ -195,17 +195,18 @@ def apply_changes(
     writer = bulk.BulkWriter(session)
     to_ts = writer.processor(bulk.EVENT, "ts")  # the same type as group_state.updated_at
     to_json = writer.processor(bulk.EVENT, "properties")
+    stamp_default = to_ts(ts_default)
     name = ledger.CHANNEL_UNSUBSCRIBED
     # (group, old, new, reason) -> whether all email, group id, serialised properties: a
-    # few dozen distinct values for a million events. The group is kept alive in the
-    # value, so its id() in the key cannot be reused by another object meanwhile.
-    seen: dict[tuple[int, str | None, str, str | None], tuple[Group | None, bool, Any, Any]] = {}
-    last: datetime | None = None
-    stamp: Any = None
+    # few dozen distinct values for a million events. The groups are kept alive, so the
+    # id() of one in a key cannot be reused by another object meanwhile.
+    seen: dict[tuple[int, str | None, str, str | None], tuple[bool, Any, Any]] = {}
+    groups: list[Group | None] = []
     new_states: list[tuple[Any, ...]] = []
     changed_states: list[tuple[Any, ...]] = []
     channel: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
+    add_event = events.append
     for profile_id, identity, group, old, new, reason, ts in changes:
         if old == new:
             continue
@@ -218,19 +219,17 @@ def apply_changes(
                 group=group, old=old, new=new, source=source, actor=actor,
                 campaign_id=campaign_id, reason=reason,
             )  # fmt: skip
-            found = (group, group is None, properties["Group ID"], to_json(properties))
-            seen[key] = found
-        _, all_email, group_id, serialised = found
-        when = ts or ts_default
-        if when is not last:  # often one instant for many changes
-            last, stamp = when, to_ts(when)
+            found = seen[key] = (group is None, properties["Group ID"], to_json(properties))
+            groups.append(group)
+        all_email, group_id, serialised = found
+        stamp = stamp_default if ts is None else to_ts(ts)
         if all_email:
             channel.append((new, profile_id))
         elif old is None:
             new_states.append((profile_id, group_id, new, stamp))
         else:
             changed_states.append((new, stamp, profile_id, group_id))
-        events.append(
+        add_event(
             (stamp, name, identity, profile_id, group_id, campaign_id, source, actor, serialised)
         )
     writer.insert(bulk.GROUP_STATE, _STATE_KEYS, new_states)
