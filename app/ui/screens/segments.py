@@ -379,8 +379,13 @@ class SegmentsSection(Vertical, can_focus=False):
             total.update(Content(message.error or "Cannot count this rule."))
             return
         result = message.result
-        for editor, n in zip(self._editors(), result.clauses, strict=False):
+        shown = [
             editor.show_count(f"{n:,} people")
+            for editor, n in zip(self._editors(), result.clauses, strict=False)
+        ]
+        if not all(shown):
+            # A clause was still mounting and could not show its count: count again.
+            self.set_timer(0.05, self.recount)
         share = f" ({result.total / result.profiles:.1%})" if result.profiles else ""
         total.update(
             Content.assemble(

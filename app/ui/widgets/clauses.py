@@ -65,13 +65,15 @@ class ClauseEditor(Vertical):
     def read_controls(self) -> Condition:
         raise NotImplementedError
 
-    def show_count(self, text: str, *, error: bool = False) -> None:
+    def show_count(self, text: str, *, error: bool = False) -> bool:
+        """Show the clause's count; False when the clause is still mounting."""
         try:
             label = self.query_one(".clause-count", Static)
-        except NoMatches:  # still mounting: the next count will show
-            return
+        except NoMatches:
+            return False
         label.update(Content(text))
         label.set_class(error, "-error")
+        return True
 
     def changed(self) -> None:
         self.post_message(ClauseChanged())
