@@ -209,13 +209,15 @@ class NewProfileRow(NamedTuple):
     created_at: datetime
 
 
+# A NewProfileRow's fields as a plain tuple, in its order (a third of the cost to make).
+NewProfileTuple = tuple[str, str | None, str, dict[str, Any], str, datetime]
 _PROFILE_KEYS = NewProfileRow._fields
 
 
 def insert_profiles(
     *,
     session: Session,
-    profiles: Sequence[NewProfileRow],
+    profiles: Sequence[NewProfileRow | NewProfileTuple],
     chunk_size: int = CHUNK,
     after_chunk: Callable[[int], None] | None = None,
 ) -> dict[str, int]:

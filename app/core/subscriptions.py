@@ -137,7 +137,8 @@ def set_state(
 class StateChange(NamedTuple):
     """One planned change for the bulk path; ``old`` is the stored state it replaces.
 
-    A named tuple: the bulk paths make hundreds of thousands of them.
+    A named tuple, so ``apply_changes`` reads it and a plain tuple of the same
+    fields in the same order (``StateChangeTuple``) alike.
     """
 
     profile_id: int
@@ -148,6 +149,10 @@ class StateChange(NamedTuple):
     reason: str | None = None
     ts: datetime | None = None
 
+
+# A StateChange's fields as a plain tuple, in its order: what a bulk path makes by the
+# hundred thousand (a third of the cost of a named tuple).
+StateChangeTuple = tuple[int, str, Group | None, str | None, str, str | None, datetime | None]
 
 _STATE_KEYS = ("profile_id", "group_id", "state", "updated_at")
 _STATE_UPDATE = (
@@ -176,7 +181,7 @@ _WRITABLE = frozenset((SUBSCRIBED, UNSUBSCRIBED))
 def apply_changes(
     *,
     session: Session,
-    changes: Iterable[StateChange],
+    changes: Iterable[StateChange | StateChangeTuple],
     source: str,
     actor: str,
     campaign_id: int | None = None,
@@ -188,8 +193,9 @@ def apply_changes(
     ``set_state`` would write one by one, written through ``bulk.BulkWriter``;
     a change to the state it replaces is skipped. The caller plans the
     changes from the states it read inside this same write transaction, so
-    ``old`` is true. Events are written in the order given, timed ``ts`` (or
-    ``now``); returns how many.
+    ``old`` is true. Each change is a ``StateChange`` or a plain tuple of its
+    fields. Events are written in the order given, timed ``ts`` (or ``now``);
+    returns how many.
     """
     ts_default = now or clock.now()
     writer = bulk.BulkWriter(session)

@@ -24,7 +24,7 @@ from app.core.csv_io.reading import read_csv
 from app.core.errors import ImportCancelled, ImportOutdated
 from app.core.models import SUBSCRIBED, Group
 from app.core.store import Store
-from app.core.subscriptions import StateChange, apply_changes
+from app.core.subscriptions import apply_changes
 
 SOURCE = "import"
 
@@ -78,12 +78,12 @@ def _write(
             progress("writing", done, total)
 
     advance(0)
-    # tuple.__new__ skips the named tuples' Python-level __new__ (hot: once a row).
-    make = tuple.__new__
+    # Plain tuples rather than the named ones (NewProfileRow, StateChange): a third of
+    # the cost to make, once a row and once a state change.
     ids = bulk.insert_profiles(
         session=session,
         profiles=[
-            make(bulk.NewProfileRow, (identity, email, name, properties, SUBSCRIBED, now))
+            (identity, email, name, properties, SUBSCRIBED, now)
             for _, identity, email, name, properties in plan.new_profiles
         ],
         chunk_size=CHUNK,
@@ -101,17 +101,14 @@ def _write(
     events = 0
     for chunk in bulk.chunks(plan.state_changes, CHUNK):
         changes = [
-            make(
-                StateChange,
-                (
-                    ids[identity] if pid is None else pid,
-                    identity,
-                    groups[gid],
-                    old,
-                    new,
-                    reason if overwrites else None,
-                    None,
-                ),
+            (
+                ids[identity] if pid is None else pid,
+                identity,
+                groups[gid],
+                old,
+                new,
+                reason if overwrites else None,
+                None,
             )
             for _, identity, pid, gid, _, old, new, overwrites in chunk
         ]
