@@ -224,8 +224,14 @@ def run_console_once(db: Path, active: int, count_texts: set[str]) -> StartRun:
     started = time.perf_counter()
     proc = subprocess.Popen(
         [*subgroups_command(), "--db", str(db)],
-        stdin=slave, stdout=slave, stderr=slave, env=env, cwd=tempfile.gettempdir(),
-        start_new_session=True, preexec_fn=_child_setup, close_fds=True,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=tempfile.gettempdir(),
+        start_new_session=True,
+        preexec_fn=_child_setup,
+        close_fds=True,
     )
     os.close(slave)
 
@@ -346,7 +352,10 @@ def bench_breakdown(db: Path, runs: int) -> dict[str, list[float]]:
         out["python start (-c pass), wall"].append(time.perf_counter() - started)
         done = subprocess.run(
             [sys.executable, "-c", BREAKDOWN_CODE, str(db)],
-            check=True, capture_output=True, text=True, cwd=tempfile.gettempdir(),
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=tempfile.gettempdir(),
         )
         numbers = [float(x) for x in done.stdout.split()]
         for i, step in enumerate(BREAKDOWN_STEPS):
@@ -409,8 +418,17 @@ async def _log_pane_changes(db: Path, changes: int) -> tuple[list[Change], list[
                 known = {e.id for e in pane.events}
                 seen: dict[int, float] = {}
                 cmd = [
-                    *subgroups_command(), "profiles", "set", identity, "--group", group.name,
-                    "--status", status, "--json", "--db", str(db),
+                    *subgroups_command(),
+                    "profiles",
+                    "set",
+                    identity,
+                    "--group",
+                    group.name,
+                    "--status",
+                    status,
+                    "--json",
+                    "--db",
+                    str(db),
                 ]
                 # The CLI runs from a thread, which notes the moment it exits; this event
                 # loop is shared with the console and can be busy when that happens.
@@ -454,8 +472,9 @@ async def _log_pane_changes(db: Path, changes: int) -> tuple[list[Change], list[
                     continue
                 spawned, exited = cli["spawned"], cli["exited"]
                 assert isinstance(spawned, float) and isinstance(exited, float)
-                change = Change(event_id, seen[event_id] - event_ts, seen[event_id] - exited,
-                                exited - spawned)
+                change = Change(
+                    event_id, seen[event_id] - event_ts, seen[event_id] - exited, exited - spawned
+                )
                 results.append(change)
                 print(
                     f"  change {n:>2}: event {event_id} → {status:<12} in the pane "
