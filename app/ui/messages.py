@@ -48,10 +48,3 @@ class RunSectionAction(Message):
 
     section: str
     action: str
-
-
-@dataclass
-class StoreChanged(Message):
-    """This console changed the store; sections reload what they show."""
-
-    what: str = "groups"

@@ -466,9 +466,6 @@ class SegmentsSection(Vertical, can_focus=False):
 
     # --- saving and the saved list ----------------------------------------------
 
-    def _check_name(self, value: str) -> str:
-        return clean_name(value)
-
     def action_save(self) -> None:
         rule, problems = self.current_rule()
         if any(problems):
@@ -477,7 +474,7 @@ class SegmentsSection(Vertical, can_focus=False):
         if self.segment_id is None:
             self.app.push_screen(
                 PromptModal(
-                    "Save segment", "Name (1-64 characters, unique)", check=self._check_name
+                    "Save segment", "Name (1-64 characters, unique)", check=clean_name
                 ),
                 lambda name: self._save(name, rule) if name else None,
             )
@@ -507,7 +504,7 @@ class SegmentsSection(Vertical, can_focus=False):
             return
         segment_id = self.segment_id
         self.app.push_screen(
-            PromptModal("Rename segment", "New name", self.segment_name, check=self._check_name),
+            PromptModal("Rename segment", "New name", self.segment_name, check=clean_name),
             lambda name: self._write("rename", segment_id, name) if name else None,
         )
 
