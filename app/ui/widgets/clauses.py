@@ -150,7 +150,7 @@ class GroupsClause(ClauseEditor):
     def read_controls(self) -> GroupsCondition:
         mode = self.query_one(".clause-mode", Select).value
         match = self.query_one(".clause-match", Select).value
-        if mode is Select.BLANK or match is Select.BLANK:
+        if mode is Select.NULL or match is Select.NULL:
             return self.initial  # not mounted yet: the controls still show the initial rule
         selected = [v for v in self.query_one(SelectionList).selected if v != ALL_GROUPS]
         return GroupsCondition(
@@ -210,7 +210,7 @@ class PropertyClause(ClauseEditor):
     def read_controls(self) -> PropertyCondition:
         key = self.query_one(".clause-key", Input).value.strip()
         op_value = self.query_one(".clause-op", Select).value
-        if op_value is Select.BLANK:
+        if op_value is Select.NULL:
             return self.initial_condition()  # still mounting
         op = str(op_value)
         raw = self.query_one(".clause-value", Input).value
@@ -260,7 +260,7 @@ class EmailClause(ClauseEditor):
 
     def read_controls(self) -> EmailCondition:
         state = self.query_one(".clause-email", Select).value
-        if state is Select.BLANK:
+        if state is Select.NULL:
             return self.initial  # still mounting
         return EmailCondition(state=str(state))  # type: ignore[arg-type]
 
