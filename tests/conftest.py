@@ -3,6 +3,7 @@ is reachable, on PostgreSQL (SUBGROUPS_TEST_PG_URL, set by .ci/run)."""
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,11 @@ def _pg_url_or_reason() -> tuple[str | None, str]:
 
 
 PG_URL, PG_SKIP_REASON = _pg_url_or_reason()
+
+# Nothing a test runs (the console, the CLI in a child process, the sender's
+# default outbox, the link keyring) may write into the real user's data
+# directory: point XDG at a directory of this run's own.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="subgroups-test-xdg-")
 
 # Each test run keeps its stores in a schema of its own, so two runs against
 # one server (two developers, a run beside the CI's) never empty each other's.
@@ -77,6 +83,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         pass
     finally:
         engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def link_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test signs links with a keyring of its own (``SUBGROUPS_SECRET_FILE``)."""
+    path = tmp_path / "keys" / "link-keys.json"
+    monkeypatch.setenv("SUBGROUPS_SECRET_FILE", str(path))
+    return path
 
 
 @pytest.fixture
