@@ -22,6 +22,7 @@ GROUP_ARCHIVED = "Group Archived"
 GROUP_UNARCHIVED = "Group Unarchived"
 SAMPLE_DATA_LOADED = "Sample Data Loaded"
 PROFILES_IMPORTED = "Profiles Imported"
+LANDING_PAGE_UPDATED = "Landing Page Updated"
 
 SOURCES = ("landing_page", "one_click", "console", "cli", "import", "simulator")
 # How many events recent_events reads per page when filtering by group.
@@ -187,6 +188,10 @@ def summary(event: EventRecord) -> str:
         changes = props.get("Changes") or {}
         parts = ", ".join(f"{k.lower()} {v[0]!r} → {v[1]!r}" for k, v in changes.items())
         return f"group {props.get('Previous Name')!r}: {parts} by {event.actor} [{event.source}]"
+    if event.name == LANDING_PAGE_UPDATED:
+        changes = props.get("Changes") or {}
+        parts = ", ".join(f"{k.lower()} {v[0]!r} → {v[1]!r}" for k, v in changes.items())
+        return f"landing page: {parts} by {event.actor} [{event.source}]"
     if props.get("Group"):
         return f"group {props['Group']!r} by {event.actor} [{event.source}]"
     detail = ", ".join(f"{k}: {v}" for k, v in props.items())

@@ -318,6 +318,10 @@ class SegmentIndex:
 
     # --- evaluating -------------------------------------------------------------
 
+    def locked(self) -> threading.RLock:
+        """The index's lock: hold it to combine several reads into one consistent answer."""
+        return self._lock
+
     def subscribed(self, group_id: int) -> int:
         """Everyone effectively subscribed to the group (its states must be loaded)."""
         info = self.groups.get(group_id)

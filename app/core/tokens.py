@@ -45,6 +45,10 @@ class BadToken(InvalidInput):
     """A link token that is malformed, altered, forged, expired or signed by a retired key."""
 
 
+class ExpiredToken(BadToken):
+    """A token that was valid once: too old, or signed by a key since retired."""
+
+
 class SecretFileError(SubgroupsError):
     """The keyring file cannot be read or written safely."""
 
@@ -115,13 +119,13 @@ class Keyring:
         if version != VERSION:
             raise BadToken("this link is not valid (unknown token version)")
         if key_id not in self.keys:
-            raise BadToken("this link has expired (its signing key was retired)")
+            raise ExpiredToken("this link has expired (its signing key was retired)")
         if not hmac.compare_digest(mac, self._mac(key_id, body)):
             raise BadToken("this link is not valid (signature does not match)")
         issued = date.fromordinal(_EPOCH.toordinal() + issued_day)
         age = ((today or _today()) - issued).days
         if age > MAX_AGE_DAYS:
-            raise BadToken(f"this link has expired (issued {issued.isoformat()})")
+            raise ExpiredToken(f"this link has expired (issued {issued.isoformat()})")
         return LinkToken(
             profile_id=profile_id,
             campaign_id=campaign_id or None,

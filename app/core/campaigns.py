@@ -1,0 +1,465 @@
+"""Email campaigns: drafts, their checks, their status, and the list the console shows.
+
+A campaign (DESIGN.md §1, "Email campaigns") has a name, subject, from
+address, a body template, an audience (a saved segment, or all profiles), the
+"Do not send this campaign to the following subscription groups" and the
+optional "only people subscribed to all of" groups. Its status goes
+draft → sending → sent; a send that is cancelled or loses its mail server is
+*paused* and resumes later; a campaign given up for good is *cancelled*.
+
+Drafts may be incomplete (the wizard saves as you go); ``send_problems``
+says what stops a send. Who receives it is ``app.core.eligibility``'s work.
+"""
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.core import body_template, clock, ledger
+from app.core.errors import InvalidInput, NameTaken, RuleRefused, UnknownGroup, WrongStatus
+from app.core.groups import name_key
+from app.core.models import STATUS_ACTIVE, STATUS_ARCHIVED, Campaign, Delivery, Event, Group, Segment
+
+DRAFT, SENDING, PAUSED, SENT, CANCELLED = "draft", "sending", "paused", "sent", "cancelled"
+STATUSES = (DRAFT, SENDING, PAUSED, SENT, CANCELLED)
+EDITABLE = (DRAFT, PAUSED)
+SENDABLE = (DRAFT, PAUSED, SENDING)  # sending: a crashed send resumes
+
+CAMPAIGN_CREATED = "Campaign Created"
+CAMPAIGN_UPDATED = "Campaign Updated"
+CAMPAIGN_SEND_STARTED = "Campaign Send Started"
+CAMPAIGN_PAUSED = "Campaign Paused"
+CAMPAIGN_SENT = "Campaign Sent"
+CAMPAIGN_CANCELLED = "Campaign Cancelled"
+_STATUS_EVENTS = {
+    SENDING: CAMPAIGN_SEND_STARTED,
+    PAUSED: CAMPAIGN_PAUSED,
+    SENT: CAMPAIGN_SENT,
+    CANCELLED: CAMPAIGN_CANCELLED,
+}
+
+NAME_MAX = 128
+SUBJECT_MAX = 255
+ADDRESS_MAX = 320
+ALL_PROFILES = "All profiles"
+# local@domain.tld: what a mail server will accept as an envelope sender.
+_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_FIELDS = ("name", "subject", "from_address", "body", "segment_id", "do_not_send_to", "only_subscribed_to")
+
+
+class UnknownCampaign(RuleRefused):
+    """No campaign has this name or id."""
+
+
+# --- checking fields ------------------------------------------------------------
+
+
+def _no_controls(text: str, what: str, field: str) -> None:
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        raise InvalidInput(f"{what} contains a control character (tab, newline …)", field=field)
+
+
+def clean_campaign_name(name: str) -> str:
+    """The name as stored: trimmed, 1 to 128 characters, no control characters."""
+    cleaned = (name or "").strip()
+    if not cleaned:
+        raise InvalidInput(f"Name is required: type 1 to {NAME_MAX} characters", field="name")
+    if len(cleaned) > NAME_MAX:
+        raise InvalidInput(
+            f"Name is {len(cleaned)} characters long; the most is {NAME_MAX}", field="name"
+        )
+    _no_controls(cleaned, "Name", "name")
+    return cleaned
+
+
+def clean_subject(subject: str) -> str:
+    """The subject as stored: trimmed, not empty, one line, at most 255 characters."""
+    cleaned = (subject or "").strip()
+    if not cleaned:
+        raise InvalidInput("Subject is empty: type the line people see in their inbox", field="subject")
+    if len(cleaned) > SUBJECT_MAX:
+        raise InvalidInput(
+            f"Subject is {len(cleaned)} characters long; the most is {SUBJECT_MAX}", field="subject"
+        )
+    _no_controls(cleaned, "Subject", "subject")
+    return cleaned
+
+
+def clean_from_address(value: str) -> str:
+    """A From address: ``news@example.com`` or ``Example News <news@example.com>``."""
+    cleaned = (value or "").strip()
+    if not cleaned:
+        raise InvalidInput("From is empty: type an address like news@example.com", field="from_address")
+    if len(cleaned) > ADDRESS_MAX:
+        raise InvalidInput(f"From is longer than {ADDRESS_MAX} characters", field="from_address")
+    _no_controls(cleaned, "From", "from_address")
+    _display, address = parseaddr(cleaned)
+    if not address or not _ADDRESS.match(address) or ("<" in cleaned) != (">" in cleaned):
+        raise InvalidInput(
+            f"From {cleaned!r} is not an email address (like news@example.com "
+            "or Example News <news@example.com>)",
+            field="from_address",
+        )
+    return cleaned
+
+
+def from_email(campaign: Campaign) -> str:
+    """The bare address of the campaign's From."""
+    return parseaddr(campaign.from_address)[1]
+
+
+def _check_groups(
+    session: Session, ids: Iterable[int], *, field: str, already: Sequence[int] = ()
+) -> list[int]:
+    """Group ids as stored: known, no repeats; newly added ones must be active."""
+    result: list[int] = []
+    for group_id in ids:
+        group = session.get(Group, group_id)
+        if group is None:
+            raise UnknownGroup(f"No group has id {group_id}", field=field)
+        if group.status == STATUS_ARCHIVED and group_id not in already:
+            raise RuleRefused(
+                f"Group {group.name!r} is archived: new campaigns cannot pick it "
+                "(unarchive it first)",
+                field=field,
+            )
+        if group_id not in result:
+            result.append(group_id)
+    return result
+
+
+def _check_segment(session: Session, segment_id: int | None) -> int | None:
+    if segment_id is not None and session.get(Segment, segment_id) is None:
+        raise RuleRefused(f"No segment has id {segment_id}", field="segment")
+    return segment_id
+
+
+def _check_name_free(session: Session, key: str, except_id: int | None = None) -> None:
+    query = select(Campaign).where(col(Campaign.name_key) == key)
+    if except_id is not None:
+        query = query.where(col(Campaign.id) != except_id)
+    other = session.exec(query).first()
+    if other is not None:
+        raise NameTaken(f"A campaign named {other.name!r} already exists", field="name")
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def get_campaign_by_id(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id, populate_existing=True)
+    if campaign is None:
+        raise UnknownCampaign(f"No campaign has id {campaign_id}", field="campaign")
+    return campaign
+
+
+def get_campaign(session: Session, name: str) -> Campaign:
+    """The campaign with this name (case-insensitive)."""
+    key = name_key((name or "").strip())
+    campaign = session.exec(select(Campaign).where(col(Campaign.name_key) == key)).first()
+    if campaign is None:
+        raise UnknownCampaign(
+            f"No campaign is named {name!r}; `subgroups campaigns list` lists them",
+            field="campaign",
+        )
+    return campaign
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    """One line of the campaigns list."""
+
+    id: int
+    name: str
+    status: str
+    audience: str
+    sent: int
+    unsubscribes: int
+    updated_at: datetime
+    sent_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "audience": self.audience,
+            "sent": self.sent,
+            "unsubscribes": self.unsubscribes,
+            "updated_at": self.updated_at.isoformat(),
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+        }
+
+
+def audience_name(session: Session, campaign: Campaign) -> str:
+    if campaign.segment_id is None:
+        return ALL_PROFILES
+    segment = session.get(Segment, campaign.segment_id)
+    return segment.name if segment else f"segment #{campaign.segment_id} (deleted)"
+
+
+def sent_counts(session: Session) -> dict[int, int]:
+    """Messages sent per campaign id."""
+    rows = session.execute(
+        select(Delivery.campaign_id, func.count())
+        .where(col(Delivery.status) == "sent")
+        .group_by(col(Delivery.campaign_id))
+    ).all()
+    return {int(cid): int(n) for cid, n in rows}
+
+
+def unsubscribe_counts(session: Session) -> dict[int, int]:
+    """Unsubscribes (not resubscribes) attributed to each campaign."""
+    rows = session.execute(
+        select(Event.campaign_id, Event.properties)
+        .where(col(Event.name) == ledger.CHANNEL_UNSUBSCRIBED)
+        .where(col(Event.campaign_id).is_not(None))
+    ).all()
+    counts: dict[int, int] = {}
+    for cid, props in rows:
+        if not (props or {}).get("Resubscribed"):
+            counts[int(cid)] = counts.get(int(cid), 0) + 1
+    return counts
+
+
+def list_campaigns(session: Session) -> list[CampaignRow]:
+    """Every campaign, newest change first."""
+    sent = sent_counts(session)
+    unsubscribes = unsubscribe_counts(session)
+    campaigns = session.exec(select(Campaign).order_by(col(Campaign.updated_at).desc(), col(Campaign.id).desc())).all()
+    return [
+        CampaignRow(
+            id=c.id or 0,
+            name=c.name,
+            status=c.status,
+            audience=audience_name(session, c),
+            sent=sent.get(c.id or 0, 0),
+            unsubscribes=unsubscribes.get(c.id or 0, 0),
+            updated_at=c.updated_at,
+            sent_at=c.sent_at,
+        )
+        for c in campaigns
+    ]
+
+
+def group_names(session: Session, ids: Iterable[int]) -> list[str]:
+    """Names of the given groups, archived ones marked."""
+    names = []
+    for group_id in ids:
+        group = session.get(Group, group_id)
+        if group is None:
+            names.append(f"group #{group_id}")
+        else:
+            names.append(group.name + (" (archived)" if group.status == STATUS_ARCHIVED else ""))
+    return names
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _event(
+    session: Session, name: str, campaign: Campaign, *, actor: str, source: str, ts: datetime, **extra: Any
+) -> None:
+    ledger.record(
+        session,
+        name=name,
+        source=source,
+        actor=actor,
+        campaign_id=campaign.id,
+        now=ts,
+        properties={"Campaign": campaign.name, "Campaign ID": campaign.id, **extra},
+    )
+
+
+def create_campaign(
+    *,
+    session: Session,
+    name: str,
+    actor: str,
+    source: str = "console",
+    subject: str = "",
+    from_address: str = "",
+    body: str = body_template.DEFAULT_BODY,
+    segment_id: int | None = None,
+    do_not_send_to: Sequence[int] = (),
+    only_subscribed_to: Sequence[int] = (),
+    now: datetime | None = None,
+) -> Campaign:
+    """A new draft. Fields given are checked; blank subject/from are allowed until sending."""
+    cleaned = clean_campaign_name(name)
+    key = name_key(cleaned)
+    _check_name_free(session, key)
+    subject = clean_subject(subject) if subject.strip() else ""
+    from_address = clean_from_address(from_address) if from_address.strip() else ""
+    ts = now or clock.now()
+    campaign = Campaign(
+        name=cleaned,
+        name_key=key,
+        subject=subject,
+        from_address=from_address,
+        body=body,
+        segment_id=_check_segment(session, segment_id),
+        do_not_send_to=_check_groups(session, do_not_send_to, field="do_not_send_to"),
+        only_subscribed_to=_check_groups(session, only_subscribed_to, field="only_subscribed_to"),
+        status=DRAFT,
+        created_at=ts,
+        updated_at=ts,
+        created_by=actor,
+    )
+    session.add(campaign)
+    session.flush()
+    _event(session, CAMPAIGN_CREATED, campaign, actor=actor, source=source, ts=ts)
+    return campaign
+
+
+def update_campaign(
+    *,
+    session: Session,
+    campaign_id: int,
+    actor: str,
+    source: str = "console",
+    now: datetime | None = None,
+    **fields: Any,
+) -> Campaign:
+    """Change a draft (or paused) campaign's fields; one ``Campaign Updated`` event naming them."""
+    unknown = set(fields) - set(_FIELDS)
+    if unknown:
+        raise TypeError(f"update_campaign: unknown fields {sorted(unknown)}")
+    campaign = get_campaign_by_id(session, campaign_id)
+    if campaign.status not in EDITABLE:
+        raise WrongStatus(
+            f"Campaign {campaign.name!r} is {campaign.status}: only drafts and paused "
+            "campaigns can be changed",
+            field="campaign",
+        )
+    changed: list[str] = []
+    if "name" in fields:
+        cleaned = clean_campaign_name(fields["name"])
+        if cleaned != campaign.name:
+            key = name_key(cleaned)
+            _check_name_free(session, key, except_id=campaign.id)
+            campaign.name, campaign.name_key = cleaned, key
+            changed.append("Name")
+    if "subject" in fields:
+        subject = clean_subject(fields["subject"]) if (fields["subject"] or "").strip() else ""
+        if subject != campaign.subject:
+            campaign.subject = subject
+            changed.append("Subject")
+    if "from_address" in fields:
+        raw = fields["from_address"] or ""
+        address = clean_from_address(raw) if raw.strip() else ""
+        if address != campaign.from_address:
+            campaign.from_address = address
+            changed.append("From")
+    if "body" in fields and fields["body"] != campaign.body:
+        body = fields["body"] or ""
+        if len(body) > body_template.MAX_BODY:
+            body_template.check_body(body)  # raises the length message
+        campaign.body = body
+        changed.append("Body")
+    if "segment_id" in fields and fields["segment_id"] != campaign.segment_id:
+        campaign.segment_id = _check_segment(session, fields["segment_id"])
+        changed.append("Audience")
+    for field, label in (("do_not_send_to", "Do Not Send To"), ("only_subscribed_to", "Only Subscribed To")):
+        if field in fields:
+            ids = _check_groups(session, fields[field], field=field, already=getattr(campaign, field))
+            if ids != list(getattr(campaign, field)):
+                setattr(campaign, field, ids)
+                changed.append(label)
+    if not changed:
+        return campaign
+    ts = now or clock.now()
+    campaign.updated_at = ts
+    session.add(campaign)
+    session.flush()
+    _event(session, CAMPAIGN_UPDATED, campaign, actor=actor, source=source, ts=ts, Changes=changed)
+    return campaign
+
+
+def set_status(
+    *,
+    session: Session,
+    campaign_id: int,
+    status: str,
+    actor: str,
+    source: str = "console",
+    now: datetime | None = None,
+    **event_properties: Any,
+) -> Campaign:
+    """Move the campaign to ``status`` and write the matching ledger event."""
+    if status not in _STATUS_EVENTS:
+        raise ValueError(f"set_status: cannot move a campaign to {status!r}")
+    campaign = session.get(Campaign, campaign_id, populate_existing=True, with_for_update=True)
+    if campaign is None:
+        raise UnknownCampaign(f"No campaign has id {campaign_id}", field="campaign")
+    if campaign.status in (SENT, CANCELLED):
+        raise WrongStatus(f"Campaign {campaign.name!r} is already {campaign.status}", field="campaign")
+    ts = now or clock.now()
+    campaign.status, campaign.updated_at = status, ts
+    if status == SENT:
+        campaign.sent_at = ts
+    session.add(campaign)
+    session.flush()
+    _event(session, _STATUS_EVENTS[status], campaign, actor=actor, source=source, ts=ts, **event_properties)
+    return campaign
+
+
+# --- before sending ------------------------------------------------------------------------
+
+
+def send_problems(session: Session, campaign: Campaign) -> list[tuple[str, str]]:
+    """Everything that stops this campaign from being sent, as (field, message); empty: ready."""
+    problems: list[tuple[str, str]] = []
+    if campaign.status == SENT:
+        when = f" on {campaign.sent_at:%Y-%m-%d %H:%M} UTC" if campaign.sent_at else ""
+        problems.append(("campaign", f"Campaign {campaign.name!r} was already sent{when}"))
+    elif campaign.status == CANCELLED:
+        problems.append(("campaign", f"Campaign {campaign.name!r} was cancelled"))
+    checks = (
+        ("subject", clean_subject, campaign.subject),
+        ("from_address", clean_from_address, campaign.from_address),
+        ("body", body_template.check_body, campaign.body),
+    )
+    for field, check, value in checks:
+        try:
+            check(value)
+        except InvalidInput as exc:
+            problems.append((field, exc.message))
+    try:
+        _check_segment(session, campaign.segment_id)
+    except RuleRefused as exc:
+        problems.append(("segment", f"{exc.message} (the audience segment was deleted)"))
+    for field in ("do_not_send_to", "only_subscribed_to"):
+        for group_id in getattr(campaign, field):
+            if session.get(Group, group_id) is None:
+                problems.append((field, f"No group has id {group_id}"))
+    return problems
+
+
+def warnings(session: Session, campaign: Campaign) -> list[str]:
+    """What the reviewer should know before sending, though it does not stop the send."""
+    notes: list[str] = []
+    if not campaign.do_not_send_to:
+        notes.append(
+            "No 'do not send to' groups are chosen: the unsubscribe link in this campaign "
+            "unsubscribes people from all email"
+        )
+    archived = [
+        g.name
+        for g in (session.get(Group, gid) for gid in campaign.do_not_send_to)
+        if g is not None and g.status != STATUS_ACTIVE
+    ]
+    if archived:
+        notes.append(
+            f"Archived groups stay enforced: people who left {', '.join(archived)} are skipped"
+        )
+    if campaign.segment_id is None:
+        notes.append("The audience is all profiles (no segment chosen)")
+    return notes
