@@ -21,6 +21,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole CLI of DESIGN.md §2 (this release's part of it)."""
     db = argparse.ArgumentParser(add_help=False)
@@ -194,6 +204,95 @@ def build_parser() -> argparse.ArgumentParser:
     s_export.add_argument("name", metavar="NAME")
     s_export.add_argument("file", nargs="?", metavar="FILE|-", help="where to (default: stdout)")
     s_export.set_defaults(func="segments_export")
+
+    campaigns = commands.add_parser(
+        "campaigns", help="email campaigns: list, create, show, send, explain"
+    ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    c_list = campaigns.add_parser(
+        "list", parents=[db, as_json], help="name, status, audience, reach, sent, unsubscribes"
+    )
+    c_list.set_defaults(func="campaigns_list")
+    c_create = campaigns.add_parser("create", parents=[db, as_json], help="a new draft campaign")
+    c_create.add_argument("name", metavar="NAME")
+    c_create.add_argument("--subject", required=True, metavar="S", help="the subject line")
+    c_create.add_argument(
+        "--from", dest="from_address", required=True, metavar="ADDR", help="the From address"
+    )
+    c_create.add_argument(
+        "--body-file",
+        required=True,
+        metavar="FILE",
+        help="the plain-text body template (- for stdin); tags: {{ name }}, "
+        "{{ unsubscribe_url }} (required), {{ preferences_url }}",
+    )
+    c_create.add_argument(
+        "--segment", metavar="NAME", help="the audience: a saved segment (default: all profiles)"
+    )
+    c_create.add_argument(
+        "--do-not-send-to",
+        metavar="G,..",
+        help="skip people who left any of these groups; the unsubscribe link leaves them",
+    )
+    c_create.add_argument(
+        "--only-subscribed-to", metavar="G,..", help="only people subscribed to all of these"
+    )
+    c_create.set_defaults(func="campaigns_create")
+    c_show = campaigns.add_parser(
+        "show", parents=[db, as_json], help="a campaign and its reach breakdown, step by step"
+    )
+    c_show.add_argument("name", metavar="NAME")
+    c_show.set_defaults(func="campaigns_show")
+    c_send = campaigns.add_parser(
+        "send", parents=[db], help="send (or resume sending) a campaign"
+    )
+    c_send.add_argument("name", metavar="NAME")
+    where = c_send.add_mutually_exclusive_group()
+    where.add_argument(
+        "--outbox", metavar="DIR", help="a Maildir to write messages into (default: the data "
+        "directory's outbox)"
+    )
+    where.add_argument("--smtp", metavar="HOST:PORT", help="send through this SMTP server")
+    c_send.add_argument(
+        "--starttls", action="store_true", help="with --smtp: upgrade the connection with STARTTLS"
+    )
+    c_send.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=500,
+        metavar="N",
+        help="messages per batch; eligibility is re-checked before each (default 500)",
+    )
+    c_send.set_defaults(func="campaigns_send")
+    c_explain = campaigns.add_parser(
+        "explain", parents=[db, as_json], help="why one person gets a campaign or not"
+    )
+    c_explain.add_argument("name", metavar="NAME")
+    c_explain.add_argument("identity", metavar="IDENTITY")
+    c_explain.set_defaults(func="campaigns_explain")
+
+    landing = commands.add_parser(
+        "landing",
+        parents=[db],
+        help="serve the email landing page (preferences and one-click unsubscribe) over HTTP",
+    )
+    landing.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    landing.add_argument(
+        "--port", type=_port, default=8080, help="port to listen on (default 8080; 0: any free one)"
+    )
+    landing.add_argument(
+        "--access-log", metavar="FILE", help="append the access log to FILE (default: stderr)"
+    )
+    landing.add_argument(
+        "--link",
+        metavar="IDENTITY",
+        help="print this profile's signed preferences and unsubscribe links instead of serving",
+    )
+    landing.add_argument(
+        "--campaign", metavar="NAME", help="with --link: the campaign the links come from"
+    )
+    landing.set_defaults(func="landing")
 
     events = commands.add_parser(
         "events", parents=[db, as_json], help="the ledger (JSON Lines with --json)"

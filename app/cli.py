@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from app import cli_campaigns
+from app.cli_landing import landing_command
 from app.cli_segments import (
     segments_count,
     segments_export,
@@ -434,6 +436,11 @@ COMMANDS: dict[str, Command] = {
     "segments_list": segments_list,
     "segments_show": segments_show,
     "segments_export": segments_export,
+    "landing": landing_command,
+    "campaigns_list": cli_campaigns.campaigns_list,
+    "campaigns_create": cli_campaigns.campaigns_create,
+    "campaigns_show": cli_campaigns.campaigns_show,
+    "campaigns_explain": cli_campaigns.campaigns_explain,
 }
 
 

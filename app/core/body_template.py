@@ -53,8 +53,10 @@ def check_body(body: str) -> None:
     while (start := body.find(_OPEN, position)) != -1:
         match = _TAG.match(body, start)
         if match is None:
-            end = body.find("}}", start)
-            snippet = body[start : end + 2 if end != -1 else start + 20].splitlines()[0]
+            # Show the broken tag alone: up to its "}}", the next "{{" or the line's end.
+            ends = [body.find("}}", start) + 2, body.find(_OPEN, start + 2), start + 24]
+            end = min(e for e in ends if e > start + 1)
+            snippet = body[start:end].splitlines()[0].rstrip()
             raise InvalidInput(
                 f"{_where(body, start)}: {snippet!r} is not a tag; tags look like {{{{ name }}}}",
                 field="body",
