@@ -185,13 +185,16 @@ def eligible_now(session: Session, campaign: CampaignLike, profile_ids: Sequence
         )
         stored: dict[tuple[int, int], str] = {}
         if group_ids and subscribed_to_email:
+            # By profile only (the primary key's lead column): a filter on the
+            # group too lets SQLite pick the (group, state) index and scan
+            # whole groups, 20x slower at 1M profiles. A profile has few states.
             rows = session.execute(
                 select(GroupState.profile_id, GroupState.group_id, GroupState.state).where(
-                    col(GroupState.profile_id).in_(sorted(subscribed_to_email)),
-                    col(GroupState.group_id).in_(group_ids),
+                    col(GroupState.profile_id).in_(sorted(subscribed_to_email))
                 )
             ).all()
-            stored = {(int(p), int(g)): s for p, g, s in rows}
+            wanted = set(group_ids)
+            stored = {(int(p), int(g)): s for p, g, s in rows if g in wanted}
         for profile_id in subscribed_to_email:
             ok = True
             for group_id in group_ids:
