@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from app import cli_campaigns
+from app import cli_campaigns, cli_sending
 from app.cli_landing import landing_command
 from app.cli_segments import (
     segments_count,
@@ -441,6 +441,7 @@ COMMANDS: dict[str, Command] = {
     "campaigns_create": cli_campaigns.campaigns_create,
     "campaigns_show": cli_campaigns.campaigns_show,
     "campaigns_explain": cli_campaigns.campaigns_explain,
+    "campaigns_send": cli_sending.campaigns_send,
 }
 
 

@@ -1,0 +1,154 @@
+"""``subgroups campaigns send NAME [--outbox DIR | --smtp HOST:PORT] [--starttls]
+[--batch-size N]``.
+
+Sends (or resumes sending) a campaign: into a Maildir outbox (by default the
+data directory's ``outbox/``), or through an SMTP server, with credentials
+from ``SUBGROUPS_SMTP_USER`` / ``SUBGROUPS_SMTP_PASSWORD``. A progress line
+goes to stderr when it is a terminal; the summary goes to stdout.
+
+Exit codes: 0 sent; 1 refused by a rule (already sent, cancelled, being sent
+by another process) or paused because the outbox stopped taking messages
+(the message says how to resume); 2 bad input (a malformed --smtp, a
+campaign that is not ready); 130 interrupted (ctrl+c: the current batch is
+finished first and the campaign is paused; a second ctrl+c stops at once).
+"""
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from app.core import campaigns, clock, sending
+from app.core.errors import InvalidInput
+from app.core.outbox import MaildirOutbox, Outbox, SmtpOutbox, parse_host_port
+from app.core.store import Store
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def make_outbox(args: argparse.Namespace) -> Outbox:
+    """The outbox the options name: ``--smtp HOST:PORT`` or a Maildir (``--outbox DIR``)."""
+    smtp = getattr(args, "smtp", None)
+    if getattr(args, "starttls", False) and not smtp:
+        raise InvalidInput("--starttls goes with --smtp HOST:PORT", field="starttls")
+    if smtp:
+        host, port = parse_host_port(smtp)
+        return SmtpOutbox.from_env(host, port, starttls=args.starttls)
+    return MaildirOutbox(getattr(args, "outbox", None))
+
+
+@contextmanager
+def _ctrl_c_cancels() -> Iterator[Callable[[], bool]]:
+    """While sending: the first ctrl+c asks for a cancel after the current batch, the second
+    stops at once. Yields the ``cancelled`` callback for ``send_campaign``."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        print(
+            "\nStopping after this batch (ctrl+c again to stop at once) …",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _progress_line(name: str) -> Callable[[sending.SendProgress], None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(p: sending.SendProgress) -> None:
+        share = f" ({p.done * 100 // p.total}%)" if p.total else ""
+        print(
+            f"\rSending {name!r}: {p.done:,} / {p.total:,}{share} · sent {p.sent:,}"
+            f" · skipped {p.skipped + p.without_email:,}\033[K",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+def summary(result: sending.SendResult, name: str) -> list[str]:
+    """The lines the command prints about a send (also what the console can show)."""
+    skipped = result.skipped + result.without_email
+    reasons = []
+    if result.skipped:
+        reasons.append(f"{result.skipped:,} not eligible at their batch's check")
+    if result.without_email:
+        reasons.append(f"{result.without_email:,} without a usable email address")
+    why = f" ({skipped:,} skipped: {', '.join(reasons)})" if skipped else ""
+    lines = [f"Sent {_count(result.sent, 'message')} to {result.outbox}{why}."]
+    if result.failed:
+        lines.append(f"{_count(result.failed, 'message')} refused by the server (not retried).")
+    if result.recovered:
+        lines.append(
+            f"{_count(result.recovered, 'message')} from the earlier, interrupted send "
+            "were found in the outbox and recorded as sent."
+        )
+    if result.unknown:
+        lines.append(
+            f"{_count(result.unknown, 'message')} may or may not have gone out when an "
+            "earlier send was interrupted; they are not sent again."
+        )
+    if result.sent_before:
+        lines.append(f"Earlier runs had sent {result.sent_before:,}.")
+    rate = f", {result.sent / result.seconds:,.0f} messages/s" if result.seconds > 0 else ""
+    if result.finished:
+        lines.append(
+            f"Campaign {name!r} is sent: {_count(result.sent_total, 'message')} in all "
+            f"({result.seconds:.1f} s{rate})."
+        )
+    elif result.status == campaigns.PAUSED:
+        lines.append(
+            f"Campaign {name!r} is paused; run `subgroups campaigns send {name}` again to resume."
+        )
+    else:
+        lines.append(f"Campaign {name!r} is {result.status} (changed by someone else meanwhile).")
+    return lines
+
+
+def campaigns_send(args: argparse.Namespace, store: Store) -> int:
+    """``campaigns send NAME``: send or resume; the summary on stdout."""
+    outbox = make_outbox(args)
+    with store.read() as session:
+        campaign = campaigns.get_campaign(session, args.name)
+    assert campaign.id is not None
+    progress = _progress_line(campaign.name)
+    try:
+        with _ctrl_c_cancels() as cancelled:
+            result = sending.send_campaign(
+                store=store,
+                campaign_id=campaign.id,
+                outbox=outbox,
+                actor=clock.os_user(),
+                source="cli",
+                batch_size=args.batch_size,
+                progress=progress,
+                cancelled=cancelled,
+            )
+    finally:
+        if progress is not None:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+    for line in summary(result, campaign.name):
+        print(line)
+    if result.finished:
+        return 0
+    # Paused by ctrl+c here (130), or paused or cancelled by someone else meanwhile (1).
+    return 130 if cancelled() else 1

@@ -1,0 +1,535 @@
+"""Sending a campaign: in batches, eligibility checked per batch, resumable, never twice.
+
+``send_campaign`` walks the campaign's audience (``eligibility.audience_ids``)
+in batches. For each batch, in one write transaction:
+
+1. ``eligibility.eligible_now`` checks who may still get it (an opt-out
+   that committed since the send began is honoured from the next batch on);
+2. the eligible people with a usable address are *claimed*: a ``Delivery``
+   row each, status ``sending``. The row is unique per (campaign, profile),
+   so nobody can be claimed twice, by this send or another.
+
+Then, with no transaction open, the messages are made (``app.core.mail``)
+and handed to the outbox; a second short write marks them ``sent`` (or
+``failed`` when the server refused one for good). People who were not
+eligible, or have no usable address, get no row: they are looked at again
+if the send is resumed, so whoever is eligible by then gets it.
+
+Stopping and resuming:
+
+- cancel (``cancelled()`` answers true between batches): the current batch
+  is finished, the campaign is *paused*;
+- the outbox cannot take messages (SMTP server unreachable, disk full): the
+  messages not handed over are unclaimed, the campaign is *paused* (event
+  ``Campaign Paused`` with the reason) and ``OutboxUnavailable`` says so;
+- any other error: the batch is settled as far as it is known, the campaign
+  is paused, the error goes on;
+- a crash (the process killed): rows stay ``sending``. The next send of the
+  campaign settles them first: the Maildir outbox can tell which messages
+  it holds (those are ``sent``; the others are unclaimed and checked
+  again); an SMTP server cannot, so they are marked ``unknown`` and never
+  sent again (at most once). A send that is still running keeps
+  ``Campaign.updated_at`` fresh (``LEASE_SECONDS``), so a second send
+  started meanwhile is refused rather than mistaking its rows for a crash's.
+
+At the end the campaign is *sent* and the ledger gets ``Campaign Sent`` with
+the counts.
+"""
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, func, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from app.core import campaigns, clock, eligibility
+from app.core.errors import InvalidInput, WrongStatus
+from app.core.mail import CampaignMail, Recipient, usable_address
+from app.core.models import Campaign, Delivery, Profile
+from app.core.outbox import DeliveryRefused, Outbox, OutboxUnavailable, OutgoingMessage
+from app.core.store import Store
+
+DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
+
+# Delivery.status values.
+CLAIMED = "sending"  # claimed by a send; the message may or may not be out yet
+SENT = "sent"
+FAILED = "failed"  # the server refused it for good
+UNKNOWN = "unknown"  # a crash left it unclear whether it went out: never sent again
+
+BATCH_SIZE = 500
+# A send refreshes its campaign's updated_at at least this often while it runs ...
+HEARTBEAT_SECONDS = 10.0
+# ... and a campaign left "sending" longer than this is taken to have crashed. Longer
+# than an SMTP server can keep one message waiting (a few commands of SMTP_TIMEOUT each).
+LEASE_SECONDS = 180.0
+
+
+@dataclass(frozen=True)
+class SendProgress:
+    """How far a send is (for a progress bar): counts of this run so far."""
+
+    done: int  # profiles of the audience looked at
+    total: int  # profiles of the audience this run looks at
+    sent: int
+    skipped: int  # not eligible at their batch's check
+    batch: int
+    without_email: int = 0
+    failed: int = 0
+
+
+@dataclass
+class SendResult:
+    """What one run of ``send_campaign`` did, and how the campaign stands after it."""
+
+    campaign_id: int
+    campaign_name: str
+    outbox: str
+    total: int = 0  # audience members this run looked at (not sent before)
+    sent: int = 0
+    skipped: int = 0  # not eligible at their batch's check
+    without_email: int = 0  # no usable email address
+    failed: int = 0  # refused by the server for good
+    unknown: int = 0  # left unclear by an earlier crash (SMTP): not sent again
+    recovered: int = 0  # found in the outbox after an earlier crash, now recorded as sent
+    sent_before: int = 0  # sent by earlier runs of this campaign
+    batches: int = 0
+    cancelled: bool = False
+    finished: bool = False  # the campaign is now sent
+    seconds: float = 0.0
+    status: str = ""
+
+    @property
+    def sent_total(self) -> int:
+        """Messages of this campaign sent by every run, this one included."""
+        return self.sent_before + self.recovered + self.sent
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign_name,
+            "campaign_id": self.campaign_id,
+            "status": self.status,
+            "outbox": self.outbox,
+            "total": self.total,
+            "sent": self.sent,
+            "skipped": self.skipped,
+            "without_email": self.without_email,
+            "failed": self.failed,
+            "unknown": self.unknown,
+            "recovered": self.recovered,
+            "sent_before": self.sent_before,
+            "sent_total": self.sent_total,
+            "batches": self.batches,
+            "cancelled": self.cancelled,
+            "finished": self.finished,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+ProgressCallback = Callable[[SendProgress], None]
+
+
+def _insert(session: Session) -> Any:
+    """An INSERT into delivery that skips rows already there (the claim)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(DELIVERY).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return postgresql.insert(DELIVERY).on_conflict_do_nothing()
+    return insert(DELIVERY)  # pragma: no cover - the store supports the two above
+
+
+def _problems(session: Session, campaign: Campaign, *, now: datetime, lease: float) -> None:
+    """Refuse a campaign that cannot be sent now, saying why."""
+    problems = campaigns.send_problems(session, campaign)
+    for where, message in problems:
+        if where == "campaign":  # sent or cancelled
+            raise WrongStatus(message, field="campaign")
+    if problems:
+        where, first = problems[0]
+        rest = "; ".join(message for _w, message in problems[1:])
+        raise InvalidInput(
+            f"Campaign {campaign.name!r} cannot be sent: {first}" + (f"; {rest}" if rest else ""),
+            field=where,
+        )
+    if campaign.status not in campaigns.SENDABLE:
+        raise WrongStatus(f"Campaign {campaign.name!r} is {campaign.status}", field="campaign")
+    if campaign.status == campaigns.SENDING:
+        age = (now - campaign.updated_at).total_seconds()
+        if age < lease:
+            wait = int(lease - age) + 1
+            raise WrongStatus(
+                f"Campaign {campaign.name!r} is being sent right now (last progress "
+                f"{max(0, int(age))} s ago); if that send was stopped, run this again "
+                f"in {wait} s to resume it",
+                field="campaign",
+            )
+
+
+def _heartbeat(session: Session, campaign_id: int, now: datetime) -> None:
+    session.execute(update(Campaign).where(col(Campaign.id) == campaign_id).values(updated_at=now))
+
+
+def _status(session: Session, campaign_id: int) -> str:
+    value = session.execute(select(Campaign.status).where(col(Campaign.id) == campaign_id))
+    return str(value.scalar_one())
+
+
+class _Sender:
+    """One run of ``send_campaign`` (the function's state, split into steps)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        campaign_id: int,
+        outbox: Outbox,
+        actor: str,
+        source: str,
+        batch_size: int,
+        progress: ProgressCallback | None,
+        cancelled: Callable[[], bool] | None,
+        lease: float,
+    ) -> None:
+        if batch_size < 1:
+            raise InvalidInput("the batch size must be 1 or more", field="batch_size")
+        self.store = store
+        self.campaign_id = campaign_id
+        self.outbox = outbox
+        self.actor = actor
+        self.source = source
+        self.batch_size = batch_size
+        self.progress = progress
+        self.cancelled = cancelled
+        self.lease = lease
+        self.last_beat = 0.0
+        self.result = SendResult(campaign_id, "", outbox.description)
+
+    # --- start and end ------------------------------------------------------------------
+
+    def start(self) -> Campaign:
+        """Check the campaign, move it to sending (the lease) and settle what a crash left."""
+        with self.store.write() as session:
+            campaign = session.exec(
+                select(Campaign)
+                .where(col(Campaign.id) == self.campaign_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).first()
+            if campaign is None:
+                campaigns.get_campaign_by_id(session, self.campaign_id)  # raises UnknownCampaign
+                raise AssertionError("unreachable")
+            self.result.campaign_name = campaign.name
+            now = clock.now()
+            _problems(session, campaign, now=now, lease=self.lease)
+            resumed = campaign.status != campaigns.DRAFT
+            campaign = campaigns.set_status(
+                session=session, campaign_id=self.campaign_id, status=campaigns.SENDING,
+                actor=self.actor, source=self.source, now=now,
+                Resumed=resumed, Outbox=self.outbox.description,
+            )  # fmt: skip
+            self.last_beat = time.monotonic()
+            self._settle_crashed(session)
+            self.result.sent_before = self._count(session, SENT) - self.result.recovered
+        return campaign
+
+    def _count(self, session: Session, status: str) -> int:
+        value = session.execute(
+            select(func.count())
+            .select_from(Delivery)
+            .where(col(Delivery.campaign_id) == self.campaign_id, col(Delivery.status) == status)
+        ).scalar_one()
+        return int(value)
+
+    def _settle_crashed(self, session: Session) -> None:
+        """Rows a crashed send left ``sending``: sent if the outbox has them, else unclaimed
+        (Maildir) or unknown (SMTP, which cannot be asked)."""
+        rows = session.execute(
+            select(Delivery.profile_id, Delivery.message_id).where(
+                col(Delivery.campaign_id) == self.campaign_id, col(Delivery.status) == CLAIMED
+            )
+        ).all()
+        if not rows:
+            return
+        where = [DELIVERY.c.campaign_id == self.campaign_id, DELIVERY.c.status == CLAIMED]
+        if not self.outbox.idempotent:
+            session.execute(update(DELIVERY).where(*where).values(status=UNKNOWN))
+            self.result.unknown += len(rows)
+            return
+        keys = {_key_of(message_id): int(pid) for pid, message_id in rows}
+        there = self.outbox.delivered_keys(keys)
+        found = [keys[k] for k in there]
+        for chunk in _chunks(found, 900):
+            session.execute(
+                update(DELIVERY).where(*where, DELIVERY.c.profile_id.in_(chunk)).values(status=SENT)
+            )
+        session.execute(delete(DELIVERY).where(*where))
+        self.result.recovered += len(found)
+
+    def pause(self, reason: str) -> None:
+        """Move the campaign to paused (unless another process already moved it on)."""
+        with self.store.write() as session:
+            if _status(session, self.campaign_id) != campaigns.SENDING:
+                return
+            campaigns.set_status(
+                session=session, campaign_id=self.campaign_id, status=campaigns.PAUSED,
+                actor=self.actor, source=self.source, Reason=reason,
+                Sent=self.result.sent_total,
+            )  # fmt: skip
+        self.result.status = campaigns.PAUSED
+
+    def finish(self) -> None:
+        """Mark the campaign sent, with the counts in its ``Campaign Sent`` event."""
+        with self.store.write() as session:
+            sent = self._count(session, SENT)
+            unknown = self._count(session, UNKNOWN)
+            failed = self._count(session, FAILED)
+            counts: dict[str, Any] = {
+                "Sent": sent,
+                "Skipped": self.result.skipped,
+                "Without Email": self.result.without_email,
+                "Unknown": unknown,
+                "Failed": failed,
+                "Outbox": self.outbox.description,
+            }
+            campaigns.set_status(
+                session=session, campaign_id=self.campaign_id, status=campaigns.SENT,
+                actor=self.actor, source=self.source, **counts,
+            )  # fmt: skip
+        self.result.finished = True
+        self.result.status = campaigns.SENT
+
+    # --- the batches ------------------------------------------------------------------------
+
+    def todo(self, campaign: Campaign) -> tuple[list[int], int]:
+        """The audience not yet claimed, in id order, and the next batch number."""
+        audience = eligibility.audience_ids(self.store, campaign)
+        with self.store.read() as session:
+            claimed = set(
+                session.execute(
+                    select(Delivery.profile_id).where(col(Delivery.campaign_id) == self.campaign_id)
+                ).scalars()
+            )
+            last = session.execute(
+                select(func.max(Delivery.batch)).where(
+                    col(Delivery.campaign_id) == self.campaign_id
+                )
+            ).scalar()
+        return [pid for pid in audience if pid not in claimed], int(last or 0) + 1
+
+    def claim(
+        self, campaign: Campaign, mail: CampaignMail, ids: Sequence[int], batch: int
+    ) -> list[Recipient] | None:
+        """Check the batch and claim the eligible; None when the campaign left "sending"."""
+        now = clock.now()
+        with self.store.write() as session:
+            if _status(session, self.campaign_id) != campaigns.SENDING:
+                return None  # paused or cancelled from elsewhere
+            eligible = eligibility.eligible_now(session, campaign, ids)
+            people: list[tuple[int, str | None, str]] = []
+            wanted = sorted(eligible)
+            for chunk in _chunks(wanted, 900):
+                people += session.execute(
+                    select(Profile.id, Profile.email, Profile.name).where(
+                        col(Profile.id).in_(chunk)
+                    )
+                ).all()
+            recipients: list[Recipient] = []
+            for pid, email, name in sorted(people):
+                address = usable_address(email)
+                if address is None:
+                    self.result.without_email += 1
+                else:
+                    recipients.append(Recipient(pid, address, name or ""))
+            self.result.skipped += len(ids) - len(eligible)
+            if recipients:
+                rows = [
+                    {
+                        "campaign_id": self.campaign_id,
+                        "profile_id": r.profile_id,
+                        "status": CLAIMED,
+                        "message_id": mail.message_id(r.profile_id),
+                        "batch": batch,
+                        "sent_at": now,
+                    }
+                    for r in recipients
+                ]
+                statement = _insert(session).returning(DELIVERY.c.profile_id)
+                claimed = set(session.execute(statement, rows).scalars())
+                # Someone else's claim (another send) wins: theirs to deliver.
+                recipients = [r for r in recipients if r.profile_id in claimed]
+            _heartbeat(session, self.campaign_id, now)
+            self.last_beat = time.monotonic()
+        return recipients
+
+    def deliver(
+        self, mail: CampaignMail, recipients: Sequence[Recipient], batch: int
+    ) -> OutboxUnavailable | None:
+        """Hand the batch to the outbox and record how each message went.
+
+        Returns the outbox's error when it stopped taking messages (the rest
+        of the batch is unclaimed), None when the whole batch was handled.
+        """
+        now = clock.now()
+        sent: list[int] = []
+        failed: list[int] = []
+        unknown: list[int] = []
+        handled = 0  # recipients whose fate is settled (sent, failed, unknown)
+        in_hand = False  # a message is with the outbox right now
+        stop: OutboxUnavailable | None = None
+        try:
+            self.outbox.open()
+            for recipient in recipients:
+                message: OutgoingMessage = mail.render(recipient, now)
+                in_hand = True
+                try:
+                    self.outbox.deliver(message)
+                except DeliveryRefused:
+                    failed.append(recipient.profile_id)
+                else:
+                    sent.append(recipient.profile_id)
+                in_hand = False
+                handled += 1
+                if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
+                    with self.store.write() as session:
+                        _heartbeat(session, self.campaign_id, clock.now())
+                    self.last_beat = time.monotonic()
+        except OutboxUnavailable as exc:
+            stop = exc
+            if exc.ambiguous:
+                unknown.append(recipients[handled].profile_id)
+                handled += 1
+        except BaseException:
+            # Anything else (a bug, ctrl+c): record what is known; a message in
+            # the outbox's hands stays claimed, for the next send to settle as
+            # after a crash.
+            later = [r.profile_id for r in recipients[handled + in_hand :]]
+            self._record(sent, failed, unknown, later, batch)
+            raise
+        finally:
+            self.outbox.close()
+        not_sent = [r.profile_id for r in recipients[handled:]]
+        self._record(sent, failed, unknown, not_sent, batch)
+        return stop
+
+    def _record(
+        self,
+        sent: Sequence[int],
+        failed: Sequence[int],
+        unknown: Sequence[int],
+        not_sent: Sequence[int],
+        batch: int,
+    ) -> None:
+        """One write: the batch's messages as they went; unclaim those never handed over."""
+        now = clock.now()
+        this = [DELIVERY.c.campaign_id == self.campaign_id, DELIVERY.c.batch == batch]
+        with self.store.write() as session:
+            for ids, status in ((sent, SENT), (failed, FAILED), (unknown, UNKNOWN)):
+                for chunk in _chunks(ids, 900):
+                    session.execute(
+                        update(DELIVERY)
+                        .where(*this, DELIVERY.c.profile_id.in_(chunk))
+                        .values(status=status, sent_at=now)
+                    )
+            for chunk in _chunks(not_sent, 900):
+                session.execute(delete(DELIVERY).where(*this, DELIVERY.c.profile_id.in_(chunk)))
+            _heartbeat(session, self.campaign_id, now)
+        self.last_beat = time.monotonic()
+        self.result.sent += len(sent)
+        self.result.failed += len(failed)
+        self.result.unknown += len(unknown)
+
+    def run(self) -> SendResult:
+        started = time.perf_counter()
+        campaign = self.start()
+        try:
+            self._batches(campaign)
+        except OutboxUnavailable as exc:
+            self.pause(exc.message)
+            raise OutboxUnavailable(
+                f"{exc.message}; the send is paused after {self.result.sent_total:,} messages, "
+                "run the send again to resume",
+                ambiguous=exc.ambiguous,
+            ) from exc
+        except BaseException as exc:
+            # If the store itself failed, the pause fails too: the lease runs out instead.
+            with contextlib.suppress(Exception):
+                self.pause(f"stopped by an error: {exc.__class__.__name__}: {exc}")
+            raise
+        finally:
+            self.result.seconds = time.perf_counter() - started
+        return self.result
+
+    def _batches(self, campaign: Campaign) -> None:
+        with self.store.read() as session:
+            mail = CampaignMail.prepare(session, campaign)
+        todo, batch = self.todo(campaign)
+        self.result.total = len(todo)
+        done = 0
+        for begin in range(0, len(todo), self.batch_size):
+            if self.cancelled is not None and self.cancelled():
+                self.result.cancelled = True
+                self.pause(f"cancelled by {self.actor}")
+                return
+            ids = todo[begin : begin + self.batch_size]
+            recipients = self.claim(campaign, mail, ids, batch)
+            if recipients is None:
+                self.result.cancelled = True
+                with self.store.read() as session:
+                    self.result.status = _status(session, self.campaign_id)
+                return
+            stop = self.deliver(mail, recipients, batch) if recipients else None
+            done += len(ids)
+            self.result.batches += 1
+            if stop is not None:
+                raise stop
+            if self.progress is not None:
+                self.progress(
+                    SendProgress(
+                        done=done, total=len(todo), sent=self.result.sent,
+                        skipped=self.result.skipped, batch=batch,
+                        without_email=self.result.without_email, failed=self.result.failed,
+                    )
+                )  # fmt: skip
+            batch += 1
+        self.finish()
+
+
+def _key_of(message_id: str) -> str:
+    """The outbox key inside a Message-ID: ``<c1.p2.abc@example.com>`` -> ``c1.p2.abc``."""
+    return message_id.strip().lstrip("<").rstrip(">").rpartition("@")[0]
+
+
+def _chunks(values: Sequence[int], size: int) -> list[Sequence[int]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def send_campaign(
+    *,
+    store: Store,
+    campaign_id: int,
+    outbox: Outbox,
+    actor: str,
+    source: str = "cli",
+    batch_size: int = BATCH_SIZE,
+    progress: ProgressCallback | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    lease_seconds: float = LEASE_SECONDS,
+) -> SendResult:
+    """Send (or resume sending) a campaign through ``outbox``; see the module docstring.
+
+    Raises ``WrongStatus`` (already sent, cancelled, being sent by another
+    process), ``InvalidInput`` (the campaign is not ready: the messages say
+    what to fix) or ``OutboxUnavailable`` (the send is paused). A cancelled
+    run returns with ``cancelled`` set and the campaign paused.
+    """
+    sender = _Sender(
+        store=store, campaign_id=campaign_id, outbox=outbox, actor=actor, source=source,
+        batch_size=batch_size, progress=progress, cancelled=cancelled, lease=lease_seconds,
+    )  # fmt: skip
+    return sender.run()
