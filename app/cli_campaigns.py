@@ -161,8 +161,9 @@ def campaigns_show(args: argparse.Namespace, store: Store) -> int:
         print(f"Sent: {shown['sent']:,}")
     for warning in shown["warnings"]:
         print(f"Note: {warning}")
-    for problem in shown["problems"]:
-        print(f"Cannot send yet: {problem}")
+    if shown["status"] not in (campaigns.SENT, campaigns.CANCELLED):
+        for problem in shown["problems"]:
+            print(f"Cannot send yet: {problem}")
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.core import body_template, clock, ledger
+from app.core import body_template, clock, landing, ledger
 from app.core.errors import InvalidInput, NameTaken, RuleRefused, UnknownGroup, WrongStatus
 from app.core.groups import name_key
 from app.core.models import STATUS_ACTIVE, STATUS_ARCHIVED, Campaign, Delivery, Event, Group, Segment
@@ -462,4 +462,10 @@ def warnings(session: Session, campaign: Campaign) -> list[str]:
         )
     if campaign.segment_id is None:
         notes.append("The audience is all profiles (no segment chosen)")
+    base_url = landing.get_settings(session).base_url
+    if not base_url.lower().startswith("https://"):
+        notes.append(
+            f"The landing page's base URL is {base_url}: mail providers honour one-click "
+            "unsubscribe only over HTTPS; set the public URL in Landing page settings"
+        )
     return notes
