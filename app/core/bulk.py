@@ -168,7 +168,7 @@ class BulkWriter:
         if not rows:
             return
         if not self.copy:
-            self.run(insert(table), keys, rows)
+            self.run(_insert_of(table), keys, rows)
             return
         quote = self.dialect.identifier_preparer.quote
         sql = f"COPY {quote(table.name)} ({', '.join(map(quote, keys))}) FROM STDIN"
@@ -184,7 +184,7 @@ class BulkWriter:
         """Execute ``statement`` for each row of driver-ready values, given in ``keys`` order."""
         if not rows:
             return
-        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys))
+        compiled = _compiled(statement, self.dialect, keys)
         params: Sequence[Any] = rows
         if not compiled.positional:
             params = [dict(zip(keys, row, strict=True)) for row in rows]
@@ -196,6 +196,34 @@ class BulkWriter:
 
 def _as_is(value: Any) -> Any:
     return value
+
+
+# Compiling a statement costs more than running it for a few rows (the landing
+# server's one-click batches write a handful each): each statement is compiled
+# once per kind of database and set of keys. The statements are the module's
+# own constants and one INSERT per table, so the cache stays small.
+_INSERTS: dict[str, Any] = {}
+_COMPILED: dict[tuple[int, str, str, str, tuple[str, ...]], tuple[Any, Any]] = {}
+_COMPILED_MAX = 256
+
+
+def _insert_of(table: Table) -> Any:
+    statement = _INSERTS.get(table.name)
+    if statement is None or statement.table is not table:
+        statement = _INSERTS[table.name] = insert(table)
+    return statement
+
+
+def _compiled(statement: Any, dialect: Any, keys: Sequence[str]) -> Any:
+    key = (id(statement), dialect.name, dialect.driver, dialect.paramstyle, tuple(keys))
+    found = _COMPILED.get(key)
+    # The statement is kept in the entry, so its id cannot be reused while cached.
+    if found is not None and found[0] is statement:
+        return found[1]
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    if len(_COMPILED) < _COMPILED_MAX:
+        _COMPILED[key] = (statement, compiled)
+    return compiled
 
 
 class NewProfileRow(NamedTuple):

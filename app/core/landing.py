@@ -14,14 +14,16 @@ Campaign ID the link carried.
 """
 
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from app.core import clock, groups, ledger, subscriptions
+from app.core import bulk, clock, groups, ledger, subscriptions
 from app.core.errors import InvalidInput, RuleRefused, UnknownGroup, UnknownProfile
 from app.core.ledger import EventRecord
 from app.core.models import (
@@ -116,6 +118,14 @@ def clean_base_url(value: str) -> str:
     return cleaned.rstrip("/")
 
 
+def clean_setting(field: str, value: str) -> str:
+    """One setting as ``update_settings`` would store it, or ``InvalidInput`` naming the field.
+
+    For forms that check each field as it is typed (the console's landing page section).
+    """
+    return clean_base_url(value) if field == "base_url" else _clean_text(field, value)
+
+
 def update_settings(
     *,
     session: Session,
@@ -194,7 +204,7 @@ def set_shown_groups(
     before anything changes. Returns the groups shown now.
     """
     wanted = set(group_ids)
-    active = {g.id: g for g in groups.list_groups(session, status=STATUS_ACTIVE)}
+    active = {g.id: g for g in groups.list_groups(session, status=STATUS_ACTIVE) if g.id}
     for group_id in sorted(wanted - set(active)):
         group = session.get(Group, group_id)
         if group is None:
@@ -203,13 +213,12 @@ def set_shown_groups(
             f"Group {group.name!r} is archived: only active groups can be shown on the page",
             field="groups",
         )
-    for group_id, group in active.items():
-        assert group_id is not None
-        show = group_id in wanted
+    for active_id, group in active.items():
+        show = active_id in wanted
         if group.shown_on_landing_page != show:
             groups.update_group(
                 session=session,
-                group_id=group_id,
+                group_id=active_id,
                 shown_on_landing_page=show,
                 actor=actor,
                 source=source,
@@ -239,6 +248,24 @@ class PageSettings:
             confirmation_text=row.confirmation_text,
             base_url=row.base_url,
         )
+
+
+# What a store that never saved its settings shows (the model's defaults).
+DEFAULT_SETTINGS = PageSettings(
+    **{name: LandingSettings.model_fields[name].default for name in SETTING_RULES}
+)
+_SETTINGS_TABLE = LandingSettings.__table__  # type: ignore[attr-defined]
+_SETTINGS = core_select(
+    *(_SETTINGS_TABLE.c[name] for name in SETTING_RULES),
+).where(_SETTINGS_TABLE.c.id == 1)
+
+
+def page_settings(session: Session) -> PageSettings:
+    """The page's wording as plain data, in one Core query (read for every one-click batch)."""
+    row = session.connection().execute(_SETTINGS).first()
+    if row is None:
+        return DEFAULT_SETTINGS
+    return PageSettings(**dict(zip(SETTING_RULES, row, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -432,16 +459,37 @@ def unsubscribe_scope(session: Session, campaign_id: int | None) -> UnsubscribeS
     A link without a campaign, or naming a campaign the store does not have,
     leaves all email: an unsubscribe link must always unsubscribe.
     """
-    campaign = session.get(Campaign, campaign_id) if campaign_id else None
-    if campaign is None or not campaign.do_not_send_to:
+    # Core statements built once: the one-click path runs this for every batch.
+    listed = (
+        session.connection().execute(_CAMPAIGN_GROUPS, {"id": campaign_id}).scalar()
+        if campaign_id
+        else None
+    )
+    if not listed:
         return UnsubscribeScope(groups=())
-    ids = list(dict.fromkeys(int(i) for i in campaign.do_not_send_to))
-    found = {
-        g.id: g.name
-        for g in session.exec(select(Group).where(col(Group.id).in_(ids))).all()
-        if g.id is not None
-    }
+    ids = list(dict.fromkeys(int(i) for i in listed))
+    found = {row.id: row.name for row in session.connection().execute(_GROUP_NAMES, {"ids": ids})}
     return UnsubscribeScope(groups=tuple((i, found[i]) for i in ids if i in found))
+
+
+_CAMPAIGN = Campaign.__table__  # type: ignore[attr-defined]
+_GROUP = Group.__table__  # type: ignore[attr-defined]
+_CAMPAIGN_GROUPS = core_select(_CAMPAIGN.c.do_not_send_to).where(_CAMPAIGN.c.id == bindparam("id"))
+_GROUP_NAMES = core_select(_GROUP.c.id, _GROUP.c.name).where(
+    _GROUP.c.id.in_(bindparam("ids", expanding=True))
+)
+_PEOPLE_FOR_UPDATE = (
+    core_select(bulk.PROFILE.c.id, bulk.PROFILE.c.identity, bulk.PROFILE.c.all_email)
+    .where(bulk.PROFILE.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(bulk.PROFILE.c.id)  # PostgreSQL: lock in one order, so batches cannot deadlock
+    .with_for_update()
+)
+_STATES_OF = core_select(
+    bulk.GROUP_STATE.c.profile_id, bulk.GROUP_STATE.c.group_id, bulk.GROUP_STATE.c.state
+).where(
+    bulk.GROUP_STATE.c.profile_id.in_(bindparam("profiles", expanding=True)),
+    bulk.GROUP_STATE.c.group_id.in_(bindparam("groups", expanding=True)),
+)
 
 
 @dataclass(frozen=True)
@@ -501,3 +549,93 @@ def one_click(
         group = groups.get_group(session, group_id)
         events += _set(session, profile, group, UNSUBSCRIBED, source, actor, campaign_id)
     return scope, events
+
+
+def one_click_many(
+    *,
+    session: Session,
+    requests: Sequence[tuple[int, int | None]],
+    source: str = "one_click",
+    actor: str = RECIPIENT,
+    now: datetime | None = None,
+) -> list[UnsubscribeScope | UnknownProfile]:
+    """Many one-click unsubscribes in one transaction (the server's group commit).
+
+    ``requests`` are (profile id, campaign id) pairs, as their links say.
+    Each gets the same changes ``one_click`` would make, written with
+    ``subscriptions.apply_changes`` (the same rows and ``Channel Unsubscribed``
+    events as ``set_state``) after one read of the people and their states
+    for the whole batch: per request, the scope it left, or ``UnknownProfile``
+    for a link naming nobody (the others still go through). A person named
+    twice is changed once. Call it in a write session; nothing is visible
+    until it commits.
+    """
+    # Core statements on the connection: the ORM's per-statement work would
+    # cost more than the database's for these few-row reads.
+    connection = session.connection()
+    profile_ids = sorted({profile_id for profile_id, _ in requests})
+    people = {
+        row.id: (row.identity, row.all_email)
+        for row in connection.execute(_PEOPLE_FOR_UPDATE, {"ids": profile_ids})
+    }
+    campaign_ids = {campaign_id for _, campaign_id in requests}
+    scopes = {campaign_id: unsubscribe_scope(session, campaign_id) for campaign_id in campaign_ids}
+    group_ids = {group_id for scope in scopes.values() for group_id, _ in scope.groups}
+    # apply_changes reads a group's id and name, for the event, and nothing
+    # else: stand-ins made from what the scopes just read (in this transaction)
+    # save loading the rows through the ORM, a good part of a small batch.
+    ts = now or clock.now()
+    by_id = {
+        group_id: Group(id=group_id, name=name, name_key="", created_at=ts, updated_at=ts)
+        for scope in scopes.values()
+        for group_id, name in scope.groups
+    }
+    stored: dict[tuple[int, int], str] = {}
+    if group_ids and people:
+        rows = connection.execute(
+            _STATES_OF, {"profiles": sorted(people), "groups": sorted(group_ids)}
+        )
+        stored = {(pid, gid): state for pid, gid, state in rows}
+    channel = {pid: all_email for pid, (_, all_email) in people.items()}
+    plans: dict[int | None, list[subscriptions.StateChange]] = {}
+    results: list[UnsubscribeScope | UnknownProfile] = []
+    for profile_id, campaign_id in requests:
+        person = people.get(profile_id)
+        if person is None:
+            results.append(
+                UnknownProfile("this link names a recipient we no longer know", field="token")
+            )
+            continue
+        identity = person[0]
+        scope = scopes[campaign_id]
+        plan = plans.setdefault(campaign_id, [])
+        if scope.all_email:
+            old = channel[profile_id]
+            if old != UNSUBSCRIBED:
+                plan.append(
+                    subscriptions.StateChange(profile_id, identity, None, old, UNSUBSCRIBED)
+                )
+                channel[profile_id] = UNSUBSCRIBED
+        else:
+            for group_id, _ in scope.groups:
+                key = (profile_id, group_id)
+                previous = stored.get(key)
+                if previous != UNSUBSCRIBED:
+                    plan.append(
+                        subscriptions.StateChange(
+                            profile_id, identity, by_id[group_id], previous, UNSUBSCRIBED
+                        )
+                    )
+                    stored[key] = UNSUBSCRIBED
+        results.append(scope)
+    for campaign_id, plan in plans.items():
+        if plan:
+            subscriptions.apply_changes(
+                session=session,
+                changes=plan,
+                source=source,
+                actor=actor,
+                campaign_id=campaign_id,
+                now=ts,
+            )
+    return results

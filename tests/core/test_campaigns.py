@@ -7,7 +7,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from app.core import body_template, campaigns, eligibility, groups, profiles, segments, subscriptions
+from app.core import (
+    body_template,
+    campaigns,
+    eligibility,
+    groups,
+    landing,
+    profiles,
+    segments,
+    subscriptions,
+)
 from app.core.errors import InvalidInput, NameTaken, RuleRefused, UnknownProfile, WrongStatus
 from app.core.models import Event, Group, GroupState, Profile
 from app.core.segment_rules import PropertyCondition, SegmentRule
@@ -204,6 +213,12 @@ def test_no_do_not_send_groups_is_warned_about(store: Store, shop: dict[str, int
     with store.read() as session:
         notes = campaigns.warnings(session, _get(store, cid))
     assert any("unsubscribes people from all email" in note for note in notes)
+    # One-click needs HTTPS: the default base URL (plain http on loopback) is warned about.
+    assert any("only over HTTPS" in note for note in notes)
+    with store.write() as session:
+        landing.update_settings(session=session, actor=ACTOR, base_url="https://prefs.example.com")
+    with store.read() as session:
+        assert not any("HTTPS" in n for n in campaigns.warnings(session, _get(store, cid)))
 
 
 # --- the chain -----------------------------------------------------------------------------

@@ -60,6 +60,16 @@ def test_the_core_loads_without_the_postgresql_driver(core_loaded: set[str]) -> 
     assert not {m for m in top_level(core_loaded) if m.startswith("psycopg")}
 
 
+def test_the_landing_server_loads_without_the_console(
+    python: str, subprocess_env: dict[str, str]
+) -> None:
+    """``subgroups landing`` on a server host needs neither Textual nor Rich."""
+    loaded = modules_loaded_by(["app.core.landing", "app.web.serving"], python, subprocess_env)
+    assert {"app.web.server", "starlette", "uvicorn"} <= loaded | top_level(loaded)
+    assert not {"textual", "rich"} & top_level(loaded)
+    assert not {m for m in loaded if m.startswith("app.ui")}
+
+
 def test_the_probe_notices_textual(python: str, subprocess_env: dict[str, str]) -> None:
     """The checks above can fail: importing the console's toolkit shows up."""
     assert "textual" in top_level(modules_loaded_by(["textual.app"], python, subprocess_env))

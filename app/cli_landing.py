@@ -1,0 +1,79 @@
+"""The ``subgroups landing`` command: serve the landing page, or print a profile's links.
+
+``subgroups landing [--host 127.0.0.1] [--port 8080] [--access-log FILE]``
+serves DESIGN.md's routes until ctrl+c. ``subgroups landing --link IDENTITY
+[--campaign NAME]`` prints that person's signed preferences and unsubscribe
+links (on the page's public base URL) and exits: a way to try the page with
+a browser or curl.
+"""
+
+import argparse
+import contextlib
+import sys
+from typing import TextIO
+
+from app.core import campaigns, landing, profiles
+from app.core.errors import InvalidInput
+from app.core.store import Store
+from app.core.tokens import load_keyring, preferences_url, secret_path, unsubscribe_url
+
+
+def _print_links(args: argparse.Namespace, store: Store) -> int:
+    with store.read() as session:
+        profile = profiles.get_profile(session, args.link)
+        campaign_id: int | None = None
+        if args.campaign:
+            name = args.campaign.strip()
+            campaign = (
+                campaigns.get_campaign_by_id(session, int(name))
+                if name.isdigit()
+                else campaigns.get_campaign(session, name)
+            )
+            campaign_id = campaign.id
+        base_url = landing.get_settings(session).base_url
+    assert profile.id is not None
+    token = load_keyring().sign(profile.id, campaign_id)
+    print(f"Preferences: {preferences_url(base_url, token)}")
+    print(f"Unsubscribe: {unsubscribe_url(base_url, token)}")
+    print(f"One-click:   curl -d List-Unsubscribe=One-Click {unsubscribe_url(base_url, token)}")
+    return 0
+
+
+def _open_log(path: str | None) -> tuple[TextIO, str]:
+    if path in (None, "-"):
+        return sys.stderr, "stderr"
+    try:
+        # Line-buffered: each request's line is in the file as soon as it is written.
+        return open(path, "a", encoding="utf-8", buffering=1), path  # noqa: SIM115
+    except OSError as exc:
+        raise InvalidInput(
+            f"--access-log {path}: cannot write: {exc.strerror}", field="access_log"
+        ) from exc
+
+
+def landing_command(args: argparse.Namespace, store: Store) -> int:
+    """Serve the landing page (or, with --link, print a profile's links)."""
+    if args.campaign and not args.link:
+        raise InvalidInput("--campaign goes with --link IDENTITY", field="campaign")
+    if args.link:
+        return _print_links(args, store)
+    from app.web.serving import LandingServer
+
+    load_keyring()  # made now (0600) if this install has none, so the path printed exists
+    log, log_name = _open_log(args.access_log)
+    try:
+        server = LandingServer(store, host=args.host, port=args.port, access_log=log)
+        with store.read() as session:
+            base_url = landing.get_settings(session).base_url
+        print(f"Serving the landing page of {store.display_name} on {server.url}", flush=True)
+        print(f"Public base URL in links: {base_url}", flush=True)
+        print(f"Access log: {log_name}; link keys: {secret_path()}", flush=True)
+        print("Routes: /p/<token>, /u/<token>, /healthz; ctrl+c stops.", flush=True)
+        # uvicorn stops cleanly on ctrl+c, then raises it again for us: a normal stop.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        print("Stopped.", flush=True)
+    finally:
+        if log is not sys.stderr:
+            log.close()
+    return 0

@@ -1,0 +1,164 @@
+"""Running the landing page app: the socket, uvicorn, and the access log.
+
+``LandingServer`` binds its socket first, so the address it serves on (and
+the port, when 0 asked for a free one) is known before it starts; the CLI
+runs it in the foreground, the tests in a thread.
+"""
+
+import socket
+import sys
+import threading
+import time
+from collections.abc import MutableMapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import uvicorn
+
+from app.core.errors import InvalidInput
+from app.core.store import Store
+from app.core.tokens import Keyring
+from app.web.server import create_app
+
+ASGIApp = Any  # an ASGI callable (scope, receive, send)
+TOKEN_SHOWN = 8  # characters of a token the access log keeps
+
+
+def _redact(path: str) -> str:
+    """The path with any link token cut short: a log must not hold working links."""
+    for prefix in ("/p/", "/u/"):
+        if path.startswith(prefix) and len(path) > len(prefix) + TOKEN_SHOWN:
+            return path[: len(prefix) + TOKEN_SHOWN] + "…"
+    return path
+
+
+class AccessLog:
+    """ASGI middleware: one line per request on ``stream``.
+
+    ``client - - [time] "METHOD path HTTP/v" status bytes duration``, the
+    time in UTC and the link token shortened (see ``_redact``). Lines are
+    written when the response is done, failed requests included.
+    """
+
+    def __init__(self, app: ASGIApp, stream: TextIO) -> None:
+        self.app = app
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+        size = 0
+
+        async def send_and_note(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            self._write(scope, status or 500, size, time.perf_counter() - started)
+
+    def _write(self, scope: MutableMapping[str, Any], status: int, size: int, took: float) -> None:
+        client = scope.get("client")
+        host = client[0] if client else "-"
+        when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        line = (
+            f'{host} - - [{when}] "{scope.get("method", "-")} {_redact(scope.get("path", ""))} '
+            f'HTTP/{scope.get("http_version", "1.1")}" {status} {size} {took * 1000:.1f}ms\n'
+        )
+        try:
+            with self._lock:
+                self.stream.write(line)
+                if not getattr(self.stream, "line_buffering", False):
+                    self.stream.flush()
+        except (OSError, ValueError):  # a closed or broken log must not fail requests
+            pass
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: a free one); refused with one line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InvalidInput(f"--host {host!r}: {exc.strerror}", field="host") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise InvalidInput(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="port"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+class LandingServer:
+    """The landing page served by uvicorn on a socket bound up front."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        access_log: TextIO | None = sys.stderr,
+        keyring: Keyring | None = None,
+    ) -> None:
+        self.store = store
+        self.app = create_app(store, keyring=keyring)
+        self.socket = listen(host, port)
+        served: ASGIApp = AccessLog(self.app, access_log) if access_log is not None else self.app
+        self.config = uvicorn.Config(
+            served,
+            lifespan="off",
+            access_log=False,  # ours, with tokens cut short
+            log_config=None,  # leave the process's logging alone (tests, the CLI)
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+        self.server = uvicorn.Server(self.config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Where it serves, e.g. ``http://127.0.0.1:8080``."""
+        host, port = self.socket.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    def run(self) -> None:
+        """Serve until interrupted (ctrl+c or SIGTERM stop it cleanly)."""
+        try:
+            self.server.run(sockets=[self.socket])
+        finally:
+            self.socket.close()
+            self.app.state.landing.close()
+
+    def start(self, *, timeout: float = 10.0) -> "LandingServer":
+        """Serve from a thread; returns once it accepts connections."""
+        self._thread = threading.Thread(target=self.run, name="landing-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the landing server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop a server started with ``start`` and wait for it."""
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
