@@ -8,6 +8,7 @@ history, pause and filters while you move between sections.
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -28,8 +29,11 @@ from app.resources import resource_dir
 from app.ui.commands import SubgroupsCommands
 from app.ui.messages import NewEvents, RunSectionAction
 from app.ui.modals.confirm import ConfirmModal
+from app.ui.screens.campaign_wizard import CampaignWizard
+from app.ui.screens.campaigns import CampaignsSection
 from app.ui.screens.groups import GroupsSection
 from app.ui.screens.help import HelpScreen
+from app.ui.screens.landing import LandingSection
 from app.ui.screens.profiles import ProfilesSection
 from app.ui.screens.segments import SegmentsSection
 from app.ui.widgets.event_log import EventLogPane
@@ -50,15 +54,26 @@ class SubgroupsApp(App[None]):
             "groups.tcss",
             "profiles.tcss",
             "segments.tcss",
+            "campaigns.tcss",
+            "landing.tcss",
             "event_log.tcss",
             "modals.tcss",
         )
     ]
     COMMANDS = App.COMMANDS | {SubgroupsCommands}
-    SECTIONS: dict[str, type[GroupsSection] | type[ProfilesSection] | type[SegmentsSection]] = {
+    SECTIONS: dict[
+        str,
+        type[GroupsSection]
+        | type[ProfilesSection]
+        | type[SegmentsSection]
+        | type[CampaignsSection]
+        | type[LandingSection],
+    ] = {
         "groups": GroupsSection,
         "profiles": ProfilesSection,
         "segments": SegmentsSection,
+        "campaigns": CampaignsSection,
+        "landing": LandingSection,
     }
     BINDINGS = [
         Binding(
@@ -83,6 +98,22 @@ class SubgroupsApp(App[None]):
             "Segments",
             tooltip="Show the Segments section",
             id="app.segments",
+            show=False,
+        ),
+        Binding(
+            "4",
+            "show_section('campaigns')",
+            "Campaigns",
+            tooltip="Show the Campaigns section",
+            id="app.campaigns",
+            show=False,
+        ),
+        Binding(
+            "5",
+            "show_section('landing')",
+            "Landing page",
+            tooltip="Show the Landing page section",
+            id="app.landing",
             show=False,
         ),
         Binding("l", "toggle_log", "Log", tooltip="Show or hide the live event log", id="app.log"),
@@ -115,9 +146,12 @@ class SubgroupsApp(App[None]):
         demo: bool = False,
         poll_seconds: float = POLL_SECONDS,
         offer_sample_data: bool = True,
+        outbox_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.store = store
+        # Where campaigns sent from the console go (None: the default Maildir outbox).
+        self.outbox_dir = outbox_dir
         self.demo = demo
         self.poll_seconds = poll_seconds
         self.offer_sample_data = offer_sample_data
@@ -126,6 +160,8 @@ class SubgroupsApp(App[None]):
         self.closing = threading.Event()
         self._reload_timer = None
         self._reload_groups_table = False
+        self._reload_campaigns = False
+        self._subscriptions_changed = False
 
     # --- layout ------------------------------------------------------------
 
@@ -137,6 +173,8 @@ class SubgroupsApp(App[None]):
                 yield GroupsSection(id="groups")
                 yield ProfilesSection(id="profiles")
                 yield SegmentsSection(id="segments")
+                yield CampaignsSection(id="campaigns")
+                yield LandingSection(id="landing")
             yield EventLogPane(id="event-log")
         yield Footer()
 
@@ -187,10 +225,23 @@ class SubgroupsApp(App[None]):
             "groups": "#groups-table",
             "profiles": "#profiles-table",
             "segments": "#segments-table",
+            "campaigns": "#campaigns-table",
+            "landing": "#landing-page-scroll",
         }[section]
         self.query_one(target).focus()
         if section == "segments":
             self.query_one(SegmentsSection).activate()
+        elif section == "campaigns":
+            self.query_one(CampaignsSection).activate()
+        elif section == "landing":
+            self.query_one(LandingSection).activate()
+
+    # Keys that act on the main screen (sections, the log pane): not while the
+    # wizard or a dialog covers it, where they would change what cannot be seen.
+    MAIN_SCREEN_ACTIONS = frozenset({"show_section", "toggle_log", "pause_log"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in self.MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1)
 
     @on(RunSectionAction)
     async def _run_section_action(self, message: RunSectionAction) -> None:
@@ -204,6 +255,7 @@ class SubgroupsApp(App[None]):
     def action_help(self) -> None:
         sections = [("Everywhere", list(self.BINDINGS))]
         sections += [(cls.SECTION_TITLE, list(cls.BINDINGS)) for cls in self.SECTIONS.values()]
+        sections.append(("Campaign wizard", list(CampaignWizard.BINDINGS)))
         sections.append(
             ("Forms", [Binding("ctrl+s", "", "Save"), Binding("escape", "", "Cancel / close")])
         )
@@ -267,6 +319,12 @@ class SubgroupsApp(App[None]):
         names = {e.name for e in message.events}
         if message.skipped or any(name.startswith("Group ") for name in names):
             self._reload_groups_table = True
+        if message.skipped or any(
+            name.startswith("Campaign ") or name == ledger.CHANNEL_UNSUBSCRIBED for name in names
+        ):
+            self._reload_campaigns = True
+        if message.skipped or ledger.CHANNEL_UNSUBSCRIBED in names:
+            self._subscriptions_changed = True
         self._schedule_reload()
         identities = {e.identity for e in message.events if e.identity}
         self.query_one(ProfilesSection).refresh_if_shown(identities)
@@ -284,6 +342,15 @@ class SubgroupsApp(App[None]):
         self._reload_groups_table = False
         self.query_one(GroupsSection).reload(counts_only=counts_only)
         self.query_one(SegmentsSection).store_changed(groups_changed=not counts_only)
+        if self._reload_campaigns:
+            self._reload_campaigns = False
+            self.query_one(CampaignsSection).store_changed()
+        if self._subscriptions_changed:
+            self._subscriptions_changed = False
+            # An open wizard counts its reach again (someone opted out meanwhile).
+            if isinstance(self.screen, CampaignWizard):
+                self.screen.store_changed()
+        self.query_one(LandingSection).store_changed()
 
     # --- first run -----------------------------------------------------------
 

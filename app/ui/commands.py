@@ -2,7 +2,9 @@
 
 The entries are read from the same bindings the footer and the help screen
 show, so the three never disagree. Choosing one posts a message; the app
-switches to the section and runs the action there.
+switches to the section and runs the action there. Opened over the campaign
+wizard, the palette offers the wizard's own actions instead (the sections
+are behind it).
 """
 
 from collections.abc import Iterator
@@ -13,9 +15,13 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from app.ui.messages import RunSectionAction
+from app.ui.screens.campaign_wizard import CampaignWizard
 
 if TYPE_CHECKING:
     from app.ui.app import SubgroupsApp
+
+# The "section" of entries that run on the open campaign wizard.
+WIZARD = "campaign wizard"
 
 
 class SubgroupsCommands(Provider):
@@ -24,6 +30,17 @@ class SubgroupsCommands(Provider):
     def _entries(self) -> Iterator[tuple[str, str, str, str]]:
         """(title, help, section, action) for every palette entry."""
         app = cast("SubgroupsApp", self.app)
+        if isinstance(self.screen, CampaignWizard):
+            for binding in CampaignWizard.BINDINGS:
+                if isinstance(binding, Binding) and self.screen.check_action(binding.action, ()):
+                    key = app.get_key_display(Binding(binding.key.split(",")[0], ""))
+                    yield (
+                        f"Campaign: {binding.tooltip or binding.description} ({key})",
+                        "In the campaign wizard",
+                        WIZARD,
+                        binding.action,
+                    )
+            return
         for binding in app.BINDINGS:
             if isinstance(binding, Binding):
                 key = app.get_key_display(Binding(binding.key.split(",")[0], ""))
@@ -46,6 +63,10 @@ class SubgroupsCommands(Provider):
                     )
 
     def _run(self, section: str, action: str) -> None:
+        if section == WIZARD:
+            screen = self.screen
+            self.app.call_later(screen.run_action, action)
+            return
         self.app.post_message(RunSectionAction(section, action))
 
     async def discover(self) -> Hits:

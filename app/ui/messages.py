@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from textual.message import Message
 
 from app.core.ledger import EventRecord
-from app.core.models import Group
+from app.core.models import Campaign, Group
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,37 @@ class RunSectionAction(Message):
 
     section: str
     action: str
+
+
+@dataclass
+class CampaignDraft:
+    """A campaign's fields as the wizard edits them: plain data, safe to pass between threads.
+
+    Not frozen: it stands in for a Campaign where the eligibility chain reads
+    one (``eligibility.CampaignLike``), so the wizard can count the reach of
+    choices not saved yet.
+    """
+
+    id: int | None = None
+    name: str = ""
+    subject: str = ""
+    from_address: str = ""
+    body: str = ""
+    segment_id: int | None = None
+    do_not_send_to: list[int] = field(default_factory=list)
+    only_subscribed_to: list[int] = field(default_factory=list)
+    status: str = "draft"
+
+    @classmethod
+    def from_campaign(cls, campaign: Campaign) -> "CampaignDraft":
+        return cls(
+            id=campaign.id,
+            name=campaign.name,
+            subject=campaign.subject,
+            from_address=campaign.from_address,
+            body=campaign.body,
+            segment_id=campaign.segment_id,
+            do_not_send_to=list(campaign.do_not_send_to),
+            only_subscribed_to=list(campaign.only_subscribed_to),
+            status=campaign.status,
+        )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, TextArea
 
 from app.core import groups, profiles, subscriptions
 from app.core.models import UNSUBSCRIBED
@@ -216,10 +216,12 @@ def console_ready(app: SubgroupsApp) -> bool:
 
 
 def steady_cursors(app: SubgroupsApp) -> None:
-    """Cursor blink off in every input of the current screen (and the main one)."""
+    """Cursor blink off in every input and text area of the current screen (and the main one)."""
     for screen in {app.screen, app.screen_stack[0]}:
         for widget in screen.query(Input):
             widget.cursor_blink = False
+        for area in screen.query(TextArea):
+            area.cursor_blink = False
 
 
 def before(

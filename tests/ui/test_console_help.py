@@ -74,7 +74,7 @@ async def test_f1_and_question_mark_list_keys_that_are_really_bound(
         assert await open_help(pilot, "question_mark") == rows
         assert ["Everywhere", "f1, ?", "List every key"] in rows
         titles = [cls.SECTION_TITLE for cls in app.SECTIONS.values()]
-        assert {row[0] for row in rows} == {"Everywhere", "Forms", *titles}
+        assert {row[0] for row in rows} == {"Everywhere", "Forms", "Campaign wizard", *titles}
         assert_listed_keys_work(app, rows, "Everywhere", SubgroupsApp)
         listed_for_groups = {k for row in rows if row[0] == "Groups" for k in row[1].split(", ")}
         assert listed_for_groups == {

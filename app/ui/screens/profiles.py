@@ -18,6 +18,7 @@ from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE, UNSUBSCRIBED
 from app.core.profiles import ProfileView
 from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal, StateTarget
+from app.ui.modals.explain import ExplainModal
 from app.ui.modals.import_csv import ImportModal
 
 if TYPE_CHECKING:
@@ -57,6 +58,13 @@ class ProfilesSection(Vertical, can_focus=False):
             "Import",
             tooltip="Import profiles from a CSV file (preview first)",
             id="profiles.import",
+        ),
+        Binding(
+            "x",
+            "explain_campaign",
+            "Explain",
+            tooltip="Why the selected profile gets a campaign or not (choose the campaign)",
+            id="profiles.explain",
         ),
         Binding(
             "r",
@@ -283,3 +291,12 @@ class ProfilesSection(Vertical, can_focus=False):
             self.notify(summary, markup=False)
             if self.view is not None:
                 self.show_profile(self.view.identity)
+
+    # --- explain a campaign ---------------------------------------------------
+
+    def action_explain_campaign(self) -> None:
+        """Why the shown person gets a campaign or not: the campaign is chosen in the dialog."""
+        if self.view is None:
+            self.notify("Select a profile first.", severity="warning")
+            return
+        self.app.push_screen(ExplainModal(self.subgroups.store, identity=self.view.identity))

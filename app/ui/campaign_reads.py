@@ -1,0 +1,114 @@
+"""What the campaign screens read from the store: plain data, read in workers.
+
+Each function opens its own session and returns dataclasses the UI thread
+can hold (never live ORM objects): what the wizard needs to open, the
+review step's facts, each audience option's size, a preview's recipient.
+"""
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from app.core import campaigns, eligibility, segments
+from app.core import groups as group_service
+from app.core.body_template import DEFAULT_BODY
+from app.core.eligibility import Reach
+from app.core.errors import SubgroupsError
+from app.core.models import Profile
+from app.core.store import Store
+from app.ui.messages import CampaignDraft, GroupRow
+
+
+@dataclass(frozen=True)
+class SegmentChoice:
+    """A saved segment the audience step offers."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class WizardData:
+    """What the wizard needs to draw its steps, read before it opens."""
+
+    draft: CampaignDraft
+    groups: list[GroupRow]
+    segments: list[SegmentChoice]
+
+
+@dataclass(frozen=True)
+class Review:
+    """Everything the review step shows."""
+
+    draft: CampaignDraft
+    audience: str
+    do_not_send_to: list[str]
+    only_subscribed_to: list[str]
+    reach: Reach | None
+    reach_error: str | None
+    warnings: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    sent: int = 0
+    sent_at: datetime | None = None
+
+
+def load_wizard_data(store: Store, campaign_id: int | None) -> WizardData:
+    """The campaign (a new draft when None), every group and the saved segments.
+
+    Raises ``UnknownCampaign`` when the campaign is gone.
+    """
+    with store.read() as session:
+        group_rows = [
+            GroupRow.from_group(g) for g in group_service.list_groups(session, status="all")
+        ]
+        saved = [
+            SegmentChoice(s.id, s.name) for s in segments.list_segments(session) if s.id is not None
+        ]
+        if campaign_id is None:
+            draft = CampaignDraft(body=DEFAULT_BODY)
+        else:
+            draft = CampaignDraft.from_campaign(campaigns.get_campaign_by_id(session, campaign_id))
+    return WizardData(draft, group_rows, saved)
+
+
+def read_review(store: Store, campaign_id: int) -> Review:
+    """The saved campaign's choices, its reach step by step, warnings and problems."""
+    with store.read() as session:
+        campaign = campaigns.get_campaign_by_id(session, campaign_id)
+        review = Review(
+            draft=CampaignDraft.from_campaign(campaign),
+            audience=campaigns.audience_name(session, campaign),
+            do_not_send_to=campaigns.group_names(session, campaign.do_not_send_to),
+            only_subscribed_to=campaigns.group_names(session, campaign.only_subscribed_to),
+            reach=None,
+            reach_error=None,
+            warnings=campaigns.warnings(session, campaign),
+            problems=campaigns.send_problems(session, campaign),
+            sent=campaigns.sent_counts(session).get(campaign_id, 0),
+            sent_at=campaign.sent_at,
+        )
+    try:
+        return replace(review, reach=eligibility.reach(store, review.draft))
+    except SubgroupsError as exc:  # the segment was deleted …: say why, no numbers
+        return replace(review, reach_error=exc.message)
+
+
+def audience_sizes(store: Store, choices: list[SegmentChoice]) -> dict[int | None, int]:
+    """How many people each audience option holds (None: all profiles)."""
+    sizes: dict[int | None, int] = {}
+    for segment_id in [None, *(c.id for c in choices)]:
+        try:
+            counted = eligibility.reach(store, CampaignDraft(segment_id=segment_id))
+        except SubgroupsError:
+            continue  # a segment that cannot be counted shows no size
+        sizes[segment_id] = counted.steps[0].count
+    return sizes
+
+
+def first_member(store: Store, draft: CampaignDraft) -> str:
+    """The identity of the audience's first member ('' when the audience is empty)."""
+    ids = eligibility.audience_ids(store, draft)
+    if not ids:
+        return ""
+    with store.read() as session:
+        profile = session.get(Profile, ids[0])
+        return profile.identity if profile is not None else ""

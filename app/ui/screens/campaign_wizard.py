@@ -1,0 +1,566 @@
+"""The campaign wizard: one screen, five steps in a ContentSwitcher.
+
+1 Details (name, subject, from) → 2 Audience (a saved segment or all
+profiles, with counts) → 3 Groups (the "do not send to" and "only subscribed
+to all of" pickers, with the live reach breakdown) → 4 Content (the body, its
+tags, a preview for one recipient) → 5 Review (every choice, every count of
+the chain, warnings, problems; send after confirming; explain for a person).
+
+ctrl+n goes on, ctrl+b goes back: neither is a key an Input or TextArea
+uses. Leaving a step checks it (a problem shows under its field and Next is
+refused) and saves the draft in a worker; Escape saves what is valid and
+closes. A campaign that can no longer be edited (sent, cancelled) opens at
+the review and shows every step read-only.
+
+All store work runs in workers; counts and previews carry a generation
+number and a late answer for an older choice is dropped.
+"""
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Static
+
+from app.core import campaigns, clock, eligibility
+from app.core.eligibility import Reach
+from app.core.errors import SubgroupsError
+from app.core.store import Store
+from app.ui.campaign_reads import (
+    Review,
+    SegmentChoice,
+    WizardData,
+    audience_sizes,
+    first_member,
+    read_review,
+)
+from app.ui.messages import CampaignDraft
+from app.ui.modals.confirm import ConfirmModal
+from app.ui.modals.explain import ExplainModal
+from app.ui.modals.send_campaign import SendModal
+from app.ui.preview import MessagePreview, render_preview
+from app.ui.widgets.campaign_steps import (
+    STEP_TITLES,
+    AudienceStep,
+    ContentStep,
+    DetailsStep,
+    GroupsStep,
+    ReviewStep,
+    StepChanged,
+    WizardStep,
+)
+from app.ui.widgets.reach import ReachBreakdown
+
+DETAILS, AUDIENCE, GROUPS, CONTENT, REVIEW = 1, 2, 3, 4, 5
+# The value fields a step's problem is about (the audience's problem is "segment").
+VALUE_FIELD = {"segment": "segment_id"}
+
+
+class CampaignWizard(Screen[int | None]):
+    """Create or edit a campaign step by step; dismisses with its id (None: nothing saved)."""
+
+    BINDINGS = [
+        Binding(
+            "ctrl+n",
+            "next",
+            "Next",
+            tooltip="Check this step, save, go to the next",
+            id="wizard.next",
+        ),
+        Binding(
+            "ctrl+b",
+            "back",
+            "Back",
+            tooltip="Save this step, go to the previous one",
+            id="wizard.back",
+        ),
+        Binding(
+            "ctrl+s", "save", "Save", tooltip="Save the draft, stay on this step", id="wizard.save"
+        ),
+        Binding(
+            "s",
+            "send",
+            "Send",
+            tooltip="Send the campaign (review step; asks first)",
+            id="wizard.send",
+        ),
+        Binding(
+            "x",
+            "explain",
+            "Explain",
+            tooltip="Why a person gets the campaign or not (review step)",
+            id="wizard.explain",
+        ),
+        Binding(
+            "escape", "close", "Close", tooltip="Save what is valid and close", id="wizard.close"
+        ),
+    ]
+
+    step: reactive[int] = reactive(DETAILS, init=False)
+
+    @dataclass
+    class Saved(Message):
+        draft: CampaignDraft
+        then: int | None
+
+    @dataclass
+    class SaveFailed(Message):
+        message: str
+        field: str | None
+        then: int | None
+
+    @dataclass
+    class Reached(Message):
+        generation: int
+        reach: Reach | None
+        error: str | None = None
+
+    @dataclass
+    class OptionsCounted(Message):
+        counts: dict[int | None, int]
+
+    @dataclass
+    class Previewed(Message):
+        generation: int
+        preview: MessagePreview | None
+        recipient: str
+        error: str | None = None
+
+    @dataclass
+    class Reviewed(Message):
+        review: Review
+
+    def __init__(
+        self, store: Store, data: WizardData, *, step: int = DETAILS, outbox_dir: Path | None = None
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.data = data
+        self.draft = data.draft
+        self.outbox_dir = outbox_dir
+        self.read_only = data.draft.id is not None and data.draft.status not in campaigns.EDITABLE
+        self._first_step = REVIEW if self.read_only else step
+        self._saving = False
+        self._close_refused = False
+        self.review: Review | None = None
+        self.reach_generation = 0
+        self.preview_generation = 0
+        self._reach_timer: Timer | None = None
+        self._preview_timer: Timer | None = None
+
+    # --- layout --------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        draft = self.data.draft
+        yield Header(icon="✉")
+        yield Static(id="wizard-steps")
+        yield Static(id="wizard-title")
+        with ContentSwitcher(initial=f"step-{self._first_step}", id="wizard-body"):
+            yield DetailsStep(draft, id="step-1")
+            yield AudienceStep(draft, self.data.segments, id="step-2")
+            yield GroupsStep(draft, self.data.groups, id="step-3")
+            yield ContentStep(draft, id="step-4")
+            yield ReviewStep(id="step-5")
+        with Horizontal(id="wizard-nav"):
+            yield Static("", id="wizard-status")
+            yield Button("‹ Back (ctrl+b)", id="wizard-back", compact=True)
+            yield Button("Next › (ctrl+n)", variant="primary", id="wizard-next", compact=True)
+            yield Button("Close (esc)", id="wizard-close", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.read_only:
+            for widget in self.query(WizardStep):
+                widget.set_read_only()
+        self._show_title()
+        self._count_options(self.data.segments)
+        self.set_reactive(CampaignWizard.step, self._first_step)
+        self._enter_step(self._first_step)
+
+    def _step_widget(self, number: int | None = None) -> WizardStep:
+        return self.query_one(f"#step-{number or self.step}", WizardStep)
+
+    def _show_title(self) -> None:
+        title = self.query_one("#wizard-title", Static)
+        if self.draft.id is None:
+            title.update(Content.styled("New campaign", "bold"))
+            return
+        parts = [
+            Content("Campaign "),
+            Content.styled(self.draft.name, "bold"),
+            Content(f" · {self.draft.status}"),
+        ]
+        if self.read_only:
+            parts.append(Content.styled(f"  (read-only: it is {self.draft.status})", "$text-muted"))
+        title.update(Content.assemble(*parts))
+
+    def _show_steps(self) -> None:
+        parts = []
+        for number, title in enumerate(STEP_TITLES, start=1):
+            label = f" {number} {title} "
+            parts.append(
+                Content.styled(label, "reverse bold") if number == self.step else Content(label)
+            )
+        self.query_one("#wizard-steps", Static).update(Content(" ").join(parts))
+
+    def _status(self, text: str, *, error: bool = False) -> None:
+        status = self.query_one("#wizard-status", Static)
+        status.update(Content(text))
+        status.set_class(error, "-error")
+
+    # --- moving between steps --------------------------------------------------------
+
+    def watch_step(self, step: int) -> None:
+        self._enter_step(step)
+
+    def _enter_step(self, step: int) -> None:
+        """Show the step, set the buttons and keys, start what the step shows."""
+        self.query_one("#wizard-body", ContentSwitcher).current = f"step-{step}"
+        self._show_steps()
+        self.query_one("#wizard-back", Button).disabled = step == DETAILS
+        next_button = self.query_one("#wizard-next", Button)
+        if step == REVIEW:
+            next_button.label = "Send… (s)"
+            next_button.variant = "warning"
+        else:
+            next_button.label = "Next › (ctrl+n)"
+            next_button.variant = "primary"
+        self.refresh_bindings()
+        widget = self._step_widget(step)
+        if step in (AUDIENCE, GROUPS):
+            self.recount()
+        elif step == CONTENT:
+            self.refresh_preview()
+        elif step == REVIEW:
+            self.query_one("#review-breakdown", ReachBreakdown).counting()
+            if self.draft.id is not None:
+                self._load_review(self.draft.id)
+        self.call_after_refresh(widget.focus_first)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next":
+            return self.step != REVIEW
+        if action == "back":
+            return None if self.step == DETAILS else True
+        if action == "save":
+            return not self.read_only and self.step != REVIEW
+        if action == "send":
+            if self.step != REVIEW or self.draft.status not in campaigns.SENDABLE:
+                return False
+            return True if self._can_send() else None
+        if action == "explain":
+            return self.step == REVIEW
+        return True
+
+    def _can_send(self) -> bool:
+        review = self.review
+        return (
+            review is not None
+            and review.draft.id == self.draft.id
+            and not review.problems
+            and review.draft.status in campaigns.SENDABLE
+        )
+
+    @on(Button.Pressed, "#wizard-next")
+    def _next_pressed(self) -> None:
+        if self.step == REVIEW:
+            self.action_send()
+        else:
+            self.action_next()
+
+    @on(Button.Pressed, "#wizard-back")
+    def action_back(self) -> None:
+        if self.step > DETAILS:
+            self._leave(self.step - 1)
+
+    def action_next(self) -> None:
+        if self.step < REVIEW:
+            self._leave(self.step + 1)
+
+    def action_save(self) -> None:
+        self._leave(self.step)
+
+    @on(Button.Pressed, "#wizard-close")
+    def action_close(self) -> None:
+        if self.read_only or self._close_refused:
+            self.dismiss(self.draft.id)
+            return
+        self._leave(None)
+
+    def _changes(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The fields whose value differs from the saved draft (a new draft: all of them)."""
+        if self.draft.id is None:
+            return values
+        return {k: v for k, v in values.items() if getattr(self.draft, k) != v}
+
+    def _leave(self, target: int | None) -> None:
+        """Check and save the step, then show ``target`` (None: close the wizard)."""
+        if self._saving:
+            return
+        if self.read_only:
+            if target is None:
+                self.dismiss(self.draft.id)
+            else:
+                self.step = target
+            return
+        widget = self._step_widget()
+        problems = widget.problems()
+        values = widget.values()
+        if target is not None and problems:
+            widget.show_problems(problems)
+            widget.focus_first(next(iter(problems)))
+            self._status("Fix what is in red.", error=True)
+            return
+        if target is None and problems:
+            # Closing: keep what is valid, say what is not kept.
+            for name in problems:
+                values.pop(VALUE_FIELD.get(name, name), None)
+            if self.draft.id is None and "name" in problems:
+                self.notify("Nothing saved: a campaign needs a name first.", severity="warning")
+                self.dismiss(None)
+                return
+            self.notify(
+                "Not saved: " + "; ".join(problems.values()), severity="warning", markup=False
+            )
+        widget.show_problems({})
+        changes = self._changes(values)
+        if not changes:
+            self._arrive(target)
+            return
+        self._saving = True
+        self._status("Saving…")
+        self._save(self.draft.id, changes, target)
+
+    def _arrive(self, target: int | None) -> None:
+        if target is None:
+            self.dismiss(self.draft.id)
+        elif target != self.step:
+            self.step = target
+
+    # --- saving ----------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="wizard.save")
+    def _save(self, campaign_id: int | None, fields: dict[str, Any], then: int | None) -> None:
+        try:
+            with self.store.write() as session:
+                if campaign_id is None:
+                    saved = campaigns.create_campaign(
+                        session=session, actor=clock.os_user(), source="console", **fields
+                    )
+                else:
+                    saved = campaigns.update_campaign(
+                        session=session,
+                        campaign_id=campaign_id,
+                        actor=clock.os_user(),
+                        source="console",
+                        **fields,
+                    )
+                draft = CampaignDraft.from_campaign(saved)
+            self.post_message(self.Saved(draft, then))
+        except SubgroupsError as exc:
+            self.post_message(self.SaveFailed(exc.message, exc.field, then))
+        except Exception as exc:  # the store failed (locked, gone): say so, keep the step
+            self.post_message(self.SaveFailed(f"The store could not save this: {exc}", None, then))
+
+    @on(Saved)
+    def _saved(self, message: Saved) -> None:
+        self._saving = False
+        self.draft = message.draft
+        self._show_title()
+        self._status("Draft saved.")
+        self._arrive(message.then)
+
+    @on(SaveFailed)
+    def _save_failed(self, message: SaveFailed) -> None:
+        self._saving = False
+        widget = self._step_widget()
+        shown = message.field is not None and widget.show_error(message.field, message.message)
+        if shown:
+            widget.focus_first(message.field)
+            self._status("Not saved: see the red.", error=True)
+        else:
+            self._status(f"Not saved: {message.message}", error=True)
+        if message.then is None:
+            self._close_refused = True
+            self.notify(
+                f"Not saved: {message.message}. Escape again closes without saving.",
+                severity="error",
+                markup=False,
+            )
+
+    # --- counting the reach ------------------------------------------------------------
+
+    def current_draft(self) -> CampaignDraft:
+        """The saved draft with the audience and group choices the steps show now."""
+        audience = self.query_one(AudienceStep).values()
+        chosen = self.query_one(GroupsStep).values()
+        return replace(self.draft, **audience, **chosen)
+
+    def store_changed(self) -> None:
+        """Subscriptions changed (any process): count again what this step shows."""
+        if self.step in (AUDIENCE, GROUPS):
+            self.recount()
+        elif self.step == REVIEW and self.draft.id is not None:
+            self._load_review(self.draft.id)
+
+    @on(StepChanged)
+    def _step_changed(self, event: StepChanged) -> None:
+        if event.step == CONTENT:
+            if self._preview_timer is not None:
+                self._preview_timer.stop()
+            self._preview_timer = self.set_timer(0.25, self.refresh_preview)
+            return
+        # Toggling fast sends a burst: count once the keys pause a moment.
+        if self._reach_timer is not None:
+            self._reach_timer.stop()
+        self._reach_timer = self.set_timer(0.08, self.recount)
+
+    def recount(self) -> None:
+        """Count the chain for the choices shown now (older answers are dropped)."""
+        self.reach_generation += 1
+        self.query_one("#groups-breakdown", ReachBreakdown).counting()
+        self.query_one(AudienceStep).show_audience(None)
+        self._count_reach(self.reach_generation, self.current_draft())
+
+    @work(thread=True, exclusive=True, group="wizard.reach")
+    def _count_reach(self, generation: int, draft: CampaignDraft) -> None:
+        try:
+            self.post_message(self.Reached(generation, eligibility.reach(self.store, draft)))
+        except SubgroupsError as exc:
+            self.post_message(self.Reached(generation, None, exc.message))
+
+    @on(Reached)
+    def _reached(self, message: Reached) -> None:
+        if message.generation != self.reach_generation:
+            return  # an older choice's count: a newer one is on its way
+        breakdown = self.query_one("#groups-breakdown", ReachBreakdown)
+        if message.reach is None:
+            breakdown.show_error(message.error or "Cannot count the reach.")
+        else:
+            breakdown.show(message.reach)
+        self.query_one(AudienceStep).show_audience(message.reach, message.error)
+
+    @work(thread=True, exclusive=True, group="wizard.options")
+    def _count_options(self, choices: list[SegmentChoice]) -> None:
+        """Each audience option's size (all profiles, each saved segment)."""
+        self.post_message(self.OptionsCounted(audience_sizes(self.store, choices)))
+
+    @on(OptionsCounted)
+    def _options_counted(self, message: OptionsCounted) -> None:
+        self.query_one(AudienceStep).show_counts(message.counts)
+
+    # --- the preview ---------------------------------------------------------------------
+
+    def refresh_preview(self) -> None:
+        """Render the body for the recipient shown (the audience's first member when blank)."""
+        if self.draft.id is None:
+            return  # not saved yet (step 1 saves it): nothing to sign links for
+        self.preview_generation += 1
+        content = self.query_one(ContentStep)
+        draft = replace(self.current_draft(), **content.values())
+        self._preview(self.preview_generation, draft, content.recipient)
+
+    @work(thread=True, exclusive=True, group="wizard.preview")
+    def _preview(self, generation: int, draft: CampaignDraft, recipient: str) -> None:
+        try:
+            if not recipient:
+                recipient = first_member(self.store, draft)
+            if not recipient:
+                self.post_message(
+                    self.Previewed(
+                        generation, None, "", "The audience is empty: nobody to preview for."
+                    )
+                )
+                return
+            preview = render_preview(self.store, draft, recipient)
+            self.post_message(self.Previewed(generation, preview, recipient))
+        except SubgroupsError as exc:
+            self.post_message(self.Previewed(generation, None, recipient, exc.message))
+
+    @on(Previewed)
+    def _previewed(self, message: Previewed) -> None:
+        if message.generation != self.preview_generation:
+            return
+        content = self.query_one(ContentStep)
+        recipient = self.query_one("#recipient", Input)
+        if not recipient.value.strip() and message.recipient:
+            with self.prevent(Input.Changed):
+                recipient.value = message.recipient
+        content.show_preview(
+            message.preview.as_content() if message.preview else None, message.error
+        )
+
+    # --- review, send, explain ---------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="wizard.review")
+    def _load_review(self, campaign_id: int) -> None:
+        self.post_message(self.Reviewed(read_review(self.store, campaign_id)))
+
+    @on(Reviewed)
+    def _reviewed(self, message: Reviewed) -> None:
+        self.review = message.review
+        self.draft = replace(self.draft, status=message.review.draft.status)
+        if not self.read_only and self.draft.status not in campaigns.EDITABLE:
+            # Sent (or cancelled, or being sent) since the wizard opened: show, do not edit.
+            self.read_only = True
+            for widget in self.query(WizardStep):
+                widget.set_read_only()
+        self.query_one(ReviewStep).show(message.review)
+        self.query_one("#wizard-next", Button).disabled = not self._can_send()
+        self._show_title()
+        self.refresh_bindings()
+
+    def action_send(self) -> None:
+        if self.step != REVIEW or not self._can_send() or self.review is None:
+            return
+        review = self.review
+        count = review.reach.reach if review.reach else 0
+        people = "person" if count == 1 else "people"
+        question = Content.assemble(
+            "Send ",
+            Content.styled(review.draft.name, "bold"),
+            f" to {count:,} {people}? Each gets one message. People who opt out while it "
+            "sends are skipped; you can cancel between batches.",
+        )
+        self.app.push_screen(
+            ConfirmModal("Send campaign", question, confirm_label="Send"),
+            lambda yes: self._start_send(review) if yes else None,
+        )
+
+    def _start_send(self, review: Review) -> None:
+        assert review.draft.id is not None
+        self.app.push_screen(
+            SendModal(
+                self.store,
+                campaign_id=review.draft.id,
+                name=review.draft.name,
+                outbox_dir=self.outbox_dir,
+            ),
+            self._sent,
+        )
+
+    def _sent(self, summary: str | None) -> None:
+        if summary:
+            self.notify(summary, markup=False, timeout=8)
+        if self.draft.id is not None:
+            self._load_review(self.draft.id)
+
+    def action_explain(self) -> None:
+        if self.draft.id is None:
+            return
+        self.app.push_screen(
+            ExplainModal(
+                self.store,
+                campaign_id=self.draft.id,
+                identity=self.query_one(ContentStep).recipient,
+            )
+        )
