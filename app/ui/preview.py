@@ -32,9 +32,9 @@ class MessagePreview:
     def as_content(self) -> Content:
         """Headers (names muted), a rule, the body; all user text, never markup."""
         lines = [
-            Content.assemble((f"{name}: ", "$text-muted"), value) for name, value in self.headers
+            Content.assemble((f"{name}: ", "$foreground-muted"), value) for name, value in self.headers
         ]
-        lines.append(Content.styled("─" * 20, "$text-muted"))
+        lines.append(Content.styled("─" * 20, "$foreground-muted"))
         lines.append(Content(self.body))
         return Content("\n").join(lines)
 

@@ -270,7 +270,7 @@ class CampaignsSection(Vertical, can_focus=False):
                 Content.styled(row.name, "bold"),
                 f" · {when} · audience: ",
                 row.audience,
-                ("\n" + hint + "; x explains it for one person", "$text-muted"),
+                ("\n" + hint + "; x explains it for one person", "$foreground-muted"),
             )
         )
 

@@ -46,7 +46,7 @@ def gauge(active: int | None) -> Content:
     the same count two ways.
     """
     if active is None:
-        return Content.styled("·" * GAUGE_WIDTH, "$text-muted")
+        return Content.styled("·" * GAUGE_WIDTH, "$foreground-muted")
     filled = round(min(active, MAX_ACTIVE_GROUPS) / MAX_ACTIVE_GROUPS * GAUGE_WIDTH)
     colour = "$error" if active >= MAX_ACTIVE_GROUPS else "$primary"
     return Content.assemble(

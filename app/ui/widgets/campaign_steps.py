@@ -225,7 +225,7 @@ class AudienceStep(VerticalScroll, WizardStep):
     def _label(self, name: str, segment_id: int | None) -> Content:
         count = self.counts.get(segment_id)
         counted = "…" if count is None else f"{count:,} people"
-        return Content.assemble(name, ("  " + counted, "$text-muted"))
+        return Content.assemble(name, ("  " + counted, "$foreground-muted"))
 
     def show_counts(self, counts: dict[int | None, int]) -> None:
         """Each option's size, next to its name."""
@@ -417,7 +417,7 @@ class ContentStep(Horizontal, WizardStep):
         """The rendered message, or why there is none (unknown recipient)."""
         self.show_error("recipient", error or "")
         preview = self.query_one("#preview", Static)
-        preview.update(text if text is not None else Content.styled("No preview.", "$text-muted"))
+        preview.update(text if text is not None else Content.styled("No preview.", "$foreground-muted"))
 
     @on(TextArea.Changed)
     def _body_changed(self, event: TextArea.Changed) -> None:
@@ -440,7 +440,7 @@ class ContentStep(Horizontal, WizardStep):
 
 def _line(key: str, value: str | Content, width: int = 20) -> Content:
     value = value if isinstance(value, Content) else Content(value)
-    return Content.assemble((key.ljust(width), "$text-muted"), value)
+    return Content.assemble((key.ljust(width), "$foreground-muted"), value)
 
 
 class ReviewStep(VerticalScroll, WizardStep):
@@ -462,7 +462,7 @@ class ReviewStep(VerticalScroll, WizardStep):
     def show(self, review: Review) -> None:
         self.review = review
         draft = review.draft
-        none = Content.styled("none", "$text-muted")
+        none = Content.styled("none", "$foreground-muted")
         summary = [
             _line("Name", Content.styled(draft.name, "bold")),
             _line("Subject", draft.subject or none),
