@@ -349,9 +349,16 @@ def _page(session: Session, profile: Profile, campaign_id: int | None) -> Landin
     )
 
 
-def page_for(session: Session, profile_id: int, campaign_id: int | None = None) -> LandingPage:
-    """The preferences page of the profile a link names (``UnknownProfile`` if gone)."""
-    return _page(session, _profile(session, profile_id), campaign_id)
+def page_for(
+    session: Session, profile_id: int, campaign_id: int | None = None, *, lock: bool = False
+) -> LandingPage:
+    """The preferences page of the profile a link names (``UnknownProfile`` if gone).
+
+    ``lock`` (in a write session) locks the person until commit, so the states
+    read stay true for a ``save_choices`` built from them (PostgreSQL; SQLite's
+    write lock already holds them).
+    """
+    return _page(session, _profile(session, profile_id, lock=lock), campaign_id)
 
 
 def save_choices(

@@ -361,3 +361,44 @@ def test_every_state_is_explained_by_its_latest_event(world: LandingWorld) -> No
     assert latest == stored_states(store, world.ann)
     with store.read() as session:
         assert session.get(Group, world.newsletter) is not None
+
+
+def test_a_locked_page_keeps_a_change_committed_meanwhile(world: LandingWorld) -> None:
+    """Acting from a page read with ``lock=True`` (the console's act-as-recipient):
+    the person's own change to another group, committed from another connection
+    while the save is being made, waits and is kept, not reverted."""
+    import threading
+
+    from app.core.store import open_store
+
+    other = open_store(world.store.url)
+    done = threading.Event()
+
+    def person_leaves_promotions() -> None:
+        set_state(other, world.ann, world.promotions, "subscribed")
+        done.set()
+
+    try:
+        with world.store.write() as session:
+            page = page_for(session, world.ann, lock=True)
+            thread = threading.Thread(target=person_leaves_promotions)
+            thread.start()
+            # The person's write waits for this transaction (row lock / write lock).
+            assert not done.wait(0.5)
+            ticked = {g.id for g in page.groups if g.state == "subscribed"} - {world.newsletter}
+            save_choices(
+                session=session,
+                profile_id=world.ann,
+                campaign_id=None,
+                subscribed_group_ids=ticked,
+                all_email=page.all_email,
+                source="console",
+                actor=ACTOR,
+            )
+        thread.join(20)
+        assert done.is_set()
+        states = stored_states(world.store, world.ann)
+        assert states[world.newsletter] == "unsubscribed"  # the admin's change
+        assert states[world.promotions] == "subscribed"  # the person's, kept
+    finally:
+        other.dispose()

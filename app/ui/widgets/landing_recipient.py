@@ -430,7 +430,9 @@ class RecipientPane(Vertical):
         """
         try:
             with self.subgroups.store.write() as session:
-                page = landing.page_for(session, person.profile_id)
+                # Locked: a change the person commits now waits for this save,
+                # so the untouched groups below are their current states.
+                page = landing.page_for(session, person.profile_id, lock=True)
                 ticked = {g.id for g in page.groups if group_changes.get(g.id, g.subscribed)}
                 events = landing.save_choices(
                     session=session,
