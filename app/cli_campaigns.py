@@ -71,7 +71,9 @@ def campaigns_create(args: argparse.Namespace, store: Store) -> int:
         )
         name, campaign_id = campaign.name, campaign.id
     with store.read() as session:
-        shown = _campaign_json(session, store, campaigns.get_campaign_by_id(session, campaign_id or 0))
+        shown = _campaign_json(
+            session, store, campaigns.get_campaign_by_id(session, campaign_id or 0)
+        )
     if args.json:
         _print_json(shown)
     else:
@@ -154,7 +156,9 @@ def campaigns_show(args: argparse.Namespace, store: Store) -> int:
     width = max(len(f"{step['count']:,}") for step in shown["steps"])
     print("Reach, step by step:")
     for step in shown["steps"]:
-        dropped = f"  (-{step['dropped']:,})" if step["dropped"] and step["step"] != "audience" else ""
+        dropped = (
+            f"  (-{step['dropped']:,})" if step["dropped"] and step["step"] != "audience" else ""
+        )
         print(f"  {step['count']:>{width},}  {step['label']}{dropped}")
     print(f"Reach: {shown['reach']:,} of {shown['profiles']:,} profiles")
     if shown["sent"]:

@@ -47,7 +47,7 @@ def check_body(body: str) -> None:
         raise InvalidInput(
             f"the body is {len(body):,} characters; at most {MAX_BODY:,}", field="body"
         )
-    known = ", ".join("{{ %s }}" % tag for tag in TAGS)
+    known = ", ".join(f"{{{{ {tag} }}}}" for tag in TAGS)
     seen: set[str] = set()
     position = 0
     while (start := body.find(_OPEN, position)) != -1:

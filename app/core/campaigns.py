@@ -25,7 +25,15 @@ from sqlmodel import Session, col, select
 from app.core import body_template, clock, landing, ledger
 from app.core.errors import InvalidInput, NameTaken, RuleRefused, UnknownGroup, WrongStatus
 from app.core.groups import name_key
-from app.core.models import STATUS_ACTIVE, STATUS_ARCHIVED, Campaign, Delivery, Event, Group, Segment
+from app.core.models import (
+    STATUS_ACTIVE,
+    STATUS_ARCHIVED,
+    Campaign,
+    Delivery,
+    Event,
+    Group,
+    Segment,
+)
 
 DRAFT, SENDING, PAUSED, SENT, CANCELLED = "draft", "sending", "paused", "sent", "cancelled"
 STATUSES = (DRAFT, SENDING, PAUSED, SENT, CANCELLED)
@@ -50,8 +58,18 @@ SUBJECT_MAX = 255
 ADDRESS_MAX = 320
 ALL_PROFILES = "All profiles"
 # local@domain.tld: what a mail server will accept as an envelope sender.
-_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_FIELDS = ("name", "subject", "from_address", "body", "segment_id", "do_not_send_to", "only_subscribed_to")
+_ADDRESS = re.compile(
+    r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+_FIELDS = (
+    "name",
+    "subject",
+    "from_address",
+    "body",
+    "segment_id",
+    "do_not_send_to",
+    "only_subscribed_to",
+)
 
 
 class UnknownCampaign(RuleRefused):
@@ -83,7 +101,9 @@ def clean_subject(subject: str) -> str:
     """The subject as stored: trimmed, not empty, one line, at most 255 characters."""
     cleaned = (subject or "").strip()
     if not cleaned:
-        raise InvalidInput("Subject is empty: type the line people see in their inbox", field="subject")
+        raise InvalidInput(
+            "Subject is empty: type the line people see in their inbox", field="subject"
+        )
     if len(cleaned) > SUBJECT_MAX:
         raise InvalidInput(
             f"Subject is {len(cleaned)} characters long; the most is {SUBJECT_MAX}", field="subject"
@@ -96,7 +116,9 @@ def clean_from_address(value: str) -> str:
     """A From address: ``news@example.com`` or ``Example News <news@example.com>``."""
     cleaned = (value or "").strip()
     if not cleaned:
-        raise InvalidInput("From is empty: type an address like news@example.com", field="from_address")
+        raise InvalidInput(
+            "From is empty: type an address like news@example.com", field="from_address"
+        )
     if len(cleaned) > ADDRESS_MAX:
         raise InvalidInput(f"From is longer than {ADDRESS_MAX} characters", field="from_address")
     _no_controls(cleaned, "From", "from_address")
@@ -233,7 +255,9 @@ def list_campaigns(session: Session) -> list[CampaignRow]:
     """Every campaign, newest change first."""
     sent = sent_counts(session)
     unsubscribes = unsubscribe_counts(session)
-    campaigns = session.exec(select(Campaign).order_by(col(Campaign.updated_at).desc(), col(Campaign.id).desc())).all()
+    campaigns = session.exec(
+        select(Campaign).order_by(col(Campaign.updated_at).desc(), col(Campaign.id).desc())
+    ).all()
     return [
         CampaignRow(
             id=c.id or 0,
@@ -265,7 +289,14 @@ def group_names(session: Session, ids: Iterable[int]) -> list[str]:
 
 
 def _event(
-    session: Session, name: str, campaign: Campaign, *, actor: str, source: str, ts: datetime, **extra: Any
+    session: Session,
+    name: str,
+    campaign: Campaign,
+    *,
+    actor: str,
+    source: str,
+    ts: datetime,
+    **extra: Any,
 ) -> None:
     ledger.record(
         session,
@@ -367,9 +398,14 @@ def update_campaign(
     if "segment_id" in fields and fields["segment_id"] != campaign.segment_id:
         campaign.segment_id = _check_segment(session, fields["segment_id"])
         changed.append("Audience")
-    for field, label in (("do_not_send_to", "Do Not Send To"), ("only_subscribed_to", "Only Subscribed To")):
+    for field, label in (
+        ("do_not_send_to", "Do Not Send To"),
+        ("only_subscribed_to", "Only Subscribed To"),
+    ):
         if field in fields:
-            ids = _check_groups(session, fields[field], field=field, already=getattr(campaign, field))
+            ids = _check_groups(
+                session, fields[field], field=field, already=getattr(campaign, field)
+            )
             if ids != list(getattr(campaign, field)):
                 setattr(campaign, field, ids)
                 changed.append(label)
@@ -400,14 +436,24 @@ def set_status(
     if campaign is None:
         raise UnknownCampaign(f"No campaign has id {campaign_id}", field="campaign")
     if campaign.status in (SENT, CANCELLED):
-        raise WrongStatus(f"Campaign {campaign.name!r} is already {campaign.status}", field="campaign")
+        raise WrongStatus(
+            f"Campaign {campaign.name!r} is already {campaign.status}", field="campaign"
+        )
     ts = now or clock.now()
     campaign.status, campaign.updated_at = status, ts
     if status == SENT:
         campaign.sent_at = ts
     session.add(campaign)
     session.flush()
-    _event(session, _STATUS_EVENTS[status], campaign, actor=actor, source=source, ts=ts, **event_properties)
+    _event(
+        session,
+        _STATUS_EVENTS[status],
+        campaign,
+        actor=actor,
+        source=source,
+        ts=ts,
+        **event_properties,
+    )
     return campaign
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, select
 
 from app.core import ledger, profiles, segments
-from app.core.campaigns import ALL_PROFILES, audience_name
+from app.core.campaigns import ALL_PROFILES, audience_name, group_names
 from app.core.errors import RuleRefused
 from app.core.models import (
     POLICY_OPT_IN,
@@ -89,12 +89,7 @@ class Reach:
 
 
 def _names(session: Session, ids: Iterable[int]) -> str:
-    names = []
-    for group_id in ids:
-        group = session.get(Group, group_id)
-        name = group.name if group else f"group #{group_id}"
-        names.append(name + (" (archived)" if group and group.status == STATUS_ARCHIVED else ""))
-    return ", ".join(names)
+    return ", ".join(group_names(session, ids))
 
 
 def _audience_bits(index: SegmentIndex, session: Session, campaign: CampaignLike) -> int:
@@ -169,10 +164,14 @@ def audience_ids(store: Store, campaign: CampaignLike) -> list[int]:
 def eligible_now(session: Session, campaign: CampaignLike, profile_ids: Sequence[int]) -> set[int]:
     """The ids of ``profile_ids`` that pass steps 2-4, read from the store in this session."""
     group_ids = sorted({*campaign.only_subscribed_to, *campaign.do_not_send_to})
-    policies = {
-        g.id: g.policy
-        for g in session.exec(select(Group).where(col(Group.id).in_(group_ids))).all()
-    } if group_ids else {}
+    policies = (
+        {
+            g.id: g.policy
+            for g in session.exec(select(Group).where(col(Group.id).in_(group_ids))).all()
+        }
+        if group_ids
+        else {}
+    )
     eligible: set[int] = set()
     for start in range(0, len(profile_ids), _CHUNK):
         chunk = list(profile_ids[start : start + _CHUNK])
@@ -309,13 +308,17 @@ def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
         only = _group_states(session, pid, campaign.only_subscribed_to)
         missing = [(g, s) for g, eff, s in only if eff != SUBSCRIBED]
         if not campaign.only_subscribed_to:
-            steps.append(ExplainStep(ONLY, "Only subscribed to all of", True, "no such groups chosen"))
+            steps.append(
+                ExplainStep(ONLY, "Only subscribed to all of", True, "no such groups chosen")
+            )
         elif missing:
             detail = "; ".join(_why_not_subscribed(session, pid, g, s) for g, s in missing)
             steps.append(ExplainStep(ONLY, "Only subscribed to all of", False, detail))
         else:
             names = ", ".join(g.name for g, _e, _s in only)
-            steps.append(ExplainStep(ONLY, "Only subscribed to all of", True, f"subscribed to {names}"))
+            steps.append(
+                ExplainStep(ONLY, "Only subscribed to all of", True, f"subscribed to {names}")
+            )
 
         if profile.all_email == UNSUBSCRIBED:
             detail = "unsubscribed from all email" + _last_change(session, pid, None)
@@ -336,12 +339,16 @@ def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
             steps.append(ExplainStep(DO_NOT_SEND, "Do not send to", False, detail))
         else:
             names = ", ".join(g.name for g, _e, _s in blocked)
-            steps.append(ExplainStep(DO_NOT_SEND, "Do not send to", True, f"still subscribed to {names}"))
+            steps.append(
+                ExplainStep(DO_NOT_SEND, "Do not send to", True, f"still subscribed to {names}")
+            )
 
         if profile.email:
             steps.append(ExplainStep(ADDRESS, "Email address", True, profile.email))
         else:
-            steps.append(ExplainStep(ADDRESS, "Email address", False, "the profile has no email address"))
+            steps.append(
+                ExplainStep(ADDRESS, "Email address", False, "the profile has no email address")
+            )
 
         delivered_at = None
         if campaign.id is not None:

@@ -103,7 +103,9 @@ class Keyring:
     def _mac(self, key_id: int, body: bytes) -> bytes:
         return hmac.new(self.keys[key_id], body, hashlib.sha256).digest()[:_MAC_BYTES]
 
-    def sign(self, profile_id: int, campaign_id: int | None = None, *, today: date | None = None) -> str:
+    def sign(
+        self, profile_id: int, campaign_id: int | None = None, *, today: date | None = None
+    ) -> str:
         """A token for the profile (and campaign), signed with the current key."""
         issued = ((today or _today()) - _EPOCH).days
         body = _BODY.pack(VERSION, self.current, profile_id, campaign_id or 0, issued)

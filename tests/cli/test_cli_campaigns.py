@@ -38,7 +38,9 @@ def _create(cli: CliRunner, db: str, body: str, *extra: str) -> tuple[int, str, 
     )  # fmt: skip
 
 
-def test_create_then_show_gives_the_breakdown_of_the_core(cli: CliRunner, db: str, body: str) -> None:
+def test_create_then_show_gives_the_breakdown_of_the_core(
+    cli: CliRunner, db: str, body: str
+) -> None:
     code, out, err = _create(cli, db, body, "--do-not-send-to", "Promotions,Holiday sale 2025")
     assert code == 1 and "archived" in err  # an archived group cannot be newly picked
     code, out, err = _create(cli, db, body, "--do-not-send-to", "Promotions")
@@ -118,7 +120,9 @@ def test_bad_input_is_refused_and_nothing_is_created(
     assert cli("campaigns", "list", "--json", "--db", db)[1].strip() == "[]"
 
 
-def test_a_body_without_an_unsubscribe_link_is_refused(cli: CliRunner, db: str, tmp_path: Path) -> None:
+def test_a_body_without_an_unsubscribe_link_is_refused(
+    cli: CliRunner, db: str, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("Hello {{ name }}\n", encoding="utf-8")
     code, _, err = cli(

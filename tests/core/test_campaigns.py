@@ -46,7 +46,9 @@ def _profile(store: Store, identity: str, *, country: str = "DE", email: bool = 
         return profile.id
 
 
-def _set(store: Store, identity: str, group_id: int | None, status: str, source: str = "cli") -> None:
+def _set(
+    store: Store, identity: str, group_id: int | None, status: str, source: str = "cli"
+) -> None:
     with store.write() as session:
         profile = profiles.get_profile(session, identity)
         group = session.get(Group, group_id) if group_id else None
@@ -83,7 +85,13 @@ def shop(store: Store) -> Iterator[dict[str, int]]:
         "promotions": _group(store, "Promotions"),
         "beta": _group(store, "Beta", "opt-in"),
     }
-    for identity, country in [("ada", "DE"), ("bo", "DE"), ("cy", "FR"), ("di", "DE"), ("ed", "DE")]:
+    for identity, country in [
+        ("ada", "DE"),
+        ("bo", "DE"),
+        ("cy", "FR"),
+        ("di", "DE"),
+        ("ed", "DE"),
+    ]:
         _profile(store, identity, country=country)
     _set(store, "bo", ids["promotions"], "unsubscribed", "landing_page")  # left Promotions
     _set(store, "cy", None, "unsubscribed")  # left all email
@@ -197,7 +205,9 @@ def test_archived_groups_stay_attached_but_cannot_be_newly_picked(
 def test_a_sent_campaign_cannot_be_changed_or_sent_again(store: Store) -> None:
     cid = _campaign(store)
     with store.write() as session:
-        campaigns.set_status(session=session, campaign_id=cid, status=campaigns.SENDING, actor=ACTOR)
+        campaigns.set_status(
+            session=session, campaign_id=cid, status=campaigns.SENDING, actor=ACTOR
+        )
         campaigns.set_status(session=session, campaign_id=cid, status=campaigns.SENT, actor=ACTOR)
     with pytest.raises(WrongStatus, match="only drafts and paused"), store.write() as session:
         campaigns.update_campaign(session=session, campaign_id=cid, actor=ACTOR, subject="Again")
@@ -205,7 +215,11 @@ def test_a_sent_campaign_cannot_be_changed_or_sent_again(store: Store) -> None:
         problems = campaigns.send_problems(session, _get(store, cid))
         names = [e.name for e in session.exec(select(Event).where(Event.campaign_id == cid)).all()]
     assert problems and "already sent" in problems[0][1]
-    assert names == [campaigns.CAMPAIGN_CREATED, campaigns.CAMPAIGN_SEND_STARTED, campaigns.CAMPAIGN_SENT]
+    assert names == [
+        campaigns.CAMPAIGN_CREATED,
+        campaigns.CAMPAIGN_SEND_STARTED,
+        campaigns.CAMPAIGN_SENT,
+    ]
 
 
 def test_no_do_not_send_groups_is_warned_about(store: Store, shop: dict[str, int]) -> None:
@@ -237,7 +251,9 @@ def test_the_breakdown_counts_each_step_in_order(store: Store, shop: dict[str, i
     assert "Promotions" in result.steps[-1].label
 
 
-def test_a_segment_audience_and_only_subscribed_to_all_of(store: Store, shop: dict[str, int]) -> None:
+def test_a_segment_audience_and_only_subscribed_to_all_of(
+    store: Store, shop: dict[str, int]
+) -> None:
     with store.write() as session:
         segment = segments.save_segment(
             session=session,
@@ -302,16 +318,31 @@ def test_unsubscribes_are_attributed_to_their_campaign(store: Store, shop: dict[
         ada = profiles.get_profile(session, "ada")
         promotions = session.get(Group, shop["promotions"])
         subscriptions.set_state(
-            session=session, profile=ada, group=promotions, status="unsubscribed",
-            source="one_click", actor="", campaign_id=cid,
+            session=session,
+            profile=ada,
+            group=promotions,
+            status="unsubscribed",
+            source="one_click",
+            actor="",
+            campaign_id=cid,
         )
         subscriptions.set_state(
-            session=session, profile=ada, group=promotions, status="subscribed",
-            source="landing_page", actor="", campaign_id=cid,
+            session=session,
+            profile=ada,
+            group=promotions,
+            status="subscribed",
+            source="landing_page",
+            actor="",
+            campaign_id=cid,
         )
     with store.read() as session:
         (row,) = campaigns.list_campaigns(session)
-    assert (row.name, row.unsubscribes, row.sent, row.audience) == ("Black Friday", 1, 0, "All profiles")
+    assert (row.name, row.unsubscribes, row.sent, row.audience) == (
+        "Black Friday",
+        1,
+        0,
+        "All profiles",
+    )
 
 
 # --- the chain against a reference, on random stores ----------------------------------------------
@@ -351,7 +382,9 @@ def test_the_chain_matches_a_reference(
         cid = _campaign(store, only_subscribed_to=pick(only), do_not_send_to=pick(blocked))
         if archive >= 0:  # archived after it was attached: still enforced
             with store.write() as session:
-                groups.archive_group(session=session, group_id=gids[archive % len(gids)], actor=ACTOR)
+                groups.archive_group(
+                    session=session, group_id=gids[archive % len(gids)], actor=ACTOR
+                )
         campaign = _get(store, cid)
         result = eligibility.reach(store, campaign)
 
