@@ -79,12 +79,16 @@ class CsvProblem:
 
     @property
     def where(self) -> str:
+        from app.core.text_rules import shown  # text_rules raises InvalidInput, from here
+
         parts = [f"line {self.line}"] if self.line else []
         if self.column_number:
             parts.append(f"column {self.column_number}")
         text = ", ".join(parts)
         if self.column:
-            text += f" ({self.column})" if text else f"column {self.column}"
+            # A column name is the file's text: a control character in it is shown escaped.
+            column = shown(self.column)
+            text += f" ({column})" if text else f"column {column}"
         return text
 
     def __str__(self) -> str:

@@ -33,6 +33,7 @@ from app.core.models import (
     GroupState,
     Profile,
 )
+from app.core.text_rules import refuse_controls
 
 MAX_ACTIVE_GROUPS = 50
 NAME_MAX = 64
@@ -65,14 +66,14 @@ def name_key(name: str) -> str:
 
 
 def clean_description(description: str | None) -> str:
-    """The description as stored: trimmed, at most 280 characters."""
+    """The description as stored: trimmed, one line, at most 280 characters."""
     cleaned = (description or "").strip()
     if len(cleaned) > DESCRIPTION_MAX:
         raise InvalidInput(
             f"Description is {len(cleaned)} characters long; the most is {DESCRIPTION_MAX}",
             field="description",
         )
-    return cleaned
+    return refuse_controls(cleaned, what="Description", field="description")
 
 
 def clean_policy(policy: str) -> str:

@@ -20,6 +20,7 @@ from app.core.models import (
     GroupState,
     Profile,
 )
+from app.core.text_rules import control_problem, refuse_controls
 
 SEARCH_LIMIT = 200
 
@@ -46,6 +47,11 @@ def create_profile(
     cleaned = (identity or "").strip()
     if not cleaned:
         raise InvalidInput("Identity is required", field="identity")
+    refuse_controls(cleaned, what="Identity", field="identity")
+    if email is not None:
+        refuse_controls(email, what="Email", field="email")
+    refuse_controls(name, what="Name", field="name")
+    check_properties(properties or {})
     profile = Profile(
         identity=cleaned,
         email=email,
@@ -56,6 +62,17 @@ def create_profile(
     session.add(profile)
     session.flush()
     return profile
+
+
+def check_properties(properties: dict[str, Any]) -> None:
+    """Refuse a property name, or a text value, holding a control character."""
+    for key, value in properties.items():
+        problem = control_problem(str(key))
+        if problem is not None:
+            raise InvalidInput(f"A property name {problem}", field="properties")
+        problem = control_problem(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise InvalidInput(f"Property {key!r}: the value {problem}", field="properties")
 
 
 def count_profiles(session: Session) -> int:

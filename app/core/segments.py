@@ -17,8 +17,15 @@ from app.core.groups import clean_name, find_group, name_key
 from app.core.models import STATUS_ACTIVE, Campaign, Group, GroupState, Profile, Segment
 from app.core.profiles import effective_state
 from app.core.segment_index import SegmentCount, SegmentIndex, iter_ids
-from app.core.segment_rules import GroupsCondition, SegmentRule, describe, rule_from_json
+from app.core.segment_rules import (
+    GroupsCondition,
+    PropertyCondition,
+    SegmentRule,
+    describe,
+    rule_from_json,
+)
 from app.core.store import Store
+from app.core.text_rules import refuse_controls
 
 SEGMENT_SAVED = "Segment Saved"
 SEGMENT_RENAMED = "Segment Renamed"
@@ -98,6 +105,14 @@ def check_rule_groups(session: Session, rule: SegmentRule) -> None:
             for gid in condition.group_ids:
                 if gid not in known:
                     raise UnknownGroup(f"The segment names group id {gid}, which does not exist")
+
+
+def check_rule_text(rule: SegmentRule) -> None:
+    """Refuse a property condition whose name or values hold a control character."""
+    for number, condition in enumerate(rule.conditions, start=1):
+        if isinstance(condition, PropertyCondition):
+            for text in (condition.key, *condition.values):
+                refuse_controls(text, what=f"Segment condition #{number}:", field="conditions")
 
 
 @dataclass(frozen=True)
@@ -248,6 +263,7 @@ def save_segment(
     """Save a new segment, or replace the rule (and name) of an existing one."""
     cleaned = clean_name(name)
     check_rule_groups(session, rule)
+    check_rule_text(rule)
     key = name_key(cleaned)
     _check_free(session, key, except_id=segment_id)
     ts = now or clock.now()

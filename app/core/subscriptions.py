@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from app.core import bulk, clock, ledger
 from app.core.errors import InvalidInput, RuleRefused
 from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Event, Group, GroupState, Profile
+from app.core.text_rules import refuse_controls
 
 
 def clean_status(status: str) -> str:
@@ -31,6 +32,7 @@ def clean_reason(reason: str | None) -> str | None:
         raise InvalidInput(
             f"Reason is {len(cleaned)} characters long; the most is 500", field="reason"
         )
+    refuse_controls(cleaned, what="Reason", field="reason")
     return cleaned or None
 
 

@@ -1,5 +1,8 @@
 """Exporting profiles as a profile CSV, one that imports back unchanged.
 
+Cells a spreadsheet would run as a formula get a ``'`` before them
+(``format.defuse_cell``); the import takes it off again.
+
 Profiles are read a range of ids (or a chunk of identities) at a time
 through the DBAPI cursor, so a million of them never sit in memory at once.
 """
@@ -22,6 +25,7 @@ from app.core.csv_io.format import (
     NAME,
     Progress,
     all_groups,
+    defuse_cell,
     property_text,
     stored_properties,
 )
@@ -57,7 +61,8 @@ def export_profiles(
     property_names = sorted(keys)
     writer = csv.writer(dest, lineterminator="\n")
     groups_header = [GROUP_PREFIX + group.name for group in groups]
-    writer.writerow([IDENTITY, EMAIL, NAME, *property_names, ALL_EMAIL, *groups_header])
+    header = [IDENTITY, EMAIL, NAME, *map(defuse_cell, property_names), ALL_EMAIL]
+    writer.writerow([*header, *groups_header])
     blank = [""] * len(groups)
     decoded: dict[str, dict[str, Any]] = {}
     columns = "SELECT id, identity, email, name, properties, all_email FROM profile WHERE"
@@ -88,10 +93,13 @@ def export_profiles(
         rows = []
         for pid, identity, email, name, properties, all_email in profiles:
             stored = stored_properties(properties, decoded)
-            values = [property_text(stored.get(key)) for key in property_names]
+            values = [defuse_cell(property_text(stored.get(key))) for key in property_names]
             rows.append(
-                [identity, email or "", name or "", *values, all_email, *states.get(pid, blank)]
-            )
+                [
+                    defuse_cell(identity), defuse_cell(email or ""), defuse_cell(name or ""),
+                    *values, all_email, *states.get(pid, blank),
+                ]
+            )  # fmt: skip
         writer.writerows(rows)
         written += len(rows)
         if progress:

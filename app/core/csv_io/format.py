@@ -6,10 +6,19 @@ group, archived ones included, matched ignoring case), and any other column
 is a custom property. State cells hold ``subscribed``, ``unsubscribed`` or
 nothing (never set, or leave as is); an empty email, name or property cell
 leaves the stored value as it is. UTF-8, with or without a byte order mark.
+
+Formula cells (OWASP, "CSV Injection"): a spreadsheet runs a cell that
+starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return as a formula
+(``=HYPERLINK(...)``). The export writes such a cell with a ``'`` before it,
+which a spreadsheet shows as text; the import takes one ``'`` off a cell
+whose rest starts like a formula. A value that itself starts with ``'``
+and then a formula character gets one ``'`` more, so every value comes
+back as it was exported.
 """
 
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -31,6 +40,25 @@ Progress = Callable[[str, int, int], None]
 Cancel = Callable[[], bool]
 # A path, a text stream or a binary stream.
 Source = str | os.PathLike[str] | IO[str] | IO[bytes]
+
+
+# A cell a spreadsheet would run (after any quotes the export put before it).
+_FORMULA_START = frozenset("=+-@\t\r'")
+_QUOTED_FORMULA = re.compile("'+[=+\\-@\t\r]")
+
+
+def defuse_cell(text: str) -> str:
+    """``text`` as an exported cell: a ``'`` before it when a spreadsheet would run it."""
+    if text[:1] in _FORMULA_START and (text[0] != "'" or _QUOTED_FORMULA.match(text)):
+        return "'" + text
+    return text
+
+
+def restore_cell(text: str) -> str:
+    """An imported cell as the value it stands for: ``defuse_cell`` undone."""
+    if text[:1] == "'" and _QUOTED_FORMULA.match(text):
+        return text[1:]
+    return text
 
 
 def all_groups(session: Session) -> list[Group]:

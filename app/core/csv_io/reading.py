@@ -28,10 +28,12 @@ from app.core.csv_io.format import (
     NAME,
     Progress,
     Source,
+    restore_cell,
 )
 from app.core.errors import CsvError, CsvProblem, InvalidInput
 from app.core.groups import name_key
 from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Group
+from app.core.text_rules import CONTROL_CLASS, control_problem
 
 # A row (one record, even when a quoted cell spans lines) holds at most this
 # many characters. Checked while reading, so a 10 MB line or a quote left
@@ -40,6 +42,8 @@ MAX_ROW_CHARS = 64 * 1024
 IDENTITY_MAX, EMAIL_MAX, NAME_MAX = 320, 320, 200
 KEPT_PROBLEMS = 200  # in the error's list; the rest are counted
 STATE_HELP = "use subscribed, unsubscribed, or leave the cell empty"
+# Any control character in a row (one search a row; then the cells are looked at).
+_CONTROL = re.compile(f"[{CONTROL_CLASS}]")
 
 
 class ParsedRow(NamedTuple):
@@ -204,6 +208,10 @@ def _read_header(
     properties: list[tuple[int, str]] = []
     for index, column in enumerate(columns):
         number = index + 1
+        problem = control_problem(column)
+        if problem is not None:
+            problems.add(line, column, number, f"the column name {problem}")
+            continue
         lowered = column.casefold()
         key: object = lowered
         group = None
@@ -288,7 +296,9 @@ def read_csv(
                 continue  # a blank line, or one of empty cells (",,,") as spreadsheets leave
             if header is None:
                 # A byte order mark left by a text stream's reader is no part of the name.
-                columns = [cell.strip() for cell in (cells[0].lstrip("\ufeff"), *cells[1:])]
+                columns = [
+                    restore_cell(cell.strip()) for cell in (cells[0].lstrip("\ufeff"), *cells[1:])
+                ]
                 header = _read_header(columns, line=line, groups=groups, problems=problems)
                 if header is None:
                     break
@@ -364,10 +374,16 @@ def _read_row(
 ) -> ParsedRow | None:
     """The row checked, or None (its problems noted)."""
     before = problems.total
+    # One search a row: only a row holding a control character has its cells looked at.
+    suspect = _CONTROL.search("".join(cells)) is not None
     at = header.identity
     identity = cells[at].strip()
+    if identity[:1] == "'":
+        identity = restore_cell(identity)
     if not identity:
         problems.add(line, columns[at], at + 1, "the identity is empty; every row needs one")
+    elif suspect and (problem := control_problem(identity)):
+        problems.add(line, columns[at], at + 1, f"the identity {problem}")
     elif len(identity) > IDENTITY_MAX:
         problems.add(
             line, columns[at], at + 1,
@@ -384,7 +400,11 @@ def _read_row(
     if header.email is not None:
         at = header.email
         email = cells[at].strip() or None
-        if email is not None and (len(email) > EMAIL_MAX or _EMAIL.fullmatch(email) is None):
+        if email is not None and email[0] == "'":
+            email = restore_cell(email)
+        if email is not None and suspect and (problem := control_problem(email)):
+            problems.add(line, columns[at], at + 1, f"the email address {problem}")
+        elif email is not None and (len(email) > EMAIL_MAX or _EMAIL.fullmatch(email) is None):
             problems.add(
                 line, columns[at], at + 1,
                 f"{email[:80]!r} is not an email address (one @, a dotted domain, no spaces, "
@@ -393,7 +413,11 @@ def _read_row(
     if header.name is not None:
         at = header.name
         name = cells[at].strip() or None
-        if name is not None and len(name) > NAME_MAX:
+        if name is not None and name[0] == "'":
+            name = restore_cell(name)
+        if name is not None and suspect and (problem := control_problem(name)):
+            problems.add(line, columns[at], at + 1, f"the name {problem}")
+        elif name is not None and len(name) > NAME_MAX:
             problems.add(
                 line, columns[at], at + 1,
                 f"the name is {len(name)} characters long; the most is {NAME_MAX}",
@@ -408,6 +432,10 @@ def _read_row(
     for index, key in header.properties:
         value = cells[index].strip()
         if value:
+            if value[0] == "'":
+                value = restore_cell(value)
+            if suspect and (problem := control_problem(value)):
+                problems.add(line, key, index + 1, f"the value {problem}")
             properties[key] = value
     if problems.total != before:
         return None
