@@ -28,12 +28,13 @@ from app.cli_segments import (
 from app.core import clock, groups, ledger, profiles, subscriptions
 from app.core.errors import InvalidInput, SubgroupsError
 from app.core.store import Store, open_store
+from app.core.text_rules import json_shown, shown, shown_lines
 
 Command = Callable[[argparse.Namespace, Store], int]
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2))
+    print(json_shown(json.dumps(value, ensure_ascii=False, indent=2)))
 
 
 def _local(ts: Any) -> str:
@@ -41,6 +42,7 @@ def _local(ts: Any) -> str:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
+    rows = [[shown(str(cell)) for cell in row] for row in rows]  # user text: controls escaped
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     for row in rows:
@@ -155,10 +157,10 @@ def profiles_show(args: argparse.Namespace, store: Store) -> int:
     if args.json:
         _print_json(view.to_json())
         return 0
-    print(f"{view.identity}  {view.email or ''}  {view.name}")
+    print(shown(f"{view.identity}  {view.email or ''}  {view.name}"))
     if view.properties:
-        print("  " + ", ".join(f"{k}={v}" for k, v in view.properties.items()))
-    print(f"All email: {view.all_email} ({view.all_email_origin})")
+        print("  " + shown(", ".join(f"{k}={v}" for k, v in view.properties.items())))
+    print(f"All email: {view.all_email} ({shown(view.all_email_origin)})")
     rows = [
         [
             g.group_name + (" (archived)" if g.group_status != "active" else ""),
@@ -172,7 +174,7 @@ def profiles_show(args: argparse.Namespace, store: Store) -> int:
     if view.history:
         print("Recent history:")
         for ev in view.history:
-            print(f"  {_local(ev.ts)}  {ev.name}  {ledger.summary(ev)}")
+            print(f"  {_local(ev.ts)}  {shown(ev.name)}  {shown(ledger.summary(ev))}")
     return 0
 
 
@@ -194,9 +196,9 @@ def profiles_set(args: argparse.Namespace, store: Store) -> int:
     if args.json:
         _print_json({"changed": record is not None, "event": record.to_json() if record else None})
     elif record is None:
-        print(f"{args.identity} is already {args.status} for {target}; nothing changed.")
+        print(shown(f"{args.identity} is already {args.status} for {target}; nothing changed."))
     else:
-        print(f"{args.identity}: {target} is now {args.status} (event {record.id}).")
+        print(shown(f"{args.identity}: {target} is now {args.status} (event {record.id})."))
     return 0
 
 
@@ -324,10 +326,12 @@ def profiles_export(args: argparse.Namespace, store: Store) -> int:
 
 def _print_event(event: ledger.EventRecord, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(event.to_json(), ensure_ascii=False), flush=True)
+        print(json_shown(json.dumps(event.to_json(), ensure_ascii=False)), flush=True)
     else:
+        # One event, one line: a newline in an identity shows as \n, never as a new line.
         print(
-            f"{event.id:>7}  {_local(event.ts)}  {event.name:<22} {ledger.summary(event)}",
+            f"{event.id:>7}  {_local(event.ts)}  {shown(event.name):<22} "
+            f"{shown(ledger.summary(event))}",
             flush=True,
         )
 
@@ -463,7 +467,7 @@ def run(func_name: str, args: argparse.Namespace, db: str | None) -> int:
     try:
         return COMMANDS[func_name](args, store)
     except SubgroupsError as exc:
-        print(f"subgroups: {exc}", file=sys.stderr)
+        print(f"subgroups: {shown_lines(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except OperationalError as exc:
         print(

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.core import clock, segments
+from app.core import clock, segments, text_rules
 from app.core.errors import InvalidInput
 from app.core.models import Segment
 from app.core.segment_index import SegmentCount
@@ -37,7 +37,7 @@ ALL_GROUPS = "\0all"
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2))
+    print(text_rules.json_shown(json.dumps(value, ensure_ascii=False, indent=2)))
 
 
 def _group_condition(
@@ -102,10 +102,10 @@ def _counts_json(session: Session, rule: SegmentRule, result: SegmentCount) -> d
 
 
 def _print_counts(counts: dict[str, Any]) -> None:
-    print(counts["sentence"])
+    print(text_rules.shown(counts["sentence"]))
     width = max([len(f"{c['count']:,}") for c in counts["clauses"]] + [1])
     for clause in counts["clauses"]:
-        print(f"  {clause['count']:>{width},}  {clause['condition']}")
+        print(f"  {clause['count']:>{width},}  {text_rules.shown(clause['condition'])}")
     print(f"Total: {counts['count']:,} of {counts['profiles']:,} profiles")
 
 
@@ -152,7 +152,7 @@ def segments_save(args: argparse.Namespace, store: Store) -> int:
         _print_json(shown)
     else:
         print(f"Saved segment {saved.name!r} (id {saved.id}): {shown['count']:,} people.")
-        print(shown["sentence"])
+        print(text_rules.shown(shown["sentence"]))
     return 0
 
 
@@ -187,7 +187,8 @@ def segments_show(args: argparse.Namespace, store: Store) -> int:
         return 0
     print(f"{shown['name']} (segment {shown['id']})")
     _print_counts(shown)
-    print(f"Definition: {json.dumps(shown['definition'], ensure_ascii=False)}")
+    definition = text_rules.json_shown(json.dumps(shown["definition"], ensure_ascii=False))
+    print(f"Definition: {definition}")
     print(
         f"Last change: {_local(shown['updated_at'])} by {shown['updated_by'] or '?'} "
         f"(created {_local(shown['created_at'])} by {shown['created_by'] or '?'})"
