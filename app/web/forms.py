@@ -8,7 +8,9 @@ clients. The tiny multipart bodies it carries are read with the ``email``
 package's MIME parser (no python-multipart needed).
 
 Everything wrong raises ``FormError`` with the HTTP status and a message
-naming what is wrong; nothing here touches the store.
+naming what is wrong; nothing here touches the store. A field (name or
+value) holding a control character is refused whatever the field
+(``app.core.text_rules``): no form of ours has a use for one.
 """
 
 import email.parser
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+
+from app.core.text_rules import control_problem
 
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -153,5 +157,19 @@ async def read_form(request: Request, *, multipart: bool = False) -> Form:
         )
     body = await read_body(request)
     if kind == MULTIPART:
-        return _parse_multipart(body, header or "")
-    return _parse_urlencoded(body, params.get("charset"))
+        form = _parse_multipart(body, header or "")
+    else:
+        form = _parse_urlencoded(body, params.get("charset"))
+    _refuse_controls(form)
+    return form
+
+
+def _refuse_controls(form: Form) -> None:
+    """A 400 for the first field whose name or value holds a control character."""
+    for name, value in form.fields:
+        problem = control_problem(name)
+        if problem is not None:
+            raise FormError(400, f"the name of a form field {problem}")
+        problem = control_problem(value)
+        if problem is not None:
+            raise FormError(400, f"the form field {name!r} {problem}")
