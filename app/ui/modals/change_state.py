@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
 
-from app.core import clock, groups, profiles, subscriptions
+from app.core import clock, groups, profiles, subscriptions, text_rules
 from app.core.errors import SubgroupsError
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.store import Store
@@ -57,7 +57,8 @@ class ChangeStateModal(ModalScreen[str | None]):
         current = self.targets[self.selected].effective
         with Vertical(id="change-state", classes="dialog"):
             yield Static(
-                Content(f"Change a subscription of {self.identity}"), classes="dialog-title"
+                Content(f"Change a subscription of {text_rules.shown(self.identity)}"),
+                classes="dialog-title",
             )
             yield Static("", id="form-error", classes="form-error -empty")
             yield Label("Group", classes="field-label")
@@ -117,10 +118,15 @@ class ChangeStateModal(ModalScreen[str | None]):
                 what = "all email" if group is None else f"group {group.name!r}"
             if event is None:
                 self.post_message(
-                    self.Done(f"{self.identity} was already {status} for {what}; nothing changed")
+                    self.Done(
+                        f"{text_rules.shown(self.identity)} was already {status} for {what}; "
+                        "nothing changed"
+                    )
                 )
             else:
-                self.post_message(self.Done(f"{self.identity}: {what} is now {status}"))
+                self.post_message(
+                    self.Done(f"{text_rules.shown(self.identity)}: {what} is now {status}")
+                )
         except SubgroupsError as exc:
             self.post_message(self.Failed(exc.message))
         except Exception as exc:

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from app.core import campaigns, eligibility
+from app.core import campaigns, eligibility, text_rules
 from app.core.eligibility import Explanation
 from app.core.errors import SubgroupsError
 from app.core.store import Store
@@ -202,7 +202,7 @@ class ExplainModal(ModalScreen[None]):
         explanation = message.explanation
         heading.update(
             Content.assemble(
-                Content.styled(explanation.identity, "bold"),
+                Content.styled(text_rules.shown(explanation.identity), "bold"),
                 " and ",
                 Content.styled(message.campaign, "bold"),
                 ", step by step:",

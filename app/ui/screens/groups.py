@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from app.core import clock, groups
+from app.core import clock, groups, text_rules
 from app.core.errors import SubgroupsError
 from app.core.groups import MAX_ACTIVE_GROUPS, GroupCounts
 from app.core.models import STATUS_ACTIVE
@@ -224,7 +224,9 @@ class GroupsSection(Vertical, can_focus=False):
             sub, unsub = self._count_cells(row)
             cells: list[object] = [Text(row.name)]
             if self._wide:
-                cells.append(Text(row.description, no_wrap=True, overflow="ellipsis"))
+                cells.append(
+                    Text(text_rules.shown(row.description), no_wrap=True, overflow="ellipsis")
+                )
             cells += [
                 row.policy,
                 Text(row.status, style="dim" if row.status != STATUS_ACTIVE else ""),
@@ -256,7 +258,7 @@ class GroupsSection(Vertical, can_focus=False):
             f"  {group.policy}, {group.status}, {'shown on' if group.shown_on_landing_page else 'hidden from'} the landing page"
         )
         text.append(
-            "\n" + (group.description or "No description."),
+            "\n" + (text_rules.shown(group.description) or "No description."),
             style="" if group.description else "dim",
         )
         detail.update(text)

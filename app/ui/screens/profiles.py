@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from app.core import ledger, profiles
+from app.core import ledger, profiles, text_rules
 from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE, UNSUBSCRIBED
 from app.core.profiles import ProfileView
@@ -150,7 +150,12 @@ class ProfilesSection(Vertical, can_focus=False):
         table.clear()
         for hit in message.hits:
             all_email = Text(hit.all_email, style="bold" if hit.all_email == UNSUBSCRIBED else "")
-            table.add_row(Text(hit.identity), Text(hit.name), all_email, key=hit.identity)
+            table.add_row(
+                Text(text_rules.shown(hit.identity)),
+                Text(text_rules.shown(hit.name)),
+                all_email,
+                key=hit.identity,
+            )
         more = " (first 200)" if len(message.hits) >= profiles.SEARCH_LIMIT else ""
         what = f"matching {message.query!r}" if message.query.strip() else "in the store"
         self.query_one("#profiles-found", Static).update(
@@ -203,40 +208,42 @@ class ProfilesSection(Vertical, can_focus=False):
             summary.update(Content(message.error or "Select a profile to see its subscriptions."))
             return
         view = message.view
+        # Stored text shows its control characters escaped (text_rules.shown).
         text = Text()
-        text.append(view.identity, style="bold")
+        text.append(text_rules.shown(view.identity), style="bold")
         if view.email and view.email != view.identity:
-            text.append(f"  <{view.email}>")
+            text.append(f"  <{text_rules.shown(view.email)}>")
         if view.name:
-            text.append(f"  {view.name}")
+            text.append(f"  {text_rules.shown(view.name)}")
         if view.properties:
-            text.append(
-                "\n" + ", ".join(f"{k}: {v}" for k, v in view.properties.items()), style="dim"
-            )
+            properties = ", ".join(f"{k}: {v}" for k, v in view.properties.items())
+            text.append("\n" + text_rules.shown(properties), style="dim")
         text.append("\nAll email: ")
         text.append(view.all_email, style="bold")
-        text.append(f" · {view.all_email_origin}", style="dim")
+        text.append(f" · {text_rules.shown(view.all_email_origin)}", style="dim")
         if view.all_email == UNSUBSCRIBED:
             text.append(
                 "\nUnsubscribed from all email: no campaign reaches this person, whatever the groups say."
             )
         summary.update(text)
         for g in view.groups:
-            name = Text(g.group_name)
+            name = Text(text_rules.shown(g.group_name))
             if g.group_status != STATUS_ACTIVE:
                 name.append(" (archived)", style="dim")
             groups_table.add_row(
                 name,
                 Text(g.effective, style="bold" if g.effective == UNSUBSCRIBED else ""),
                 g.stored or "—",
-                Text(g.origin + (f" — {g.reason}" if g.reason else "")),
+                Text(text_rules.shown(g.origin + (f" — {g.reason}" if g.reason else ""))),
                 key=str(g.group_id),
             )
         if groups_table.row_count:
             groups_table.move_cursor(row=min(cursor, groups_table.row_count - 1))
         for ev in view.history:
             history.add_row(
-                ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"), ev.name, Text(ledger.summary(ev))
+                ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"),
+                Text(text_rules.shown(ev.name)),
+                Text(text_rules.shown(ledger.summary(ev))),
             )
 
     def action_reload(self) -> None:

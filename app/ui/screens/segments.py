@@ -19,7 +19,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from app.core import clock, groups, segments
+from app.core import clock, groups, segments, text_rules
 from app.core.errors import SubgroupsError
 from app.core.groups import clean_name
 from app.core.segment_index import BuildCancelled, SegmentCount
@@ -406,8 +406,8 @@ class SegmentsSection(Vertical, can_focus=False):
             subscribed = [name for name, state in member.states if state == "subscribed"]
             rows.append(
                 [
-                    member.identity,
-                    member.name,
+                    text_rules.shown(member.identity),
+                    text_rules.shown(member.name),
                     member.all_email,
                     f"{len(subscribed)}: " + ", ".join(subscribed),
                 ]

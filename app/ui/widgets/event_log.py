@@ -15,14 +15,18 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Input, RichLog, Static
 
-from app.core import clock
+from app.core import clock, text_rules
 from app.core.ledger import CHANNEL_UNSUBSCRIBED, EventRecord, summary
 
 CAPACITY = 1000
 
 
 def event_line(event: EventRecord) -> Text:
-    """One event as a line of plain text (user text is never read as markup)."""
+    """One event as a line of plain text (user text is never read as markup).
+
+    Control characters show as escapes (``\\x1b``, ``\\n``): a stored newline
+    cannot forge a line, nor ESC reach the terminal.
+    """
     line = Text(no_wrap=True, overflow="ellipsis")
     local = event.ts.astimezone()
     # Today's events by time alone; older ones (history, replays) with the date.
@@ -30,9 +34,9 @@ def event_line(event: EventRecord) -> Text:
     line.append(f"{local.strftime(fmt):<11}", style="dim")
     line.append("  ")
     style = "bold" if event.name == CHANNEL_UNSUBSCRIBED else "bold italic"
-    line.append(f"{event.name:<20}", style=style)
+    line.append(f"{text_rules.shown(event.name):<20}", style=style)
     line.append(" ")
-    line.append(summary(event))
+    line.append(text_rules.shown(summary(event)))
     return line
 
 

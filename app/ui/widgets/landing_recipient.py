@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from app.core import clock, landing, profiles, tokens
+from app.core import clock, landing, profiles, text_rules, tokens
 from app.core.errors import SubgroupsError, UnknownProfile
 from app.core.landing import PageSettings
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED, Profile
@@ -278,10 +278,10 @@ class RecipientPane(Vertical):
                 Content.styled("Preferences for (no recipient)", "$foreground-muted")
             )
             return
-        parts = [Content.styled(person.name or person.identity, "bold")]
+        parts = [Content.styled(text_rules.shown(person.name or person.identity), "bold")]
         if person.email and person.email != person.identity:
-            parts.append(Content(person.email))
-        parts.append(Content(person.identity))
+            parts.append(Content(text_rules.shown(person.email)))
+        parts.append(Content(text_rules.shown(person.identity)))
         line = Content(" · ").join(parts)
         if person.found_as:
             line = Content.assemble(
