@@ -33,7 +33,7 @@ from app.core.csv_io.format import (
 from app.core.errors import CsvError, CsvProblem, InvalidInput
 from app.core.groups import name_key
 from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Group
-from app.core.text_rules import CONTROL_CLASS, control_problem
+from app.core.text_rules import control_problem
 
 # A row (one record, even when a quoted cell spans lines) holds at most this
 # many characters. Checked while reading, so a 10 MB line or a quote left
@@ -42,8 +42,6 @@ MAX_ROW_CHARS = 64 * 1024
 IDENTITY_MAX, EMAIL_MAX, NAME_MAX = 320, 320, 200
 KEPT_PROBLEMS = 200  # in the error's list; the rest are counted
 STATE_HELP = "use subscribed, unsubscribed, or leave the cell empty"
-# Any control character in a row (one search a row; then the cells are looked at).
-_CONTROL = re.compile(f"[{CONTROL_CLASS}]")
 
 
 class ParsedRow(NamedTuple):
@@ -374,8 +372,9 @@ def _read_row(
 ) -> ParsedRow | None:
     """The row checked, or None (its problems noted)."""
     before = problems.total
-    # One search a row: only a row holding a control character has its cells looked at.
-    suspect = _CONTROL.search("".join(cells)) is not None
+    # One check a row: only a row with an unprintable character has its cells searched
+    # for control characters (isprintable is also false for a no-break space: no harm).
+    suspect = not "".join(cells).isprintable()
     at = header.identity
     identity = cells[at].strip()
     if identity[:1] == "'":
