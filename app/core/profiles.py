@@ -19,6 +19,7 @@ from app.core.models import (
     Group,
     GroupState,
     Profile,
+    email_key,
 )
 
 SEARCH_LIMIT = 200
@@ -49,6 +50,7 @@ def create_profile(
     profile = Profile(
         identity=cleaned,
         email=email,
+        email_key=email_key(email),
         name=name,
         properties=properties or {},
         created_at=now or clock.now(),
