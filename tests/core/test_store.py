@@ -210,10 +210,14 @@ def _build_version_1_store(url: str) -> None:
         migrations._guard_ledger(conn)
         # Version 1 read group states through a (group_id, state) index (version 4 replaced it).
         conn.execute(text("DROP INDEX ix_group_state_group_state_profile"))
-        conn.execute(text("CREATE INDEX ix_group_state_group_state ON group_state (group_id, state)"))
+        conn.execute(
+            text("CREATE INDEX ix_group_state_group_state ON group_state (group_id, state)")
+        )
         if conn.dialect.name == "postgresql":
             # Version 1 had 64-character name keys (version 3 widened them).
-            conn.execute(text("ALTER TABLE subscription_group ALTER COLUMN name_key TYPE VARCHAR(64)"))
+            conn.execute(
+                text("ALTER TABLE subscription_group ALTER COLUMN name_key TYPE VARCHAR(64)")
+            )
         conn.execute(text("INSERT INTO schema_meta (key, value) VALUES ('schema_version', '1')"))
     engine.dispose()
     old = Store(engine=make_engine(resolve_db_url(url)), url=resolve_db_url(url))
