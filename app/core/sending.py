@@ -6,8 +6,10 @@ in batches. For each batch, in one write transaction:
 1. ``eligibility.eligible_now`` checks who may still get it (an opt-out
    that committed since the send began is honoured from the next batch on);
 2. the eligible people with a usable address are *claimed*: a ``Delivery``
-   row each, status ``sending``. The row is unique per (campaign, profile),
-   so nobody can be claimed twice, by this send or another.
+   row each, status ``sending``. The row is unique per (campaign, profile)
+   and per (campaign, address key), so nobody and no address can be claimed
+   twice, by this send or another: of profiles sharing an address, the
+   first claimed (the lowest id) gets the message.
 
 Then, with no transaction open, the messages are made (``app.core.mail``)
 and handed to the outbox; a second short write marks them ``sent`` (or
@@ -133,6 +135,7 @@ class SendResult:
     sent: int = 0
     skipped: int = 0  # not eligible at their batch's check
     without_email: int = 0  # no usable email address
+    same_address: int = 0  # their address got it under another profile
     failed: int = 0  # refused by the server for good
     unknown: int = 0  # left unclear by an earlier crash (SMTP): not sent again
     recovered: int = 0  # found in the outbox after an earlier crash, now recorded as sent
@@ -158,6 +161,7 @@ class SendResult:
             "sent": self.sent,
             "skipped": self.skipped,
             "without_email": self.without_email,
+            "same_address": self.same_address,
             "failed": self.failed,
             "unknown": self.unknown,
             "recovered": self.recovered,
@@ -433,20 +437,26 @@ class _Sender:
             if _status(session, self.campaign_id, self.holder) != campaigns.SENDING:
                 return None  # paused or cancelled from elsewhere, or another send took over
             eligible = eligibility.eligible_now(session, campaign, ids)
-            people: list[tuple[int, str | None, str]] = []
+            people: list[tuple[int, str | None, str | None, str]] = []
             wanted = sorted(eligible)
             for chunk in _chunks(wanted, 900):
                 people += session.execute(
-                    select(Profile.id, Profile.email, Profile.name).where(
+                    select(Profile.id, Profile.email, Profile.email_key, Profile.name).where(
                         col(Profile.id).in_(chunk)
                     )
                 ).all()
             recipients: list[Recipient] = []
-            for pid, email, name in sorted(people):
+            keys: dict[int, str | None] = {}
+            seen: set[str] = set()
+            for pid, email, key, name in sorted(people):
                 address = usable_address(email)
                 if address is None:
                     self.result.without_email += 1
+                elif key is not None and key in seen:
+                    self.result.same_address += 1  # a twin earlier in this batch has it
                 else:
+                    keys[pid] = key
+                    seen.add(key or "")
                     recipients.append(Recipient(pid, address, name or ""))
             self.result.skipped += len(ids) - len(eligible)
             if recipients:
@@ -458,12 +468,14 @@ class _Sender:
                         "message_id": mail.message_id(r.profile_id),
                         "batch": batch,
                         "sent_at": now,
+                        "address_key": keys[r.profile_id],
                     }
                     for r in recipients
                 ]
                 statement = _insert(session).returning(DELIVERY.c.profile_id)
                 claimed = set(session.execute(statement, rows).scalars())
-                # Someone else's claim (another send) wins: theirs to deliver.
+                # An earlier claim of the address (a twin) or of the profile wins.
+                self.result.same_address += len(recipients) - len(claimed)
                 recipients = [r for r in recipients if r.profile_id in claimed]
             _heartbeat(session, self.campaign_id, self.holder, now)
         return recipients
