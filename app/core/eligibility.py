@@ -230,7 +230,9 @@ def eligible_now(session: Session, campaign: CampaignLike, profile_ids: Sequence
                 ).all()
                 stored.update(((int(p), int(g)), st) for p, g, st in rows if g in wanted)
 
-        def subscribed(profile_id: int, group_id: int) -> bool:
+        def subscribed(
+            profile_id: int, group_id: int, stored: dict[tuple[int, int], str] = stored
+        ) -> bool:
             state = profiles.effective_state(
                 policies.get(group_id, POLICY_OPT_IN), stored.get((profile_id, group_id))
             )

@@ -14,6 +14,7 @@ from sending_world import (
     recipients_of,
     set_state,
 )
+from sqlmodel import select
 
 from app.core import campaigns, csv_io, eligibility, profiles, sending
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED, Campaign, Profile
@@ -170,7 +171,7 @@ def test_a_profile_view_lists_the_other_profiles_with_its_address(
     with store.read() as session:
         a = profiles.profile_view(session, "identity-a")
         c = profiles.profile_view(session, "identity-c")
-        stored = {p.identity: p.email_key for p in session.query(Profile).all()}
+        stored = {p.identity: p.email_key for p in session.exec(select(Profile)).all()}
     assert a.same_address == ("identity-b",)
     assert a.to_json()["same_address"] == ["identity-b"]
     assert c.same_address == ()
