@@ -11,7 +11,9 @@ is unchanged since the step was written; any later change to that table gets
 its own step with explicit DDL.
 """
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
@@ -109,6 +111,7 @@ def _v5_address_keys_and_send_leases(conn: Connection) -> None:
     if fixes:
         conn.execute(text("UPDATE profile SET email_key = :k WHERE id = :i"), fixes)
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_profile_email_key ON profile (email_key)")
+    _v5_destinations_of_unfinished_sends(conn)
     conn.exec_driver_sql(
         "UPDATE delivery SET address_key = "
         "(SELECT p.email_key FROM profile p WHERE p.id = delivery.profile_id)"
@@ -122,6 +125,34 @@ def _v5_address_keys_and_send_leases(conn: Connection) -> None:
         "CREATE UNIQUE INDEX IF NOT EXISTS ux_delivery_campaign_address "
         "ON delivery (campaign_id, address_key)"
     )
+
+
+def _v5_destinations_of_unfinished_sends(conn: Connection) -> None:
+    """A send left paused or sending keeps the outbox its first run named in the ledger
+    ("Outbox": a folder, or "SMTP server host:port"), so its resume goes there too. A
+    relative folder (from an unknown working directory) is left unknown."""
+    rows = conn.execute(
+        text(
+            "SELECT c.id, e.properties FROM campaign c JOIN ledger_event e "
+            "ON e.campaign_id = c.id AND e.name = 'Campaign Send Started' "
+            "WHERE c.status IN ('sending', 'paused') AND c.destination IS NULL ORDER BY e.id"
+        )
+    ).all()
+    found: dict[int, str] = {}
+    for campaign_id, properties in rows:
+        if campaign_id in found:
+            continue  # the first run's outbox
+        values = json.loads(properties) if isinstance(properties, str) else properties or {}
+        outbox = str(values.get("Outbox") or "")
+        if outbox.startswith("SMTP server "):
+            found[campaign_id] = "smtp:" + outbox.removeprefix("SMTP server ").lower()
+        elif outbox and Path(outbox).is_absolute():
+            found[campaign_id] = f"maildir:{Path(outbox).resolve()}"
+    for campaign_id, destination in found.items():
+        conn.execute(
+            text("UPDATE campaign SET destination = :d WHERE id = :i"),
+            {"d": destination, "i": campaign_id},
+        )
 
 
 # version -> the step that brings a store from version-1 to version.

@@ -394,6 +394,15 @@ def test_a_version_4_store_gets_address_keys_and_one_delivery_per_address(store_
             session=session, name="Old", actor=ACTOR, subject="S", body="B",
             from_address="a@example.com",
         )  # fmt: skip
+        assert campaign.id is not None
+        for outbox in ("/srv/out/first", "/srv/out/second"):  # paused, resumed elsewhere
+            campaigns.set_status(
+                session=session, campaign_id=campaign.id, status=campaigns.SENDING,
+                actor=ACTOR, Outbox=outbox,
+            )  # fmt: skip
+            campaigns.set_status(
+                session=session, campaign_id=campaign.id, status=campaigns.PAUSED, actor=ACTOR
+            )
     store.dispose()
     _as_version_4(store_url)
     engine = make_engine(resolve_db_url(store_url))
@@ -431,6 +440,10 @@ def test_a_version_4_store_gets_address_keys_and_one_delivery_per_address(store_
             ("p3", None),
         ]
         assert [tuple(d) for d in delivered] == [(1, "x@example.com"), (2, None)]
+        with store.read() as session:
+            old = campaigns.get_campaign(session, "Old")
+        # A paused send resumes where its first run delivered.
+        assert old.destination == "maildir:/srv/out/first"
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("profile")}
         assert "ix_profile_email_key" in indexes
     finally:
