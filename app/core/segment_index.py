@@ -337,13 +337,13 @@ class SegmentIndex:
         with self._lock:
             if self._twins is None:
                 shared = (
-                    select(Profile.email_key)
+                    select(col(Profile.email_key))
                     .where(col(Profile.email_key).is_not(None))
                     .group_by(col(Profile.email_key))
                     .having(func.count() > 1)
                 )
                 rows = session.execute(
-                    select(Profile.id, Profile.email_key)
+                    select(col(Profile.id), col(Profile.email_key))
                     .where(col(Profile.email_key).in_(shared))
                     .order_by(col(Profile.id))
                 ).all()
