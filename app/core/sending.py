@@ -325,8 +325,7 @@ class _Sender:
             campaign = campaigns.set_status(
                 session=session, campaign_id=self.campaign_id, status=campaigns.SENDING,
                 actor=self.actor, source=self.source, now=now,
-                Resumed=resumed, Outbox=self.outbox.description, Destination=destination,
-                Sender=self.holder,
+                Resumed=resumed, Outbox=self.outbox.description,
             )  # fmt: skip
             campaign.destination = campaign.destination or destination
             campaign.lease_holder, campaign.lease_beat_at = self.holder, now
