@@ -161,6 +161,11 @@ def profiles_show(args: argparse.Namespace, store: Store) -> int:
     if view.properties:
         print("  " + shown(", ".join(f"{k}={v}" for k, v in view.properties.items())))
     print(f"All email: {view.all_email} ({shown(view.all_email_origin)})")
+    if view.same_address:
+        print(
+            f"Same address as: {shown(', '.join(view.same_address))} (one recipient: an opt-out "
+            "under any of them counts for all)"
+        )
     rows = [
         [
             g.group_name + (" (archived)" if g.group_status != "active" else ""),
@@ -277,6 +282,17 @@ def profiles_import(args: argparse.Namespace, store: Store) -> int:
             print(f"  line {kept.line}: {kept.identity} {kept.group_name or 'all email'}")
     else:
         print("Kept unsubscribed: 0")
+    if plan.shared_addresses:
+        print(
+            f"Warning: {len(plan.shared_addresses):,} "
+            f"address{'' if len(plan.shared_addresses) == 1 else 'es'} shared by several "
+            "profiles; each is one recipient (one message, and an opt-out under any of its "
+            "profiles counts for all):"
+        )
+        for shared in plan.shared_addresses[:5]:
+            print(f"  {shared.address}: {', '.join(shared.identities)}")
+        if len(plan.shared_addresses) > 5:
+            print(f"  … and {len(plan.shared_addresses) - 5:,} more (--json lists every one)")
     if result.dry_run and (plan.new_profiles or plan.updated_profiles or plan.state_changes):
         print("Run it again without --dry-run to import.")
     return 0

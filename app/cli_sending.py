@@ -7,8 +7,9 @@ from ``SUBGROUPS_SMTP_USER`` / ``SUBGROUPS_SMTP_PASSWORD``. A progress line
 goes to stderr when it is a terminal; the summary goes to stdout.
 
 Exit codes: 0 sent; 1 refused by a rule (already sent, cancelled, being sent
-by another process) or paused because the outbox stopped taking messages
-(the message says how to resume); 2 bad input (a malformed --smtp, a
+by another process, resumed into another outbox than its first) or paused
+because the outbox stopped taking messages (the message says how to
+resume); 2 bad input (a malformed --smtp, a
 campaign that is not ready); 130 interrupted (ctrl+c: the current batch is
 finished first and the campaign is paused; a second ctrl+c stops at once).
 """
@@ -87,12 +88,14 @@ def _progress_line(name: str) -> Callable[[sending.SendProgress], None] | None:
 
 def summary(result: sending.SendResult, name: str) -> list[str]:
     """The lines the command prints about a send (also what the console can show)."""
-    skipped = result.skipped + result.without_email
+    skipped = result.skipped + result.without_email + result.same_address
     reasons = []
     if result.skipped:
         reasons.append(f"{result.skipped:,} not eligible at their batch's check")
     if result.without_email:
         reasons.append(f"{result.without_email:,} without a usable email address")
+    if result.same_address:
+        reasons.append(f"{result.same_address:,} whose address got it under another profile")
     why = f" ({skipped:,} skipped: {', '.join(reasons)})" if skipped else ""
     lines = [f"Sent {_count(result.sent, 'message')} to {result.outbox}{why}."]
     if result.failed:

@@ -6,7 +6,15 @@ The chain (DESIGN.md §1, "Email campaigns"), in this order:
    groups, if any;
 3. minus people unsubscribed from all email;
 4. minus people effectively unsubscribed from any "do not send to" group,
-   archived groups included (their opt-outs stay enforced).
+   archived groups included (their opt-outs stay enforced);
+5. one message per address.
+
+One address is one recipient (``Profile.email_key``: the address stripped and
+lower-cased). Steps 3 and 4 act on addresses: an opt-out under any profile of
+an address keeps every profile with that address out. Step 5 keeps, of the
+profiles left that share an address, the one with the lowest id (the one a
+send, going through the audience in id order, claims first); the reach shows
+it only when it drops someone. Step 2 stays per profile.
 
 ``reach`` counts each step with the segment index (bitsets: fast at 1M
 profiles). ``eligible_now`` is the sender's authoritative check of steps 2-4
@@ -39,12 +47,13 @@ from app.core.models import (
 from app.core.segment_index import SegmentIndex, iter_ids
 from app.core.store import Store
 
-AUDIENCE, ONLY, ALL_EMAIL, DO_NOT_SEND, ADDRESS = (
+AUDIENCE, ONLY, ALL_EMAIL, DO_NOT_SEND, ADDRESS, ONE_PER_ADDRESS = (
     "audience",
     "only_subscribed_to",
     "all_email",
     "do_not_send_to",
     "address",
+    "one_per_address",
 )
 # SQLite allows 999 bound parameters in old builds: batches are read in chunks.
 _CHUNK = 900
@@ -108,7 +117,7 @@ def _audience_bits(index: SegmentIndex, session: Session, campaign: CampaignLike
 def _chain(
     index: SegmentIndex, session: Session, campaign: CampaignLike
 ) -> list[tuple[str, str, int]]:
-    """(key, label, bits after the step) for steps 1-4; the caller holds the index lock."""
+    """(key, label, bits after the step) for steps 1-5; the caller holds the index lock."""
     index.load_groups(session, [*campaign.only_subscribed_to, *campaign.do_not_send_to])
     bits = _audience_bits(index, session, campaign)
     audience = audience_name(session, campaign)  # type: ignore[arg-type]
@@ -121,16 +130,20 @@ def _chain(
     else:
         label = "Only subscribed to all of: no groups chosen"
     steps.append((ONLY, label, bits))
-    bits &= ~index.email_unsubscribed
+    bits &= ~index.spread_to_twins(index.email_unsubscribed, session)
     steps.append((ALL_EMAIL, "Minus people unsubscribed from all email", bits))
     for group_id in campaign.do_not_send_to:
-        bits &= index.subscribed(group_id)
+        left = index.everyone & ~index.subscribed(group_id)
+        bits &= ~index.spread_to_twins(left, session)
     label = (
         f"Minus people who left {_names(session, campaign.do_not_send_to)}"
         if campaign.do_not_send_to
         else "Do not send to: no groups chosen"
     )
     steps.append((DO_NOT_SEND, label, bits))
+    once = index.one_per_address(bits, session)
+    if once != bits:
+        steps.append((ONE_PER_ADDRESS, "One message per address (profiles sharing one)", once))
     return steps
 
 
@@ -162,7 +175,12 @@ def audience_ids(store: Store, campaign: CampaignLike) -> list[int]:
 
 
 def eligible_now(session: Session, campaign: CampaignLike, profile_ids: Sequence[int]) -> set[int]:
-    """The ids of ``profile_ids`` that pass steps 2-4, read from the store in this session."""
+    """The ids of ``profile_ids`` that pass steps 2-4, read from the store in this session.
+
+    Steps 3 and 4 look at every profile sharing an address with one of these
+    (found through ``email_key``). Step 5 is the sender's: its claims are unique
+    per address.
+    """
     group_ids = sorted({*campaign.only_subscribed_to, *campaign.do_not_send_to})
     policies = (
         {
@@ -172,38 +190,64 @@ def eligible_now(session: Session, campaign: CampaignLike, profile_ids: Sequence
         if group_ids
         else {}
     )
+    blocking = set(campaign.do_not_send_to)
     eligible: set[int] = set()
     for start in range(0, len(profile_ids), _CHUNK):
         chunk = list(profile_ids[start : start + _CHUNK])
-        subscribed_to_email = set(
-            session.execute(
-                select(Profile.id).where(
-                    col(Profile.id).in_(chunk), col(Profile.all_email) != UNSUBSCRIBED
+        people: dict[int, tuple[str | None, str]] = {
+            int(pid): (key, all_email)
+            for pid, key, all_email in session.execute(
+                select(Profile.id, Profile.email_key, Profile.all_email).where(
+                    col(Profile.id).in_(chunk)
                 )
-            ).scalars()
-        )
+            ).all()
+        }
+        keys = sorted({key for key, _ in people.values() if key})
+        twins: dict[int, tuple[str | None, str]] = {}
+        for keys_chunk in range(0, len(keys), _CHUNK):
+            twins.update(
+                (int(pid), (key, all_email))
+                for pid, key, all_email in session.execute(
+                    select(Profile.id, Profile.email_key, Profile.all_email).where(
+                        col(Profile.email_key).in_(keys[keys_chunk : keys_chunk + _CHUNK])
+                    )
+                ).all()
+                if pid not in people
+            )
+        everyone = {**people, **twins}
         stored: dict[tuple[int, int], str] = {}
-        if group_ids and subscribed_to_email:
+        if group_ids:
             # By profile only (the primary key's lead column): a filter on the
             # group too lets SQLite pick the (group, state) index and scan
             # whole groups, 20x slower at 1M profiles. A profile has few states.
-            rows = session.execute(
-                select(GroupState.profile_id, GroupState.group_id, GroupState.state).where(
-                    col(GroupState.profile_id).in_(sorted(subscribed_to_email))
-                )
-            ).all()
             wanted = set(group_ids)
-            stored = {(int(p), int(g)): s for p, g, s in rows if g in wanted}
-        for profile_id in subscribed_to_email:
-            ok = True
-            for group_id in group_ids:
-                state = profiles.effective_state(
-                    policies.get(group_id, POLICY_OPT_IN), stored.get((profile_id, group_id))
-                )
-                if state != SUBSCRIBED:
-                    ok = False
-                    break
-            if ok:
+            ids = sorted(everyone)
+            for ids_start in range(0, len(ids), _CHUNK):
+                rows = session.execute(
+                    select(GroupState.profile_id, GroupState.group_id, GroupState.state).where(
+                        col(GroupState.profile_id).in_(ids[ids_start : ids_start + _CHUNK])
+                    )
+                ).all()
+                stored.update(((int(p), int(g)), st) for p, g, st in rows if g in wanted)
+
+        def subscribed(
+            profile_id: int, group_id: int, stored: dict[tuple[int, int], str] = stored
+        ) -> bool:
+            state = profiles.effective_state(
+                policies.get(group_id, POLICY_OPT_IN), stored.get((profile_id, group_id))
+            )
+            return state == SUBSCRIBED
+
+        # Addresses kept out by an opt-out under any of their profiles (steps 3 and 4).
+        out = {
+            key
+            for pid, (key, all_email) in everyone.items()
+            if key and (all_email == UNSUBSCRIBED or any(not subscribed(pid, g) for g in blocking))
+        }
+        for profile_id, (key, all_email) in people.items():
+            if all_email == UNSUBSCRIBED or (key and key in out):
+                continue
+            if all(subscribed(profile_id, g) for g in group_ids):
                 eligible.add(profile_id)
     return eligible
 
@@ -286,6 +330,75 @@ def _why_not_subscribed(session: Session, profile_id: int, group: Group, stored:
     return f"left {group.name}{_last_change(session, profile_id, group.id)}"
 
 
+def _twins(session: Session, profile: Profile) -> list[Profile]:
+    """The other profiles with this profile's address, by id."""
+    if not profile.email_key:
+        return []
+    return list(
+        session.exec(
+            select(Profile)
+            .where(col(Profile.email_key) == profile.email_key, col(Profile.id) != profile.id)
+            .order_by(col(Profile.id))
+        ).all()
+    )
+
+
+def _twin_all_email(session: Session, twins: Sequence[Profile]) -> str | None:
+    """Why the address is out of all email because of a twin, or None."""
+    for twin in twins:
+        if twin.all_email == UNSUBSCRIBED:
+            assert twin.id is not None
+            return (
+                f"the address {twin.email_key} opted out of all email under profile "
+                f"{twin.identity}{_last_change(session, twin.id, None)}"
+            )
+    return None
+
+
+def _twin_left(session: Session, twins: Sequence[Profile], group_ids: Sequence[int]) -> list[str]:
+    """Why the address is out of "do not send to" groups because of a twin."""
+    reasons = []
+    for twin in twins:
+        assert twin.id is not None
+        for group, effective, stored in _group_states(session, twin.id, group_ids):
+            if effective == SUBSCRIBED:
+                continue
+            assert group.id is not None
+            if stored is None and group.policy == POLICY_OPT_IN:
+                what = f"never joined {group.name} (opt-in)"
+            else:
+                what = f"left {group.name}"
+            reasons.append(
+                f"the address {twin.email_key} {what} under profile {twin.identity}"
+                f"{_last_change(session, twin.id, group.id)}"
+            )
+    return reasons
+
+
+def _first_of_address(
+    session: Session, campaign: CampaignLike, twins: Sequence[Profile], pid: int, audience: int
+) -> Profile | None:
+    """The twin that gets the campaign instead of ``pid``: the one already sent it, or an
+    eligible one of the audience with a lower id (the send claims by id), or None."""
+    if not twins:
+        return None
+    by_id = {t.id: t for t in twins}
+    if campaign.id is not None:
+        claimed = session.execute(
+            select(Delivery.profile_id).where(
+                col(Delivery.campaign_id) == campaign.id,
+                col(Delivery.profile_id).in_(list(by_id)),
+            )
+        ).scalars()
+        for twin_id in claimed:
+            return by_id[twin_id]
+    earlier = [t.id for t in twins if t.id is not None and t.id < pid and (audience >> t.id) & 1]
+    if not earlier:
+        return None
+    first = min(eligible_now(session, campaign, earlier), default=None)
+    return by_id[first] if first is not None else None
+
+
 def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
     """Each step of the chain for this person, and the verdict."""
     index = segments.index_for(store)
@@ -297,6 +410,7 @@ def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
         with index.locked():
             audience_bits = _audience_bits(index, session, campaign)
         steps: list[ExplainStep] = []
+        twins = _twins(session, profile)
         audience = audience_name(session, campaign)  # type: ignore[arg-type]
         if audience == ALL_PROFILES:
             steps.append(ExplainStep(AUDIENCE, "Audience", True, "the audience is all profiles"))
@@ -320,14 +434,18 @@ def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
                 ExplainStep(ONLY, "Only subscribed to all of", True, f"subscribed to {names}")
             )
 
+        twin_out = _twin_all_email(session, twins)
         if profile.all_email == UNSUBSCRIBED:
             detail = "unsubscribed from all email" + _last_change(session, pid, None)
             steps.append(ExplainStep(ALL_EMAIL, "All email", False, detail))
+        elif twin_out is not None:
+            steps.append(ExplainStep(ALL_EMAIL, "All email", False, twin_out))
         else:
             steps.append(ExplainStep(ALL_EMAIL, "All email", True, "subscribed to email"))
 
         blocked = _group_states(session, pid, campaign.do_not_send_to)
         left = [(g, s) for g, eff, s in blocked if eff != SUBSCRIBED]
+        twins_left = _twin_left(session, twins, campaign.do_not_send_to)
         if not campaign.do_not_send_to:
             steps.append(ExplainStep(DO_NOT_SEND, "Do not send to", True, "no such groups chosen"))
         elif left:
@@ -337,6 +455,8 @@ def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
                 for g, s in left
             )
             steps.append(ExplainStep(DO_NOT_SEND, "Do not send to", False, detail))
+        elif twins_left:
+            steps.append(ExplainStep(DO_NOT_SEND, "Do not send to", False, "; ".join(twins_left)))
         else:
             names = ", ".join(g.name for g, _e, _s in blocked)
             steps.append(
@@ -349,6 +469,15 @@ def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
             steps.append(
                 ExplainStep(ADDRESS, "Email address", False, "the profile has no email address")
             )
+        if twins:
+            first = _first_of_address(session, campaign, twins, pid, audience_bits)
+            if first is None:
+                also = ", ".join(t.identity for t in twins)
+                detail = f"gets it for the address {profile.email_key} (also under {also})"
+                steps.append(ExplainStep(ONE_PER_ADDRESS, "One message per address", True, detail))
+            else:
+                detail = f"the address {profile.email_key} gets it under profile {first.identity}"
+                steps.append(ExplainStep(ONE_PER_ADDRESS, "One message per address", False, detail))
 
         delivered_at = None
         if campaign.id is not None:

@@ -64,6 +64,10 @@ class WrongStatus(RuleRefused):
     """The action does not apply in the group's current status."""
 
 
+class OtherDestination(WrongStatus):
+    """A campaign's send is resumed into another outbox than the one it first delivered to."""
+
+
 # --- profile CSV files (app.core.csv_io) ------------------------------------------
 
 

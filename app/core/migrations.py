@@ -11,7 +11,9 @@ is unchanged since the step was written; any later change to that table gets
 its own step with explicit DDL.
 """
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
@@ -72,11 +74,93 @@ def _v4_covering_group_state_index(conn: Connection) -> None:
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_group_state_group_state")
 
 
+def _v5_address_keys_and_send_leases(conn: Connection) -> None:
+    """Version 5: one address is one recipient; a send remembers where it delivers.
+
+    - ``profile.email_key`` (indexed): the address stripped and lower-cased. SQL's
+      ``lower(trim())`` fills it; rows where Python's ``email_key`` says otherwise
+      (non-ASCII letters, whitespace other than spaces) are then corrected one by one,
+      so every key is what the write paths compute.
+    - ``campaign.destination``, ``lease_holder``, ``lease_beat_at``: where the send
+      delivers, and who is sending it now (host:pid) with its last heartbeat.
+    - ``delivery.address_key``, unique per campaign: an address is claimed once.
+      Rows from earlier sends get their profile's key; where such a send already
+      mailed one address twice, only the first row keeps it.
+    """
+    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    # Step 2 makes campaign and delivery from today's models: they may have these already.
+    for table, column, kind in (
+        ("profile", "email_key", "VARCHAR(320)"),
+        ("campaign", "destination", "VARCHAR(1100)"),
+        ("campaign", "lease_holder", "VARCHAR(300)"),
+        ("campaign", "lease_beat_at", timestamp),
+        ("delivery", "address_key", "VARCHAR(320)"),
+    ):
+        if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    conn.exec_driver_sql(
+        "UPDATE profile SET email_key = NULLIF(lower(trim(email)), '') WHERE email IS NOT NULL"
+    )
+    fixes = [
+        {"k": models.email_key(email), "i": pid}
+        for pid, email, key in conn.execute(
+            text("SELECT id, email, email_key FROM profile WHERE email IS NOT NULL")
+        )
+        if models.email_key(email) != key
+    ]
+    if fixes:
+        conn.execute(text("UPDATE profile SET email_key = :k WHERE id = :i"), fixes)
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_profile_email_key ON profile (email_key)")
+    _v5_destinations_of_unfinished_sends(conn)
+    conn.exec_driver_sql(
+        "UPDATE delivery SET address_key = "
+        "(SELECT p.email_key FROM profile p WHERE p.id = delivery.profile_id)"
+    )
+    conn.exec_driver_sql(
+        "UPDATE delivery SET address_key = NULL WHERE address_key IS NOT NULL AND id NOT IN "
+        "(SELECT min(id) FROM delivery WHERE address_key IS NOT NULL "
+        "GROUP BY campaign_id, address_key)"
+    )
+    conn.exec_driver_sql(
+        "CREATE UNIQUE INDEX IF NOT EXISTS ux_delivery_campaign_address "
+        "ON delivery (campaign_id, address_key)"
+    )
+
+
+def _v5_destinations_of_unfinished_sends(conn: Connection) -> None:
+    """A send left paused or sending keeps the outbox its first run named in the ledger
+    ("Outbox": a folder, or "SMTP server host:port"), so its resume goes there too. A
+    relative folder (from an unknown working directory) is left unknown."""
+    rows = conn.execute(
+        text(
+            "SELECT c.id, e.properties FROM campaign c JOIN ledger_event e "
+            "ON e.campaign_id = c.id AND e.name = 'Campaign Send Started' "
+            "WHERE c.status IN ('sending', 'paused') AND c.destination IS NULL ORDER BY e.id"
+        )
+    ).all()
+    found: dict[int, str] = {}
+    for campaign_id, properties in rows:
+        if campaign_id in found:
+            continue  # the first run's outbox
+        values = json.loads(properties) if isinstance(properties, str) else properties or {}
+        outbox = str(values.get("Outbox") or "")
+        if outbox.startswith("SMTP server "):
+            found[campaign_id] = "smtp:" + outbox.removeprefix("SMTP server ").lower()
+        elif outbox and Path(outbox).is_absolute():
+            found[campaign_id] = f"maildir:{Path(outbox).resolve()}"
+    for campaign_id, destination in found.items():
+        conn.execute(
+            text("UPDATE campaign SET destination = :d WHERE id = :i"),
+            {"d": destination, "i": campaign_id},
+        )
+
+
 # version -> the step that brings a store from version-1 to version.
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _v2_tables_for_later_sections,
     3: _v3_wider_name_keys,
     4: _v4_covering_group_state_index,
+    5: _v5_address_keys_and_send_leases,
 }
 LATEST_VERSION = max(STEPS, default=1)
 

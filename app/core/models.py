@@ -30,6 +30,18 @@ STATES = (SUBSCRIBED, UNSUBSCRIBED)
 CHANNEL_EMAIL = "email"
 
 
+def email_key(email: str | None) -> str | None:
+    """An address as addresses are compared: stripped and lower-cased; None for no address.
+
+    Stored once per profile (``Profile.email_key``): profiles with one key are one
+    recipient (one message per campaign; an opt-out under any of them counts for all).
+    """
+    if email is None:
+        return None
+    key = email.strip().lower()
+    return key or None
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored with its time zone and always read back as UTC.
 
@@ -99,6 +111,9 @@ class Profile(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     identity: str = Field(max_length=320, unique=True)
     email: str | None = Field(default=None, max_length=320, index=True)
+    # The address as compared: stripped and lower-cased (``profiles.email_key``), None
+    # without one. One address is one recipient, whatever profiles carry it (version 5).
+    email_key: str | None = Field(default=None, max_length=320, index=True)
     name: str = Field(default="", max_length=200)
     properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # "subscribed" or "unsubscribed": unsubscribed overrides every group.
@@ -182,13 +197,23 @@ class Campaign(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=utc_column())
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_by: str = Field(default="", max_length=128)
+    # Where its send delivers ("maildir:/abs/path", "smtp:host:port"), set when the
+    # send first starts: a resume goes there or nowhere (version 5).
+    destination: str | None = Field(default=None, max_length=1100)
+    # The send lease: "host:pid" of the process sending it, and its last heartbeat.
+    lease_holder: str | None = Field(default=None, max_length=300)
+    lease_beat_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Delivery(SQLModel, table=True):
-    """One message of a campaign to one profile; unique so nobody is mailed twice."""
+    """One message of a campaign to one profile; unique so nobody is mailed twice:
+    per (campaign, profile), and per (campaign, address key) since version 5."""
 
     __tablename__ = "delivery"
-    __table_args__ = (UniqueConstraint("campaign_id", "profile_id"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "profile_id"),
+        Index("ux_delivery_campaign_address", "campaign_id", "address_key", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
@@ -197,6 +222,8 @@ class Delivery(SQLModel, table=True):
     message_id: str = Field(default="", max_length=255)
     batch: int = 0
     sent_at: datetime = Field(sa_column=utc_column())
+    # The profile's email key when claimed (None: rows older than version 5).
+    address_key: str | None = Field(default=None, max_length=320)
 
 
 class LandingSettings(SQLModel, table=True):

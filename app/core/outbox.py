@@ -83,6 +83,12 @@ class Outbox(Protocol):
         ...
 
     @property
+    def destination(self) -> str:
+        """Where the messages go, as a key a campaign remembers (``maildir:/abs/path``,
+        ``smtp:host:port``): a send is resumed into the same destination only."""
+        ...
+
+    @property
     def idempotent(self) -> bool:
         """Delivering a message with the same key again is harmless, and
         ``delivered_keys`` says which messages are there."""
@@ -146,6 +152,10 @@ class MaildirOutbox:
     @property
     def description(self) -> str:
         return str(self.path)
+
+    @property
+    def destination(self) -> str:
+        return f"maildir:{self.path.resolve()}"
 
     def open(self) -> None:
         if self._ready:
@@ -316,6 +326,11 @@ class SmtpOutbox:
     @property
     def description(self) -> str:
         return f"SMTP server {self.where}"
+
+    @property
+    def destination(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"smtp:{host.lower()}:{self.port}"
 
     def _unavailable(self, what: str, *, ambiguous: bool = False) -> OutboxUnavailable:
         return OutboxUnavailable(f"SMTP server {self.where} {what}", ambiguous=ambiguous)

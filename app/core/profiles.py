@@ -19,6 +19,7 @@ from app.core.models import (
     Group,
     GroupState,
     Profile,
+    email_key,
 )
 from app.core.text_rules import control_problem, refuse_controls
 
@@ -55,6 +56,7 @@ def create_profile(
     profile = Profile(
         identity=cleaned,
         email=email,
+        email_key=email_key(email),
         name=name,
         properties=properties or {},
         created_at=now or clock.now(),
@@ -125,6 +127,8 @@ class ProfileView:
     created_at: datetime
     groups: list[GroupStateView]
     history: list[EventRecord]
+    # Identities of the other profiles with this address (one address is one recipient).
+    same_address: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The profile's JSON shape (DESIGN.md §2)."""
@@ -146,7 +150,21 @@ class ProfileView:
                 }
                 for g in self.groups
             ],
+            "same_address": list(self.same_address),
         }
+
+
+def same_address(session: Session, profile: Profile) -> tuple[str, ...]:
+    """The identities of the other profiles whose address is this one's (by ``email_key``)."""
+    if not profile.email_key:
+        return ()
+    return tuple(
+        session.exec(
+            select(Profile.identity)
+            .where(col(Profile.email_key) == profile.email_key, col(Profile.id) != profile.id)
+            .order_by(col(Profile.id))
+        ).all()
+    )
 
 
 def effective_state(policy: str, stored: str | None) -> str:
@@ -218,4 +236,5 @@ def profile_view(session: Session, identity: str, *, history_limit: int = 200) -
         created_at=profile.created_at,
         groups=views,
         history=profile_events(session, profile_id=profile.id, limit=history_limit),
+        same_address=same_address(session, profile),
     )

@@ -110,6 +110,15 @@ class SegmentCount:
     profiles: int
 
 
+@dataclass(frozen=True)
+class AddressTwins:
+    """Profiles that share an address (one ``email_key``) with another profile."""
+
+    key_of: dict[int, str]  # profile id -> its key, for profiles with a twin
+    members: dict[str, tuple[int, ...]]  # key -> its profiles' ids, ascending
+    bits: int  # every profile with a twin
+
+
 class BuildCancelled(Exception):
     """The caller asked a build to stop (the console is quitting)."""
 
@@ -130,6 +139,8 @@ class SegmentIndex:
         self.groups: dict[int, GroupInfo] = {}
         self._follower: ledger.LedgerFollower | None = None
         self._property_cache: dict[PropertyCondition, int] = {}
+        # Read when first needed, until profiles change (see address_twins).
+        self._twins: AddressTwins | None = None
         # Profile ids skipped over by newer ones: (first, last, look until).
         self._profile_gaps: list[tuple[int, int, float]] = []
 
@@ -164,6 +175,7 @@ class SegmentIndex:
             self.groups, self.stored = groups, {}
             self._loaded = set()
             self._property_cache.clear()
+            self._twins = None
             self._profile_gaps = []
             self._follower = follower
             self.built = True
@@ -245,6 +257,7 @@ class SegmentIndex:
                 added = self._add_profiles(session)
                 if added or imported:
                     self._property_cache.clear()
+                    self._twins = None
             for event, profile_id in changes:
                 self._apply(event, profile_id)
 
@@ -315,6 +328,60 @@ class SegmentIndex:
             key = (event.group_id, state)
             current = self.stored.get(key, 0)
             self.stored[key] = current | bit if state == new else current & ~bit
+
+    # --- one address, one recipient ---------------------------------------------
+
+    def address_twins(self, session: Session) -> AddressTwins:
+        """The profiles sharing an address, read once until profiles change (few, usually:
+        the query reads only the ``email_key`` index)."""
+        with self._lock:
+            if self._twins is None:
+                shared = (
+                    select(col(Profile.email_key))
+                    .where(col(Profile.email_key).is_not(None))
+                    .group_by(col(Profile.email_key))
+                    .having(func.count() > 1)
+                )
+                rows = session.execute(
+                    select(col(Profile.id), col(Profile.email_key))
+                    .where(col(Profile.email_key).in_(shared))
+                    .order_by(col(Profile.id))
+                ).all()
+                key_of = {int(pid): str(key) for pid, key in rows}
+                members: dict[str, list[int]] = {}
+                for pid, key in key_of.items():
+                    members.setdefault(key, []).append(pid)
+                self._twins = AddressTwins(
+                    key_of,
+                    {key: tuple(ids) for key, ids in members.items()},
+                    bits_from_ids(key_of, self.max_id + 1),
+                )
+            return self._twins
+
+    def spread_to_twins(self, bits: int, session: Session) -> int:
+        """``bits`` and every profile sharing an address with one of them."""
+        twins = self.address_twins(session)
+        hit = bits & twins.bits
+        if not hit:
+            return bits
+        more = {pid for one in iter_ids(hit) for pid in twins.members[twins.key_of[one]]}
+        return bits | bits_from_ids(more, max(more) + 1)
+
+    def one_per_address(self, bits: int, session: Session) -> int:
+        """``bits`` keeping, of profiles that share an address, the one with the lowest id."""
+        twins = self.address_twins(session)
+        hit = bits & twins.bits
+        if not hit:
+            return bits
+        seen: set[str] = set()
+        later: list[int] = []
+        for pid in iter_ids(hit):
+            key = twins.key_of[pid]
+            if key in seen:
+                later.append(pid)
+            else:
+                seen.add(key)
+        return bits & ~bits_from_ids(later, max(later) + 1) if later else bits
 
     # --- evaluating -------------------------------------------------------------
 

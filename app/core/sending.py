@@ -6,8 +6,10 @@ in batches. For each batch, in one write transaction:
 1. ``eligibility.eligible_now`` checks who may still get it (an opt-out
    that committed since the send began is honoured from the next batch on);
 2. the eligible people with a usable address are *claimed*: a ``Delivery``
-   row each, status ``sending``. The row is unique per (campaign, profile),
-   so nobody can be claimed twice, by this send or another.
+   row each, status ``sending``. The row is unique per (campaign, profile)
+   and per (campaign, address key), so nobody and no address can be claimed
+   twice, by this send or another: of profiles sharing an address, the
+   first claimed (the lowest id) gets the message.
 
 Then, with no transaction open, the messages are made (``app.core.mail``)
 and handed to the outbox; a second short write marks them ``sent`` (or
@@ -28,15 +30,29 @@ Stopping and resuming:
   campaign settles them first: the Maildir outbox can tell which messages
   it holds (those are ``sent``; the others are unclaimed and checked
   again); an SMTP server cannot, so they are marked ``unknown`` and never
-  sent again (at most once). A send that is still running keeps
-  ``Campaign.updated_at`` fresh (``LEASE_SECONDS``), so a second send
-  started meanwhile is refused rather than mistaking its rows for a crash's.
+  sent again (at most once).
+
+The lease: a running send names itself in ``Campaign.lease_holder``
+(``host:pid``) and a thread of its own refreshes ``lease_beat_at`` every
+``HEARTBEAT_SECONDS``, whatever the outbox is doing. A second send is refused
+("being sent right now by host:pid") while the holder lives; it takes over
+at once when the holder is a process of this host that is gone, else once
+the heartbeat is ``LEASE_SECONDS`` old. A sender that finds its lease taken
+stops claiming.
+
+The destination: the first send of a campaign records where it delivers
+(``Outbox.destination``); a resume into another outbox is refused
+(``OtherDestination``), so nobody mailed or claimed before is mailed again
+there (a Maildir cannot know what an SMTP server accepted, nor the reverse).
 
 At the end the campaign is *sent* and the ledger gets ``Campaign Sent`` with
 the counts.
 """
 
 import contextlib
+import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,7 +64,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.core import campaigns, clock, eligibility
-from app.core.errors import InvalidInput, WrongStatus
+from app.core.errors import InvalidInput, OtherDestination, WrongStatus
 from app.core.mail import CampaignMail, Recipient, usable_address
 from app.core.models import Campaign, Delivery, Profile
 from app.core.outbox import DeliveryRefused, Outbox, OutboxUnavailable, OutgoingMessage
@@ -63,11 +79,36 @@ FAILED = "failed"  # the server refused it for good
 UNKNOWN = "unknown"  # a crash left it unclear whether it went out: never sent again
 
 BATCH_SIZE = 500
-# A send refreshes its campaign's updated_at at least this often while it runs ...
-HEARTBEAT_SECONDS = 10.0
-# ... and a campaign left "sending" longer than this is taken to have crashed. Longer
-# than an SMTP server can keep one message waiting (a few commands of SMTP_TIMEOUT each).
-LEASE_SECONDS = 180.0
+# A send's heartbeat thread refreshes its lease this often while it runs ...
+HEARTBEAT_SECONDS = 3.0
+# ... and a lease whose heartbeat is older than this is taken over (a holder on this
+# host whose process is gone is taken over at once).
+LEASE_SECONDS = 15.0
+
+
+def lease_name() -> str:
+    """This process as a lease names it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, as another user's process (EPERM)
+        return False
+    return False
+
+
+def holder_gone(holder: str | None, age: float, timeout: float) -> bool:
+    """Whether a lease may be taken over: its holder is a process of this host that is
+    gone, or its heartbeat (``age`` seconds old) is older than ``timeout``."""
+    if holder:
+        host, _, pid = holder.rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and _process_gone(int(pid)):
+            return True
+    return age >= timeout
 
 
 @dataclass(frozen=True)
@@ -94,6 +135,7 @@ class SendResult:
     sent: int = 0
     skipped: int = 0  # not eligible at their batch's check
     without_email: int = 0  # no usable email address
+    same_address: int = 0  # their address got it under another profile
     failed: int = 0  # refused by the server for good
     unknown: int = 0  # left unclear by an earlier crash (SMTP): not sent again
     recovered: int = 0  # found in the outbox after an earlier crash, now recorded as sent
@@ -119,6 +161,7 @@ class SendResult:
             "sent": self.sent,
             "skipped": self.skipped,
             "without_email": self.without_email,
+            "same_address": self.same_address,
             "failed": self.failed,
             "unknown": self.unknown,
             "recovered": self.recovered,
@@ -144,7 +187,9 @@ def _insert(session: Session) -> Any:
     return insert(DELIVERY)  # pragma: no cover - the store supports the two above
 
 
-def _problems(session: Session, campaign: Campaign, *, now: datetime, lease: float) -> None:
+def _problems(
+    session: Session, campaign: Campaign, *, now: datetime, lease: float, destination: str
+) -> None:
     """Refuse a campaign that cannot be sent now, saying why."""
     problems = campaigns.send_problems(session, campaign)
     for where, message in problems:
@@ -160,24 +205,72 @@ def _problems(session: Session, campaign: Campaign, *, now: datetime, lease: flo
     if campaign.status not in campaigns.SENDABLE:
         raise WrongStatus(f"Campaign {campaign.name!r} is {campaign.status}", field="campaign")
     if campaign.status == campaigns.SENDING:
-        age = (now - campaign.updated_at).total_seconds()
-        if age < lease:
+        beat = campaign.lease_beat_at or campaign.updated_at
+        age = (now - beat).total_seconds()
+        if not holder_gone(campaign.lease_holder, age, lease):
             wait = int(lease - age) + 1
             raise WrongStatus(
-                f"Campaign {campaign.name!r} is being sent right now (last progress "
-                f"{max(0, int(age))} s ago); if that send was stopped, run this again "
+                f"Campaign {campaign.name!r} is being sent right now by "
+                f"{campaign.lease_holder or 'another process'} (last heartbeat "
+                f"{max(0, int(age))} s ago); if that send has stopped, run this again "
                 f"in {wait} s to resume it",
                 field="campaign",
             )
+    if campaign.destination and campaign.destination != destination:
+        raise OtherDestination(
+            f"Campaign {campaign.name!r} was first sent to {campaign.destination}; it can only "
+            f"be resumed there, not in {destination} (people it mailed would be mailed again)",
+            field="outbox",
+        )
 
 
-def _heartbeat(session: Session, campaign_id: int, now: datetime) -> None:
-    session.execute(update(Campaign).where(col(Campaign.id) == campaign_id).values(updated_at=now))
+def _heartbeat(session: Session, campaign_id: int, holder: str, now: datetime) -> bool:
+    """Refresh the lease if ``holder`` still has it; False when another send took it."""
+    result = session.execute(
+        update(Campaign)
+        .where(col(Campaign.id) == campaign_id, col(Campaign.lease_holder) == holder)
+        .values(lease_beat_at=now, updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _status(session: Session, campaign_id: int) -> str:
-    value = session.execute(select(Campaign.status).where(col(Campaign.id) == campaign_id))
-    return str(value.scalar_one())
+def _status(session: Session, campaign_id: int, holder: str | None = None) -> str:
+    """The campaign's status; with ``holder``, "sending" only while that holder has the lease."""
+    status, lease_holder = session.execute(
+        select(Campaign.status, Campaign.lease_holder).where(col(Campaign.id) == campaign_id)
+    ).one()
+    if holder is not None and status == campaigns.SENDING and lease_holder != holder:
+        return "taken over"
+    return str(status)
+
+
+class _Heartbeat:
+    """A thread refreshing a send's lease every ``HEARTBEAT_SECONDS`` while it runs, so a
+    slow outbox (an SMTP server taking its time) never lets the lease run out."""
+
+    def __init__(self, store: Store, campaign_id: int, holder: str) -> None:
+        self.store, self.campaign_id, self.holder = store, campaign_id, holder
+        self.stop = threading.Event()
+        self.lost = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="send heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(HEARTBEAT_SECONDS):
+            try:
+                with self.store.write() as session:
+                    if not _heartbeat(session, self.campaign_id, self.holder, clock.now()):
+                        self.lost.set()
+                        return
+            except Exception:  # the store is busy or gone: the next beat tries again
+                continue
+
+    def __enter__(self) -> "_Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 class _Sender:
@@ -207,7 +300,7 @@ class _Sender:
         self.progress = progress
         self.cancelled = cancelled
         self.lease = lease
-        self.last_beat = 0.0
+        self.holder = lease_name()
         self.result = SendResult(campaign_id, "", outbox.description)
 
     # --- start and end ------------------------------------------------------------------
@@ -226,14 +319,18 @@ class _Sender:
                 raise AssertionError("unreachable")
             self.result.campaign_name = campaign.name
             now = clock.now()
-            _problems(session, campaign, now=now, lease=self.lease)
+            destination = self.outbox.destination
+            _problems(session, campaign, now=now, lease=self.lease, destination=destination)
             resumed = campaign.status != campaigns.DRAFT
             campaign = campaigns.set_status(
                 session=session, campaign_id=self.campaign_id, status=campaigns.SENDING,
                 actor=self.actor, source=self.source, now=now,
                 Resumed=resumed, Outbox=self.outbox.description,
             )  # fmt: skip
-            self.last_beat = time.monotonic()
+            campaign.destination = campaign.destination or destination
+            campaign.lease_holder, campaign.lease_beat_at = self.holder, now
+            session.add(campaign)
+            session.flush()
             self._settle_crashed(session)
             self.result.sent_before = self._count(session, SENT) - self.result.recovered
         return campaign
@@ -274,13 +371,15 @@ class _Sender:
     def pause(self, reason: str) -> None:
         """Move the campaign to paused (unless another process already moved it on)."""
         with self.store.write() as session:
-            if _status(session, self.campaign_id) != campaigns.SENDING:
+            if _status(session, self.campaign_id, self.holder) != campaigns.SENDING:
                 return
-            campaigns.set_status(
+            campaign = campaigns.set_status(
                 session=session, campaign_id=self.campaign_id, status=campaigns.PAUSED,
                 actor=self.actor, source=self.source, Reason=reason,
                 Sent=self.result.sent_total,
             )  # fmt: skip
+            campaign.lease_holder = None
+            session.add(campaign)
         self.result.status = campaigns.PAUSED
 
     def finish(self) -> None:
@@ -297,10 +396,16 @@ class _Sender:
                 "Failed": failed,
                 "Outbox": self.outbox.description,
             }
-            campaigns.set_status(
+            if _status(session, self.campaign_id, self.holder) != campaigns.SENDING:
+                self.result.cancelled = True  # another send took over: it finishes
+                self.result.status = _status(session, self.campaign_id)
+                return
+            campaign = campaigns.set_status(
                 session=session, campaign_id=self.campaign_id, status=campaigns.SENT,
                 actor=self.actor, source=self.source, **counts,
             )  # fmt: skip
+            campaign.lease_holder = None
+            session.add(campaign)
         self.result.finished = True
         self.result.status = campaigns.SENT
 
@@ -328,23 +433,29 @@ class _Sender:
         """Check the batch and claim the eligible; None when the campaign left "sending"."""
         now = clock.now()
         with self.store.write() as session:
-            if _status(session, self.campaign_id) != campaigns.SENDING:
-                return None  # paused or cancelled from elsewhere
+            if _status(session, self.campaign_id, self.holder) != campaigns.SENDING:
+                return None  # paused or cancelled from elsewhere, or another send took over
             eligible = eligibility.eligible_now(session, campaign, ids)
-            people: list[tuple[int, str | None, str]] = []
+            people: list[tuple[int, str | None, str | None, str]] = []
             wanted = sorted(eligible)
             for chunk in _chunks(wanted, 900):
                 people += session.execute(
-                    select(Profile.id, Profile.email, Profile.name).where(
+                    select(Profile.id, Profile.email, Profile.email_key, Profile.name).where(
                         col(Profile.id).in_(chunk)
                     )
                 ).all()
             recipients: list[Recipient] = []
-            for pid, email, name in sorted(people):
+            keys: dict[int, str | None] = {}
+            seen: set[str] = set()
+            for pid, email, key, name in sorted(people):
                 address = usable_address(email)
                 if address is None:
                     self.result.without_email += 1
+                elif key is not None and key in seen:
+                    self.result.same_address += 1  # a twin earlier in this batch has it
                 else:
+                    keys[pid] = key
+                    seen.add(key or "")
                     recipients.append(Recipient(pid, address, name or ""))
             self.result.skipped += len(ids) - len(eligible)
             if recipients:
@@ -356,15 +467,16 @@ class _Sender:
                         "message_id": mail.message_id(r.profile_id),
                         "batch": batch,
                         "sent_at": now,
+                        "address_key": keys[r.profile_id],
                     }
                     for r in recipients
                 ]
                 statement = _insert(session).returning(DELIVERY.c.profile_id)
                 claimed = set(session.execute(statement, rows).scalars())
-                # Someone else's claim (another send) wins: theirs to deliver.
+                # An earlier claim of the address (a twin) or of the profile wins.
+                self.result.same_address += len(recipients) - len(claimed)
                 recipients = [r for r in recipients if r.profile_id in claimed]
-            _heartbeat(session, self.campaign_id, now)
-            self.last_beat = time.monotonic()
+            _heartbeat(session, self.campaign_id, self.holder, now)
         return recipients
 
     def deliver(
@@ -395,10 +507,6 @@ class _Sender:
                     sent.append(recipient.profile_id)
                 in_hand = False
                 handled += 1
-                if time.monotonic() - self.last_beat > HEARTBEAT_SECONDS:
-                    with self.store.write() as session:
-                        _heartbeat(session, self.campaign_id, clock.now())
-                    self.last_beat = time.monotonic()
         except OutboxUnavailable as exc:
             stop = exc
             if exc.ambiguous:
@@ -438,8 +546,7 @@ class _Sender:
                     )
             for chunk in _chunks(not_sent, 900):
                 session.execute(delete(DELIVERY).where(*this, DELIVERY.c.profile_id.in_(chunk)))
-            _heartbeat(session, self.campaign_id, now)
-        self.last_beat = time.monotonic()
+            _heartbeat(session, self.campaign_id, self.holder, now)
         self.result.sent += len(sent)
         self.result.failed += len(failed)
         self.result.unknown += len(unknown)
@@ -448,7 +555,8 @@ class _Sender:
         started = time.perf_counter()
         campaign = self.start()
         try:
-            self._batches(campaign)
+            with _Heartbeat(self.store, self.campaign_id, self.holder):
+                self._batches(campaign)
         except OutboxUnavailable as exc:
             self.pause(exc.message)
             raise OutboxUnavailable(

@@ -3,8 +3,10 @@ re-checked per batch; paused and resumed after a cancel, an error, a full outbox
 killed process without mailing anyone twice; refused when already sent or not ready."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -309,16 +311,8 @@ def test_a_killed_send_is_resumed_later_without_mailing_anyone_twice(
     assert len(claimed) == 3  # batch 3 (p07, p08, p09), two of its messages written
     assert len(maildir_messages(outbox_dir)) == 5
 
-    # Right after, the send still looks alive: a second send is refused.
-    with pytest.raises(WrongStatus, match="is being sent right now"):
-        send(store, cid, outbox_dir)
-
-    # Minutes later the lease has run out: the killed send counts as crashed.
-    clock.set_clock(lambda: datetime.now(UTC) + timedelta(minutes=5))
-    try:
-        result = send(store, cid, outbox_dir)
-    finally:
-        clock.set_clock(None)
+    # Right away: the lease names a process of this host that is gone, so it is taken over.
+    result = send(store, cid, outbox_dir)
     assert result.recovered == 2  # found in the outbox, recorded as sent
     assert result.finished
     expected = with_usable_email(store, reference_eligible(store, cid))
@@ -353,3 +347,75 @@ def test_a_send_stops_when_the_campaign_is_paused_from_elsewhere(
             select(Event.properties).where(col(Event.name) == campaigns.CAMPAIGN_PAUSED)
         ).all()
     assert [r["Reason"] for r in reasons] == ["paused in the console"]
+
+
+def _set_lease(store: Store, campaign_id: int, holder: str, beat: datetime) -> None:
+    """Leave the campaign "sending" under ``holder``, as a send running elsewhere would."""
+    with store.write() as session:
+        campaign = campaigns.set_status(
+            session=session, campaign_id=campaign_id, status=campaigns.SENDING, actor="bo",
+            source="cli",
+        )  # fmt: skip
+        campaign.lease_holder, campaign.lease_beat_at = holder, beat
+        session.add(campaign)
+
+
+def test_a_live_sender_on_this_host_keeps_its_lease_until_its_process_ends(
+    world: World, outbox_dir: Path
+) -> None:
+    store = world.store
+    cid = add_campaign(store)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        name = f"{socket.gethostname()}:{holder.pid}"
+        _set_lease(store, cid, name, clock.now())
+        with pytest.raises(WrongStatus, match=f"is being sent right now by {name} "):
+            send(store, cid, outbox_dir)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert maildir_messages(outbox_dir) == []
+    # The holder is gone: taken over at once, not after a timeout.
+    assert send(store, cid, outbox_dir).finished
+
+
+def test_a_sender_on_another_host_is_taken_over_once_its_heartbeat_is_15_s_old(
+    world: World, outbox_dir: Path
+) -> None:
+    store = world.store
+    cid = add_campaign(store)
+    _set_lease(store, cid, "mailhost-2:4242", clock.now())
+    with pytest.raises(WrongStatus, match="by mailhost-2:4242 .*run this again in 1[56] s"):
+        send(store, cid, outbox_dir)
+    clock.set_clock(lambda: datetime.now(UTC) + timedelta(seconds=sending.LEASE_SECONDS + 1))
+    try:
+        result = send(store, cid, outbox_dir)
+    finally:
+        clock.set_clock(None)
+    assert result.finished
+    assert sent_to(store, cid) == with_usable_email(store, reference_eligible(store, cid))
+
+
+def test_a_slow_outbox_keeps_the_lease_alive_through_the_heartbeat(
+    world: World, outbox_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one message takes longer than the lease timeout, the heartbeat thread keeps the
+    lease fresh: another send is still refused, naming this process."""
+    store = world.store
+    cid = add_campaign(store)
+    monkeypatch.setattr(sending, "HEARTBEAT_SECONDS", 0.05)
+    refusals: list[str] = []
+
+    class Slow(MaildirOutbox):
+        def deliver(self, message: OutgoingMessage) -> None:
+            super().deliver(message)
+            if not refusals:
+                time.sleep(0.5)
+                try:
+                    send(store, cid, outbox_dir, lease_seconds=0.3)
+                except WrongStatus as exc:
+                    refusals.append(exc.message)
+
+    assert send(store, cid, outbox_dir, outbox=Slow(outbox_dir), lease_seconds=0.3).finished
+    assert len(refusals) == 1 and f"by {sending.lease_name()} " in refusals[0]
+    assert sent_to(store, cid) == with_usable_email(store, reference_eligible(store, cid))

@@ -7,12 +7,13 @@ newer subgroups is refused rather than damaged.
 
 import os
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 
-from app.core import groups, ledger, migrations, models, profiles, subscriptions
+from app.core import campaigns, groups, ledger, migrations, models, profiles, subscriptions
 from app.core.errors import StoreUnavailable
 from app.core.store import ENV_DB, Store, default_db_path, make_engine, open_store, resolve_db_url
 
@@ -197,7 +198,7 @@ def test_a_new_store_has_every_table_and_the_latest_version(store: Store) -> Non
     expected = {m.__tablename__ for m in (*models.TABLES_V1, *models.TABLES_V2)}  # type: ignore[attr-defined]
 
     assert expected <= table_names(store)
-    assert version_of(store) == migrations.LATEST_VERSION == 4
+    assert version_of(store) == migrations.LATEST_VERSION == 5
 
 
 def _build_version_1_store(url: str) -> None:
@@ -209,10 +210,14 @@ def _build_version_1_store(url: str) -> None:
         migrations._guard_ledger(conn)
         # Version 1 read group states through a (group_id, state) index (version 4 replaced it).
         conn.execute(text("DROP INDEX ix_group_state_group_state_profile"))
-        conn.execute(text("CREATE INDEX ix_group_state_group_state ON group_state (group_id, state)"))
+        conn.execute(
+            text("CREATE INDEX ix_group_state_group_state ON group_state (group_id, state)")
+        )
         if conn.dialect.name == "postgresql":
             # Version 1 had 64-character name keys (version 3 widened them).
-            conn.execute(text("ALTER TABLE subscription_group ALTER COLUMN name_key TYPE VARCHAR(64)"))
+            conn.execute(
+                text("ALTER TABLE subscription_group ALTER COLUMN name_key TYPE VARCHAR(64)")
+            )
         conn.execute(text("INSERT INTO schema_meta (key, value) VALUES ('schema_version', '1')"))
     engine.dispose()
     old = Store(engine=make_engine(resolve_db_url(url)), url=resolve_db_url(url))
@@ -360,3 +365,86 @@ def test_a_relative_or_home_path_is_made_absolute(
     assert resolve_db_url("here.db") == f"sqlite:///{tmp_path / 'here.db'}"
     assert resolve_db_url("~/mine.db") == f"sqlite:///{tmp_path / 'home' / 'mine.db'}"
     assert resolve_db_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def _as_version_4(url: str) -> None:
+    """Take away what version 5 added, leaving a store as version 4 left it."""
+    engine = make_engine(resolve_db_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_profile_email_key"))
+        conn.execute(text("DROP INDEX ux_delivery_campaign_address"))
+        for table, column in (
+            ("profile", "email_key"),
+            ("campaign", "destination"),
+            ("campaign", "lease_holder"),
+            ("campaign", "lease_beat_at"),
+            ("delivery", "address_key"),
+        ):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        conn.execute(text("UPDATE schema_meta SET value = '4' WHERE key = 'schema_version'"))
+    engine.dispose()
+
+
+def test_a_version_4_store_gets_address_keys_and_one_delivery_per_address(store_url: str) -> None:
+    """Step 5 keys every stored address (stripped, lower-cased, non-ASCII letters too), and
+    where an earlier send mailed one address twice, keeps only the first delivery's key."""
+    store = open_store(store_url)
+    with store.write() as session:
+        campaign = campaigns.create_campaign(
+            session=session, name="Old", actor=ACTOR, subject="S", body="B",
+            from_address="a@example.com",
+        )  # fmt: skip
+        assert campaign.id is not None
+        for outbox in ("/srv/out/first", "/srv/out/second"):  # paused, resumed elsewhere
+            campaigns.set_status(
+                session=session, campaign_id=campaign.id, status=campaigns.SENDING,
+                actor=ACTOR, Outbox=outbox,
+            )  # fmt: skip
+            campaigns.set_status(
+                session=session, campaign_id=campaign.id, status=campaigns.PAUSED, actor=ACTOR
+            )
+    store.dispose()
+    _as_version_4(store_url)
+    engine = make_engine(resolve_db_url(store_url))
+    with engine.begin() as conn:
+        for n, email in enumerate([" X@Example.COM ", "x@example.com", "ÜBER@Example.de", None]):
+            conn.execute(
+                text(
+                    "INSERT INTO profile (identity, email, name, properties, all_email, "
+                    "created_at) VALUES (:i, :e, '', '{}', 'subscribed', :t)"
+                ),
+                {"i": f"p{n}", "e": email, "t": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+        for pid in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO delivery (campaign_id, profile_id, status, message_id, batch, "
+                    "sent_at) VALUES (:c, :p, 'sent', '', 1, :t)"
+                ),
+                {"c": campaign.id, "p": pid, "t": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+    engine.dispose()
+
+    store = open_store(store_url)
+    try:
+        assert version_of(store) == migrations.LATEST_VERSION
+        with store.engine.connect() as conn:
+            keys = conn.execute(text("SELECT identity, email_key FROM profile ORDER BY id")).all()
+            delivered = conn.execute(
+                text("SELECT profile_id, address_key FROM delivery ORDER BY profile_id")
+            ).all()
+        assert [tuple(k) for k in keys] == [
+            ("p0", "x@example.com"),
+            ("p1", "x@example.com"),
+            ("p2", "über@example.de"),
+            ("p3", None),
+        ]
+        assert [tuple(d) for d in delivered] == [(1, "x@example.com"), (2, None)]
+        with store.read() as session:
+            old = campaigns.get_campaign(session, "Old")
+        # A paused send resumes where its first run delivered.
+        assert old.destination == "maildir:/srv/out/first"
+        indexes = {i["name"] for i in inspect(store.engine).get_indexes("profile")}
+        assert "ix_profile_email_key" in indexes
+    finally:
+        store.dispose()

@@ -456,3 +456,52 @@ async def test_the_reach_follows_opt_outs_from_other_processes(  # type: ignore[
         await settle(
             pilot, lambda: reach_shown(app, "groups-breakdown") == before - 1, what="the recount"
         )
+
+
+async def test_a_send_resumed_into_another_outbox_is_refused_as_the_cli_does(  # type: ignore[no-untyped-def]
+    make_app, open_db, sample_db: Path, tmp_path: Path
+) -> None:
+    """A campaign whose send began in another Maildir is not resumed into the console's
+    outbox: the send dialog gives the CLI's refusal, naming the first outbox; nothing is
+    written."""
+    check: Store = open_db(sample_db)
+    with check.write() as session:
+        made = campaigns.create_campaign(
+            session=session, name="Elsewhere", subject="Hello",
+            from_address="news@example.com", actor="test",
+        )  # fmt: skip
+        assert made.id is not None
+        paused = campaigns.set_status(
+            session=session, campaign_id=made.id, status=campaigns.PAUSED, actor="test"
+        )
+        paused.destination = "maildir:/srv/first-outbox"
+        session.add(paused)
+    outbox_dir = tmp_path / "outbox"
+    app = make_app(sample_db, outbox_dir=outbox_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("4")
+        table = app.query_one("#campaigns-table", DataTable)
+        await settle(pilot, lambda: table.row_count == 1)
+        await pilot.press("s")
+        await settle(pilot, lambda: isinstance(app.screen, CampaignWizard))
+        steps = wizard(app)
+        await settle(pilot, lambda: steps.review is not None and steps.step == 5)
+        await pilot.press("s")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await settle(
+            pilot,
+            lambda: isinstance(app.screen, SendModal) and app.screen.summary is not None,
+            what="the refusal",
+        )
+        modal = app.screen
+        assert isinstance(modal, SendModal)
+        assert modal.summary == (
+            "Not sent: Campaign 'Elsewhere' was first sent to maildir:/srv/first-outbox; it can "
+            f"only be resumed there, not in maildir:{outbox_dir} (people it mailed would be "
+            "mailed again)"
+        )
+    assert not (outbox_dir / "new").exists() or not list((outbox_dir / "new").iterdir())
+    with check.read() as session:
+        assert campaigns.get_campaign(session, "Elsewhere").status == campaigns.PAUSED

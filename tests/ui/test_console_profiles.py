@@ -151,6 +151,33 @@ async def test_selected_profile_shows_effective_states_and_origin(
     assert f"All email: {person.all_email}" in summary
 
 
+async def test_the_detail_names_the_other_profiles_with_the_same_address(
+    sample_db: Path, make_app, open_db
+) -> None:
+    """One address is one recipient: a profile whose address another profile carries (in
+    another case) says so in its detail."""
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    person = first_profile(store)
+    assert person.email
+    with store.write() as session:
+        profiles.create_profile(
+            session=session, identity="zz-twin", email=f" {person.email.upper()}"
+        )
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("2")
+        await settle(
+            pilot,
+            lambda: (
+                "Same address as: zz-twin"
+                in str(app.query_one("#profile-summary", Static).render())
+            ),
+            what="the twin in the summary",
+        )
+        assert shown_identity(app) == person.identity
+
+
 async def test_s_unsubscribes_from_a_group_with_a_reason(
     sample_db: Path, make_app, open_db
 ) -> None:

@@ -5,6 +5,10 @@ profiles, changed fields, and every state change with the stored state it
 replaces. An explicit stored ``unsubscribed`` never becomes ``subscribed``
 unless the import overwrites unsubscribes, with a reason; by default such
 cells are listed as kept unsubscribed and left alone. Nothing is written.
+
+Profiles that will share an address (``email_key``: the same address in
+another case or with spaces) are listed as a warning, not an error: one
+address is one recipient, so an opt-out under any of them counts for all.
 """
 
 from collections import Counter
@@ -26,7 +30,7 @@ from app.core.csv_io.format import (
 )
 from app.core.csv_io.reading import ParsedCsv, ParsedRow, read_csv
 from app.core.errors import ImportOutdated, InvalidInput
-from app.core.models import SUBSCRIBED, UNSUBSCRIBED
+from app.core.models import SUBSCRIBED, UNSUBSCRIBED, email_key
 from app.core.subscriptions import clean_reason
 
 
@@ -85,6 +89,14 @@ class KeptUnsubscribed(NamedTuple):
     group_name: str | None
 
 
+class SharedAddress(NamedTuple):
+    """Profiles that will share one address after the import (at least one is in the file):
+    existing ones by id, then the file's in file order."""
+
+    address: str  # the email key
+    identities: tuple[str, ...]
+
+
 @dataclass
 class ImportPlan:
     """What an import does, from the store as it was when planned."""
@@ -98,6 +110,7 @@ class ImportPlan:
     overwrite_unsubscribes: bool
     reason: str | None
     parsed: ParsedCsv = field(repr=False)
+    shared_addresses: list[SharedAddress] = field(default_factory=list)
 
     @property
     def unchanged_rows(self) -> int:
@@ -137,6 +150,7 @@ class ImportPlan:
             "kept_unsubscribed": len(self.kept_unsubscribed),
             "overwritten_unsubscribes": self.overwritten_unsubscribes,
             "reason": self.reason,
+            "shared_addresses": len(self.shared_addresses),
         }
 
     def details_json(self) -> dict[str, Any]:
@@ -173,6 +187,10 @@ class ImportPlan:
                 {"line": k.line, "identity": k.identity, "group": k.group_name}
                 for k in self.kept_unsubscribed
             ],
+            "shared_address_list": [
+                {"address": a.address, "identities": list(a.identities)}
+                for a in self.shared_addresses
+            ],
         }
 
     def same_as(self, other: "ImportPlan") -> bool:
@@ -201,6 +219,39 @@ def clean_overwrite(overwrite_unsubscribes: bool, reason: str | None) -> str | N
             field="reason",
         )
     return cleaned
+
+
+def _shared_addresses(
+    session: Session,
+    parsed: ParsedCsv,
+    existing: dict[str, tuple[int, str | None, str, Any, str]],
+) -> list[SharedAddress]:
+    """Addresses that more than one profile will have once the file is imported."""
+    after: dict[str, str] = {}  # identity in the file -> its key after the import
+    for row in parsed.rows:
+        found = existing.get(row.identity)
+        email = row.email if row.email is not None else (found[1] if found else None)
+        key = email_key(email)
+        if key is not None:
+            after[row.identity] = key
+    if not after:
+        return []
+    by_key: dict[str, list[str]] = {}
+    stored = bulk.select_where_in(
+        session,
+        "SELECT id, identity, email_key FROM profile WHERE email_key",
+        sorted(set(after.values())),
+    )
+    for _pid, identity, key in sorted(stored):
+        if identity not in after:  # a profile the file does not change
+            by_key.setdefault(key, []).append(identity)
+    for identity, key in after.items():
+        by_key.setdefault(key, []).append(identity)
+    return [
+        SharedAddress(key, tuple(identities))
+        for key, identities in sorted(by_key.items(), key=lambda item: item[1][0])
+        if len(identities) > 1
+    ]
 
 
 def _profile_update(
@@ -324,6 +375,7 @@ def plan_parsed(
                 )
             else:
                 kept.append(KeptUnsubscribed(line, identity, group_id, group_name))
+    shared = _shared_addresses(session, parsed, existing)
     if progress:
         progress("planning", total, total)
     return ImportPlan(
@@ -336,6 +388,7 @@ def plan_parsed(
         overwrite_unsubscribes=overwrite_unsubscribes,
         reason=reason,
         parsed=parsed,
+        shared_addresses=shared,
     )
 
 

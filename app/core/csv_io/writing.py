@@ -22,7 +22,7 @@ from app.core.csv_io.format import CHUNK, Cancel, Progress, Source, all_groups
 from app.core.csv_io.planning import ImportPlan, clean_overwrite, plan_parsed
 from app.core.csv_io.reading import read_csv
 from app.core.errors import ImportCancelled, ImportOutdated
-from app.core.models import SUBSCRIBED, Group
+from app.core.models import SUBSCRIBED, Group, email_key
 from app.core.store import Store
 from app.core.subscriptions import apply_changes
 
@@ -33,11 +33,12 @@ _PROFILE_UPDATE = (
     .where(bulk.PROFILE.c.id == bindparam("b_id"))
     .values(
         email=bindparam("b_email"),
+        email_key=bindparam("b_email_key"),
         name=bindparam("b_name"),
         properties=bindparam("b_properties"),
     )
 )
-_PROFILE_UPDATE_KEYS = ("b_email", "b_name", "b_properties", "b_id")
+_PROFILE_UPDATE_KEYS = ("b_email", "b_email_key", "b_name", "b_properties", "b_id")
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ def _write(
     writer = bulk.BulkWriter(session)
     to_json = writer.processor(bulk.PROFILE, "properties")
     for chunk in bulk.chunks(plan.updated_profiles, CHUNK):
-        values = [(u.email, u.name, to_json(u.properties), u.profile_id) for u in chunk]
+        values = [
+            (u.email, email_key(u.email), u.name, to_json(u.properties), u.profile_id)
+            for u in chunk
+        ]
         writer.run(_PROFILE_UPDATE, _PROFILE_UPDATE_KEYS, values)
         advance(len(chunk))
     groups: dict[int | None, Group | None] = {group.id: group for group in all_groups(session)}

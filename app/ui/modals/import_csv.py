@@ -275,6 +275,13 @@ class ImportModal(ModalScreen[str | None]):
                 f"{s['overwritten_unsubscribes']:,} unsubscribes will be overwritten: {plan.reason}\n",
                 style="bold",
             )
+        if plan.shared_addresses:
+            shared = plan.shared_addresses[0]
+            text.append(
+                f"{len(plan.shared_addresses):,} addresses shared by several profiles, each one "
+                f"recipient (e.g. {shared.address}: {', '.join(shared.identities)})\n",
+                style="bold",
+            )
         self.query_one("#import-summary", Static).update(text)
         table = self.query_one("#import-changes", DataTable)
         table.clear()

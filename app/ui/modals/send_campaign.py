@@ -34,6 +34,8 @@ def summary(result: sending.SendResult) -> str:
     left_out = [f"{result.skipped:,} not eligible when their batch was checked"]
     if result.without_email:
         left_out.append(f"{result.without_email:,} without a usable email address")
+    if result.same_address:
+        left_out.append(f"{result.same_address:,} whose address got it under another profile")
     if result.failed:
         left_out.append(f"{result.failed:,} refused by the server")
     if result.finished:

@@ -225,6 +225,10 @@ class ProfilesSection(Vertical, can_focus=False):
             text.append(
                 "\nUnsubscribed from all email: no campaign reaches this person, whatever the groups say."
             )
+        if view.same_address:
+            text.append("\nSame address as: ", style="bold")
+            text.append(", ".join(view.same_address))
+            text.append(" (one recipient: an opt-out under any counts for all)", style="dim")
         summary.update(text)
         for g in view.groups:
             name = Text(text_rules.shown(g.group_name))
