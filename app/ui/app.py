@@ -125,6 +125,14 @@ class SubgroupsApp(App[None]):
             show=False,
             id="app.pause_log",
         ),
+        Binding(
+            "L",
+            "focus_log",
+            "Log lines",
+            tooltip="Move to the log's lines: arrows move, enter opens the whole event",
+            show=False,
+            id="app.focus_log",
+        ),
         Binding("f1,question_mark", "help", "Help", tooltip="List every key", id="app.help"),
     ]
 
@@ -238,7 +246,7 @@ class SubgroupsApp(App[None]):
 
     # Keys that act on the main screen (sections, the log pane): not while the
     # wizard or a dialog covers it, where they would change what cannot be seen.
-    MAIN_SCREEN_ACTIONS = frozenset({"show_section", "toggle_log", "pause_log"})
+    MAIN_SCREEN_ACTIONS = frozenset({"show_section", "toggle_log", "pause_log", "focus_log"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in self.MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1)
@@ -284,6 +292,11 @@ class SubgroupsApp(App[None]):
         pane.paused = not pane.paused
         if not self.show_log:
             self.show_log = True
+
+    def action_focus_log(self) -> None:
+        if not self.show_log:
+            self.show_log = True
+        self.query_one("#log-lines").focus()
 
     @work(thread=True, exclusive=True, group="ledger", name="ledger poller")
     def poll_ledger(self) -> None:
