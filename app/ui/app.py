@@ -390,11 +390,14 @@ class SubgroupsApp(App[None]):
 
     @work(thread=True, exclusive=True, group="first-run")
     def load_sample(self) -> None:
-        from app.core.seed import load_sample_data
+        from app.core.outbox import MaildirOutbox
+        from app.core.sample_campaigns import load_sample
 
         self.call_from_thread(self.notify, "Loading the sample data…")
         try:
-            load_sample_data(store=self.store, actor=clock.os_user())
+            load_sample(
+                store=self.store, actor=clock.os_user(), outbox=MaildirOutbox(self.outbox_dir)
+            )
             self.post_message(self.SampleLoaded())
         except Exception as exc:
             self.post_message(self.SampleLoaded(str(exc)))

@@ -269,7 +269,12 @@ async def test_a_resubscribe_is_labelled_as_one(sample_db: Path, make_app, open_
         assert rows["Resubscribed"] == "true"
         await pilot.press("escape")
 
-        # The name filter finds it by either word.
+        # Joining for the first time is no resubscribe: "Subscribed".
+        change_elsewhere(cli, first, SUBSCRIBED, group="Beta program")
+        await settle(pilot, lambda: "'Beta program' never set" in log_lines(app)[-1])
+        assert "  Subscribed  " in log_lines(app)[-1]
+
+        # The name filter finds a resubscribe by either word.
         await pilot.click("#log-filter-name")
         await paste(pilot, "resub")
         found = log_lines(app)

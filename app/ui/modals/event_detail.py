@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from app.core.ledger import EventRecord
-from app.ui.widgets.event_log import is_resubscribe
+from app.ui.widgets.event_log import RESUBSCRIBED, is_resubscribe, label
 
 KEY_WIDTH = 18
 
@@ -44,10 +44,12 @@ def value_text(value: Any) -> str:
 def detail_rows(event: EventRecord) -> list[tuple[str, str]]:
     """(field, value) for every field of the event, then every property."""
     local = event.ts.astimezone()
-    name = event.name + (" (a resubscribe)" if is_resubscribe(event) else "")
+    name = event.name
+    if is_resubscribe(event):
+        name += " (a resubscribe)" if label(event) == RESUBSCRIBED else " (a subscribe)"
     rows = [
         ("Event", str(event.id)),
-        ("Time", f"{local.strftime('%Y-%m-%d %H:%M:%S %Z')} ({event.ts.isoformat()})"),
+        ("Time", local.strftime("%Y-%m-%d %H:%M:%S.%f %Z (UTC%z)")),
         ("Name", visible(name)),
         ("Identity", visible(event.identity) if event.identity is not None else "—"),
         ("Group ID", str(event.group_id) if event.group_id is not None else "—"),

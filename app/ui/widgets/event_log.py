@@ -25,6 +25,7 @@ from app.core.ledger import CHANNEL_UNSUBSCRIBED, SOURCES, EventRecord, summary
 
 CAPACITY = 1000
 RESUBSCRIBED = "Resubscribed"
+SUBSCRIBED_LABEL = "Subscribed"
 # The filter boxes: (id, placeholder, what it is matched against).
 FILTERS = (
     ("log-filter-name", "event name"),
@@ -40,8 +41,11 @@ def is_resubscribe(event: EventRecord) -> bool:
 
 
 def label(event: EventRecord) -> str:
-    """What the log calls an event: its name, or "Resubscribed" for a resubscribe."""
-    return RESUBSCRIBED if is_resubscribe(event) else event.name
+    """What the log calls an event: its name, but a ``Channel Unsubscribed`` that
+    subscribes is "Resubscribed" (from unsubscribed) or "Subscribed" (from never set)."""
+    if not is_resubscribe(event):
+        return event.name
+    return RESUBSCRIBED if event.properties.get("Old State") == "unsubscribed" else SUBSCRIBED_LABEL
 
 
 def event_line(event: EventRecord) -> Text:
