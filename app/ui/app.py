@@ -129,7 +129,7 @@ class SubgroupsApp(App[None]):
             "L",
             "focus_log",
             "Log lines",
-            tooltip="Move to the log's lines: arrows move, enter opens the whole event",
+            tooltip="Go to the log (enter opens an event)",
             show=False,
             id="app.focus_log",
         ),

@@ -9,6 +9,7 @@ what it is beside it; its ``Resubscribed`` property reads ``true``.
 
 import json
 import unicodedata
+from datetime import UTC
 from typing import Any
 
 from textual.app import ComposeResult
@@ -34,8 +35,21 @@ def visible(text: str) -> str:
     )
 
 
+def when(event: EventRecord) -> str:
+    """The event's time in local time, to the microsecond if it has them, and in UTC
+    too when local time is not UTC."""
+    local = event.ts.astimezone()
+    fmt = "%Y-%m-%d %H:%M:%S" + (".%f" if local.microsecond else "")
+    text = f"{local.strftime(fmt)} {local.tzname()}"
+    if local.utcoffset():
+        text += f" ({event.ts.astimezone(UTC).strftime(fmt)} UTC)"
+    return text
+
+
 def value_text(value: Any) -> str:
     """A property value as the event's JSON has it (true, null, 12), strings as they are."""
+    if value == "":
+        return "(empty)"
     if isinstance(value, str):
         return visible(value)
     return visible(json.dumps(value, ensure_ascii=False, default=str))
@@ -43,13 +57,12 @@ def value_text(value: Any) -> str:
 
 def detail_rows(event: EventRecord) -> list[tuple[str, str]]:
     """(field, value) for every field of the event, then every property."""
-    local = event.ts.astimezone()
     name = event.name
     if is_resubscribe(event):
         name += " (a resubscribe)" if label(event) == RESUBSCRIBED else " (a subscribe)"
     rows = [
         ("Event", str(event.id)),
-        ("Time", local.strftime("%Y-%m-%d %H:%M:%S.%f %Z (UTC%z)")),
+        ("Time", when(event)),
         ("Name", visible(name)),
         ("Identity", visible(event.identity) if event.identity is not None else "—"),
         ("Group ID", str(event.group_id) if event.group_id is not None else "—"),
