@@ -36,7 +36,7 @@ from app.ui.screens.help import HelpScreen
 from app.ui.screens.landing import LandingSection
 from app.ui.screens.profiles import ProfilesSection
 from app.ui.screens.segments import SegmentsSection
-from app.ui.widgets.event_log import EventLogPane
+from app.ui.widgets.event_log import EventLogPane, LogLines
 
 STYLES = resource_dir("styles")
 POLL_SECONDS = 0.3
@@ -264,6 +264,7 @@ class SubgroupsApp(App[None]):
         sections = [("Everywhere", list(self.BINDINGS))]
         sections += [(cls.SECTION_TITLE, list(cls.BINDINGS)) for cls in self.SECTIONS.values()]
         sections.append(("Campaign wizard", list(CampaignWizard.BINDINGS)))
+        sections.append(("Live event log", list(LogLines.BINDINGS)))
         sections.append(
             ("Forms", [Binding("ctrl+s", "", "Save"), Binding("escape", "", "Cancel / close")])
         )

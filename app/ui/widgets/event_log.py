@@ -14,6 +14,7 @@ from collections import deque
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.reactive import reactive
@@ -70,6 +71,16 @@ def event_line(event: EventRecord) -> Text:
 
 class LogLines(OptionList):
     """The log's lines: a cursor (arrows, when focused) and Enter for the whole event."""
+
+    BINDINGS = [
+        Binding(
+            "enter",
+            "select",
+            "Whole event",
+            tooltip="Show every field of the event under the cursor",
+            id="log.open",
+        )
+    ]
 
     def on_focus(self) -> None:
         if self.highlighted is None and self.option_count:
