@@ -24,11 +24,12 @@ def _story(store: Store) -> tuple[list[campaigns.CampaignRow], list[Event]]:
 
 
 def test_the_sample_has_a_sent_campaign_with_its_unsubscribes_and_a_draft(
-    sqlite_store: Store, tmp_path: Path, link_keyring: Path
+    store: Store, tmp_path: Path, link_keyring: Path
 ) -> None:
+    """On SQLite and PostgreSQL."""
     outbox = MaildirOutbox(tmp_path / "outbox")
-    loaded = sample_campaigns.load_sample(store=sqlite_store, actor=ACTOR, outbox=outbox, now=NOW)
-    rows, events = _story(sqlite_store)
+    loaded = sample_campaigns.load_sample(store=store, actor=ACTOR, outbox=outbox, now=NOW)
+    rows, events = _story(store)
     by_status = {row.status: row for row in rows}
     assert sorted(by_status) == ["draft", "sent"] and len(rows) == 2
     sent, draft = by_status["sent"], by_status["draft"]
@@ -37,7 +38,7 @@ def test_the_sample_has_a_sent_campaign_with_its_unsubscribes_and_a_draft(
     assert sent.sent == loaded.sent == len(outbox.message_paths()) > 100
     assert 0 < sent.unsubscribes == loaded.unsubscribes < sent.sent
     assert draft.name == sample_campaigns.DRAFT and draft.sent == draft.unsubscribes == 0
-    with sqlite_store.read() as session:
+    with store.read() as session:
         assert [s.name for s in segments.list_segments(session)] == [sample_campaigns.SEGMENT]
         ready = campaigns.get_campaign(session, sample_campaigns.DRAFT)
         assert campaigns.send_problems(session, ready) == []  # ready to review and send
