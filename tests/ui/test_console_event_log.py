@@ -1,5 +1,6 @@
 """The live event log pane: events from another process within a second,
-pause and resume, the name and group filters, and l to hide and show it."""
+pause and resume, the name, group, source and person filters, l to hide and show it,
+the cursor and Enter for the whole event, and resubscribes labelled as such."""
 
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from console_pilot import SIZE, column, log_lines, paste, settle, start
 from textual.widgets import DataTable, Input, Static
 
 from app.core import groups, profiles, subscriptions
+from app.core.ledger import CHANNEL_UNSUBSCRIBED
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.store import Store
 from app.ui.app import POLL_SECONDS
@@ -317,3 +319,28 @@ async def test_source_and_person_filters_apply_to_shown_and_new_lines(
         await pilot.click("#log-filter-source")
         await paste(pilot, "landing_page")
         assert log_lines(app) == [lines[-1]]
+
+
+def test_the_event_detail_shows_control_characters_escaped() -> None:
+    """A second line of defence: whatever got into the ledger cannot drive the terminal
+    from the detail dialog (an ESC sequence, a newline forging a row)."""
+    from datetime import UTC, datetime
+
+    from app.core.ledger import EventRecord
+    from app.ui.modals.event_detail import detail_rows
+
+    event = EventRecord(
+        id=9,
+        ts=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        name=CHANNEL_UNSUBSCRIBED,
+        identity="C1\nEvent  forged",
+        group_id=None,
+        source="cli",
+        actor="ada",
+        properties={"Reason": "\x1b]0;owned\x07[b]x[/b]", "Old State": None, "Note": ""},
+    )
+    rows = dict(detail_rows(event))
+    assert rows["Identity"] == "C1\\nEvent  forged"
+    assert rows["Reason"] == "\\x1b]0;owned\\x07[b]x[/b]"
+    assert rows["Old State"] == "null" and rows["Note"] == "(empty)"
+    assert not any(ch in value for value in rows.values() for ch in "\x1b\x07\n")
