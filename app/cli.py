@@ -378,12 +378,13 @@ def seed(args: argparse.Namespace, store: Store) -> int:
         )
         what = f"{args.profiles:,} synthetic profiles over 50 groups"
     else:
+        outbox = MaildirOutbox()
         loaded = sample_campaigns.load_sample(
-            store=store, actor=clock.os_user(), outbox=MaildirOutbox(), progress=progress
+            store=store, actor=clock.os_user(), outbox=outbox, progress=progress
         )
         what = (
-            f"the sample data (and its campaigns: {loaded.sent:,} messages sent, "
-            f"{loaded.unsubscribes:,} unsubscribes through their links)"
+            f"the sample data (and its campaigns: {loaded.sent:,} messages sent into "
+            f"{outbox.description}, {loaded.unsubscribes:,} unsubscribes through their links)"
         )
     if sys.stderr.isatty():
         print(file=sys.stderr)

@@ -382,8 +382,10 @@ class SubgroupsApp(App[None]):
         self.push_screen(
             ConfirmModal(
                 "This store is empty",
-                "Load the sample data? About a dozen subscription groups and a few thousand profiles "
-                "with a believable history, so you can try everything. You can also start from scratch.",
+                "Load the sample data? About a dozen subscription groups, a few thousand "
+                "profiles with a believable history, a saved segment, a sent campaign with "
+                "the unsubscribes it caused and a draft, so you can try everything. "
+                "You can also start from scratch.",
                 confirm_label="Load sample data",
             ),
             lambda yes: self.load_sample() if yes else None,
