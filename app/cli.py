@@ -384,8 +384,8 @@ def events(args: argparse.Namespace, store: Store) -> int:
 
 
 def seed(args: argparse.Namespace, store: Store) -> int:
-    from app.core import seed as seeding
-    from app.core import synthetic
+    from app.core import sample_campaigns, synthetic
+    from app.core.outbox import MaildirOutbox
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
@@ -398,8 +398,14 @@ def seed(args: argparse.Namespace, store: Store) -> int:
         )
         what = f"{args.profiles:,} synthetic profiles over 50 groups"
     else:
-        seeding.load_sample_data(store=store, actor=clock.os_user(), progress=progress)
-        what = "the sample data"
+        outbox = MaildirOutbox()
+        loaded = sample_campaigns.load_sample(
+            store=store, actor=clock.os_user(), outbox=outbox, progress=progress
+        )
+        what = (
+            f"the sample data (and its campaigns: {loaded.sent:,} messages sent into "
+            f"{outbox.description}, {loaded.unsubscribes:,} unsubscribes through their links)"
+        )
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(f"Loaded {what} into {store.display_name} in {time.perf_counter() - started:.1f} s.")
@@ -414,7 +420,9 @@ def console(args: argparse.Namespace, store: Store) -> int:
 
 
 def demo(args: argparse.Namespace, store: Store) -> int:
+    from app.core import sample_campaigns
     from app.core import seed as seeding
+    from app.core.outbox import MaildirOutbox
     from app.core.simulator import TrafficSimulator
     from app.ui.app import SubgroupsApp
 
@@ -426,7 +434,7 @@ def demo(args: argparse.Namespace, store: Store) -> int:
             "leave out --db to use a fresh one"
         )
     print(f"Loading the sample data into {store.display_name} …", file=sys.stderr)
-    seeding.load_sample_data(store=store, actor=clock.os_user())
+    sample_campaigns.load_sample(store=store, actor=clock.os_user(), outbox=MaildirOutbox())
     simulator = TrafficSimulator(store)
     simulator.start()
     try:

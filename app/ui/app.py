@@ -36,7 +36,7 @@ from app.ui.screens.help import HelpScreen
 from app.ui.screens.landing import LandingSection
 from app.ui.screens.profiles import ProfilesSection
 from app.ui.screens.segments import SegmentsSection
-from app.ui.widgets.event_log import EventLogPane
+from app.ui.widgets.event_log import EventLogPane, LogLines
 
 STYLES = resource_dir("styles")
 POLL_SECONDS = 0.3
@@ -124,6 +124,14 @@ class SubgroupsApp(App[None]):
             tooltip="Pause or resume the live event log",
             show=False,
             id="app.pause_log",
+        ),
+        Binding(
+            "L",
+            "focus_log",
+            "Log lines",
+            tooltip="Go to the log (enter opens an event)",
+            show=False,
+            id="app.focus_log",
         ),
         Binding("f1,question_mark", "help", "Help", tooltip="List every key", id="app.help"),
     ]
@@ -238,7 +246,7 @@ class SubgroupsApp(App[None]):
 
     # Keys that act on the main screen (sections, the log pane): not while the
     # wizard or a dialog covers it, where they would change what cannot be seen.
-    MAIN_SCREEN_ACTIONS = frozenset({"show_section", "toggle_log", "pause_log"})
+    MAIN_SCREEN_ACTIONS = frozenset({"show_section", "toggle_log", "pause_log", "focus_log"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in self.MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1)
@@ -256,6 +264,7 @@ class SubgroupsApp(App[None]):
         sections = [("Everywhere", list(self.BINDINGS))]
         sections += [(cls.SECTION_TITLE, list(cls.BINDINGS)) for cls in self.SECTIONS.values()]
         sections.append(("Campaign wizard", list(CampaignWizard.BINDINGS)))
+        sections.append(("Live event log", list(LogLines.BINDINGS)))
         sections.append(
             ("Forms", [Binding("ctrl+s", "", "Save"), Binding("escape", "", "Cancel / close")])
         )
@@ -284,6 +293,11 @@ class SubgroupsApp(App[None]):
         pane.paused = not pane.paused
         if not self.show_log:
             self.show_log = True
+
+    def action_focus_log(self) -> None:
+        if not self.show_log:
+            self.show_log = True
+        self.query_one("#log-lines").focus()
 
     @work(thread=True, exclusive=True, group="ledger", name="ledger poller")
     def poll_ledger(self) -> None:
@@ -368,8 +382,10 @@ class SubgroupsApp(App[None]):
         self.push_screen(
             ConfirmModal(
                 "This store is empty",
-                "Load the sample data? About a dozen subscription groups and a few thousand profiles "
-                "with a believable history, so you can try everything. You can also start from scratch.",
+                "Load the sample data? About a dozen subscription groups, a few thousand "
+                "profiles with a believable history, a saved segment, a sent campaign with "
+                "the unsubscribes it caused and a draft, so you can try everything. "
+                "You can also start from scratch.",
                 confirm_label="Load sample data",
             ),
             lambda yes: self.load_sample() if yes else None,
@@ -377,11 +393,14 @@ class SubgroupsApp(App[None]):
 
     @work(thread=True, exclusive=True, group="first-run")
     def load_sample(self) -> None:
-        from app.core.seed import load_sample_data
+        from app.core.outbox import MaildirOutbox
+        from app.core.sample_campaigns import load_sample
 
         self.call_from_thread(self.notify, "Loading the sample data…")
         try:
-            load_sample_data(store=self.store, actor=clock.os_user())
+            load_sample(
+                store=self.store, actor=clock.os_user(), outbox=MaildirOutbox(self.outbox_dir)
+            )
             self.post_message(self.SampleLoaded())
         except Exception as exc:
             self.post_message(self.SampleLoaded(str(exc)))

@@ -244,6 +244,17 @@ def test_seed_loads_the_sample_data_once(cli: CliRunner, db: str) -> None:
     assert code == 1 and "Traceback" not in err
 
 
+def test_seed_has_a_sent_campaign_with_its_unsubscribes_and_a_draft(
+    cli: CliRunner, db: str, link_keyring: Path
+) -> None:
+    assert cli("seed", "--db", db)[0] == 0
+    code, out, _ = cli("campaigns", "list", "--json", "--db", db)
+    listed = {c["status"]: c for c in json.loads(out)}
+    assert code == 0 and sorted(listed) == ["draft", "sent"]
+    assert listed["sent"]["sent"] > 0 and listed["sent"]["unsubscribes"] > 0
+    assert listed["draft"]["sent"] == 0 and listed["draft"]["reach"] > 0
+
+
 def test_events_follow_prints_changes_from_another_process(db: str) -> None:
     """The real console script: `events --follow` shows a change made by another command."""
     env = {**os.environ, "SUBGROUPS_DB": db, "PYTHONUNBUFFERED": "1"}

@@ -182,6 +182,46 @@ def test_event_log(snap_compare, console, small_store: Path, size: tuple[int, in
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_event_log_detail(snap_compare, console, small_store: Path, size: tuple[int, int]) -> None:
+    """L moves to the log's lines, up three times and enter: the whole event in a
+    dialog, "Event 5: Channel Unsubscribed", then each field (event id, time with the
+    date and zone, name, identity alice@example.com, group id, source landing_page, no
+    actor) and under Properties each property as stored: Group "[bold red]x[/]" shown
+    literally, Resubscribed false, Old State null, New State unsubscribed; at 120x40
+    also Campaign ID null, Actor (empty) and the Reason "[red]too many[/red]" as
+    typed, and the Close button; at 80x24 the rows scroll and Close stays in view."""
+
+    async def steps(pilot: Pilot[None]) -> None:
+        from app.ui.modals.event_detail import EventDetailModal
+
+        await pilot.press("L", "up", "up", "up", "enter")
+        await settle(pilot, lambda: isinstance(pilot.app.screen, EventDetailModal))
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_event_log_filters(snap_compare, console, small_store: Path, size: tuple[int, int]) -> None:
+    """The log filtered by source "landing" and person "alice": "filtered" in the bar,
+    the four boxes (event name and group empty, source "landing", person "alice") and
+    only alice@example.com's two unsubscribes from the landing page (groups
+    "[bold red]x[/]" and "<b>x</b>", shown literally); bob's and the admin's events
+    are left out."""
+
+    async def steps(pilot: Pilot[None]) -> None:
+        from app.ui.widgets.event_log import EventLogPane
+
+        await pilot.click("#log-filter-source")
+        await pilot.press(*"landing")
+        await pilot.click("#log-filter-person")
+        await pilot.press(*"alice")
+        pane = pilot.app.query_one(EventLogPane)
+        await settle(pilot, lambda: pane.query_one("#log-lines").option_count == 2)
+
+    assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_help(snap_compare, console, sample_store: Path, size: tuple[int, int]) -> None:
     """F1 help over the Groups screen: what subgroups does, then every key by where it
     works (Everywhere, Groups, Profiles, Forms) with what it does; Escape closes it."""

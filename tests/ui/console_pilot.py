@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from rich.text import Text
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog
+from textual.widgets import DataTable, OptionList
 
 from app.ui.app import SubgroupsApp
 from app.ui.screens.groups import GroupsSection
@@ -123,8 +123,11 @@ def column(table: DataTable, index: int = 0) -> list[str]:  # type: ignore[type-
 
 
 def log_lines(app: SubgroupsApp) -> list[str]:
-    """The lines the log pane shows, as rendered text."""
-    return [strip.text.rstrip() for strip in app.query_one("#log-lines", RichLog).lines]
+    """The lines of the log pane (whole, not cut to the pane's width), oldest first."""
+    lines = app.query_one("#log-lines", OptionList)
+    return [
+        cell_text(lines.get_option_at_index(i).prompt).rstrip() for i in range(lines.option_count)
+    ]
 
 
 def rendered_lines(table: DataTable) -> list[str]:  # type: ignore[type-arg]

@@ -1,5 +1,6 @@
 """The live event log pane: events from another process within a second,
-pause and resume, the name and group filters, and l to hide and show it."""
+pause and resume, the name, group, source and person filters, l to hide and show it,
+the cursor and Enter for the whole event, and resubscribes labelled as such."""
 
 import time
 from pathlib import Path
@@ -9,7 +10,8 @@ from console_pilot import SIZE, column, log_lines, paste, settle, start
 from textual.widgets import DataTable, Input, Static
 
 from app.core import groups, profiles, subscriptions
-from app.core.models import UNSUBSCRIBED
+from app.core.ledger import CHANNEL_UNSUBSCRIBED
+from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.store import Store
 from app.ui.app import POLL_SECONDS
 from app.ui.widgets.event_log import EventLogPane
@@ -148,6 +150,197 @@ async def test_log_lines_use_the_panes_width_when_no_terminal_is_attached(
     app = make_app(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
-        pane_width = app.query_one("#log-lines").scrollable_content_region.width
+        lines = app.query_one("#log-lines")
+        pane_width = lines.scrollable_content_region.width
         assert pane_width > 100
-        assert max(len(line) for line in log_lines(app)) > 80
+        shown = [lines.render_line(y).text.rstrip() for y in range(lines.size.height)]
+        assert max(len(line) for line in shown) > 80
+
+
+# --- the cursor, the whole event, the source and person filters, resubscribes -----
+
+
+def change_elsewhere(
+    store: Store,
+    identity: str,
+    status: str,
+    *,
+    group: str | None = "Newsletter",
+    source: str = "cli",
+    reason: str | None = None,
+) -> None:
+    """A state change committed by another process (the CLI, the landing server)."""
+    with store.write() as session:
+        subscriptions.set_state(
+            session=session,
+            profile=profiles.get_profile(session, identity),
+            group=groups.find_group(session, group) if group else None,
+            status=status,
+            source=source,
+            actor=CLI_USER if source == "cli" else "",
+            reason=reason,
+        )
+
+
+def two_people(store: Store) -> tuple[str, str]:
+    with store.read() as session:
+        found = profiles.search_profiles(session, "")
+    return found[0].identity, found[1].identity
+
+
+def detail_text(app: object) -> dict[str, str]:
+    """The open event detail as {field: value}."""
+    from app.ui.modals.event_detail import EventDetailModal
+
+    screen = app.screen  # type: ignore[attr-defined]
+    assert isinstance(screen, EventDetailModal)
+    rows = {}
+    for row in screen.query(".event-detail-row"):
+        key, value = (str(s.render()) for s in row.query(Static))
+        rows[key] = value
+    return rows
+
+
+LONG_REASON = (
+    "[red]moved to the weekly digest[/red] because the monthly one arrives on "
+    "Mondays, which is when the whole team is in planning meetings all day long"
+)
+
+
+async def test_enter_on_a_log_line_opens_the_whole_event(
+    sample_db: Path, make_app, open_db
+) -> None:
+    from app.ui.modals.event_detail import EventDetailModal
+
+    app = make_app(sample_db)
+    cli = open_db(sample_db)
+    first, second = two_people(cli)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        change_elsewhere(cli, first, UNSUBSCRIBED, reason=LONG_REASON)
+        change_elsewhere(cli, second, UNSUBSCRIBED, group="Promotions")
+        await settle(pilot, lambda: f"{second}: group 'Promotions'" in log_lines(app)[-1])
+        lines = app.query_one("#log-lines")
+        # The line is cut to the pane; the whole event is one key away.
+        assert LONG_REASON not in lines.render_line(lines.size.height - 2).text
+
+        await pilot.press("L")  # to the log's lines: the cursor starts on the newest
+        assert app.focused is lines
+        await pilot.press("up", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, EventDetailModal))
+        rows = detail_text(app)
+        assert rows["Name"] == "Channel Unsubscribed"
+        assert rows["Identity"] == first
+        assert rows["Source"] == "cli" and rows["Actor"] == CLI_USER
+        assert rows["Reason"] == LONG_REASON  # whole, and as typed (no markup read)
+        assert rows["Group"] == "Newsletter"
+        assert rows["Old State"] == "null" and rows["New State"] == "unsubscribed"
+        assert rows["Resubscribed"] == "false" and rows["Campaign ID"] == "null"
+
+        await pilot.press("escape")
+        assert not isinstance(app.screen, EventDetailModal)
+        assert app.focused is lines
+        # Moved up, the cursor stays on its line when new events come in.
+        change_elsewhere(cli, first, UNSUBSCRIBED, group="Promotions")
+        await settle(pilot, lambda: f"{first}: group 'Promotions'" in log_lines(app)[-1])
+        assert lines.highlighted == len(log_lines(app)) - 3  # type: ignore[attr-defined]
+
+
+async def test_a_resubscribe_is_labelled_as_one(sample_db: Path, make_app, open_db) -> None:
+    from app.ui.modals.event_detail import EventDetailModal
+
+    app = make_app(sample_db)
+    cli = open_db(sample_db)
+    first, _ = two_people(cli)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        change_elsewhere(cli, first, UNSUBSCRIBED)
+        change_elsewhere(cli, first, SUBSCRIBED, reason="Missed the updates")
+        await settle(pilot, lambda: "Missed the updates" in log_lines(app)[-1])
+        left, back = log_lines(app)[-2:]
+        assert left.split()[1:3] == ["Channel", "Unsubscribed"]
+        assert back.split()[1] == "Resubscribed"
+        assert "Channel Unsubscribed" not in back
+        assert f"{first}: group 'Newsletter' unsubscribed → subscribed" in back
+
+        await pilot.press("L", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, EventDetailModal))
+        rows = detail_text(app)
+        # The event keeps its name in the store; the detail says what it is.
+        assert rows["Name"] == "Channel Unsubscribed (a resubscribe)"
+        assert rows["Resubscribed"] == "true"
+        await pilot.press("escape")
+
+        # Joining for the first time is no resubscribe: "Subscribed".
+        change_elsewhere(cli, first, SUBSCRIBED, group="Beta program")
+        await settle(pilot, lambda: "'Beta program' never set" in log_lines(app)[-1])
+        assert "  Subscribed  " in log_lines(app)[-1]
+
+        # The name filter finds a resubscribe by either word.
+        await pilot.click("#log-filter-name")
+        await paste(pilot, "resub")
+        found = log_lines(app)
+        assert found[-1] == back and len(found) > 1  # the sample's own resubscribes too
+        assert all("  Resubscribed  " in line for line in found)
+
+
+async def test_source_and_person_filters_apply_to_shown_and_new_lines(
+    sample_db: Path, make_app, open_db
+) -> None:
+    app = make_app(sample_db)
+    cli = open_db(sample_db)
+    first, second = two_people(cli)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        change_elsewhere(cli, first, UNSUBSCRIBED, source="landing_page")
+        change_elsewhere(cli, second, UNSUBSCRIBED, source="cli")
+        await settle(pilot, lambda: f"{second}: group" in log_lines(app)[-1])
+        assert any(line.endswith("[import]") for line in log_lines(app))
+
+        await pilot.click("#log-filter-source")
+        await paste(pilot, "landing")
+        assert status_of(app) == "filtered"
+        lines = log_lines(app)
+        assert len(lines) == 1 and lines[0].startswith(lines[0][:11])
+        assert f"{first}: group 'Newsletter'" in lines[0] and lines[0].endswith("[landing_page]")
+        # New events go through the filter too.
+        change_elsewhere(cli, second, UNSUBSCRIBED, group="Promotions", source="cli")
+        change_elsewhere(cli, second, UNSUBSCRIBED, group=None, source="landing_page")
+        await settle(pilot, lambda: len(log_lines(app)) == 2, what="the new landing event")
+        assert f"{second}: all email" in log_lines(app)[-1]
+        await pilot.press("ctrl+u")
+
+        await pilot.click("#log-filter-person")
+        await paste(pilot, second.lower())
+        lines = log_lines(app)
+        assert len(lines) == 3
+        assert all(f"{second}:" in line for line in lines)
+        # Both: the person's landing-page changes only.
+        await pilot.click("#log-filter-source")
+        await paste(pilot, "landing_page")
+        assert log_lines(app) == [lines[-1]]
+
+
+def test_the_event_detail_shows_control_characters_escaped() -> None:
+    """A second line of defence: whatever got into the ledger cannot drive the terminal
+    from the detail dialog (an ESC sequence, a newline forging a row)."""
+    from datetime import UTC, datetime
+
+    from app.core.ledger import EventRecord
+    from app.ui.modals.event_detail import detail_rows
+
+    event = EventRecord(
+        id=9,
+        ts=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        name=CHANNEL_UNSUBSCRIBED,
+        identity="C1\nEvent  forged",
+        group_id=None,
+        source="cli",
+        actor="ada",
+        properties={"Reason": "\x1b]0;owned\x07[b]x[/b]", "Old State": None, "Note": ""},
+    )
+    rows = dict(detail_rows(event))
+    assert rows["Identity"] == "C1\\nEvent  forged"
+    assert rows["Reason"] == "\\x1b]0;owned\\x07[b]x[/b]"
+    assert rows["Old State"] == "null" and rows["Note"] == "(empty)"
+    assert not any(ch in value for value in rows.values() for ch in "\x1b\x07\n")

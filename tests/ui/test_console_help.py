@@ -15,6 +15,7 @@ from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
 from app.ui.screens.groups import GroupsSection
 from app.ui.screens.help import HelpScreen
+from app.ui.widgets.event_log import LogLines
 
 
 def live_keys(app: SubgroupsApp) -> dict[str, tuple[str, str, type]]:
@@ -74,7 +75,13 @@ async def test_f1_and_question_mark_list_keys_that_are_really_bound(
         assert await open_help(pilot, "question_mark") == rows
         assert ["Everywhere", "f1, ?", "List every key"] in rows
         titles = [cls.SECTION_TITLE for cls in app.SECTIONS.values()]
-        assert {row[0] for row in rows} == {"Everywhere", "Forms", "Campaign wizard", *titles}
+        assert {row[0] for row in rows} == {
+            "Everywhere",
+            "Forms",
+            "Campaign wizard",
+            "Live event log",
+            *titles,
+        }
         assert_listed_keys_work(app, rows, "Everywhere", SubgroupsApp)
         listed_for_groups = {k for row in rows if row[0] == "Groups" for k in row[1].split(", ")}
         assert listed_for_groups == {
@@ -85,6 +92,10 @@ async def test_f1_and_question_mark_list_keys_that_are_really_bound(
         for number, cls in enumerate(app.SECTIONS.values(), start=1):
             await pilot.press(str(number))
             assert_listed_keys_work(app, rows, cls.SECTION_TITLE, cls)
+
+        # The log's keys, once L has moved to its lines.
+        await pilot.press("L")
+        assert_listed_keys_work(app, rows, "Live event log", LogLines)
 
         # The form keys, in both forms.
         await pilot.press("2", "s")
