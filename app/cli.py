@@ -445,6 +445,11 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+# The only commands that may create a missing store (a mistyped --db must not
+# become an empty store): the console, the demo, and those that add data.
+CREATING_COMMANDS = frozenset({"console", "demo", "seed", "groups_create", "profiles_import"})
+
+
 def _demo_db() -> str:
     import tempfile
 
@@ -456,10 +461,12 @@ def run(func_name: str, args: argparse.Namespace, db: str | None) -> int:
     if func_name == "demo" and db is None:
         db = _demo_db()
     try:
-        store = open_store(db)
+        store = open_store(db, create=func_name in CREATING_COMMANDS)
     except SubgroupsError as exc:
         print(f"subgroups: {exc}", file=sys.stderr)
         return exc.exit_code
+    if store.created:
+        print(f"subgroups: created a new store at {store.display_name}", file=sys.stderr)
     try:
         return COMMANDS[func_name](args, store)
     except SubgroupsError as exc:
