@@ -163,9 +163,7 @@ class Keyring:
         body = _BODY.pack(VERSION, self.current, profile_id, campaign_id or 0, issued)
         return _b64encode(body + self._mac(self.current, body, store.store_id))
 
-    def verify(
-        self, token: str, *, store: StoreBinding, today: date | None = None
-    ) -> LinkToken:
+    def verify(self, token: str, *, store: StoreBinding, today: date | None = None) -> LinkToken:
         """What the token says, or ``BadToken`` saying why it is refused.
 
         A token of another store, another install, with an unknown (or retired)

@@ -74,6 +74,8 @@ def redact_path(path: str) -> str:
     return "/".join(
         part[:TOKEN_SHOWN] + "…" if len(part) > TOKEN_SHOWN else part for part in path.split("/")
     )
+
+
 T = TypeVar("T")
 
 ONE_CLICK_FIELD = "List-Unsubscribe"

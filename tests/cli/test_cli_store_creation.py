@@ -28,8 +28,15 @@ READERS: dict[str, list[str]] = {
     "segments export": ["segments", "export", "Everyone"],
     "campaigns list": ["campaigns", "list"],
     "campaigns create": [
-        "campaigns", "create", "C", "--subject", "S", "--from", "a@example.com",
-        "--body-file", "-",
+        "campaigns",
+        "create",
+        "C",
+        "--subject",
+        "S",
+        "--from",
+        "a@example.com",
+        "--body-file",
+        "-",
     ],  # fmt: skip
     "campaigns show": ["campaigns", "show", "C"],
     "campaigns send": ["campaigns", "send", "C"],
@@ -98,7 +105,9 @@ def test_the_console_and_demo_may_create_a_store(
     notes the store it was given."""
     opened: list[str] = []
     name = command or "console"
-    monkeypatch.setitem(cli_module.COMMANDS, name, lambda args, store: opened.append(store.url) or 0)
+    monkeypatch.setitem(
+        cli_module.COMMANDS, name, lambda args, store: opened.append(store.url) or 0
+    )
     db = tmp_path / f"{name}.db"
     code, _, err = cli(*([command] if command else []), "--db", str(db))
     assert code == 0, err
@@ -113,9 +122,7 @@ def test_seed_may_create_a_store(cli: CliRunner, tmp_path: Path) -> None:
     assert err.startswith(f"subgroups: created a new store at {db}\n")
 
 
-def test_a_schema_version_that_is_not_a_number_is_one_line(
-    cli: CliRunner, tmp_path: Path
-) -> None:
+def test_a_schema_version_that_is_not_a_number_is_one_line(cli: CliRunner, tmp_path: Path) -> None:
     db = tmp_path / "odd.db"
     store = open_store(db)
     with store.engine.begin() as conn:

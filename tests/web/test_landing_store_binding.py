@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from landing_world import LandingWorld, build_world, ledger_size, stored_states
 from test_landing_refusals import ONE_CLICK, assert_refused
 from web_client import LockedLog, Served
