@@ -248,8 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     c_send.add_argument("name", metavar="NAME")
     where = c_send.add_mutually_exclusive_group()
     where.add_argument(
-        "--outbox", metavar="DIR", help="a Maildir to write messages into (default: the data "
-        "directory's outbox)"
+        "--outbox", metavar="DIR", help="a Maildir to write messages into (default: this "
+        "store's own outbox in the data directory)"
     )
     where.add_argument("--smtp", metavar="HOST:PORT", help="send through this SMTP server")
     c_send.add_argument(

@@ -385,7 +385,7 @@ def events(args: argparse.Namespace, store: Store) -> int:
 
 def seed(args: argparse.Namespace, store: Store) -> int:
     from app.core import sample_campaigns, synthetic
-    from app.core.outbox import MaildirOutbox
+    from app.core.outbox import MaildirOutbox, default_outbox_dir
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
@@ -398,7 +398,7 @@ def seed(args: argparse.Namespace, store: Store) -> int:
         )
         what = f"{args.profiles:,} synthetic profiles over 50 groups"
     else:
-        outbox = MaildirOutbox()
+        outbox = MaildirOutbox(default_outbox_dir(store.store_id))
         loaded = sample_campaigns.load_sample(
             store=store, actor=clock.os_user(), outbox=outbox, progress=progress
         )
@@ -422,7 +422,7 @@ def console(args: argparse.Namespace, store: Store) -> int:
 def demo(args: argparse.Namespace, store: Store) -> int:
     from app.core import sample_campaigns
     from app.core import seed as seeding
-    from app.core.outbox import MaildirOutbox
+    from app.core.outbox import MaildirOutbox, default_outbox_dir
     from app.core.simulator import TrafficSimulator
     from app.ui.app import SubgroupsApp
 
@@ -434,7 +434,9 @@ def demo(args: argparse.Namespace, store: Store) -> int:
             "leave out --db to use a fresh one"
         )
     print(f"Loading the sample data into {store.display_name} …", file=sys.stderr)
-    sample_campaigns.load_sample(store=store, actor=clock.os_user(), outbox=MaildirOutbox())
+    sample_campaigns.load_sample(
+        store=store, actor=clock.os_user(), outbox=MaildirOutbox(default_outbox_dir(store.store_id))
+    )
     simulator = TrafficSimulator(store)
     simulator.start()
     try:
@@ -473,6 +475,11 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+# The only commands that may create a missing store (a mistyped --db must not
+# become an empty store): the console, the demo, and those that add data.
+CREATING_COMMANDS = frozenset({"console", "demo", "seed", "groups_create", "profiles_import"})
+
+
 def _demo_db() -> str:
     import tempfile
 
@@ -484,10 +491,12 @@ def run(func_name: str, args: argparse.Namespace, db: str | None) -> int:
     if func_name == "demo" and db is None:
         db = _demo_db()
     try:
-        store = open_store(db)
+        store = open_store(db, create=func_name in CREATING_COMMANDS)
     except SubgroupsError as exc:
         print(f"subgroups: {exc}", file=sys.stderr)
         return exc.exit_code
+    if store.created:
+        print(f"subgroups: created a new store at {store.display_name}", file=sys.stderr)
     try:
         return COMMANDS[func_name](args, store)
     except SubgroupsError as exc:

@@ -15,7 +15,13 @@ from typing import TextIO
 from app.core import campaigns, landing, profiles
 from app.core.errors import InvalidInput
 from app.core.store import Store
-from app.core.tokens import load_keyring, preferences_url, secret_path, unsubscribe_url
+from app.core.tokens import (
+    load_keyring,
+    preferences_url,
+    secret_path,
+    store_binding,
+    unsubscribe_url,
+)
 
 
 def _print_links(args: argparse.Namespace, store: Store) -> int:
@@ -31,8 +37,9 @@ def _print_links(args: argparse.Namespace, store: Store) -> int:
             )
             campaign_id = campaign.id
         base_url = landing.get_settings(session).base_url
+        binding = store_binding(session)
     assert profile.id is not None
-    token = load_keyring().sign(profile.id, campaign_id)
+    token = load_keyring().sign(profile.id, campaign_id, store=binding)
     print(f"Preferences: {preferences_url(base_url, token)}")
     print(f"Unsubscribe: {unsubscribe_url(base_url, token)}")
     print(f"One-click:   curl -d List-Unsubscribe=One-Click {unsubscribe_url(base_url, token)}")

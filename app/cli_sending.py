@@ -2,7 +2,7 @@
 [--batch-size N]``.
 
 Sends (or resumes sending) a campaign: into a Maildir outbox (by default the
-data directory's ``outbox/``), or through an SMTP server, with credentials
+data directory's ``outbox/<store id>/``, one per store), or through an SMTP server, with credentials
 from ``SUBGROUPS_SMTP_USER`` / ``SUBGROUPS_SMTP_PASSWORD``. A progress line
 goes to stderr when it is a terminal; the summary goes to stdout.
 
@@ -24,7 +24,13 @@ from types import FrameType
 
 from app.core import campaigns, clock, sending
 from app.core.errors import InvalidInput
-from app.core.outbox import MaildirOutbox, Outbox, SmtpOutbox, parse_host_port
+from app.core.outbox import (
+    MaildirOutbox,
+    Outbox,
+    SmtpOutbox,
+    default_outbox_dir,
+    parse_host_port,
+)
 from app.core.store import Store
 
 
@@ -32,15 +38,16 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def make_outbox(args: argparse.Namespace) -> Outbox:
-    """The outbox the options name: ``--smtp HOST:PORT`` or a Maildir (``--outbox DIR``)."""
+def make_outbox(args: argparse.Namespace, store: Store) -> Outbox:
+    """The outbox the options name: ``--smtp HOST:PORT`` or a Maildir (``--outbox DIR``,
+    by default the store's own folder in the data directory)."""
     smtp = getattr(args, "smtp", None)
     if getattr(args, "starttls", False) and not smtp:
         raise InvalidInput("--starttls goes with --smtp HOST:PORT", field="starttls")
     if smtp:
         host, port = parse_host_port(smtp)
         return SmtpOutbox.from_env(host, port, starttls=args.starttls)
-    return MaildirOutbox(getattr(args, "outbox", None))
+    return MaildirOutbox(getattr(args, "outbox", None) or default_outbox_dir(store.store_id))
 
 
 @contextmanager
@@ -129,7 +136,7 @@ def summary(result: sending.SendResult, name: str) -> list[str]:
 
 def campaigns_send(args: argparse.Namespace, store: Store) -> int:
     """``campaigns send NAME``: send or resume; the summary on stdout."""
-    outbox = make_outbox(args)
+    outbox = make_outbox(args, store)
     with store.read() as session:
         campaign = campaigns.get_campaign(session, args.name)
     assert campaign.id is not None

@@ -94,9 +94,26 @@ def _clean_text(field: str, value: str) -> str:
 
 
 def clean_base_url(value: str) -> str:
-    """The public base URL as stored: an http(s) URL with a host, no query, no trailing /."""
+    """The public base URL as stored: an http(s) URL with a host, no query, no trailing /.
+
+    It goes into every message's links and List-Unsubscribe header, so it may
+    not hold ``<``, ``>``, ``"`` (they would end the header's ``<...>`` or an
+    HTML attribute) nor a user part (``user:pass@``: a link that shows one host
+    and goes to another, or hands out a password).
+    """
     cleaned = _clean_text("base_url", value)
+    bad = sorted({ch for ch in cleaned if ch in '<>"'})
+    if bad:
+        raise InvalidInput(
+            f"Public base URL {cleaned!r} must not contain {' or '.join(bad)}", field="base_url"
+        )
     parts = urlsplit(cleaned)
+    if "@" in parts.netloc:
+        raise InvalidInput(
+            f"Public base URL {cleaned!r} must not have a user part (user:password@ before "
+            "the host); give just the address, such as https://email.example.com",
+            field="base_url",
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
             f"Public base URL {cleaned!r} must start with http:// or https:// and name a host "

@@ -215,8 +215,10 @@ class CampaignMail:
         groups: Sequence[tuple[int, str]],
         base_url: str,
         keyring: tokens.Keyring,
+        link_store: tokens.StoreBinding,
     ) -> None:
         self.campaign_id = campaign_id
+        self.link_store = link_store  # the store the links are signed for
         self.subject = subject
         self.from_address = from_address
         self.body = body
@@ -285,6 +287,7 @@ class CampaignMail:
             groups=groups,
             base_url=settings.base_url,
             keyring=keyring or tokens.load_keyring(),
+            link_store=tokens.store_binding(session),
         )
 
     # --- the parts of one message ----------------------------------------------------
@@ -299,7 +302,7 @@ class CampaignMail:
 
     def links(self, profile_id: int, *, today: date | None = None) -> tuple[str, str]:
         """The one-click unsubscribe URL and the preferences URL, with one signed token."""
-        token = self.keyring.sign(profile_id, self.campaign_id, today=today)
+        token = self.keyring.sign(profile_id, self.campaign_id, store=self.link_store, today=today)
         return f"{self.base_url}/u/{token}", f"{self.base_url}/p/{token}"
 
     def body_text(self, recipient: Recipient, unsubscribe_url: str, preferences_url: str) -> str:

@@ -12,15 +12,16 @@ its own step with explicit DDL.
 """
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
 
-from app.core import models
+from app.core import clock, models
 from app.core.errors import StoreUnavailable
-from app.core.store import Store
+from app.core.store import LEGACY_LINKS_KEY, STORE_ID_KEY, Store
 
 LEDGER_GUARD_SQLITE = (
     "CREATE TRIGGER IF NOT EXISTS ledger_event_no_update BEFORE UPDATE ON ledger_event "
@@ -155,12 +156,38 @@ def _v5_destinations_of_unfinished_sends(conn: Connection) -> None:
         )
 
 
+def _set_meta(conn: Connection, key: str, value: str) -> None:
+    """Add a schema_meta fact unless the store has it already (never replaced)."""
+    found = conn.execute(text("SELECT 1 FROM schema_meta WHERE key = :k"), {"k": key}).scalar()
+    if found is None:
+        conn.execute(
+            text("INSERT INTO schema_meta (key, value) VALUES (:k, :v)"), {"k": key, "v": value}
+        )
+
+
+def _give_store_id(conn: Connection) -> None:
+    """The store's own random id: links and the default outbox are bound to it."""
+    _set_meta(conn, STORE_ID_KEY, uuid.uuid4().hex)
+
+
+def _v6_store_id(conn: Connection) -> None:
+    """Version 6: the store gets its own id, and links are bound to it (issue 8).
+
+    Links this store signed before (version 1 tokens, bound to no store) may
+    be in inboxes: they keep working for their validity if issued on or before
+    today. A store made after this step accepts no unbound link.
+    """
+    _give_store_id(conn)
+    _set_meta(conn, LEGACY_LINKS_KEY, clock.now().date().isoformat())
+
+
 # version -> the step that brings a store from version-1 to version.
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _v2_tables_for_later_sections,
     3: _v3_wider_name_keys,
     4: _v4_covering_group_state_index,
     5: _v5_address_keys_and_send_leases,
+    6: _v6_store_id,
 }
 LATEST_VERSION = max(STEPS, default=1)
 
@@ -171,14 +198,26 @@ def _lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
 
 
-def schema_version(conn: Connection) -> int | None:
-    """The stored schema version, or None when the store has no schema yet."""
+def schema_version(conn: Connection, *, name: str = "the store") -> int | None:
+    """The stored schema version, or None when the store has no schema yet.
+
+    A version that is not a whole number is refused (``StoreUnavailable``)
+    rather than guessed at.
+    """
     if not inspect(conn).has_table("schema_meta"):
         return None
     value = conn.execute(
         text("SELECT value FROM schema_meta WHERE key = 'schema_version'")
     ).scalar()
-    return int(value) if value is not None else None
+    if value is None:
+        return None
+    text_value = str(value).strip()
+    if not text_value.isascii() or not text_value.isdigit():
+        raise StoreUnavailable(
+            f"{name} has a schema version that is not a number ({str(value)[:40]!r}); "
+            "it is not a store this subgroups can open"
+        )
+    return int(text_value)
 
 
 def _stamp(conn: Connection, version: int) -> None:
@@ -192,14 +231,18 @@ def _stamp(conn: Connection, version: int) -> None:
         )
 
 
-def upgrade(store: Store) -> int:
-    """Create or upgrade the store's schema; returns the version it is now at."""
+def upgrade(store: Store, *, create: bool = True) -> int:
+    """Create or upgrade the store's schema; returns the version it is now at.
+
+    A new store (no schema yet) is made only with ``create``; ``store.created``
+    then says so. Without it, "no store at ..." and nothing is made.
+    """
     engine = store.engine
     if store.is_sqlite:
         engine = engine.execution_options(sqlite_begin="IMMEDIATE")  # type: ignore[assignment]
     with engine.begin() as conn:
         _lock(conn)
-        version = schema_version(conn)
+        version = schema_version(conn, name=f"--db {store.display_name}")
         if version is None:
             existing = set(inspect(conn).get_table_names())
             if existing:
@@ -207,9 +250,13 @@ def upgrade(store: Store) -> int:
                     f"--db {store.display_name} is a database but not a subgroups store "
                     f"(it has tables such as {sorted(existing)[0]!r}); give a new path"
                 )
+            if not create:
+                raise StoreUnavailable(f"no store at {store.display_name}")
             SQLModel.metadata.create_all(conn)
             _guard_ledger(conn)
+            _give_store_id(conn)
             _stamp(conn, LATEST_VERSION)
+            store.created = True
             return LATEST_VERSION
         if version > LATEST_VERSION:
             raise StoreUnavailable(

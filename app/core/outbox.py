@@ -118,9 +118,12 @@ class Outbox(Protocol):
 # --- Maildir ------------------------------------------------------------------------
 
 
-def default_outbox_dir() -> Path:
-    """The default outbox: ``outbox/`` in the user data directory."""
-    return data_dir() / OUTBOX_DIR_NAME
+def default_outbox_dir(store_id: str) -> Path:
+    """The default outbox of one store: ``outbox/<store id>/`` in the user data directory.
+
+    Per store, so two stores sharing a data directory never mix their messages.
+    """
+    return data_dir() / OUTBOX_DIR_NAME / store_id
 
 
 class MaildirOutbox:
@@ -141,8 +144,8 @@ class MaildirOutbox:
 
     idempotent = True
 
-    def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path).expanduser() if path is not None else default_outbox_dir()
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path).expanduser()
         self._tmp = self.path / "tmp"
         self._new = self.path / "new"
         self._cur = self.path / "cur"

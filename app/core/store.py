@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from platformdirs import user_data_path
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
@@ -27,6 +27,10 @@ from sqlmodel import Session
 from app.core.errors import StoreUnavailable
 
 ENV_DB = "SUBGROUPS_DB"
+# schema_meta keys: the store's own random id (links and the default outbox are
+# bound to it), and the last day links signed before that binding may carry.
+STORE_ID_KEY = "store_id"
+LEGACY_LINKS_KEY = "unbound_links_until"
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 15_000
 
@@ -62,8 +66,12 @@ def _one_line(error: object) -> str:
     return " ".join(str(error).split())
 
 
-def _check_sqlite_path(path: Path) -> None:
-    """Refuse, with a message saying why, a path that cannot hold an SQLite store."""
+def _check_sqlite_path(path: Path, *, create: bool = True) -> None:
+    """Refuse, with a message saying why, a path that cannot hold an SQLite store.
+
+    Without ``create``, a path with no file is refused before anything (the
+    file or its folders) is made: a mistyped --db must not become a store.
+    """
     if path.is_dir():
         raise StoreUnavailable(
             f"--db {path} is a directory; give a file path such as {path}/subgroups.db"
@@ -73,6 +81,8 @@ def _check_sqlite_path(path: Path) -> None:
             raise StoreUnavailable(f"--db {path} is not a regular file; give a file path")
         if not os.access(path, os.R_OK | os.W_OK):
             raise StoreUnavailable(f"--db {path}: no permission to read and write this file")
+        if path.stat().st_size == 0 and not create:
+            raise StoreUnavailable(f"no store at {path}")
         if path.stat().st_size > 0:
             with path.open("rb") as fh:
                 header = fh.read(len(SQLITE_HEADER))
@@ -83,6 +93,8 @@ def _check_sqlite_path(path: Path) -> None:
                 )
             _check_not_foreign(path)
         return
+    if not create:
+        raise StoreUnavailable(f"no store at {path}")
     parent = path.parent
     if not parent.exists():
         try:
@@ -137,14 +149,17 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for a URL, with SQLite set up for several processes (WAL, busy timeout)."""
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for a URL, with SQLite set up for several processes (WAL, busy timeout).
+
+    Without ``create``, a missing SQLite file is refused ("no store at PATH").
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         memory = not database or database == ":memory:"
         if not memory:
-            _check_sqlite_path(Path(database))
+            _check_sqlite_path(Path(database), create=create)
         kwargs: dict[str, Any] = {
             "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
         }
@@ -181,6 +196,8 @@ class Store:
     url: str
     # Per-store in-memory state services keep between calls (the segment index).
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    # True when open_store made this store's schema just now (a new store).
+    created: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -219,20 +236,48 @@ class Store:
                 session.rollback()
                 raise
 
+    @property
+    def store_id(self) -> str:
+        """The store's own random id (read once): links and the default outbox are bound to it."""
+        found = self.cache.get(STORE_ID_KEY)
+        if found is None:
+            with self.engine.connect() as conn:
+                found = read_store_id(conn)
+            self.cache[STORE_ID_KEY] = found
+        return str(found)
+
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def open_store(db: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Store:
-    """Open (creating if need be) the store named by --db, schema brought up to date."""
+def read_store_id(conn: Connection | Session) -> str:
+    """The store id kept in ``schema_meta`` (made with the store, or by migration 6)."""
+    found = conn.execute(
+        text("SELECT value FROM schema_meta WHERE key = :k"), {"k": STORE_ID_KEY}
+    ).scalar()
+    if not found:
+        raise StoreUnavailable("the store has no store id: open it with subgroups to upgrade it")
+    return str(found)
+
+
+def open_store(
+    db: str | os.PathLike[str] | None = None, *, migrate: bool = True, create: bool = True
+) -> Store:
+    """Open the store named by --db, schema brought up to date.
+
+    With ``create`` (the default) a missing store is made (``Store.created``
+    says so); without it, a missing SQLite file or a database without a
+    subgroups schema is refused with "no store at ..." and nothing is made.
+    """
     from app.core.migrations import upgrade
 
     url = resolve_db_url(db)
-    engine = make_engine(url)
+    engine = make_engine(url, create=create)
     store = Store(engine=engine, url=url)
     if migrate:
         try:
-            upgrade(store)
+            upgrade(store, create=create)
+            store.cache[STORE_ID_KEY] = store.store_id
         except OperationalError as exc:
             engine.dispose()
             why = _one_line(exc.orig)

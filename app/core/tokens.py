@@ -7,9 +7,18 @@ cannot forge links. The file is a small keyring, so the key can be rotated:
 new links are signed with the newest key while links already in inboxes keep
 working with the key they name, until that key is retired.
 
+Links are bound to their store: the key a token is signed with is derived
+from the keyring key and the store's id (``schema_meta.store_id``), so two
+stores sharing one data directory and keyring never accept each other's
+links. Links signed before that (version 1) are accepted only by a store
+that existed then, and only if issued on or before the day it was upgraded
+(``schema_meta.unbound_links_until``).
+
 Layout (before base64url, no padding): version (1 byte), key id (2),
 profile id (8), campaign id (4; 0 means none), issue day (4; days since
 1970-01-01 UTC), then the first 16 bytes of the HMAC over all of that.
+Exactly one spelling of a token is accepted: the canonical base64url of
+those bytes (no padding, no stray characters, unused bits zero).
 Links are valid for ``MAX_AGE_DAYS`` (two years: DESIGN asks for at least one).
 """
 
@@ -19,6 +28,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import struct
 import threading
@@ -27,18 +37,26 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+from sqlmodel import Session
+
 from app.core import clock
 from app.core.errors import InvalidInput, SubgroupsError
-from app.core.store import data_dir
+from app.core.store import LEGACY_LINKS_KEY, data_dir, read_store_id
 
 ENV_SECRET_FILE = "SUBGROUPS_SECRET_FILE"
 SECRET_FILE_NAME = "link-keys.json"
-VERSION = 1
+VERSION = 2  # bound to a store
+UNBOUND_VERSION = 1  # signed before links were bound to their store
 MAX_AGE_DAYS = 730
 _BODY = struct.Struct(">BHQII")
 _MAC_BYTES = 16
 _EPOCH = date(1970, 1, 1)
 _lock = threading.Lock()
+_CANONICAL = re.compile(r"[A-Za-z0-9_-]+")
+# What every refusal of a link that is not ours says: one answer for all of them,
+# so a prober learns nothing about which key ids or stores exist.
+NOT_VALID = "this link is not valid (signature does not match)"
 
 
 class BadToken(InvalidInput):
@@ -53,6 +71,23 @@ class SecretFileError(SubgroupsError):
     """The keyring file cannot be read or written safely."""
 
     exit_code = 2
+
+
+@dataclass(frozen=True)
+class StoreBinding:
+    """The store links are signed for: its id, and until which day it accepts unbound links."""
+
+    store_id: str
+    unbound_links_until: date | None = None
+
+
+def store_binding(session: Session) -> StoreBinding:
+    """The binding of the store the session is on (its ``schema_meta``)."""
+    store_id = read_store_id(session)
+    until = session.execute(
+        text("SELECT value FROM schema_meta WHERE key = :k"), {"k": LEGACY_LINKS_KEY}
+    ).scalar()
+    return StoreBinding(store_id, date.fromisoformat(until) if until else None)
 
 
 @dataclass(frozen=True)
@@ -79,13 +114,22 @@ def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _b64decode(text: str) -> bytes:
-    if not text or len(text) > 200 or not text.isascii():
+def _b64decode(token: str) -> bytes:
+    """The token's bytes, from its one canonical spelling only (decoding it again gives it)."""
+    if not token or len(token) > 200 or not _CANONICAL.fullmatch(token):
         raise BadToken("this link is not valid (malformed token)")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError) as exc:
         raise BadToken("this link is not valid (malformed token)") from exc
+    if _b64encode(raw) != token:
+        raise BadToken("this link is not valid (malformed token)")
+    return raw
+
+
+def _store_key(secret: bytes, store_id: str) -> bytes:
+    """The key links of one store are signed with: derived from the keyring key and its id."""
+    return hmac.new(secret, b"subgroups link key for store " + store_id.encode(), "sha256").digest()
 
 
 class Keyring:
@@ -100,31 +144,50 @@ class Keyring:
 
     # --- signing and checking -------------------------------------------------
 
-    def _mac(self, key_id: int, body: bytes) -> bytes:
-        return hmac.new(self.keys[key_id], body, hashlib.sha256).digest()[:_MAC_BYTES]
+    def _mac(self, key_id: int, body: bytes, store_id: str | None) -> bytes:
+        secret = self.keys[key_id]
+        if store_id is not None:
+            secret = _store_key(secret, store_id)
+        return hmac.new(secret, body, hashlib.sha256).digest()[:_MAC_BYTES]
 
     def sign(
-        self, profile_id: int, campaign_id: int | None = None, *, today: date | None = None
+        self,
+        profile_id: int,
+        campaign_id: int | None = None,
+        *,
+        store: StoreBinding,
+        today: date | None = None,
     ) -> str:
-        """A token for the profile (and campaign), signed with the current key."""
+        """A token for the profile (and campaign) of this store, signed with the current key."""
         issued = ((today or _today()) - _EPOCH).days
         body = _BODY.pack(VERSION, self.current, profile_id, campaign_id or 0, issued)
-        return _b64encode(body + self._mac(self.current, body))
+        return _b64encode(body + self._mac(self.current, body, store.store_id))
 
-    def verify(self, token: str, *, today: date | None = None) -> LinkToken:
-        """What the token says, or ``BadToken`` saying why it is refused."""
+    def verify(self, token: str, *, store: StoreBinding, today: date | None = None) -> LinkToken:
+        """What the token says, or ``BadToken`` saying why it is refused.
+
+        A token of another store, another install, with an unknown (or retired)
+        key id, or altered, gets the same answer: it is not ours.
+        """
         raw = _b64decode(token)
         if len(raw) != _BODY.size + _MAC_BYTES:
             raise BadToken("this link is not valid (wrong length: cut short or altered)")
         body, mac = raw[: _BODY.size], raw[_BODY.size :]
         version, key_id, profile_id, campaign_id, issued_day = _BODY.unpack(body)
-        if version != VERSION:
-            raise BadToken("this link is not valid (unknown token version)")
-        if key_id not in self.keys:
-            raise ExpiredToken("this link has expired (its signing key was retired)")
-        if not hmac.compare_digest(mac, self._mac(key_id, body)):
-            raise BadToken("this link is not valid (signature does not match)")
+        if version == VERSION:
+            store_id: str | None = store.store_id
+        elif version == UNBOUND_VERSION and store.unbound_links_until is not None:
+            store_id = None
+        else:
+            raise BadToken(NOT_VALID)
+        # An unknown key id is checked against a key of ours all the same: its answer
+        # (and its time) is that of any other forged link.
+        expected = self._mac(key_id if key_id in self.keys else self.current, body, store_id)
+        if not hmac.compare_digest(mac, expected) or key_id not in self.keys:
+            raise BadToken(NOT_VALID)
         issued = date.fromordinal(_EPOCH.toordinal() + issued_day)
+        if store_id is None and store.unbound_links_until and issued > store.unbound_links_until:
+            raise BadToken(NOT_VALID)  # unbound links were never signed after the upgrade
         age = ((today or _today()) - issued).days
         if age > MAX_AGE_DAYS:
             raise ExpiredToken(f"this link has expired (issued {issued.isoformat()})")

@@ -393,14 +393,13 @@ class SubgroupsApp(App[None]):
 
     @work(thread=True, exclusive=True, group="first-run")
     def load_sample(self) -> None:
-        from app.core.outbox import MaildirOutbox
+        from app.core.outbox import MaildirOutbox, default_outbox_dir
         from app.core.sample_campaigns import load_sample
 
         self.call_from_thread(self.notify, "Loading the sample data…")
         try:
-            load_sample(
-                store=self.store, actor=clock.os_user(), outbox=MaildirOutbox(self.outbox_dir)
-            )
+            outbox = MaildirOutbox(self.outbox_dir or default_outbox_dir(self.store.store_id))
+            load_sample(store=self.store, actor=clock.os_user(), outbox=outbox)
             self.post_message(self.SampleLoaded())
         except Exception as exc:
             self.post_message(self.SampleLoaded(str(exc)))

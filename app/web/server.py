@@ -46,12 +46,36 @@ from starlette.routing import Route
 from app.core import landing
 from app.core.errors import InvalidInput, SubgroupsError, UnknownProfile
 from app.core.store import Store
-from app.core.tokens import BadToken, ExpiredToken, Keyring, LinkToken, load_keyring
+from app.core.tokens import (
+    BadToken,
+    ExpiredToken,
+    Keyring,
+    LinkToken,
+    SecretFileError,
+    StoreBinding,
+    load_keyring,
+    store_binding,
+)
 from app.web import pages
 from app.web.forms import Form, FormError, read_form
 from app.web.writer import OneClickWriter
 
 log = logging.getLogger("subgroups.landing")
+TOKEN_SHOWN = 8  # characters of a path segment (a link token) logs keep
+
+
+def redact_path(path: str) -> str:
+    """The path as logs may keep it: every segment longer than ``TOKEN_SHOWN`` cut short.
+
+    Whatever form a request takes (``//p/T``, ``/P/T``, ``/u/T/``, an encoded
+    slash, stray characters in the token), no log holds a working link. The
+    routes' own names (``p``, ``u``, ``healthz``) are shorter than that.
+    """
+    return "/".join(
+        part[:TOKEN_SHOWN] + "…" if len(part) > TOKEN_SHOWN else part for part in path.split("/")
+    )
+
+
 T = TypeVar("T")
 
 ONE_CLICK_FIELD = "List-Unsubscribe"
@@ -70,6 +94,9 @@ HEADINGS = {
 }
 
 
+UNEXPECTED = "something went wrong on our side; nothing was changed, please try again"
+
+
 class WebError(Exception):
     """An answer other than 200: the status, a message for the person, extra headers."""
 
@@ -85,12 +112,17 @@ class LinkKeys:
 
     Links signed with a key added after the server started must work without
     a restart, and a retired key must stop working: the file is looked at
-    again (one ``stat``) at most every ``CHECK_SECONDS``.
+    again (one ``stat``) at most every ``CHECK_SECONDS``. Tokens are checked
+    for this server's store (``binding``): another store's links are refused.
+
+    A keyring that becomes unreadable (corrupt, readable by others) fails
+    every link with a generic 500; its path and the reason go to the log only.
     """
 
     CHECK_SECONDS = 1.0
 
-    def __init__(self, keyring: Keyring | None = None) -> None:
+    def __init__(self, binding: StoreBinding, keyring: Keyring | None = None) -> None:
+        self.binding = binding
         self._ring = keyring or load_keyring()
         self._path: Path | None = self._ring.path
         self._seen = self._stamp()
@@ -113,9 +145,14 @@ class LinkKeys:
             stamp = self._stamp()
             if stamp != self._seen and stamp is not None:
                 with self._lock:
-                    self._ring = load_keyring(self._path, create=False)
+                    try:
+                        self._ring = load_keyring(self._path, create=False)
+                    except SecretFileError as exc:
+                        self._checked = 0.0  # look again at the next request
+                        log.error("the link keyring cannot be used: %s", exc.message)
+                        raise WebError(500, UNEXPECTED) from None
                     self._seen = stamp
-        return self._ring.verify(token)
+        return self._ring.verify(token, store=self.binding)
 
 
 @dataclass
@@ -309,7 +346,7 @@ async def _on_subgroups_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_operational_error(request: Request, exc: Exception) -> Response:
-    log.warning("store error on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("store error on %s %s: %s", request.method, redact_path(request.url.path), exc)
     return error_response(
         request, 503, "the store is busy or unreachable; nothing was changed, please try again"
     )
@@ -317,17 +354,17 @@ async def _on_operational_error(request: Request, exc: Exception) -> Response:
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     # Starlette re-raises after this answer, so the server's log gets the traceback.
-    return error_response(
-        request, 500, "something went wrong on our side; nothing was changed, please try again"
-    )
+    return error_response(request, 500, UNEXPECTED)
 
 
 def create_app(store: Store, *, keyring: Keyring | None = None) -> Starlette:
     """The landing page app over an open store (and the install's keyring by default)."""
     lock: AbstractContextManager[object] = threading.Lock() if store.is_sqlite else nullcontext()
+    with store.read() as session:
+        binding = store_binding(session)
     state = Landing(
         store=store,
-        keys=LinkKeys(keyring),
+        keys=LinkKeys(binding, keyring),
         write_lock=lock,
         writer=OneClickWriter(store, lock),
     )

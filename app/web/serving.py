@@ -18,25 +18,16 @@ import uvicorn
 from app.core.errors import InvalidInput
 from app.core.store import Store
 from app.core.tokens import Keyring
-from app.web.server import create_app
+from app.web.server import create_app, redact_path
 
 ASGIApp = Any  # an ASGI callable (scope, receive, send)
-TOKEN_SHOWN = 8  # characters of a token the access log keeps
-
-
-def _redact(path: str) -> str:
-    """The path with any link token cut short: a log must not hold working links."""
-    for prefix in ("/p/", "/u/"):
-        if path.startswith(prefix) and len(path) > len(prefix) + TOKEN_SHOWN:
-            return path[: len(prefix) + TOKEN_SHOWN] + "…"
-    return path
 
 
 class AccessLog:
     """ASGI middleware: one line per request on ``stream``.
 
     ``client - - [time] "METHOD path HTTP/v" status bytes duration``, the
-    time in UTC and the link token shortened (see ``_redact``). Lines are
+    time in UTC and any link token shortened (see ``server.redact_path``). Lines are
     written when the response is done, failed requests included.
     """
 
@@ -71,7 +62,7 @@ class AccessLog:
         host = client[0] if client else "-"
         when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         line = (
-            f'{host} - - [{when}] "{scope.get("method", "-")} {_redact(scope.get("path", ""))} '
+            f'{host} - - [{when}] "{scope.get("method", "-")} {redact_path(scope.get("path", ""))} '
             f'HTTP/{scope.get("http_version", "1.1")}" {status} {size} {took * 1000:.1f}ms\n'
         )
         try:

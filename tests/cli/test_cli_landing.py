@@ -12,12 +12,21 @@ from cli_runner import CliRunner
 from landing_world import LandingWorld, build_world
 
 from app.core.store import open_store
-from app.core.tokens import load_keyring
+from app.core.tokens import StoreBinding, load_keyring, store_binding
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return str(tmp_path / "landing.db")
+
+
+def binding_of(db: str) -> StoreBinding:
+    store = open_store(db)
+    try:
+        with store.read() as session:
+            return store_binding(session)
+    finally:
+        store.dispose()
 
 
 @pytest.fixture
@@ -39,7 +48,7 @@ def test_link_prints_signed_links_naming_the_person_and_campaign(
     assert preferences.startswith("http://127.0.0.1:8080/p/")
     assert unsubscribe.startswith("http://127.0.0.1:8080/u/")
     token = preferences.rsplit("/", 1)[1]
-    said = load_keyring().verify(token)
+    said = load_keyring().verify(token, store=binding_of(db))
     assert (said.profile_id, said.campaign_id) == (world.ann, world.campaign_groups)
     assert "curl -d List-Unsubscribe=One-Click" in lines["One-click"]
 
@@ -80,7 +89,7 @@ def test_landing_serves_until_interrupted(
         assert first.startswith(f"Serving the landing page of {db} on http://127.0.0.1:")
         url = urlsplit(first.rsplit(" on ", 1)[1].strip())
         assert f"Access log: {log}" in proc.stdout.readline() + proc.stdout.readline()
-        token = load_keyring().sign(world.ann, world.campaign_none)
+        token = load_keyring().sign(world.ann, world.campaign_none, store=binding_of(db))
         conn = http.client.HTTPConnection(str(url.hostname), url.port, timeout=10)
         conn.request(
             "POST",

@@ -90,8 +90,12 @@ def test_send_to_an_outbox_prints_a_summary_and_refuses_a_second_send(
 def test_the_default_outbox_is_in_the_data_directory(cli: CliRunner, db: str) -> None:
     code, out, _ = cli("campaigns", "send", "Deals", "--batch-size", "2", "--db", db)
     assert code == 0
-    assert f"to {default_outbox_dir()} " in out
-    assert len(list((default_outbox_dir() / "new").glob("c*"))) >= 6
+    store = open_store(db)
+    outbox = default_outbox_dir(store.store_id)
+    store.dispose()
+    assert outbox.parent == default_outbox_dir("x").parent  # outbox/<store id>/
+    assert f"to {outbox} " in out
+    assert len(list((outbox / "new").glob("c*"))) >= 6
 
 
 def test_an_unreachable_smtp_server_pauses_the_send_with_one_line(cli: CliRunner, db: str) -> None:

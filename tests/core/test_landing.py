@@ -94,6 +94,12 @@ BAD_SETTINGS = {
     "no host": ("base_url", "https://", "http:// or https://"),
     "query": ("base_url", "https://example.com/?a=1", "query"),
     "bad port": ("base_url", "https://example.com:99999", "port"),
+    "user part": ("base_url", "https://admin:secret@example.com", "user"),
+    "user only": ("base_url", "https://evil.example@example.com", "user"),
+    "angle bracket": ("base_url", "https://example.com/<script>", "<"),
+    "closing bracket": ("base_url", "https://example.com/a>b", ">"),
+    "quote": ("base_url", 'https://example.com/"onmouseover=x', '"'),
+    "whitespace": ("base_url", "https://example.com/a b", "space"),
     "control character": ("title", "Tab\there", "control character"),
 }
 

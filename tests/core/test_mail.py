@@ -53,6 +53,9 @@ def content(message: EmailMessage) -> str:
     return str(message.get_content()).replace("\r\n", "\n")
 
 
+STORE = tokens.StoreBinding("0" * 32)  # the store the links are signed for
+
+
 def keyring() -> tokens.Keyring:
     return tokens.Keyring({1: b"k" * 32}, 1)
 
@@ -74,6 +77,7 @@ def make_mail(
         groups=[(12, "Promotions"), (13, "Prömotions · EMEA")] if groups is None else groups,
         base_url="https://prefs.example.com/",
         keyring=ring or keyring(),
+        link_store=STORE,
     )
 
 
@@ -117,11 +121,14 @@ def test_list_unsubscribe_is_a_signed_one_click_link_for_this_person_and_campaig
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc) == ("https", "prefs.example.com")
     assert parts.path.startswith("/u/")
-    said = ring.verify(parts.path.removeprefix("/u/"), today=NOW.date())
+    said = ring.verify(parts.path.removeprefix("/u/"), store=STORE, today=NOW.date())
     assert (said.profile_id, said.campaign_id) == (42, 7)
     # Another key cannot have signed it: a forged link is refused.
     with pytest.raises(tokens.BadToken):
-        tokens.Keyring({1: b"x" * 32}, 1).verify(parts.path.removeprefix("/u/"))
+        tokens.Keyring({1: b"x" * 32}, 1).verify(parts.path.removeprefix("/u/"), store=STORE)
+    # Nor does another store accept it.
+    with pytest.raises(tokens.BadToken):
+        ring.verify(parts.path.removeprefix("/u/"), store=tokens.StoreBinding("1" * 32))
 
 
 def test_body_shows_both_links_adding_a_footer_for_the_missing_one() -> None:
@@ -273,5 +280,6 @@ def test_build_message_from_the_store_uses_the_landing_base_url_and_group_names(
     assert message["List-Id"] == "Offers <offers.g1.list-id.example.com>"
     url = message["List-Unsubscribe"].strip()[1:-1]
     assert url.startswith("https://lp.example.com/u/")
-    said = tokens.load_keyring().verify(url.rsplit("/", 1)[1], today=NOW.date())
+    binding = tokens.StoreBinding(sqlite_store.store_id)
+    said = tokens.load_keyring().verify(url.rsplit("/", 1)[1], store=binding, today=NOW.date())
     assert (said.profile_id, said.campaign_id) == (ann.id, campaign.id)

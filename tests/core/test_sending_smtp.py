@@ -70,7 +70,7 @@ def test_messages_arrive_at_a_real_smtp_server_with_the_headers(world: World) ->
             "Newsletter <newsletter.g1.list-id.example.com>",
         ]
         url = message["List-Unsubscribe"].strip()[1:-1]
-        said = ring.verify(url.rsplit("/", 1)[1])
+        said = ring.verify(url.rsplit("/", 1)[1], store=tokens.StoreBinding(store.store_id))
         assert said.campaign_id == cid
         assert by_address[said.profile_id].message_id == message["Message-ID"]
         body = message.get_content()

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TextArea
 
@@ -59,11 +60,20 @@ def local_time_in_utc() -> Iterator[None]:
         time.tzset()
 
 
+# The sample store's id, fixed: the links a screen shows are signed for the store.
+FIXED_STORE_ID = "5e" * 16
+
+
 def load_sample_store(path: Path) -> None:
-    """The sample data, loaded at NOW."""
+    """The sample data, loaded at NOW, in a store with a known id."""
     store = open_store(path)
     try:
         load_sample_data(store=store, actor=SEED_ACTOR, now=NOW)
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE schema_meta SET value = :v WHERE key = 'store_id'"),
+                {"v": FIXED_STORE_ID},
+            )
     finally:
         store.dispose()  # the last connection closing checkpoints the WAL into the file
     assert not Path(f"{path}-wal").exists()

@@ -291,9 +291,11 @@ async def test_the_preview_shows_the_chosen_recipient_and_their_links(
         assert link is not None and link.startswith("http://127.0.0.1:8080/p/")
         assert link in links and "http://127.0.0.1:8080/u/" in links
         # The link is the real thing: it names Kaito.
-        from app.core.tokens import load_keyring
+        from app.core.tokens import load_keyring, store_binding
 
-        token = load_keyring().verify(link.rsplit("/", 1)[1])
+        with app.store.read() as session:
+            binding = store_binding(session)
+        token = load_keyring().verify(link.rsplit("/", 1)[1], store=binding)
         assert pane.recipient is not None and token.profile_id == pane.recipient.profile_id
         assert token.campaign_id is None
 

@@ -259,6 +259,6 @@ def test_links_from_a_rotated_key_work_without_a_restart(served_sqlite: Served) 
     served, w = served_sqlite, served_sqlite.world
     old = served.token(w.ann)
     served.keyring.rotate()  # as a sender in another process would
-    new = served.keyring.sign(w.ann, None, today=date.today())
+    new = served.keyring.sign(w.ann, None, store=served.binding, today=date.today())
     assert served.get(f"/p/{new}").status == 200
     assert served.get(f"/p/{old}").status == 200  # old links keep working

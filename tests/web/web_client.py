@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 from landing_world import LandingWorld
 
 from app.core.store import Store
-from app.core.tokens import Keyring
+from app.core.tokens import Keyring, StoreBinding, store_binding
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -50,8 +50,14 @@ class Served:
     def store(self) -> Store:
         return self.world.store
 
+    @property
+    def binding(self) -> StoreBinding:
+        """The store the server's links are bound to."""
+        with self.store.read() as session:
+            return store_binding(session)
+
     def token(self, profile_id: int, campaign_id: int | None = None) -> str:
-        return self.keyring.sign(profile_id, campaign_id)
+        return self.keyring.sign(profile_id, campaign_id, store=self.binding)
 
     def request(
         self,

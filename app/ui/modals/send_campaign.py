@@ -120,7 +120,9 @@ class SendModal(ModalScreen[str | None]):
             result = sending.send_campaign(
                 store=self.store,
                 campaign_id=self.campaign_id,
-                outbox=outbox.MaildirOutbox(self.outbox_dir),
+                outbox=outbox.MaildirOutbox(
+                    self.outbox_dir or outbox.default_outbox_dir(self.store.store_id)
+                ),
                 actor=clock.os_user(),
                 source="console",
                 progress=progress,

@@ -168,6 +168,7 @@ class RecipientPane(Vertical):
                 assert profile.id is not None
                 page = landing.page_for(session, profile.id)
                 view = profiles.profile_view(session, profile.identity, history_limit=0)
+                binding = tokens.store_binding(session)
         except SubgroupsError as exc:
             self.post_message(self.Loaded(generation, None, exc.message))
             return
@@ -176,7 +177,7 @@ class RecipientPane(Vertical):
         token: str | None = None
         token_error: str | None = None
         try:
-            token = tokens.load_keyring().sign(page.profile_id)
+            token = tokens.load_keyring().sign(page.profile_id, store=binding)
         except SubgroupsError as exc:
             token_error = exc.message
         except OSError as exc:
