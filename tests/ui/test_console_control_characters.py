@@ -70,7 +70,7 @@ async def test_stored_control_characters_show_escaped(sample_db: Path, make_app,
         lines = log_lines(app)
         no_raw_controls(*lines)
         forged = [line for line in lines if "kaito@example.com" in line]
-        assert len(forged) == 1 and forged[0].endswith("…")  # long: cut at the pane's edge
+        assert len(forged) == 1  # one line, however long
         assert "Channel Unsubscribed \\x1b[2Jkaito@example.com\\n09:00:00  Channel" in forged[0]
         assert not any(line.startswith("09:00:00  Channel Unsubscribed  forged") for line in lines)
 
