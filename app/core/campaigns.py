@@ -548,10 +548,18 @@ def warnings(session: Session, campaign: Campaign) -> list[str]:
         )
     if campaign.segment_id is None:
         notes.append("The audience is all profiles (no segment chosen)")
-    base_url = landing.get_settings(session).base_url
-    if not base_url.lower().startswith("https://"):
-        notes.append(
-            f"The landing page's base URL is {base_url}: mail providers honour one-click "
-            "unsubscribe only over HTTPS; set the public URL in Landing page settings"
-        )
+    https = https_warning(session)
+    if https is not None:
+        notes.append(https)
     return notes
+
+
+def https_warning(session: Session) -> str | None:
+    """The warning when the landing page's links are not HTTPS (one-click needs it), or None."""
+    base_url = landing.get_settings(session).base_url
+    if base_url.lower().startswith("https://"):
+        return None
+    return (
+        f"The landing page's base URL is {base_url}: mail providers honour one-click "
+        "unsubscribe only over HTTPS; set the public URL in Landing page settings"
+    )

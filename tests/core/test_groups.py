@@ -135,7 +135,7 @@ def test_a_name_of_64_characters_is_accepted_once_trimmed(store: Store) -> None:
 
 
 def test_a_name_that_grows_when_case_folded_is_accepted(store: Store) -> None:
-    """"ß" folds to "ss": 64 of them make a 128-character key, which must fit."""
+    """ "ß" folds to "ss": 64 of them make a 128-character key, which must fit."""
     name = "ß" * 64
     assert create(store, name).name == name
     create(store, "ß" * 32)
