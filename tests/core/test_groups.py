@@ -581,6 +581,7 @@ def test_a_confirmed_policy_change_records_old_new_and_affected(
     assert event.properties["New Policy"] == "opt-in"
     assert event.properties["Affected"] == 2
     assert event.properties["Changes"] == {"Policy": ["opt-out", "opt-in"]}
+    assert "policy 'opt-out' → 'opt-in' (2 people's state changed)" in ledger.summary(event)
     with store.read() as session:
         assert groups.group_counts(session)[newsletter.id] == groups.GroupCounts(1, 3)
 
