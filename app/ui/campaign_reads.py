@@ -118,6 +118,8 @@ def _with_message(store: Store, review: Review, recipient: str) -> Review:
         preview = render_preview(store, review.draft, identity)
     except SubgroupsError as exc:
         return replace(review, recipient=recipient, message_error=exc.message)
+    except Exception as exc:  # the keyring or the store failed: the rest of the review stands
+        return replace(review, recipient=recipient, message_error=f"Cannot show it: {exc}")
     return replace(review, recipient=identity, message=preview)
 
 

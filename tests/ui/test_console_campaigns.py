@@ -512,12 +512,16 @@ async def test_an_unknown_tag_is_refused_at_its_step(  # type: ignore[no-untyped
         await settle(pilot, lambda: steps.step == 3, what="step 3")
         await pilot.press("ctrl+n")
         await settle(pilot, lambda: steps.step == 4, what="step 4")
+        # The untouched placeholder is pointed out (a draft may keep it; a send may not).
+        note = steps.query_one("#body-note", Static)
+        assert text_of(note).startswith("Line 3 still says 'Write your message here.'")
         body = steps.query_one("#body", TextArea)
         body.text = "Hi {{ name }}\nSee {{ nmae }}\nLeave: {{ unsubscribe_url }}\n"
         await pilot.press("ctrl+n")
         await settle(pilot, what="the refused body")
         assert steps.step == 4
         assert error_under(app, "body").startswith("line 2, column 5: unknown tag {{ nmae }}")
+        assert note.has_class("-empty")
     with check.read() as session:
         saved = campaigns.get_campaign(session, "Winter")
         assert saved.subject == "Hello {{ name }}, winter is here"

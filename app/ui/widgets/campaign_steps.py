@@ -381,6 +381,7 @@ class ContentStep(Horizontal, WizardStep):
                 compact=True,
             )
             yield Static("", id="body-error", classes="field-error -empty")
+            yield Static("", id="body-note", classes="-empty")
             tags = [Content.styled("Tags: ", "bold")]
             for tag in body_template.TAGS:
                 tags.append(
@@ -418,6 +419,24 @@ class ContentStep(Horizontal, WizardStep):
 
     def show_problems(self, problems: dict[str, str]) -> None:
         self.show_error("body", problems.get("body", ""))
+        self._show_placeholder_note()
+
+    def on_mount(self) -> None:
+        self._show_placeholder_note()
+
+    def _show_placeholder_note(self) -> None:
+        """Not an error (a draft may keep it), but the placeholder line is never sent."""
+        line = body_template.placeholder_line(self.values()["body"])
+        note = self.query_one("#body-note", Static)
+        note.update(
+            ""
+            if line is None
+            else Content(
+                f"Line {line} still says {body_template.PLACEHOLDER!r}: "
+                "replace it with your message before sending."
+            )
+        )
+        note.set_class(line is None, "-empty")
 
     @property
     def recipient(self) -> str:
