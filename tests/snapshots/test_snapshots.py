@@ -613,8 +613,9 @@ def test_campaign_wizard_content(
 
 @pytest.mark.parametrize("size", SIZES)
 def test_campaign_wizard_review(
-    snap_compare, console, sample_store: Path, size: tuple[int, int]
-) -> None:
+    snap_compare, console, sample_store: Path, fixed_link_keyring: Path,
+    size: tuple[int, int],
+) -> None:  # fmt: skip
     """Wizard step 5 (Review) of "Spring sale" as saved (no groups chosen): every choice
     (name, subject, from, audience, no "do not send to" groups), the chain's counts and
     the reach, the warnings that matter (no groups chosen, so the unsubscribe link
@@ -640,8 +641,9 @@ def test_campaign_wizard_review(
 
 @pytest.mark.parametrize("size", SIZES)
 def test_campaign_explainer(
-    snap_compare, console, sample_store: Path, size: tuple[int, int]
-) -> None:
+    snap_compare, console, sample_store: Path, fixed_link_keyring: Path,
+    size: tuple[int, int],
+) -> None:  # fmt: skip
     """The explainer over the review of "Autumn newsletter" (sent; read-only), for
     C100008: each step with its mark and detail, the verdict and its reason."""
     _write_campaigns(sample_store, sent_and_cancelled=True)
