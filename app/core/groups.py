@@ -293,6 +293,17 @@ def update_group(
     _lock_groups(session)
     group = get_group(session, group_id, fresh=True)
     old_name = group.name
+    policy_facts: dict[str, object] = {}
+    if new_policy is not None and new_policy != group.policy:
+        # Counted under the group lock, before anything changes: the number asked about.
+        change = policy_change(session, group_id=group_id, policy=new_policy)
+        if change.affected and not accept_consent_change:
+            raise PolicyChangeUnconfirmed(change)
+        policy_facts = {
+            "Old Policy": group.policy,
+            "New Policy": new_policy,
+            "Affected": change.affected,
+        }
     if new_name is not None and new_name != group.name:
         key = name_key(new_name)
         _check_name_free(session, key, except_id=group.id)
@@ -301,18 +312,8 @@ def update_group(
     if new_desc is not None and new_desc != group.description:
         changes["Description"] = [group.description, new_desc]
         group.description = new_desc
-    policy_facts: dict[str, object] = {}
     if new_policy is not None and new_policy != group.policy:
-        # Counted under the group lock, before anything changes: the number asked about.
-        change = policy_change(session, group_id=group_id, policy=new_policy)
-        if change.affected and not accept_consent_change:
-            raise PolicyChangeUnconfirmed(change)
         changes["Policy"] = [group.policy, new_policy]
-        policy_facts = {
-            "Old Policy": group.policy,
-            "New Policy": new_policy,
-            "Affected": change.affected,
-        }
         group.policy = new_policy
     if shown_on_landing_page is not None and shown_on_landing_page != group.shown_on_landing_page:
         changes["Shown On Landing Page"] = [group.shown_on_landing_page, shown_on_landing_page]

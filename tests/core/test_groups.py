@@ -550,7 +550,7 @@ def test_a_policy_change_that_flips_consent_needs_consent(store: Store) -> None:
     _people_in(store, newsletter, count=3001, left=1, joined=0)
 
     with pytest.raises(groups.PolicyChangeUnconfirmed) as refused:
-        update(store, newsletter.id, policy="opt-in", description="Monthly")
+        update(store, newsletter.id, policy="opt-in", description="Monthly", name="Monthly news")
 
     assert refused.value.exit_code == 1
     assert refused.value.change.affected == 3000
@@ -560,7 +560,7 @@ def test_a_policy_change_that_flips_consent_needs_consent(store: Store) -> None:
     )
     # Nothing changed: not the policy, not the description, no event.
     (stored,) = all_groups(store)
-    assert (stored.policy, stored.description) == ("opt-out", "")
+    assert (stored.name, stored.policy, stored.description) == ("Newsletter", "opt-out", "")
     assert events(store, "Group Updated") == []
     with store.read() as session:
         assert groups.group_counts(session)[newsletter.id].subscribed == 3000
