@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     shown = g_update.add_mutually_exclusive_group()
     shown.add_argument("--hidden", dest="shown", action="store_false", default=None)
     shown.add_argument("--shown", dest="shown", action="store_true")
+    g_update.add_argument(
+        "--yes",
+        action="store_true",
+        help="change the policy even though it flips people's effective state",
+    )
     g_update.set_defaults(func="groups_update")
 
     for action, text in (

@@ -113,19 +113,23 @@ def groups_create(args: argparse.Namespace, store: Store) -> int:
 
 
 def groups_update(args: argparse.Namespace, store: Store) -> int:
-    with store.write() as session:
-        found = groups.find_group(session, args.name)
-        assert found.id is not None
-        group = groups.update_group(
-            session=session,
-            group_id=found.id,
-            name=args.new_name,
-            description=args.description,
-            policy=args.policy,
-            shown_on_landing_page=args.shown,
-            actor=clock.os_user(),
-            source="cli",
-        )
+    try:
+        with store.write() as session:
+            found = groups.find_group(session, args.name)
+            assert found.id is not None
+            group = groups.update_group(
+                session=session,
+                group_id=found.id,
+                name=args.new_name,
+                description=args.description,
+                policy=args.policy,
+                shown_on_landing_page=args.shown,
+                accept_consent_change=args.yes,
+                actor=clock.os_user(),
+                source="cli",
+            )
+    except groups.PolicyChangeUnconfirmed as exc:
+        raise groups.PolicyChangeUnconfirmed(exc.change, hint="add --yes to do it") from None
     _print_group(args, group, "Updated")
     return 0
 

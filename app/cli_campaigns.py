@@ -99,7 +99,10 @@ def _campaign_json(session: Session, store: Store, campaign: Campaign) -> dict[s
         "sent": sent,
         "sent_at": campaign.sent_at.isoformat() if campaign.sent_at else None,
         "warnings": campaigns.warnings(session, campaign),
-        "problems": [message for _field, message in campaigns.send_problems(session, campaign)],
+        "problems": [
+            message
+            for _field, message in campaigns.send_problems(session, campaign, reach=breakdown.reach)
+        ],
     }
 
 

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from typing import Any
 
 from sqlalchemy import func
@@ -98,7 +98,11 @@ def clean_campaign_name(name: str) -> str:
 
 
 def clean_subject(subject: str) -> str:
-    """The subject as stored: trimmed, not empty, one line, at most 255 characters."""
+    """The subject as stored: trimmed, not empty, one line, at most 255 characters.
+
+    It is a template like the body (``Hello {{ name }}``): an unknown or
+    broken tag is refused, naming the column.
+    """
     cleaned = (subject or "").strip()
     if not cleaned:
         raise InvalidInput(
@@ -109,11 +113,16 @@ def clean_subject(subject: str) -> str:
             f"Subject is {len(cleaned)} characters long; the most is {SUBJECT_MAX}", field="subject"
         )
     _no_controls(cleaned, "Subject", "subject")
+    body_template.check_tags(cleaned, field="subject")
     return cleaned
 
 
 def clean_from_address(value: str) -> str:
-    """A From address: ``news@example.com`` or ``Example News <news@example.com>``."""
+    """A From address: ``news@example.com`` or ``Example News <news@example.com>``.
+
+    Exactly one: ``a@x.org, b@y.org`` is refused (a mail server would take
+    the first and readers would see both).
+    """
     cleaned = (value or "").strip()
     if not cleaned:
         raise InvalidInput(
@@ -122,6 +131,13 @@ def clean_from_address(value: str) -> str:
     if len(cleaned) > ADDRESS_MAX:
         raise InvalidInput(f"From is longer than {ADDRESS_MAX} characters", field="from_address")
     _no_controls(cleaned, "From", "from_address")
+    found = [addr for _name, addr in getaddresses([cleaned]) if "@" in addr]
+    if len(found) > 1:
+        raise InvalidInput(
+            f"From holds {len(found)} addresses ({', '.join(found)}): it takes exactly one "
+            "address, like news@example.com or Example News <news@example.com>",
+            field="from_address",
+        )
     _display, address = parseaddr(cleaned)
     if not address or not _ADDRESS.match(address) or ("<" in cleaned) != (">" in cleaned):
         raise InvalidInput(
@@ -155,6 +171,17 @@ def _check_groups(
         if group_id not in result:
             result.append(group_id)
     return result
+
+
+def _check_body_draft(body: str) -> None:
+    """What a draft's body may not hold even unfinished: too many characters, an unknown tag.
+
+    (An empty body, or one without the unsubscribe link yet, waits for
+    ``send_problems``.)
+    """
+    if len(body) > body_template.MAX_BODY:
+        body_template.check_body(body)  # raises the length message
+    body_template.check_tags(body)
 
 
 def _check_segment(session: Session, segment_id: int | None) -> int | None:
@@ -329,6 +356,7 @@ def create_campaign(
     _check_name_free(session, key)
     subject = clean_subject(subject) if subject.strip() else ""
     from_address = clean_from_address(from_address) if from_address.strip() else ""
+    _check_body_draft(body)
     ts = now or clock.now()
     campaign = Campaign(
         name=cleaned,
@@ -391,8 +419,7 @@ def update_campaign(
             changed.append("From")
     if "body" in fields and fields["body"] != campaign.body:
         body = fields["body"] or ""
-        if len(body) > body_template.MAX_BODY:
-            body_template.check_body(body)  # raises the length message
+        _check_body_draft(body)
         campaign.body = body
         changed.append("Body")
     if "segment_id" in fields and fields["segment_id"] != campaign.segment_id:
@@ -460,8 +487,14 @@ def set_status(
 # --- before sending ------------------------------------------------------------------------
 
 
-def send_problems(session: Session, campaign: Campaign) -> list[tuple[str, str]]:
-    """Everything that stops this campaign from being sent, as (field, message); empty: ready."""
+def send_problems(
+    session: Session, campaign: Campaign, *, reach: int | None = None
+) -> list[tuple[str, str]]:
+    """Everything that stops this campaign from being sent, as (field, message); empty: ready.
+
+    ``reach``, when the caller has counted it (``eligibility.reach``): a
+    draft that reaches nobody is not sent (field ``reach``), it stays a draft.
+    """
     problems: list[tuple[str, str]] = []
     if campaign.status == SENT:
         when = f" on {campaign.sent_at:%Y-%m-%d %H:%M} UTC" if campaign.sent_at else ""
@@ -471,7 +504,7 @@ def send_problems(session: Session, campaign: Campaign) -> list[tuple[str, str]]
     checks = (
         ("subject", clean_subject, campaign.subject),
         ("from_address", clean_from_address, campaign.from_address),
-        ("body", body_template.check_body, campaign.body),
+        ("body", body_template.check_ready, campaign.body),
     )
     for field, check, value in checks:
         try:
@@ -486,7 +519,14 @@ def send_problems(session: Session, campaign: Campaign) -> list[tuple[str, str]]
         for group_id in getattr(campaign, field):
             if session.get(Group, group_id) is None:
                 problems.append((field, f"No group has id {group_id}"))
+    if reach == 0 and campaign.status == DRAFT:
+        problems.append(("reach", no_reach_message(campaign.name)))
     return problems
+
+
+def no_reach_message(name: str) -> str:
+    """Why a campaign with a reach of 0 is not sent."""
+    return f"Campaign {name!r} reaches nobody (reach 0): change its audience or groups"
 
 
 def warnings(session: Session, campaign: Campaign) -> list[str]:
@@ -508,10 +548,18 @@ def warnings(session: Session, campaign: Campaign) -> list[str]:
         )
     if campaign.segment_id is None:
         notes.append("The audience is all profiles (no segment chosen)")
-    base_url = landing.get_settings(session).base_url
-    if not base_url.lower().startswith("https://"):
-        notes.append(
-            f"The landing page's base URL is {base_url}: mail providers honour one-click "
-            "unsubscribe only over HTTPS; set the public URL in Landing page settings"
-        )
+    https = https_warning(session)
+    if https is not None:
+        notes.append(https)
     return notes
+
+
+def https_warning(session: Session) -> str | None:
+    """The warning when the landing page's links are not HTTPS (one-click needs it), or None."""
+    base_url = landing.get_settings(session).base_url
+    if base_url.lower().startswith("https://"):
+        return None
+    return (
+        f"The landing page's base URL is {base_url}: mail providers honour one-click "
+        "unsubscribe only over HTTPS; set the public URL in Landing page settings"
+    )

@@ -19,6 +19,7 @@ from app.core.errors import (
     GroupLimitReached,
     InvalidInput,
     NameTaken,
+    RuleRefused,
     UnknownGroup,
     WrongStatus,
 )
@@ -202,6 +203,67 @@ def find_group(session: Session, name: str) -> Group:
     return group
 
 
+@dataclass(frozen=True)
+class PolicyChange:
+    """What changing a group's default policy does to people's effective state.
+
+    Only people with no stored state for the group follow the policy: they
+    are the ones whose effective state flips. Those who chose keep their
+    choice.
+    """
+
+    group: str
+    old_policy: str
+    new_policy: str
+    to_unsubscribed: int  # subscribed -> unsubscribed (opt-out -> opt-in)
+    to_subscribed: int  # unsubscribed -> subscribed (opt-in -> opt-out)
+
+    @property
+    def affected(self) -> int:
+        return self.to_unsubscribed + self.to_subscribed
+
+    def describe(self) -> str:
+        """One line: ``changing G from opt-out to opt-in turns N people from … to …``."""
+        if self.to_unsubscribed:
+            n, old, new = self.to_unsubscribed, SUBSCRIBED, UNSUBSCRIBED
+        else:
+            n, old, new = self.to_subscribed, UNSUBSCRIBED, SUBSCRIBED
+        people = "person" if n == 1 else "people"
+        return (
+            f"changing {self.group} from {self.old_policy} to {self.new_policy} turns "
+            f"{n:,} {people} from {old} to {new}"
+        )
+
+
+class PolicyChangeUnconfirmed(RuleRefused):
+    """A policy change would flip people's effective state and was not confirmed."""
+
+    def __init__(self, change: PolicyChange, *, hint: str = "") -> None:
+        super().__init__(change.describe() + (f"; {hint}" if hint else ""), field="policy")
+        self.change = change
+
+
+def policy_change(session: Session, *, group_id: int, policy: str) -> PolicyChange:
+    """How many people's effective state changing ``group_id`` to ``policy`` would flip."""
+    policy = clean_policy(policy)
+    group = get_group(session, group_id)
+    flipped = 0
+    if policy != group.policy:
+        total = int(session.exec(select(func.count()).select_from(Profile)).one())
+        chose = int(
+            session.exec(
+                select(func.count())
+                .select_from(GroupState)
+                .where(col(GroupState.group_id) == group_id)
+            ).one()
+        )
+        flipped = total - chose
+    to_unsubscribed = flipped if policy == POLICY_OPT_IN else 0
+    return PolicyChange(
+        group.name, group.policy, policy, to_unsubscribed, flipped - to_unsubscribed
+    )
+
+
 def update_group(
     *,
     session: Session,
@@ -210,6 +272,7 @@ def update_group(
     description: str | None = None,
     policy: str | None = None,
     shown_on_landing_page: bool | None = None,
+    accept_consent_change: bool = False,
     actor: str,
     source: str = "console",
     now: datetime | None = None,
@@ -218,7 +281,11 @@ def update_group(
 
     Renaming keeps the id; past events keep the name the group had then.
     Writes one ``Group Updated`` event listing what changed, or nothing when
-    nothing did.
+    nothing did. A policy change that flips anyone's effective state (people
+    who never chose follow the policy) is refused with
+    ``PolicyChangeUnconfirmed`` unless ``accept_consent_change``: consent is
+    never flipped silently. The event then records the old and new policy
+    and how many people it affected.
     """
     changes: dict[str, list[object]] = {}
     new_name = clean_name(name) if name is not None else None
@@ -227,6 +294,17 @@ def update_group(
     _lock_groups(session)
     group = get_group(session, group_id, fresh=True)
     old_name = group.name
+    policy_facts: dict[str, object] = {}
+    if new_policy is not None and new_policy != group.policy:
+        # Counted under the group lock, before anything changes: the number asked about.
+        change = policy_change(session, group_id=group_id, policy=new_policy)
+        if change.affected and not accept_consent_change:
+            raise PolicyChangeUnconfirmed(change)
+        policy_facts = {
+            "Old Policy": group.policy,
+            "New Policy": new_policy,
+            "Affected": change.affected,
+        }
     if new_name is not None and new_name != group.name:
         key = name_key(new_name)
         _check_name_free(session, key, except_id=group.id)
@@ -254,7 +332,12 @@ def update_group(
         actor=actor,
         group_id=group.id,
         now=ts,
-        properties={**_group_properties(group), "Previous Name": old_name, "Changes": changes},
+        properties={
+            **_group_properties(group),
+            "Previous Name": old_name,
+            "Changes": changes,
+            **policy_facts,
+        },
     )
     return group
 

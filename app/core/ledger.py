@@ -187,6 +187,8 @@ def summary(event: EventRecord) -> str:
     if event.name == GROUP_UPDATED:
         changes = props.get("Changes") or {}
         parts = ", ".join(f"{k.lower()} {v[0]!r} → {v[1]!r}" for k, v in changes.items())
+        if props.get("Affected"):  # a policy change: how many people's state it flipped
+            parts += f" ({props['Affected']:,} people's state changed)"
         return f"group {props.get('Previous Name')!r}: {parts} by {event.actor} [{event.source}]"
     if event.name == LANDING_PAGE_UPDATED:
         changes = props.get("Changes") or {}

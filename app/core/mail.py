@@ -11,8 +11,9 @@ Every message carries (DESIGN.md §1, "Email campaigns"):
 - one ``List-Id`` per "do not send to" group (RFC 2919 expects one per
   message; the design asks for one per group), or one for all email when
   the campaign has no groups;
-- the body template rendered with the name and both links, plus a footer
-  with whichever link the template does not show.
+- the subject and the body template rendered with the name and both links
+  (one template engine, ``app.core.body_template``), plus a footer with
+  whichever link the body does not show.
 
 ``CampaignMail`` is prepared once per send: everything that is the same for
 every recipient (headers, the template cut at its tags, the keyring) is
@@ -246,7 +247,9 @@ class CampaignMail:
         self.footer = _Template(tuple(footer), frozenset(footer[1::2])) if len(footer) > 1 else None
         # The headers every message shares, encoded once.
         self._head_from = _store_header("From", from_address)
-        self._head_subject = _store_header("Subject", subject)
+        # A subject with tags differs per recipient: encoded per message, else once.
+        self.subject_has_tags = body_template.uses_tags(subject)
+        self._head_subject = b"" if self.subject_has_tags else _store_header("Subject", subject)
         shared = fold("List-Unsubscribe-Post", ONE_CLICK)
         shared += "".join(fold("List-Id", value) for value in self.list_ids)
         shared += "MIME-Version: 1.0\r\n"
@@ -305,14 +308,27 @@ class CampaignMail:
         token = self.keyring.sign(profile_id, self.campaign_id, store=self.link_store, today=today)
         return f"{self.base_url}/u/{token}", f"{self.base_url}/p/{token}"
 
-    def body_text(self, recipient: Recipient, unsubscribe_url: str, preferences_url: str) -> str:
-        """The rendered body with the footer, line ends as \\n."""
-        name = clean_display_name(recipient.name)
-        values = {
-            "name": name or recipient.email,
+    @staticmethod
+    def tag_values(
+        recipient: Recipient, unsubscribe_url: str, preferences_url: str
+    ) -> dict[str, str]:
+        """What each tag stands for in this recipient's message."""
+        return {
+            "name": clean_display_name(recipient.name) or recipient.email,
             "unsubscribe_url": unsubscribe_url,
             "preferences_url": preferences_url,
         }
+
+    def subject_text(self, recipient: Recipient, unsubscribe_url: str, preferences_url: str) -> str:
+        """The subject with its tags filled in for this recipient."""
+        if not self.subject_has_tags:
+            return self.subject
+        values = self.tag_values(recipient, unsubscribe_url, preferences_url)
+        return body_template.render(self.subject, values)
+
+    def body_text(self, recipient: Recipient, unsubscribe_url: str, preferences_url: str) -> str:
+        """The rendered body with the footer, line ends as \\n."""
+        values = self.tag_values(recipient, unsubscribe_url, preferences_url)
         if self.template is not None:
             text = self.template.render(values)
         else:
@@ -351,9 +367,10 @@ class CampaignMail:
             f"Date: {self._date_text}\r\nMessage-ID: {message_id}\r\n"
             + fold("List-Unsubscribe", f"<{unsubscribe_url}>")
         ).encode("ascii")
-        data = b"".join(
-            (self._head_from, to, self._head_subject, head, self._head_shared, cte, body)
+        subject = self._head_subject or _store_header(
+            "Subject", self.subject_text(recipient, unsubscribe_url, preferences_url)
         )
+        data = b"".join((self._head_from, to, subject, head, self._head_shared, cte, body))
         return OutgoingMessage(
             key=key,
             message_id=message_id,
@@ -369,7 +386,7 @@ class CampaignMail:
         message["From"] = self.from_address
         name = clean_display_name(recipient.name)
         message["To"] = Address(display_name=name, addr_spec=recipient.email)
-        message["Subject"] = self.subject
+        message["Subject"] = self.subject_text(recipient, unsubscribe_url, preferences_url)
         message["Date"] = format_datetime(now)
         message["Message-ID"] = self.message_id(recipient.profile_id)
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"

@@ -64,7 +64,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.core import campaigns, clock, eligibility
-from app.core.errors import InvalidInput, OtherDestination, WrongStatus
+from app.core.errors import InvalidInput, OtherDestination, RuleRefused, WrongStatus
 from app.core.mail import CampaignMail, Recipient, usable_address
 from app.core.models import Campaign, Delivery, Profile
 from app.core.outbox import DeliveryRefused, Outbox, OutboxUnavailable, OutgoingMessage
@@ -188,13 +188,21 @@ def _insert(session: Session) -> Any:
 
 
 def _problems(
-    session: Session, campaign: Campaign, *, now: datetime, lease: float, destination: str
+    session: Session,
+    campaign: Campaign,
+    *,
+    now: datetime,
+    lease: float,
+    destination: str,
+    reach: int | None,
 ) -> None:
     """Refuse a campaign that cannot be sent now, saying why."""
-    problems = campaigns.send_problems(session, campaign)
+    problems = campaigns.send_problems(session, campaign, reach=reach)
     for where, message in problems:
         if where == "campaign":  # sent or cancelled
             raise WrongStatus(message, field="campaign")
+    if [where for where, _message in problems] == ["reach"]:  # reaches nobody: it stays a draft
+        raise RuleRefused(problems[0][1], field="reach")
     if problems:
         where, first = problems[0]
         rest = "; ".join(message for _w, message in problems[1:])
@@ -305,8 +313,20 @@ class _Sender:
 
     # --- start and end ------------------------------------------------------------------
 
+    def _draft_reach(self) -> int | None:
+        """A draft's reach (a draft that reaches nobody is not sent); None for the others."""
+        with self.store.read() as session:
+            campaign = session.get(Campaign, self.campaign_id)
+            if campaign is None or campaign.status != campaigns.DRAFT:
+                return None
+            try:
+                return eligibility.reach(self.store, campaign).reach
+            except RuleRefused:
+                return None  # the segment was deleted: send_problems says so
+
     def start(self) -> Campaign:
         """Check the campaign, move it to sending (the lease) and settle what a crash left."""
+        reach = self._draft_reach()
         with self.store.write() as session:
             campaign = session.exec(
                 select(Campaign)
@@ -320,7 +340,9 @@ class _Sender:
             self.result.campaign_name = campaign.name
             now = clock.now()
             destination = self.outbox.destination
-            _problems(session, campaign, now=now, lease=self.lease, destination=destination)
+            _problems(
+                session, campaign, now=now, lease=self.lease, destination=destination, reach=reach
+            )
             resumed = campaign.status != campaigns.DRAFT
             campaign = campaigns.set_status(
                 session=session, campaign_id=self.campaign_id, status=campaigns.SENDING,
@@ -632,7 +654,8 @@ def send_campaign(
     """Send (or resume sending) a campaign through ``outbox``; see the module docstring.
 
     Raises ``WrongStatus`` (already sent, cancelled, being sent by another
-    process), ``InvalidInput`` (the campaign is not ready: the messages say
+    process), ``RuleRefused`` (a draft that reaches nobody: it stays a
+    draft), ``InvalidInput`` (the campaign is not ready: the messages say
     what to fix) or ``OutboxUnavailable`` (the send is paused). A cancelled
     run returns with ``cancelled`` set and the campaign paused.
     """

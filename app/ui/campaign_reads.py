@@ -16,6 +16,7 @@ from app.core.errors import SubgroupsError
 from app.core.models import Profile
 from app.core.store import Store
 from app.ui.messages import CampaignDraft, GroupRow
+from app.ui.preview import MessagePreview, render_preview
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ class Review:
     problems: list[tuple[str, str]] = field(default_factory=list)
     sent: int = 0
     sent_at: datetime | None = None
+    # The HTTPS warning, shown beside Send (also among ``warnings``).
+    send_warning: str | None = None
+    # The message as the chosen recipient gets it: subject and body filled in.
+    recipient: str = ""
+    message: MessagePreview | None = None
+    message_error: str | None = None
 
 
 def load_wizard_data(store: Store, campaign_id: int | None) -> WizardData:
@@ -70,8 +77,18 @@ def load_wizard_data(store: Store, campaign_id: int | None) -> WizardData:
     return WizardData(draft, group_rows, saved)
 
 
-def read_review(store: Store, campaign_id: int) -> Review:
-    """The saved campaign's choices, its reach step by step, warnings and problems."""
+def read_review(store: Store, campaign_id: int, recipient: str = "") -> Review:
+    """The saved campaign's choices, its reach step by step, warnings, problems, and its
+    message rendered for ``recipient`` (the audience's first member when blank)."""
+    with store.read() as session:
+        campaign = campaigns.get_campaign_by_id(session, campaign_id)
+        draft = CampaignDraft.from_campaign(campaign)
+    reach: Reach | None = None
+    reach_error: str | None = None
+    try:
+        reach = eligibility.reach(store, draft)
+    except SubgroupsError as exc:  # the segment was deleted …: say why, no numbers
+        reach_error = exc.message
     with store.read() as session:
         campaign = campaigns.get_campaign_by_id(session, campaign_id)
         review = Review(
@@ -79,17 +96,31 @@ def read_review(store: Store, campaign_id: int) -> Review:
             audience=campaigns.audience_name(session, campaign),
             do_not_send_to=campaigns.group_names(session, campaign.do_not_send_to),
             only_subscribed_to=campaigns.group_names(session, campaign.only_subscribed_to),
-            reach=None,
-            reach_error=None,
+            reach=reach,
+            reach_error=reach_error,
             warnings=campaigns.warnings(session, campaign),
-            problems=campaigns.send_problems(session, campaign),
+            problems=campaigns.send_problems(
+                session, campaign, reach=reach.reach if reach is not None else None
+            ),
             sent=campaigns.sent_counts(session).get(campaign_id, 0),
             sent_at=campaign.sent_at,
+            send_warning=campaigns.https_warning(session),
         )
+    return _with_message(store, review, recipient)
+
+
+def _with_message(store: Store, review: Review, recipient: str) -> Review:
+    """The review with the message rendered for ``recipient`` (or why there is none)."""
     try:
-        return replace(review, reach=eligibility.reach(store, review.draft))
-    except SubgroupsError as exc:  # the segment was deleted …: say why, no numbers
-        return replace(review, reach_error=exc.message)
+        identity = recipient or first_member(store, review.draft)
+        if not identity:
+            return replace(review, message_error="The audience is empty: nobody to show it for.")
+        preview = render_preview(store, review.draft, identity)
+    except SubgroupsError as exc:
+        return replace(review, recipient=recipient, message_error=exc.message)
+    except Exception as exc:  # the keyring or the store failed: the rest of the review stands
+        return replace(review, recipient=recipient, message_error=f"Cannot show it: {exc}")
+    return replace(review, recipient=identity, message=preview)
 
 
 def audience_sizes(store: Store, choices: list[SegmentChoice]) -> dict[int | None, int]:

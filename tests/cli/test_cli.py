@@ -297,3 +297,33 @@ def test_events_follow_prints_changes_from_another_process(db: str) -> None:
     finally:
         follower.terminate()
         follower.wait(timeout=10)
+
+
+def test_a_policy_change_that_flips_consent_needs_yes(cli: CliRunner, db: str) -> None:
+    """Issue 8, point 3: the CLI names the number and changes nothing without --yes."""
+    cli("groups", "create", "Newsletter", "--db", db)
+    for n in range(3):
+        add_profile(db, f"p{n}@example.com")
+
+    code, out, err = cli("groups", "update", "Newsletter", "--policy", "opt-in", "--db", db)
+
+    assert code == 1 and out == ""
+    assert err.strip().splitlines() == [
+        "subgroups: changing Newsletter from opt-out to opt-in turns 3 people from subscribed "
+        "to unsubscribed; add --yes to do it"
+    ]
+    code, out, _ = cli("groups", "list", "--json", "--db", db)
+    assert json.loads(out)[0]["policy"] == "opt-out"
+
+    code, out, _ = cli(
+        "groups", "update", "Newsletter", "--policy", "opt-in", "--yes", "--db", db, "--json"
+    )
+    assert code == 0 and json.loads(out)["policy"] == "opt-in"
+    code, out, _ = cli("events", "--json", "--db", db)
+    (updated,) = [e for e in map(json.loads, out.splitlines()) if e["name"] == "Group Updated"]
+    assert updated["properties"]["Old Policy"] == "opt-out"
+    assert updated["properties"]["New Policy"] == "opt-in"
+    assert updated["properties"]["Affected"] == 3
+    # The same policy again changes nothing and needs no --yes.
+    code, _, err = cli("groups", "update", "Newsletter", "--policy", "opt-in", "--db", db)
+    assert code == 0 and err == ""

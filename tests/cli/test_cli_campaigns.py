@@ -105,6 +105,14 @@ def test_explain_says_who_is_left_out_and_why(cli: CliRunner, db: str, body: str
         (("--from", "not-an-address"), 2, "is not an email address"),
         (("--do-not-send-to", "Nope"), 1, "No group is named 'Nope'"),
         (("--segment", "Nope"), 1, "No segment is named 'Nope'"),
+        # Issue 8: the subject is a template like the body; From is exactly one address.
+        (
+            ("--subject", "Hello {{ nmae }}, winter is here"),
+            2,
+            "Subject, column 7: unknown tag {{ nmae }}",
+        ),
+        (("--from", "a@x.org, b@y.org"), 2, "it takes exactly one address"),
+        (("--from", '"A" <a@x.org>, b@y.org'), 2, "it takes exactly one address"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_created(
@@ -130,6 +138,20 @@ def test_a_body_without_an_unsubscribe_link_is_refused(
         "--body-file", str(bad), "--db", db,
     )  # fmt: skip
     assert code == 2 and "no {{ unsubscribe_url }} link" in err and str(bad) in err
+
+
+def test_an_unknown_tag_in_the_body_is_refused_naming_tag_line_and_column(
+    cli: CliRunner, db: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "typo.txt"
+    bad.write_text("Hello {{ name }},\nSee {{ nmae }}\nLeave: {{ unsubscribe_url }}\n")
+    code, out, err = cli(
+        "campaigns", "create", "X", "--subject", "S", "--from", "a@example.com",
+        "--body-file", str(bad), "--db", db,
+    )  # fmt: skip
+    assert (code, out) == (2, "")
+    assert "line 2, column 5: unknown tag {{ nmae }}" in err and err.count("\n") == 1
+    assert cli("campaigns", "list", "--json", "--db", db)[1].strip() == "[]"
 
 
 def test_unknown_campaign_and_person(cli: CliRunner, db: str, body: str) -> None:

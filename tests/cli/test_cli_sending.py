@@ -129,3 +129,88 @@ def test_bad_options_are_bad_usage_and_change_nothing(
 def test_an_unknown_campaign_is_refused(cli: CliRunner, db: str) -> None:
     code, _out, err = cli("campaigns", "send", "Nope", "--db", db)
     assert code == 1 and "No campaign is named 'Nope'" in err
+
+
+def _add_draft(db: str, name: str, **fields: object) -> None:
+    store = open_store(db)
+    try:
+        with store.write() as session:
+            values: dict[str, object] = {
+                "subject": "Hi {{ name }}",
+                "from_address": "shop@example.com",
+                "body": BODY,
+            }
+            values.update(fields)
+            campaigns.create_campaign(session=session, name=name, actor="ada", **values)  # type: ignore[arg-type]
+    finally:
+        store.dispose()
+
+
+def _status_of(db: str, name: str) -> str:
+    store = open_store(db)
+    try:
+        with store.read() as session:
+            return campaigns.get_campaign(session, name).status
+    finally:
+        store.dispose()
+
+
+def test_a_campaign_that_reaches_nobody_is_not_sent(
+    cli: CliRunner, db: str, tmp_path: Path
+) -> None:
+    """Issue 8, point 5: reach 0 is refused (exit 1, one line) and it stays a draft."""
+    store = open_store(db)
+    with store.write() as session:
+        promotions = groups.find_group(session, "Promotions")
+        for person in profiles.search_profiles(session, "p", limit=100):
+            subscriptions.set_state(
+                session=session, profile=person,
+                group=promotions, status="unsubscribed", source="cli", actor="ada",
+            )  # fmt: skip
+    store.dispose()
+    outbox = tmp_path / "out"
+
+    code, out, err = cli("campaigns", "send", "Deals", "--outbox", str(outbox), "--db", db)
+
+    assert (code, out) == (1, "")
+    assert err == (
+        "subgroups: Campaign 'Deals' reaches nobody (reach 0): change its audience or groups\n"
+    )
+    assert _status_of(db, "Deals") == campaigns.DRAFT
+    assert not outbox.exists() or not any(outbox.rglob("c*"))
+
+
+def test_the_untouched_placeholder_body_is_not_sent(
+    cli: CliRunner, db: str, tmp_path: Path
+) -> None:
+    """Issue 8, point 4: the wizard's placeholder line is never mailed."""
+    from app.core.body_template import DEFAULT_BODY
+
+    _add_draft(db, "Untouched", body=DEFAULT_BODY)
+    outbox = tmp_path / "out"
+
+    code, out, err = cli("campaigns", "send", "Untouched", "--outbox", str(outbox), "--db", db)
+
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "'Write your message here.' (line 3): write the message" in err
+    assert _status_of(db, "Untouched") == campaigns.DRAFT
+    assert not outbox.exists() or not any(outbox.rglob("c*"))
+
+
+def test_the_subject_is_filled_in_for_each_recipient(
+    cli: CliRunner, db: str, tmp_path: Path
+) -> None:
+    """Issue 8, point 4: ``Subject: Hi {{ name }}`` arrives as "Hi Person 1"."""
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    _add_draft(db, "Hello")
+    outbox = tmp_path / "out"
+    code, _, err = cli("campaigns", "send", "Hello", "--outbox", str(outbox), "--db", db)
+    assert (code, err) == (0, "")
+    subjects = {
+        str(message_from_bytes(path.read_bytes(), policy=email_policy.default)["Subject"])
+        for path in (outbox / "new").iterdir()
+    }
+    assert "Hi Person 1" in subjects and len(subjects) == 7  # p3 has no address
+    assert not any("{{" in subject for subject in subjects)

@@ -414,3 +414,86 @@ def test_the_chain_matches_a_reference(
             ) == set(left)
     finally:
         store.dispose()
+
+
+# --- issue 8: one template engine, the placeholder, reach 0, one From address ---------
+
+
+@pytest.mark.parametrize(
+    ("subject", "message"),
+    [
+        ("Hello {{ nmae }}, winter is here", "Subject, column 7: unknown tag {{ nmae }}"),
+        ("Hi {{ name }} and {{ x-y }}", "Subject, column 19: '{{ x-y }}' is not a tag"),
+    ],
+)
+def test_a_subject_with_an_unknown_tag_is_refused(subject: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        campaigns.clean_subject(subject)
+    assert message in caught.value.message
+    assert caught.value.field == "subject"
+
+
+@pytest.mark.parametrize("field", ["subject", "body"])
+def test_an_unknown_tag_is_refused_at_create_and_update(store: Store, field: str) -> None:
+    bad = {
+        "subject": "Hello {{ nmae }}",
+        "body": "Hi {{ name }}\n{{ nmae }}\nLeave: {{ unsubscribe_url }}\n",
+    }[field]
+    with pytest.raises(InvalidInput, match=r"unknown tag \{\{ nmae \}\}"), store.write() as s:
+        campaigns.create_campaign(session=s, name="Typo", actor=ACTOR, **{field: bad})
+    cid = _campaign(store, "Fine")
+    with pytest.raises(InvalidInput, match="nmae") as caught, store.write() as s:
+        campaigns.update_campaign(session=s, campaign_id=cid, actor=ACTOR, **{field: bad})
+    assert caught.value.field == field
+    if field == "body":
+        assert "line 2, column 1" in caught.value.message
+    with store.read() as s:
+        assert [c.name for c in campaigns.list_campaigns(s)] == ["Fine"]
+        assert (
+            getattr(campaigns.get_campaign_by_id(s, cid), field)
+            == {"subject": "Deals", "body": BODY}[field]
+        )
+
+
+def test_the_untouched_placeholder_body_cannot_be_sent(store: Store) -> None:
+    with store.write() as session:
+        draft = campaigns.create_campaign(
+            session=session, name="Draft", actor=ACTOR, subject="S", from_address="a@example.com"
+        )
+        problems = dict(campaigns.send_problems(session, draft))
+    assert problems == {
+        "body": "the body still says 'Write your message here.' (line 3): write the message"
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a@x.org, b@y.org",
+        '"A" <a@x.org>, b@y.org',
+        "A <a@x.org>, B <b@y.org>",
+        "a@x.org; b@y.org",
+    ],
+)
+def test_from_takes_exactly_one_address(store: Store, value: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        campaigns.clean_from_address(value)
+    assert caught.value.field == "from_address"
+    assert "exactly one address" in caught.value.message
+    cid = _campaign(store)
+    with pytest.raises(InvalidInput, match="exactly one address"), store.write() as s:
+        campaigns.update_campaign(session=s, campaign_id=cid, actor=ACTOR, from_address=value)
+    assert _get(store, cid).from_address == "Shop <shop@example.com>"
+
+
+def test_a_reach_of_zero_stops_a_draft_from_being_sent(store: Store) -> None:
+    cid = _campaign(store)
+    with store.read() as session:
+        campaign = campaigns.get_campaign_by_id(session, cid)
+        assert campaigns.send_problems(session, campaign, reach=1) == []
+        assert campaigns.send_problems(session, campaign, reach=0) == [
+            (
+                "reach",
+                "Campaign 'Black Friday' reaches nobody (reach 0): change its audience or groups",
+            )
+        ]

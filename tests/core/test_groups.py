@@ -135,7 +135,7 @@ def test_a_name_of_64_characters_is_accepted_once_trimmed(store: Store) -> None:
 
 
 def test_a_name_that_grows_when_case_folded_is_accepted(store: Store) -> None:
-    """"ß" folds to "ss": 64 of them make a 128-character key, which must fit."""
+    """ "ß" folds to "ss": 64 of them make a 128-character key, which must fit."""
     name = "ß" * 64
     assert create(store, name).name == name
     create(store, "ß" * 32)
@@ -498,3 +498,101 @@ def test_group_counts_include_archived_groups(store: Store) -> None:
 
     with store.read() as session:
         assert groups.group_counts(session) == {group.id: groups.GroupCounts(1, 0)}
+
+
+# --- Policy changes (issue 8, point 3) ------------------------------------------
+
+
+def _people_in(store: Store, group: Group, *, count: int, left: int, joined: int) -> None:
+    """``count`` profiles; the first ``left`` unsubscribed from ``group``, the next ``joined``
+    subscribed to it explicitly; the rest never set a state for it."""
+    with store.write() as session:
+        people = [
+            profiles.create_profile(session=session, identity=f"p{i}@example.com")
+            for i in range(count)
+        ]
+        for i, person in enumerate(people[: left + joined]):
+            subscriptions.set_state(
+                session=session,
+                profile=person,
+                group=group,
+                status="unsubscribed" if i < left else "subscribed",
+                source="console",
+                actor=ACTOR,
+            )
+
+
+def test_policy_change_counts_people_whose_state_flips(store: Store) -> None:
+    newsletter = create(store, "Newsletter")
+    beta = create(store, "Beta", policy="opt-in")
+    assert newsletter.id is not None and beta.id is not None
+    _people_in(store, newsletter, count=10, left=2, joined=3)
+
+    with store.read() as session:
+        to_in = groups.policy_change(session, group_id=newsletter.id, policy="opt-in")
+        same = groups.policy_change(session, group_id=newsletter.id, policy="opt-out")
+        to_out = groups.policy_change(session, group_id=beta.id, policy="opt-out")
+
+    # The 5 who never chose go from subscribed to unsubscribed; the 5 who chose keep it.
+    assert (to_in.old_policy, to_in.new_policy) == ("opt-out", "opt-in")
+    assert (to_in.to_unsubscribed, to_in.to_subscribed, to_in.affected) == (5, 0, 5)
+    assert same.affected == 0
+    # Nobody chose for Beta: all 10 would be subscribed without ever opting in.
+    assert (to_out.to_unsubscribed, to_out.to_subscribed, to_out.affected) == (0, 10, 10)
+    assert to_out.describe() == (
+        "changing Beta from opt-in to opt-out turns 10 people from unsubscribed to subscribed"
+    )
+
+
+def test_a_policy_change_that_flips_consent_needs_consent(store: Store) -> None:
+    newsletter = create(store, "Newsletter")
+    assert newsletter.id is not None
+    _people_in(store, newsletter, count=3001, left=1, joined=0)
+
+    with pytest.raises(groups.PolicyChangeUnconfirmed) as refused:
+        update(store, newsletter.id, policy="opt-in", description="Monthly", name="Monthly news")
+
+    assert refused.value.exit_code == 1
+    assert refused.value.change.affected == 3000
+    assert refused.value.message == (
+        "changing Newsletter from opt-out to opt-in turns 3,000 people "
+        "from subscribed to unsubscribed"
+    )
+    # Nothing changed: not the policy, not the description, no event.
+    (stored,) = all_groups(store)
+    assert (stored.name, stored.policy, stored.description) == ("Newsletter", "opt-out", "")
+    assert events(store, "Group Updated") == []
+    with store.read() as session:
+        assert groups.group_counts(session)[newsletter.id].subscribed == 3000
+
+
+def test_a_confirmed_policy_change_records_old_new_and_affected(
+    store: Store, fixed_clock: datetime
+) -> None:
+    newsletter = create(store, "Newsletter")
+    assert newsletter.id is not None
+    _people_in(store, newsletter, count=4, left=1, joined=1)
+
+    changed = update(store, newsletter.id, policy="opt-in", accept_consent_change=True)
+
+    assert changed.policy == "opt-in"
+    (event,) = events(store, "Group Updated")
+    assert event.properties["Old Policy"] == "opt-out"
+    assert event.properties["New Policy"] == "opt-in"
+    assert event.properties["Affected"] == 2
+    assert event.properties["Changes"] == {"Policy": ["opt-out", "opt-in"]}
+    assert "policy 'opt-out' → 'opt-in' (2 people's state changed)" in ledger.summary(event)
+    with store.read() as session:
+        assert groups.group_counts(session)[newsletter.id] == groups.GroupCounts(1, 3)
+
+
+def test_a_policy_change_that_flips_nobody_needs_no_consent(store: Store) -> None:
+    newsletter = create(store, "Newsletter")
+    assert newsletter.id is not None
+    _people_in(store, newsletter, count=2, left=1, joined=1)  # both chose
+
+    changed = update(store, newsletter.id, policy="opt-in")
+
+    assert changed.policy == "opt-in"
+    (event,) = events(store, "Group Updated")
+    assert (event.properties["Old Policy"], event.properties["Affected"]) == ("opt-out", 0)

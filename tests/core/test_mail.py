@@ -283,3 +283,28 @@ def test_build_message_from_the_store_uses_the_landing_base_url_and_group_names(
     binding = tokens.StoreBinding(sqlite_store.store_id)
     said = tokens.load_keyring().verify(url.rsplit("/", 1)[1], store=binding, today=NOW.date())
     assert (said.profile_id, said.campaign_id) == (ann.id, campaign.id)
+
+
+# --- issue 8, point 4: the subject is a template too ----------------------------------
+
+
+def test_tags_in_the_subject_are_filled_in_for_each_recipient() -> None:
+    mail = make_mail(subject="Hello {{ name }}, winter is here")
+    for recipient, subject in (
+        (Recipient(1, "ann@example.com", "Ann Ölund"), "Hello Ann Ölund, winter is here"),
+        (Recipient(2, "bo@example.com", ""), "Hello bo@example.com, winter is here"),
+        # A name cannot break out of the header: its line break becomes a space.
+        (
+            Recipient(3, "cy@example.com", "Cy\r\nBcc: x@evil.test"),
+            "Hello Cy Bcc: x@evil.test, winter is here",
+        ),
+    ):
+        fast = parse(mail.render(recipient, NOW).data)
+        reference = parse(bytes(mail.build(recipient, NOW)))
+        assert fast["Subject"] == reference["Subject"] == subject
+        assert fast["Bcc"] is None
+    # Without tags the subject is the same for everyone (and made once).
+    plain = make_mail(subject="No tags {here}")
+    assert parse(plain.render(Recipient(1, "a@example.com", "A"), NOW).data)["Subject"] == (
+        "No tags {here}"
+    )

@@ -225,7 +225,13 @@ def test_policy_change_changes_never_set_states(world: World, other: Store) -> N
     beta = rule(GroupsCondition(group_ids=world.gid("Beta")))
     assert total(world.store, beta) == 3
     with other.write() as s:
-        groups.update_group(session=s, group_id=world.gid("Beta")[0], policy="opt-out", actor=ACTOR)
+        groups.update_group(
+            session=s,
+            group_id=world.gid("Beta")[0],
+            policy="opt-out",
+            accept_consent_change=True,
+            actor=ACTOR,
+        )
     # Opt-out: nobody has left Beta, so everyone is subscribed.
     assert who(world.store, beta) == set(PEOPLE)
 

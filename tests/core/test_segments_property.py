@@ -321,7 +321,13 @@ def apply_changes(store: Store, made: list[Group], todo: list[tuple[str, int, in
                     groups.unarchive_group(session=s, group_id=group.id or 0, actor=ACTOR)
             elif kind == "policy" and group is not None:
                 flipped = "opt-in" if group.policy == "opt-out" else "opt-out"
-                groups.update_group(session=s, group_id=group.id or 0, policy=flipped, actor=ACTOR)
+                groups.update_group(
+                    session=s,
+                    group_id=group.id or 0,
+                    policy=flipped,
+                    accept_consent_change=True,
+                    actor=ACTOR,
+                )
 
 
 @settings(

@@ -26,7 +26,8 @@ from sending_world import (
     with_usable_email,
 )
 
-from app.core import sending
+from app.core import campaigns, eligibility, sending
+from app.core.errors import RuleRefused
 from app.core.models import POLICY_OPT_IN, POLICY_OPT_OUT, SUBSCRIBED, UNSUBSCRIBED
 from app.core.outbox import MaildirOutbox
 from app.core.store import open_store
@@ -128,6 +129,21 @@ def run(folder: Path, scenario: dict[str, object]) -> None:
             at_check[progress.batch + 1] = reference_eligible(store, cid)
 
         outbox = folder / "outbox"
+        with store.read() as session:
+            reach = eligibility.reach(store, campaigns.get_campaign_by_id(session, cid)).reach
+        if reach == 0:  # a draft that reaches nobody is refused and stays a draft
+            try:
+                sending.send_campaign(
+                    store=store, campaign_id=cid, outbox=MaildirOutbox(outbox), actor="prop"
+                )
+            except RuleRefused:
+                pass
+            else:
+                raise AssertionError("a campaign with a reach of 0 was sent")
+            with store.read() as session:
+                assert campaigns.get_campaign_by_id(session, cid).status == campaigns.DRAFT
+            assert not outbox.exists()
+            return
         result = sending.send_campaign(
             store=store, campaign_id=cid, outbox=MaildirOutbox(outbox), actor="prop",
             batch_size=batch_size, progress=between_batches,

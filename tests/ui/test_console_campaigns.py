@@ -350,6 +350,7 @@ async def test_cancel_a_send_then_send_the_rest(  # type: ignore[no-untyped-def]
             name="Halfway",
             subject="Hello",
             from_address="news@example.com",
+            body="Hello {{ name }}!\nLeave: {{ unsubscribe_url }}\n",
             actor="test",
         )
     outbox_dir = tmp_path / "outbox"
@@ -505,3 +506,142 @@ async def test_a_send_resumed_into_another_outbox_is_refused_as_the_cli_does(  #
     assert not (outbox_dir / "new").exists() or not list((outbox_dir / "new").iterdir())
     with check.read() as session:
         assert campaigns.get_campaign(session, "Elsewhere").status == campaigns.PAUSED
+
+
+# --- issue 8: tags in the subject, the placeholder body, reach 0 ------------------------
+
+
+async def _open_at_review(pilot, app: SubgroupsApp, name: str) -> CampaignWizard:  # type: ignore[no-untyped-def]
+    """Campaigns (4), enter on ``name``, then ctrl+n to the review (each step saved)."""
+    await pilot.press("4")
+    table = app.query_one("#campaigns-table", DataTable)
+    await settle(pilot, lambda: table.row_count > 0, what="the campaigns list")
+    while table_rows(table)[table.cursor_row][0] != name:
+        await pilot.press("down")
+    await pilot.press("enter")
+    await settle(pilot, lambda: isinstance(app.screen, CampaignWizard), what="the wizard")
+    steps = wizard(app)
+    while steps.step < 5:
+        current = steps.step
+        await pilot.press("ctrl+n")
+        await settle(pilot, lambda current=current: steps.step > current, what="the next step")
+    await settle(pilot, lambda: steps.review is not None, what="the review")
+    return steps
+
+
+async def test_an_unknown_tag_is_refused_at_its_step(  # type: ignore[no-untyped-def]
+    make_app, open_db, sample_db: Path
+) -> None:
+    """{{ nmae }} in the subject stops step 1, in the body step 4, each with its message
+    under the field; nothing with the typo reaches the store."""
+    app = make_app(sample_db)
+    check: Store = open_db(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("4", "n")
+        await settle(pilot, lambda: isinstance(app.screen, CampaignWizard), what="the wizard")
+        steps = wizard(app)
+        await paste(pilot, "Winter")
+        await pilot.press("tab")
+        await paste(pilot, "Hello {{ nmae }}, winter is here")
+        await pilot.press("tab")
+        await paste(pilot, "news@example.com")
+        await pilot.press("ctrl+n")
+        await settle(pilot, what="the refused step")
+        assert steps.step == 1
+        assert error_under(app, "subject").startswith("Subject, column 7: unknown tag {{ nmae }}")
+        with check.read() as session:
+            assert campaigns.list_campaigns(session) == []
+
+        subject = steps.query_one("#subject", Input)
+        subject.value = "Hello {{ name }}, winter is here"
+        await pilot.press("ctrl+n")
+        await settle(pilot, lambda: steps.step == 2, what="step 2")
+        await pilot.press("ctrl+n")
+        await settle(pilot, lambda: steps.step == 3, what="step 3")
+        await pilot.press("ctrl+n")
+        await settle(pilot, lambda: steps.step == 4, what="step 4")
+        # The untouched placeholder is pointed out (a draft may keep it; a send may not).
+        note = steps.query_one("#body-note", Static)
+        assert text_of(note).startswith("Line 3 still says 'Write your message here.'")
+        body = steps.query_one("#body", TextArea)
+        body.text = "Hi {{ name }}\nSee {{ nmae }}\nLeave: {{ unsubscribe_url }}\n"
+        await pilot.press("ctrl+n")
+        await settle(pilot, what="the refused body")
+        assert steps.step == 4
+        assert error_under(app, "body").startswith("line 2, column 5: unknown tag {{ nmae }}")
+        assert note.has_class("-empty")
+    with check.read() as session:
+        saved = campaigns.get_campaign(session, "Winter")
+        assert saved.subject == "Hello {{ name }}, winter is here"
+        assert "nmae" not in saved.body
+
+
+async def test_the_review_shows_the_message_and_refuses_the_placeholder(  # type: ignore[no-untyped-def]
+    make_app, open_db, sample_db: Path
+) -> None:
+    """The review renders subject and body for step 4's recipient; the untouched
+    placeholder body is named as what stops a send, and s offers no send."""
+    check: Store = open_db(sample_db)
+    with check.write() as session:
+        campaigns.create_campaign(
+            session=session,
+            name="Untouched",
+            subject="Hi {{ name }}, winter is here",
+            from_address="news@example.com",
+            actor="test",
+        )
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        steps = await _open_at_review(pilot, app, "Untouched")
+        review = steps.review
+        assert review is not None and review.message is not None
+        identity = steps.query_one("#recipient", Input).value
+        assert identity and review.recipient == identity
+        with check.read() as session:
+            from app.core import profiles
+
+            name = profiles.get_profile(session, identity).name
+        shown = text_of(steps.query_one("#review-message", Static))
+        assert f"Hi {name}, winter is here" in shown
+        assert f"Hello {name}," in shown and "{{" not in shown
+        problems = text_of(steps.query_one("#review-problems", Static))
+        assert "'Write your message here.' (line 3): write the message" in problems
+        assert steps.query_one("#wizard-next").disabled
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, CampaignWizard)
+    with check.read() as session:
+        assert campaigns.get_campaign(session, "Untouched").status == campaigns.DRAFT
+
+
+async def test_the_review_of_a_campaign_that_reaches_nobody_offers_no_send(  # type: ignore[no-untyped-def]
+    make_app, open_db, sample_db: Path
+) -> None:
+    check: Store = open_db(sample_db)
+    with check.write() as session:
+        nobody = groups.create_group(session=session, name="Nobody yet", policy="opt-in", actor="t")
+        campaigns.create_campaign(
+            session=session,
+            name="Empty",
+            subject="Hello",
+            from_address="news@example.com",
+            body="Hi {{ name }}\nLeave: {{ unsubscribe_url }}\n",
+            only_subscribed_to=[nobody.id or 0],
+            actor="test",
+        )
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        steps = await _open_at_review(pilot, app, "Empty")
+        await settle(pilot, lambda: reach_shown(app, "review-breakdown") == 0, what="reach 0")
+        problems = text_of(steps.query_one("#review-problems", Static))
+        assert "What stops a send" in problems
+        assert "reaches nobody (reach 0)" in problems
+        assert steps.query_one("#wizard-next").disabled
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, CampaignWizard)
+    with check.read() as session:
+        assert campaigns.get_campaign(session, "Empty").status == campaigns.DRAFT

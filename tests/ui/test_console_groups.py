@@ -315,3 +315,52 @@ async def test_at_fifty_create_and_unarchive_are_refused(full_db: Path, make_app
     assert stored["Old news"].status == STATUS_ARCHIVED
     assert sum(g.status == STATUS_ACTIVE for g in stored.values()) == 50
     assert events(store, ledger.GROUP_UNARCHIVED) == []
+
+
+async def test_a_policy_change_shows_who_flips_and_asks_first(
+    sample_db: Path, make_app, open_db
+) -> None:
+    """Issue 8, point 3: the form counts (in a worker) and asks; declining changes nothing."""
+    from textual.widgets import Select
+
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    newsletter = stored_groups(store)["Newsletter"]
+    assert newsletter.policy == "opt-out" and newsletter.id is not None
+    with store.read() as session:
+        change = groups.policy_change(session, group_id=newsletter.id, policy="opt-in")
+    assert change.to_unsubscribed > 0
+    expected = f"turns {change.to_unsubscribed:,} people from subscribed to unsubscribed"
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await select_row(pilot, table_of(app), "Newsletter")
+        for answer in ("n", "y"):
+            await pilot.press("e")
+            form = app.screen
+            assert isinstance(form, GroupFormModal)
+            form.query_one("#policy", Select).value = "opt-in"
+            effect = form.query_one("#policy-effect", Static)
+            await settle(pilot, lambda effect=effect: expected in text_of(effect), what="the count")
+            await pilot.press("ctrl+s")
+            await settle(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+            question = text_of(app.screen.query_one("#confirm-message", Static))
+            assert expected in question and "Newsletter" in question
+            await pilot.press(answer)
+            if answer == "n":
+                # Back at the form, nothing saved.
+                await settle(pilot, lambda form=form: app.screen is form)
+                assert stored_groups(store)["Newsletter"].policy == "opt-out"
+                assert [
+                    e for e in events(store, ledger.GROUP_UPDATED) if e.group_id == newsletter.id
+                ] == []
+                await pilot.press("escape")
+                await settle(pilot, lambda: not isinstance(app.screen, GroupFormModal))
+            else:
+                await settle(
+                    pilot,
+                    lambda: stored_groups(store)["Newsletter"].policy == "opt-in",
+                    what="the saved policy",
+                )
+    (updated,) = [e for e in events(store, ledger.GROUP_UPDATED) if e.group_id == newsletter.id]
+    assert updated.properties["Affected"] == change.affected
+    assert updated.properties["New Policy"] == "opt-in"

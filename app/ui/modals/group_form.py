@@ -1,4 +1,10 @@
-"""The create / edit form for a subscription group, with inline validation."""
+"""The create / edit form for a subscription group, with inline validation.
+
+Editing a group's policy shows, under the policy, how many people's
+effective state it flips (those who never chose follow the policy), counted
+in a worker; saving such a change asks first (issue 8: a policy change never
+flips consent silently).
+"""
 
 from dataclasses import dataclass
 
@@ -16,6 +22,7 @@ from app.core.errors import SubgroupsError
 from app.core.models import POLICY_OPT_IN, POLICY_OPT_OUT
 from app.core.store import Store
 from app.ui.messages import GroupRow
+from app.ui.modals.confirm import ConfirmModal
 
 POLICY_OPTIONS = [
     (Content("Opt-out: subscribed by default"), POLICY_OPT_OUT),
@@ -43,6 +50,14 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
 
         message: str
         field: str | None
+
+    @dataclass
+    class PolicyCounted(Message):
+        """What the chosen policy would flip (``then_save``: the count was for Save)."""
+
+        change: groups.PolicyChange | None
+        then_save: bool
+        error: str | None = None
 
     def __init__(
         self, store: Store, group: GroupRow | None = None, *, active_count: int | None = None
@@ -93,6 +108,7 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
                 id="policy",
                 compact=True,
             )
+            yield Static("", id="policy-effect", classes="-empty")
             yield Checkbox(
                 "Shown on the landing page",
                 value=self.group.shown_on_landing_page if self.group else True,
@@ -144,20 +160,95 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    def _policy(self) -> str:
+        return str(self.query_one("#policy", Select).value)
+
+    def _policy_changes(self) -> bool:
+        return self.group is not None and self._policy() != self.group.policy
+
+    @on(Select.Changed, "#policy")
+    def _policy_changed(self) -> None:
+        if self._policy_changes():
+            self._show("policy-effect", "Counting who this changes…")
+            self._count_policy(self._policy(), then_save=False)
+        else:
+            self._show("policy-effect", "")
+
+    @work(thread=True, exclusive=True, group="group_form.count")
+    def _count_policy(self, policy: str, *, then_save: bool) -> None:
+        assert self.group is not None
+        try:
+            with self.store.read() as session:
+                change = groups.policy_change(session, group_id=self.group.id, policy=policy)
+            self.post_message(self.PolicyCounted(change, then_save))
+        except SubgroupsError as exc:
+            self.post_message(self.PolicyCounted(None, then_save, exc.message))
+        except Exception as exc:  # the store failed (locked, gone): say so, keep the form
+            self.post_message(self.PolicyCounted(None, then_save, f"Cannot count: {exc}"))
+
+    @staticmethod
+    def _effect(change: groups.PolicyChange) -> str:
+        if not change.affected:
+            return "Nobody's state changes: everyone has chosen for this group."
+        text = change.describe()
+        return text[0].upper() + text[1:] + "."
+
+    @on(PolicyCounted)
+    def _policy_counted(self, message: PolicyCounted) -> None:
+        if message.change is None:
+            self._show("policy-effect", "")
+            self._show("form-error", message.error or "Cannot count who this changes.")
+            self.query_one("#save", Button).disabled = False
+            return
+        change = message.change
+        if change.new_policy != self._policy():
+            return  # an older choice's count
+        self._show("policy-effect", self._effect(change))
+        if not message.then_save:
+            return
+        if not change.affected:
+            self._save_fields(accept_consent_change=False)
+            return
+        question = Content.assemble(
+            self._effect(change),
+            " People who chose keep their choice. Change the policy?",
+        )
+        self.app.push_screen(
+            ConfirmModal("Change the default policy", question, confirm_label="Change"),
+            self._policy_answered,
+        )
+
+    def _policy_answered(self, yes: bool | None) -> None:
+        if yes:
+            self._save_fields(accept_consent_change=True)
+        else:
+            self.query_one("#save", Button).disabled = False
+            self.query_one("#policy", Select).focus()
+
     def action_save(self) -> None:
         if not self._validate():
             return
         self._show("form-error", "")
         self.query_one("#save", Button).disabled = True
+        if self._policy_changes():
+            # Counted afresh (the store may have changed since the form opened), then asked.
+            self._count_policy(self._policy(), then_save=True)
+        else:
+            self._save_fields(accept_consent_change=False)
+
+    def _save_fields(self, *, accept_consent_change: bool) -> None:
         self._save(
             name=self.query_one("#name", Input).value,
             description=self.query_one("#description", Input).value,
-            policy=str(self.query_one("#policy", Select).value),
+            policy=self._policy(),
             shown=self.query_one("#shown", Checkbox).value,
+            accept_consent_change=accept_consent_change,
         )
 
     @work(thread=True, exclusive=True)
-    def _save(self, *, name: str, description: str, policy: str, shown: bool) -> None:
+    def _save(
+        self, *, name: str, description: str, policy: str, shown: bool, accept_consent_change: bool
+    ) -> None:
         try:
             with self.store.write() as session:
                 if self.group is None:
@@ -178,6 +269,7 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
                         description=description,
                         policy=policy,
                         shown_on_landing_page=shown,
+                        accept_consent_change=accept_consent_change,
                         actor=clock.os_user(),
                         source="console",
                     )

@@ -4,7 +4,9 @@
 profiles, with counts) → 3 Groups (the "do not send to" and "only subscribed
 to all of" pickers, with the live reach breakdown) → 4 Content (the body, its
 tags, a preview for one recipient) → 5 Review (every choice, every count of
-the chain, warnings, problems; send after confirming; explain for a person).
+the chain, warnings, problems, the message as step 4's recipient gets it;
+send after confirming; explain for a person). What stops a send and the
+HTTPS warning stay in view beside Send.
 
 ctrl+n goes on, ctrl+b goes back: neither is a key an Input or TextArea
 uses. Leaving a step checks it (a problem shows under its field and Next is
@@ -200,7 +202,9 @@ class CampaignWizard(Screen[int | None]):
             Content(f" · {self.draft.status}"),
         ]
         if self.read_only:
-            parts.append(Content.styled(f"  (read-only: it is {self.draft.status})", "$foreground-muted"))
+            parts.append(
+                Content.styled(f"  (read-only: it is {self.draft.status})", "$foreground-muted")
+            )
         title.update(Content.assemble(*parts))
 
     def _show_steps(self) -> None:
@@ -242,8 +246,7 @@ class CampaignWizard(Screen[int | None]):
             self.refresh_preview()
         elif step == REVIEW:
             self.query_one("#review-breakdown", ReachBreakdown).counting()
-            if self.draft.id is not None:
-                self._load_review(self.draft.id)
+            self._review_again()
         self.call_after_refresh(widget.focus_first)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -409,8 +412,8 @@ class CampaignWizard(Screen[int | None]):
         """Subscriptions changed (any process): count again what this step shows."""
         if self.step in (AUDIENCE, GROUPS):
             self.recount()
-        elif self.step == REVIEW and self.draft.id is not None:
-            self._load_review(self.draft.id)
+        elif self.step == REVIEW:
+            self._review_again()
 
     @on(StepChanged)
     def _step_changed(self, event: StepChanged) -> None:
@@ -502,8 +505,13 @@ class CampaignWizard(Screen[int | None]):
     # --- review, send, explain ---------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="wizard.review")
-    def _load_review(self, campaign_id: int) -> None:
-        self.post_message(self.Reviewed(read_review(self.store, campaign_id)))
+    def _load_review(self, campaign_id: int, recipient: str) -> None:
+        self.post_message(self.Reviewed(read_review(self.store, campaign_id, recipient)))
+
+    def _review_again(self) -> None:
+        """Read the review in a worker, the message rendered for step 4's recipient."""
+        if self.draft.id is not None:
+            self._load_review(self.draft.id, self.query_one(ContentStep).recipient)
 
     @on(Reviewed)
     def _reviewed(self, message: Reviewed) -> None:
@@ -551,8 +559,7 @@ class CampaignWizard(Screen[int | None]):
     def _sent(self, summary: str | None) -> None:
         if summary:
             self.notify(summary, markup=False, timeout=8)
-        if self.draft.id is not None:
-            self._load_review(self.draft.id)
+        self._review_again()
 
     def action_explain(self) -> None:
         if self.draft.id is None:

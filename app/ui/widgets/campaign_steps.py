@@ -336,6 +336,16 @@ class GroupsStep(Horizontal, WizardStep):
             if value in chosen
         ]
 
+    def focus_first(self, field_name: str | None = None) -> None:
+        """Focus the first picker with its heading in view (a short terminal scrolls the step:
+        focusing would scroll the heading, which says what the ticks mean, out of sight)."""
+        if field_name:
+            super().focus_first(field_name)
+            return
+        if self.query_one("#do-not-send-to", SelectionList).focusable:
+            self.query_one("#do-not-send-to", SelectionList).focus(scroll_visible=False)
+        self.query_one("#groups-pickers", VerticalScroll).scroll_home(animate=False, immediate=True)
+
     def values(self) -> dict[str, Any]:
         return {
             "do_not_send_to": self._chosen("do-not-send-to"),
@@ -371,6 +381,7 @@ class ContentStep(Horizontal, WizardStep):
                 compact=True,
             )
             yield Static("", id="body-error", classes="field-error -empty")
+            yield Static("", id="body-note", classes="-empty")
             tags = [Content.styled("Tags: ", "bold")]
             for tag in body_template.TAGS:
                 tags.append(
@@ -408,6 +419,24 @@ class ContentStep(Horizontal, WizardStep):
 
     def show_problems(self, problems: dict[str, str]) -> None:
         self.show_error("body", problems.get("body", ""))
+        self._show_placeholder_note()
+
+    def on_mount(self) -> None:
+        self._show_placeholder_note()
+
+    def _show_placeholder_note(self) -> None:
+        """Not an error (a draft may keep it), but the placeholder line is never sent."""
+        line = body_template.placeholder_line(self.values()["body"])
+        note = self.query_one("#body-note", Static)
+        note.update(
+            ""
+            if line is None
+            else Content(
+                f"Line {line} still says {body_template.PLACEHOLDER!r}: "
+                "replace it with your message before sending."
+            )
+        )
+        note.set_class(line is None, "-empty")
 
     @property
     def recipient(self) -> str:
@@ -417,7 +446,9 @@ class ContentStep(Horizontal, WizardStep):
         """The rendered message, or why there is none (unknown recipient)."""
         self.show_error("recipient", error or "")
         preview = self.query_one("#preview", Static)
-        preview.update(text if text is not None else Content.styled("No preview.", "$foreground-muted"))
+        preview.update(
+            text if text is not None else Content.styled("No preview.", "$foreground-muted")
+        )
 
     @on(TextArea.Changed)
     def _body_changed(self, event: TextArea.Changed) -> None:
@@ -443,8 +474,9 @@ def _line(key: str, value: str | Content, width: int = 20) -> Content:
     return Content.assemble((key.ljust(width), "$foreground-muted"), value)
 
 
-class ReviewStep(VerticalScroll, WizardStep):
-    """Step 5: every choice, every count of the chain, what to know, what stops a send."""
+class ReviewStep(Vertical, WizardStep):
+    """Step 5: every choice, every count of the chain, what to know, the message as one
+    recipient gets it; and, below that and never scrolled away, what stops a send."""
 
     NUMBER = 5
 
@@ -453,11 +485,22 @@ class ReviewStep(VerticalScroll, WizardStep):
         self.review: Review | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Content("Reading the campaign…"), id="review-summary")
-        yield Static("Who receives it", classes="subtitle")
-        yield ReachBreakdown(id="review-breakdown")
-        yield Static("", id="review-warnings")
-        yield Static("", id="review-problems")
+        with VerticalScroll(id="review-scroll"):
+            yield Static(Content("Reading the campaign…"), id="review-summary")
+            yield Static("Who receives it", classes="subtitle")
+            yield ReachBreakdown(id="review-breakdown")
+            yield Static("", id="review-warnings")
+            yield Static("", id="review-message-title", classes="subtitle")
+            yield Static("", id="review-message")
+        # What the user acts on stays in view beside Send (a short terminal scrolls the
+        # rest): whether it can be sent, or what stops it, and the HTTPS warning.
+        with Vertical(id="review-actions"):
+            yield Static("", id="review-send-warning", classes="-empty")
+            yield Static("", id="review-problems")
+
+    def focus_first(self, field_name: str | None = None) -> None:
+        """The review has no fields: focus its scroll, so arrow keys move it."""
+        self.query_one("#review-scroll", VerticalScroll).focus()
 
     def show(self, review: Review) -> None:
         self.review = review
@@ -479,11 +522,19 @@ class ReviewStep(VerticalScroll, WizardStep):
         else:
             breakdown.show_error(review.reach_error or "Cannot count the reach.")
         sendable = draft.status in campaigns.SENDABLE
+        others = [w for w in review.warnings if w != review.send_warning or not sendable]
         warnings = [Content.styled("To know before sending" if sendable else "To know", "bold")]
-        warnings += [Content.assemble(("⚠ ", "$warning"), w) for w in review.warnings]
+        warnings += [Content.assemble(("⚠ ", "$warning"), w) for w in others]
         self.query_one("#review-warnings", Static).update(
-            Content("\n").join(warnings) if review.warnings else ""
+            Content("\n").join(warnings) if others else ""
         )
+        send_warning = self.query_one("#review-send-warning", Static)
+        shown = sendable and review.send_warning is not None
+        send_warning.update(
+            Content.assemble(("⚠ ", "$warning"), review.send_warning or "") if shown else ""
+        )
+        send_warning.set_class(not shown, "-empty")
+        self._show_message(review)
         problems_widget = self.query_one("#review-problems", Static)
         if not sendable:
             problems_widget.update(
@@ -503,6 +554,26 @@ class ReviewStep(VerticalScroll, WizardStep):
                     "s sends (after you confirm); x explains the choice for one person.",
                 )
             )
+
+    def _show_message(self, review: Review) -> None:
+        """The subject and body as the chosen recipient gets them (tags filled in)."""
+        title = self.query_one("#review-message-title", Static)
+        message = self.query_one("#review-message", Static)
+        if review.message is None:
+            title.update(Content("The message"))
+            message.update(
+                Content.styled(review.message_error or "No message to show.", "$foreground-muted")
+            )
+            return
+        title.update(Content.assemble("The message for ", review.recipient))
+        subject = next((v for k, v in review.message.headers if k == "Subject"), "")
+        lines = [
+            _line("Subject", Content.styled(subject, "bold")),
+            Content.styled("(another recipient: step 4's preview)", "$foreground-muted"),
+            Content(""),
+            Content(review.message.body.rstrip("\n")),
+        ]
+        message.update(Content("\n").join(lines))
 
     @staticmethod
     def _status(review: Review) -> str:
