@@ -470,6 +470,7 @@ async def test_a_send_resumed_into_another_outbox_is_refused_as_the_cli_does(  #
         made = campaigns.create_campaign(
             session=session, name="Elsewhere", subject="Hello",
             from_address="news@example.com", actor="test",
+            body="Hello {{ name }}!\nLeave: {{ unsubscribe_url }}\n",
         )  # fmt: skip
         assert made.id is not None
         paused = campaigns.set_status(
