@@ -355,7 +355,9 @@ class SubgroupsApp(App[None]):
             self._subscriptions_changed = True
         self._schedule_reload()
         identities = {e.identity for e in message.events if e.identity}
-        self.query_one(ProfilesSection).refresh_if_shown(identities)
+        self.query_one(ProfilesSection).refresh_if_shown(
+            identities, groups_changed=any(name.startswith("Group ") for name in names)
+        )
 
     def _schedule_reload(self) -> None:
         """Coalesce bursts of events into one reload of the groups and counts."""

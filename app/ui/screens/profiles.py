@@ -244,9 +244,10 @@ class ProfilesSection(Vertical, can_focus=False):
         if self.view is not None:
             self.show_profile(self.view.identity)
 
-    def refresh_if_shown(self, identities: set[str]) -> None:
-        """Reload the shown profile when new events concern it."""
-        if self.view is not None and self.view.identity in identities:
+    def refresh_if_shown(self, identities: set[str], *, groups_changed: bool = False) -> None:
+        """Reload the shown profile when new events concern it, or any group changed
+        (created, renamed, archived: from this console, the CLI or another process)."""
+        if self.view is not None and (groups_changed or self.view.identity in identities):
             self.show_profile(self.view.identity)
 
     # --- import -------------------------------------------------------------
@@ -275,13 +276,14 @@ class ProfilesSection(Vertical, can_focus=False):
             )
             for g in view.groups
         ]
-        selected = ALL_EMAIL
+        # The group in context: the row under the detail's cursor (the first group
+        # until the user moves it), never all email, the most drastic choice.
+        selected = view.groups[0].group_id if view.groups else ALL_EMAIL
         groups_table = self.query_one("#profile-groups", DataTable)
-        if groups_table.row_count and self.screen.focused is groups_table:
-            selected = int(
-                groups_table.coordinate_to_cell_key(groups_table.cursor_coordinate).row_key.value
-                or ALL_EMAIL
-            )
+        if groups_table.row_count:
+            row_key = groups_table.coordinate_to_cell_key(groups_table.cursor_coordinate).row_key
+            if row_key.value is not None:
+                selected = int(row_key.value)
         self.app.push_screen(
             ChangeStateModal(self.subgroups.store, view.identity, targets, selected), self._changed
         )
