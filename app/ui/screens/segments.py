@@ -425,25 +425,29 @@ class SegmentsSection(Vertical, can_focus=False):
                 ),
             )
 
-    def _add(self, editor: ClauseEditor) -> None:
-        self.query_one("#segment-clauses", VerticalScroll).mount(editor)
+    async def _add(self, editor: ClauseEditor) -> None:
+        # Once mounted (its controls exist) and laid out (it has a place to scroll to),
+        # the new condition gets the focus and is scrolled to the top of the view.
+        await self.query_one("#segment-clauses", VerticalScroll).mount(editor)
         self.call_after_refresh(self._focus_editor, editor)
         self.call_after_refresh(self.recount)
 
     def _focus_editor(self, editor: ClauseEditor) -> None:
         focusable = editor.query("Select, Input, SelectionList")
         if focusable:
-            focusable.first().focus()
-        self.query_one("#segment-clauses", VerticalScroll).scroll_to_widget(editor)
+            focusable.first().focus(scroll_visible=False)
+        self.query_one("#segment-clauses", VerticalScroll).scroll_to_widget(
+            editor, animate=False, top=True
+        )
 
-    def action_add_groups(self) -> None:
-        self._add(GroupsClause(self.groups))
+    async def action_add_groups(self) -> None:
+        await self._add(GroupsClause(self.groups))
 
-    def action_add_property(self) -> None:
-        self._add(PropertyClause(keys=self.keys))
+    async def action_add_property(self) -> None:
+        await self._add(PropertyClause(keys=self.keys))
 
-    def action_add_email(self) -> None:
-        self._add(EmailClause(EmailCondition(state="unsubscribed")))
+    async def action_add_email(self) -> None:
+        await self._add(EmailClause(EmailCondition(state="unsubscribed")))
 
     async def action_remove_clause(self) -> None:
         focused = self.screen.focused
@@ -473,9 +477,7 @@ class SegmentsSection(Vertical, can_focus=False):
             return
         if self.segment_id is None:
             self.app.push_screen(
-                PromptModal(
-                    "Save segment", "Name (1-64 characters, unique)", check=clean_name
-                ),
+                PromptModal("Save segment", "Name (1-64 characters, unique)", check=clean_name),
                 lambda name: self._save(name, rule) if name else None,
             )
         else:
