@@ -20,9 +20,14 @@ from app.core.profiles import ProfileView
 from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal, StateTarget
 from app.ui.modals.explain import ExplainModal
 from app.ui.modals.import_csv import ImportModal
+from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
 
 if TYPE_CHECKING:
     from app.ui.app import SubgroupsApp
+
+
+RESULT_COLUMNS = ("Identity", "Name", "All email")
+GROUP_COLUMNS = ("Group", "Effective", "Stored", "Where from")
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class ProfilesSection(Vertical, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.view: ProfileView | None = None
+        # The results shown (None before the first search).
+        self._hits: list[ProfileHit] | None = None
         self._search_timer = None
         # The identity most recently asked for: older reads that finish later are dropped.
         self._requested: str | None = None
@@ -113,12 +120,20 @@ class ProfilesSection(Vertical, can_focus=False):
                 yield DataTable(id="profile-history", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#profiles-table", DataTable).add_columns("Identity", "Name", "All email")
-        self.query_one("#profile-groups", DataTable).add_columns(
-            "Group", "Effective", "Stored", "Where from"
-        )
+        self.query_one("#profiles-table", DataTable).add_columns(*RESULT_COLUMNS)
+        self.query_one("#profile-groups", DataTable).add_columns(*GROUP_COLUMNS)
         self.query_one("#profile-history", DataTable).add_columns("When", "Event", "Detail")
         self.search("")
+
+    def on_resize(self) -> None:
+        # Shown for the first time, or the terminal resized: fit the columns again.
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self._hits is not None:
+            self._fill_results(self._hits)
+        if self.view is not None:
+            self._fill_groups(self.view)
 
     # --- search ----------------------------------------------------------
 
@@ -144,13 +159,26 @@ class ProfilesSection(Vertical, can_focus=False):
         hits = [ProfileHit(p.identity, p.email or "", p.name, p.all_email) for p in found]
         self.post_message(self.Found(query, hits, total))
 
+    def _fill_results(self, hits: list[ProfileHit]) -> None:
+        """The results, columns fitted: long identities and names end in "…", All email shows."""
+        table = self.query_one("#profiles-table", DataTable)
+        row = table.cursor_row
+        cells = [[hit.identity, hit.name, hit.all_email] for hit in hits]
+        widths = fit_widths(
+            natural_widths(RESULT_COLUMNS, cells), room(table), flexible=(0, 1), minimum=10
+        )
+        set_columns(table, RESULT_COLUMNS, widths)
+        for hit in hits:
+            all_email = Text(hit.all_email, style="bold" if hit.all_email == UNSUBSCRIBED else "")
+            table.add_row(cut(hit.identity), cut(hit.name), all_email, key=hit.identity)
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
+
     @on(Found)
     def _found(self, message: Found) -> None:
         table = self.query_one("#profiles-table", DataTable)
-        table.clear()
-        for hit in message.hits:
-            all_email = Text(hit.all_email, style="bold" if hit.all_email == UNSUBSCRIBED else "")
-            table.add_row(Text(hit.identity), Text(hit.name), all_email, key=hit.identity)
+        self._hits = message.hits
+        self._fill_results(message.hits)
         more = " (first 200)" if len(message.hits) >= profiles.SEARCH_LIMIT else ""
         what = f"matching {message.query!r}" if message.query.strip() else "in the store"
         self.query_one("#profiles-found", Static).update(
@@ -195,11 +223,10 @@ class ProfilesSection(Vertical, can_focus=False):
         summary = self.query_one("#profile-summary", Static)
         groups_table = self.query_one("#profile-groups", DataTable)
         history = self.query_one("#profile-history", DataTable)
-        cursor = groups_table.cursor_row
-        groups_table.clear()
         history.clear()
         self.view = message.view
         if message.view is None:
+            groups_table.clear()
             summary.update(Content(message.error or "Select a profile to see its subscriptions."))
             return
         view = message.view
@@ -221,23 +248,49 @@ class ProfilesSection(Vertical, can_focus=False):
                 "\nUnsubscribed from all email: no campaign reaches this person, whatever the groups say."
             )
         summary.update(text)
-        for g in view.groups:
-            name = Text(g.group_name)
-            if g.group_status != STATUS_ACTIVE:
-                name.append(" (archived)", style="dim")
-            groups_table.add_row(
-                name,
-                Text(g.effective, style="bold" if g.effective == UNSUBSCRIBED else ""),
-                g.stored or "—",
-                Text(g.origin + (f" — {g.reason}" if g.reason else "")),
-                key=str(g.group_id),
-            )
-        if groups_table.row_count:
-            groups_table.move_cursor(row=min(cursor, groups_table.row_count - 1))
+        self._fill_groups(view)
         for ev in view.history:
             history.add_row(
                 ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"), ev.name, Text(ledger.summary(ev))
             )
+
+    def _fill_groups(self, view: ProfileView) -> None:
+        """Each group's state, columns fitted to the pane: a long group name ends in "…"
+        so Effective and Stored stay on screen (Where from may run off to the right)."""
+        groups_table = self.query_one("#profile-groups", DataTable)
+        cursor = groups_table.cursor_row
+        rows = []
+        for g in view.groups:
+            archived = " (archived)" if g.group_status != STATUS_ACTIVE else ""
+            rows.append(
+                [
+                    g.group_name + archived,
+                    g.effective,
+                    g.stored or "—",
+                    g.origin + (f" — {g.reason}" if g.reason else ""),
+                ]
+            )
+        widths = fit_widths(
+            natural_widths(GROUP_COLUMNS, rows),
+            room(groups_table),
+            flexible=(0,),
+            keep=2,
+            minimum=12,
+        )
+        set_columns(groups_table, GROUP_COLUMNS, widths)
+        for g, (name, effective, stored, origin) in zip(view.groups, rows, strict=True):
+            name_cell = cut(g.group_name)
+            if g.group_status != STATUS_ACTIVE:
+                name_cell.append(" (archived)", style="dim")
+            groups_table.add_row(
+                name_cell,
+                Text(effective, style="bold" if effective == UNSUBSCRIBED else ""),
+                stored,
+                Text(origin),
+                key=str(g.group_id),
+            )
+        if groups_table.row_count:
+            groups_table.move_cursor(row=min(cursor, groups_table.row_count - 1))
 
     def action_reload(self) -> None:
         self.search(self.query_one("#profile-search", Input).value)

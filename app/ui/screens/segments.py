@@ -35,6 +35,8 @@ from app.ui.widgets.clauses import (
     PropertyClause,
     editor_for,
 )
+from app.ui.widgets.columns import cut, fit_widths, natural_widths, room
+from app.ui.widgets.columns import set_columns as fitted_columns
 
 if TYPE_CHECKING:
     from app.ui.app import SubgroupsApp
@@ -268,18 +270,25 @@ class SegmentsSection(Vertical, can_focus=False):
     @on(SavedLoaded)
     def _saved_loaded(self, message: SavedLoaded) -> None:
         self.saved = message.rows
+        self._show_saved()
+
+    def on_resize(self) -> None:
+        # Shown for the first time, or the terminal resized: fit the list again.
+        self.call_after_refresh(self._show_saved)
+
+    def _show_saved(self) -> None:
+        """The saved segments, columns fitted: a long name ends in "…" so Count shows
+        (Changed may run off to the right)."""
         table = self.query_one("#segments-table", DataTable)
         cells = [
-            [r.name, "—" if r.count is None else f"{r.count:,}", r.updated] for r in message.rows
+            [r.name, "—" if r.count is None else f"{r.count:,}", r.updated] for r in self.saved
         ]
-        set_columns(table, SAVED_COLUMNS, cells, cap=28)
-        for row, (name, count, updated) in zip(message.rows, cells, strict=True):
-            table.add_row(
-                Text(name),
-                Text(count, justify="right"),
-                updated,
-                key=str(row.id),
-            )
+        natural = natural_widths(SAVED_COLUMNS, cells)
+        natural[0] = min(natural[0], 28)
+        widths = fit_widths(natural, room(table), flexible=(0,), keep=1, minimum=8)
+        fitted_columns(table, SAVED_COLUMNS, widths)
+        for row, (name, count, updated) in zip(self.saved, cells, strict=True):
+            table.add_row(cut(name), Text(count, justify="right"), updated, key=str(row.id))
         if self.segment_id is not None and str(self.segment_id) in table.rows:
             table.move_cursor(row=table.get_row_index(str(self.segment_id)))
 

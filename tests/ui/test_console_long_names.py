@@ -1,0 +1,109 @@
+"""A 64-character group (or segment) name never pushes the numbers and states off
+the screen: the name ends in an ellipsis, at 80x24 and at 120x40 (Groups, the
+Profiles detail, the saved segments' Count)."""
+
+from pathlib import Path
+
+import pytest
+from console_pilot import SEED_ACTOR, rendered_lines, settle, start
+from textual.widgets import DataTable
+
+from app.core import groups, segments
+from app.core.segment_rules import GroupsCondition, SegmentRule
+from app.core.store import open_store
+from app.ui.screens.profiles import ProfilesSection
+from app.ui.screens.segments import SegmentsSection
+
+LONG = "A partner and reseller newsletter with a deliberately long name!"
+LONG_SEGMENT = "Readers of the partner newsletter who opened anything since May!"
+SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+
+
+@pytest.fixture
+def long_db(sample_db: Path) -> Path:
+    """The sample data, a group with a 64-character name (first by name) and a saved
+    segment with one."""
+    assert len(LONG) == len(LONG_SEGMENT) == 64
+    store = open_store(sample_db)
+    try:
+        with store.write() as session:
+            group = groups.create_group(session=session, name=LONG, actor=SEED_ACTOR)
+            assert group.id is not None
+            segments.save_segment(
+                session=session,
+                name=LONG_SEGMENT,
+                rule=SegmentRule((GroupsCondition(group_ids=(group.id,)),)),
+                actor=SEED_ACTOR,
+            )
+    finally:
+        store.dispose()
+    return sample_db
+
+
+def line_of(table: DataTable, start: str) -> str:  # type: ignore[type-arg]
+    """The line the table draws for the row whose first cell starts with ``start``."""
+    lines = [line for line in rendered_lines(table) if line.strip().startswith(start)]
+    assert lines, f"no row starting {start!r} on screen: {rendered_lines(table)}"
+    return lines[0]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_groups_keep_their_counts_on_screen(long_db: Path, make_app, size) -> None:  # type: ignore[no-untyped-def]
+    store = open_store(long_db)
+    with store.read() as session:
+        group = groups.find_group(session, LONG)
+        counts = groups.group_counts(session)[group.id]  # type: ignore[index]
+    store.dispose()
+    app = make_app(long_db)
+    async with app.run_test(size=size) as pilot:
+        await start(pilot)
+        table = app.query_one("#groups-table", DataTable)
+        line = line_of(table, LONG[:10])
+    assert "…" in line and LONG not in line
+    # Subscribed, then Unsubscribed last on the line, both on screen.
+    assert f" {counts.subscribed:,} " in line
+    assert line.rstrip().endswith(f" {counts.unsubscribed:,}")
+    assert len(line) <= size[0]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_profile_detail_keeps_the_states_on_screen(long_db: Path, make_app, size) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(long_db)
+    async with app.run_test(size=size) as pilot:
+        await start(pilot)
+        await pilot.press("2")
+        section = app.query_one(ProfilesSection)
+        await settle(pilot, lambda: section.view is not None)
+        await pilot.pause(0.1)
+        view = section.view
+        assert view is not None and view.groups[0].group_name == LONG
+        detail = app.query_one("#profile-groups", DataTable)
+        line = line_of(detail, LONG[:10])
+        right = detail.region.right
+    assert "…" in line and LONG not in line
+    # Effective and Stored both show, inside the detail pane.
+    first = view.groups[0]
+    assert f" {first.effective} " in line
+    assert (first.stored or "—") in line.split(first.effective, 1)[1]
+    assert right <= size[0]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_saved_segments_keep_their_count_on_screen(long_db: Path, make_app, size) -> None:  # type: ignore[no-untyped-def]
+    store = open_store(long_db)
+    with store.read() as session:
+        group = groups.find_group(session, LONG)
+        expected = groups.group_counts(session)[group.id].subscribed  # type: ignore[index]
+    store.dispose()
+    app = make_app(long_db)
+    async with app.run_test(size=size) as pilot:
+        await start(pilot)
+        await pilot.press("3")
+        section = app.query_one(SegmentsSection)
+        table = app.query_one("#segments-table", DataTable)
+        await settle(pilot, lambda: table.row_count == 1, what="the saved segment")
+        await pilot.pause(0.1)
+        assert section.saved[0].count == expected
+        line = line_of(table, LONG_SEGMENT[:6])
+    assert "…" in line and LONG_SEGMENT not in line
+    assert f"{expected:,}" in line
