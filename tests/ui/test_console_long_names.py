@@ -13,6 +13,7 @@ from app.core.segment_rules import GroupsCondition, SegmentRule
 from app.core.store import open_store
 from app.ui.screens.profiles import ProfilesSection
 from app.ui.screens.segments import SegmentsSection
+from app.ui.widgets.columns import fit_widths
 
 LONG = "A partner and reseller newsletter with a deliberately long name!"
 LONG_SEGMENT = "Readers of the partner newsletter who opened anything since May!"
@@ -107,3 +108,14 @@ async def test_saved_segments_keep_their_count_on_screen(long_db: Path, make_app
         line = line_of(table, LONG_SEGMENT[:6])
     assert "…" in line and LONG_SEGMENT not in line
     assert f"{expected:,}" in line
+
+
+def test_fit_widths_shrinks_the_widest_flexible_column_first() -> None:
+    # Name 64 and Description 36 share what the fixed columns leave, padding included.
+    widths = fit_widths([64, 36, 7, 8, 6, 10, 12], 118, flexible=(0, 1), minimum=12)
+    assert widths == [30, 31, 7, 8, 6, 10, 12]
+    assert sum(widths) + 2 * len(widths) <= 118
+    # Only columns up to keep must fit; a floor per column; no room known: as they are.
+    assert fit_widths([64, 10, 6, 30], 40, flexible=(0,), keep=2) == [18, 10, 6, 30]
+    assert fit_widths([8, 15, 12], 32, flexible=(0, 1), minimum={0: 8, 1: 6}) == [8, 6, 12]
+    assert fit_widths([64, 10], 0, flexible=(0,)) == [64, 10]

@@ -10,6 +10,10 @@ from app.ui.screens.segments import SegmentsSection
 from app.ui.widgets.clauses import ClauseEditor, EmailClause, GroupsClause, PropertyClause
 
 
+def sentence(section: SegmentsSection) -> str:
+    return str(section.query_one("#segment-sentence").render())
+
+
 async def test_an_added_condition_is_in_view_with_the_focus_at_80x24(
     sample_db: Path, make_app
 ) -> None:
@@ -27,7 +31,13 @@ async def test_an_added_condition_is_in_view_with_the_focus_at_80x24(
         ):
             count = len(section.query(ClauseEditor))
             await pilot.press(key)
-            await settle(pilot, lambda c=count: len(section.query(ClauseEditor)) == c + 1)
+            await settle(
+                pilot,
+                lambda c=count: (
+                    len(section.query(ClauseEditor)) == c + 1
+                    and "…" not in str(list(section.query(".clause-count"))[-1].render())
+                ),
+            )
             await pilot.pause(0.1)
             added = list(section.query(ClauseEditor))[-1]
             assert isinstance(added, kind)
@@ -46,3 +56,9 @@ async def test_an_added_condition_is_in_view_with_the_focus_at_80x24(
             assert view.y <= control.y and control.bottom <= view.bottom, (
                 f"after {key} the focused control {control} is outside the view {view}"
             )
+            if box.height <= view.height:  # it fits: all of it shows, borders included
+                assert box.bottom <= view.bottom, f"after {key}: {box} cut at {view}"
+            if kind is PropertyClause:
+                # Filled in, it counts: the sentence above grows a line, the view shrinks.
+                await pilot.press(*"country", "tab", "tab", "D", "E")
+                await settle(pilot, lambda: "country is DE" in sentence(section))

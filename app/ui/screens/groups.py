@@ -237,7 +237,7 @@ class GroupsSection(Vertical, can_focus=False):
             natural[keys.index("description")] = DESCRIPTION_WIDTH
         flexible = [keys.index(key) for key in ("name", "description") if key in keys]
         # Counts of up to ten characters (9,999,999,999) fit their labels' width.
-        widths = fit_widths(natural, room(table), flexible=flexible, minimum=12)
+        widths = fit_widths(natural, room(table, len(rows)), flexible=flexible, minimum=12)
         set_columns(table, [label for label, _ in columns], widths, keys)
         for row, cells in rows:
             table.add_row(*cells, key=str(row.id))

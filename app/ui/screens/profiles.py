@@ -165,7 +165,11 @@ class ProfilesSection(Vertical, can_focus=False):
         row = table.cursor_row
         cells = [[hit.identity, hit.name, hit.all_email] for hit in hits]
         widths = fit_widths(
-            natural_widths(RESULT_COLUMNS, cells), room(table), flexible=(0, 1), minimum=10
+            natural_widths(RESULT_COLUMNS, cells),
+            room(table, len(cells)),
+            flexible=(0, 1),
+            # The identity keeps its label's width; the name gives way first.
+            minimum={0: len(RESULT_COLUMNS[0]), 1: 6},
         )
         set_columns(table, RESULT_COLUMNS, widths)
         for hit in hits:
@@ -272,10 +276,10 @@ class ProfilesSection(Vertical, can_focus=False):
             )
         widths = fit_widths(
             natural_widths(GROUP_COLUMNS, rows),
-            room(groups_table),
+            room(groups_table, len(rows)),
             flexible=(0,),
             keep=2,
-            minimum=12,
+            minimum=10,
         )
         set_columns(groups_table, GROUP_COLUMNS, widths)
         for g, (name, effective, stored, origin) in zip(view.groups, rows, strict=True):

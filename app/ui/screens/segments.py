@@ -285,7 +285,7 @@ class SegmentsSection(Vertical, can_focus=False):
         ]
         natural = natural_widths(SAVED_COLUMNS, cells)
         natural[0] = min(natural[0], 28)
-        widths = fit_widths(natural, room(table), flexible=(0,), keep=1, minimum=8)
+        widths = fit_widths(natural, room(table, len(cells)), flexible=(0,), keep=1, minimum=8)
         fitted_columns(table, SAVED_COLUMNS, widths)
         for row, (name, count, updated) in zip(self.saved, cells, strict=True):
             table.add_row(cut(name), Text(count, justify="right"), updated, key=str(row.id))
@@ -404,6 +404,22 @@ class SegmentsSection(Vertical, can_focus=False):
             )
         )
         self.query_one("#segment-sentence", Static).update(Content(message.sentence))
+        # The sentence may have grown a line and the conditions' view shrunk: keep
+        # the condition being edited in view.
+        self.call_after_refresh(self._keep_focused_editor_in_view)
+
+    def _keep_focused_editor_in_view(self) -> None:
+        focused = self.screen.focused
+        editor = next(
+            (e for e in self._editors() if focused is not None and focused in e.walk_children()),
+            None,
+        )
+        if editor is None or focused is None:
+            return
+        scroll = self.query_one("#segment-clauses", VerticalScroll)
+        # All of it when it fits, else the control that has the focus.
+        fits = editor.outer_size.height <= scroll.scrollable_content_region.height
+        scroll.scroll_to_widget(editor if fits else focused, animate=False)
 
     @on(Previewed)
     def _previewed(self, message: Previewed) -> None:

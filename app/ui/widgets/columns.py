@@ -7,7 +7,7 @@ past the right edge. Here the columns are measured from their cells, then the
 matter fit the table; their cells end in an ellipsis (``cut``).
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -24,35 +24,39 @@ def fit_widths(
     *,
     flexible: Collection[int],
     keep: int | None = None,
-    minimum: int = MINIMUM,
+    minimum: int | Mapping[int, int] = MINIMUM,
 ) -> list[int]:
     """Content widths for columns whose cells want ``natural`` widths.
 
     Columns 0 to ``keep`` (all, when None) must fit in ``available`` cells,
     padding included: the widest flexible column among them shrinks first, a
-    cell at a time, down to ``minimum``. With no room known (``available`` of
-    0: not laid out yet) the natural widths are kept.
+    cell at a time, down to ``minimum`` (one for all, or per column). With no
+    room known (``available`` of 0: not laid out yet) the natural widths are kept.
     """
+    floor = minimum if isinstance(minimum, Mapping) else dict.fromkeys(flexible, minimum)
     widths = list(natural)
     if available <= 0 or not widths:
         return widths
     last = len(widths) - 1 if keep is None else min(keep, len(widths) - 1)
     excess = sum(widths[: last + 1]) + 2 * PADDING * (last + 1) - available
-    shrinkable = [i for i in flexible if i <= last]
     while excess > 0:
-        widest = max(shrinkable, key=lambda i: widths[i], default=None)
-        if widest is None or widths[widest] <= minimum:
+        shrinkable = [i for i in flexible if i <= last and widths[i] > floor.get(i, MINIMUM)]
+        if not shrinkable:
             break
-        widths[widest] -= 1
+        widths[max(shrinkable, key=lambda i: widths[i])] -= 1
         excess -= 1
     return widths
 
 
-def room(table: DataTable) -> int:  # type: ignore[type-arg]
-    """The cells a table has for its columns (its vertical scrollbar's room kept free)."""
+def room(table: DataTable, rows: int | None = None) -> int:  # type: ignore[type-arg]
+    """The cells a table has for its columns: its width less its vertical scrollbar's,
+    unless ``rows`` rows (and the header) are known to fit its height."""
     if not table.size.width:
         return 0
-    return max(table.size.width - table.styles.scrollbar_size_vertical, 0)
+    lines = (rows or 0) + (1 if table.show_header else 0)
+    fits = rows is not None and lines <= table.size.height
+    scrollbar = 0 if fits else table.styles.scrollbar_size_vertical
+    return max(table.size.width - scrollbar, 0)
 
 
 def natural_widths(labels: Sequence[str], rows: Sequence[Sequence[str]]) -> list[int]:
