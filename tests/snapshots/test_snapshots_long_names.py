@@ -64,8 +64,8 @@ def test_profile_detail_with_a_long_group_name(
     snap_compare, console, sample_store: Path, size: tuple[int, int]
 ) -> None:
     """Profiles, the first person shown: in the detail the 64-character group name
-    ends in "…" and the Effective and Stored columns stay in the pane ("Where from"
-    may run off to the right)."""
+    ends in "…" and the Effective column stays in the pane (at 80x24 Stored is cut at
+    the pane's edge and "Where from" is off to the right; the table scrolls)."""
     _add_long_names(sample_store)
 
     async def steps(pilot: Pilot[None]) -> None:

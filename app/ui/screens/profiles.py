@@ -260,7 +260,8 @@ class ProfilesSection(Vertical, can_focus=False):
 
     def _fill_groups(self, view: ProfileView) -> None:
         """Each group's state, columns fitted to the pane: a long group name ends in "…"
-        so Effective and Stored stay on screen (Where from may run off to the right)."""
+        so the effective state stays on screen (Stored and Where from may run off to
+        the right on a narrow terminal; the table scrolls)."""
         groups_table = self.query_one("#profile-groups", DataTable)
         cursor = groups_table.cursor_row
         rows = []
@@ -278,8 +279,8 @@ class ProfilesSection(Vertical, can_focus=False):
             natural_widths(GROUP_COLUMNS, rows),
             room(groups_table, len(rows)),
             flexible=(0,),
-            keep=2,
-            minimum=10,
+            keep=1,
+            minimum=12,
         )
         set_columns(groups_table, GROUP_COLUMNS, widths)
         for g, (name, effective, stored, origin) in zip(view.groups, rows, strict=True):
