@@ -2,9 +2,10 @@
 
 With up to 50 groups, finding one by arrow keys took dozens of presses. Here a
 letter typed on the list goes to the filter box; the list then shows only the
-groups whose name contains the text (case-insensitive). Enter or Down in the
-box goes back to the list. A tick made while filtered is kept when the filter
-changes or is cleared: ``selected`` counts hidden ticks too.
+groups whose name contains the text (case-insensitive); Backspace on the list
+takes a letter back. Enter or Down in the box goes back to the list. A tick
+made while filtered is kept when the filter changes or is cleared:
+``selected`` counts hidden ticks too.
 
 The list keeps its own id (``list_id``), so code and tests that look for the
 SelectionList by id still find it.
@@ -183,7 +184,15 @@ class GroupPicker(Vertical):
             # Type-to-filter: a letter on the list starts (or goes on with) the filter.
             event.stop()
             event.prevent_default()
-            box = self._filter_box
-            box.focus()
-            box.value += event.character
-            box.cursor_position = len(box.value)
+            self._edit_filter(self._filter_box.value + event.character)
+        elif focused is self.listing and event.key == "backspace" and self._filter_box.value:
+            # Backspace on the list takes back the filter's last letter.
+            event.stop()
+            event.prevent_default()
+            self._edit_filter(self._filter_box.value[:-1])
+
+    def _edit_filter(self, text: str) -> None:
+        box = self._filter_box
+        box.focus()
+        box.value = text
+        box.cursor_position = len(text)
