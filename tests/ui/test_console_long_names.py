@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 from console_pilot import SEED_ACTOR, rendered_lines, settle, start
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Select
 
 from app.core import groups, segments
 from app.core.segment_rules import GroupsCondition, SegmentRule
 from app.core.store import open_store
+from app.ui.modals.change_state import ChangeStateModal
 from app.ui.screens.profiles import ProfilesSection
 from app.ui.screens.segments import SegmentsSection
 from app.ui.widgets.columns import fit_widths
@@ -118,3 +119,18 @@ def test_fit_widths_shrinks_the_widest_flexible_column_first() -> None:
     assert fit_widths([64, 10, 6, 30], 40, flexible=(0,), keep=2) == [18, 10, 6, 30]
     assert fit_widths([8, 15, 12], 32, flexible=(0, 1), minimum={0: 8, 1: 6}) == [8, 6, 12]
     assert fit_widths([64, 10], 0, flexible=(0,)) == [64, 10]
+
+
+async def test_the_change_state_dialog_cuts_a_long_name_not_its_state(
+    long_db: Path, make_app
+) -> None:
+    app = make_app(long_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+        await pilot.press("2", "s")
+        form = app.screen
+        assert isinstance(form, ChangeStateModal)
+        target = form.query_one("#target", Select)
+        label = next(str(p) for p, v in target._options if v == target.value)  # type: ignore[attr-defined]
+    assert label.startswith(LONG[:20]) and "…" in label and label.endswith("(now subscribed)")
+    assert len(label) <= 60

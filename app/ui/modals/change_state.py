@@ -16,8 +16,11 @@ from app.core import clock, groups, profiles, subscriptions
 from app.core.errors import SubgroupsError
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.store import Store
+from app.ui.widgets.columns import shorten
 
 ALL_EMAIL = -1
+# Group names longer than this are cut in the list, so "(now subscribed)" still shows.
+LABEL_WIDTH = 36
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,10 @@ class ChangeStateModal(ModalScreen[str | None]):
             yield Label("Group", classes="field-label")
             yield Select(
                 # Text, not Content: the list's type-to-search reads only Text and str
-                # prompts (and a str would be read as markup).
+                # prompts (and a str would be read as markup). A long name is cut so
+                # its state stays on the line.
                 [
-                    (Text(f"{t.label} (now {t.effective})"), t.group_id)
+                    (Text(f"{shorten(t.label, LABEL_WIDTH)} (now {t.effective})"), t.group_id)
                     for t in self.targets.values()
                 ],
                 value=self.selected,
