@@ -200,9 +200,7 @@ class CampaignWizard(Screen[int | None]):
             Content(f" · {self.draft.status}"),
         ]
         if self.read_only:
-            parts.append(
-                Content.styled(f"  (read-only: it is {self.draft.status})", "$foreground-muted")
-            )
+            parts.append(Content.styled(f"  (read-only: it is {self.draft.status})", "$foreground-muted"))
         title.update(Content.assemble(*parts))
 
     def _show_steps(self) -> None:

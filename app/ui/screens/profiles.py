@@ -283,7 +283,7 @@ class ProfilesSection(Vertical, can_focus=False):
             minimum=12,
         )
         set_columns(groups_table, GROUP_COLUMNS, widths)
-        for g, (name, effective, stored, origin) in zip(view.groups, rows, strict=True):
+        for g, (_, effective, stored, origin) in zip(view.groups, rows, strict=True):
             name_cell = cut(g.group_name)
             if g.group_status != STATUS_ACTIVE:
                 name_cell.append(" (archived)", style="dim")
