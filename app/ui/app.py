@@ -275,7 +275,12 @@ class SubgroupsApp(App[None]):
 
     def action_help(self) -> None:
         # Escape is live only in a text box: listed below, with what it does there.
-        sections = [("Everywhere", [b for b in self.BINDINGS if b.action != "leave_text_box"])]
+        everywhere = [
+            b
+            for b in self.BINDINGS
+            if not (isinstance(b, Binding) and b.action == "leave_text_box")
+        ]
+        sections = [("Everywhere", everywhere)]
         sections += [(cls.SECTION_TITLE, list(cls.BINDINGS)) for cls in self.SECTIONS.values()]
         sections.append(("Campaign wizard", list(CampaignWizard.BINDINGS)))
         sections.append(

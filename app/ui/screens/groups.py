@@ -220,7 +220,7 @@ class GroupsSection(Vertical, can_focus=False):
         rows = []
         for row in self._visible_rows():
             sub, unsub = self._count_cells(row)
-            cells = {
+            by_key = {
                 "name": cut(row.name),
                 "description": cut(row.description),
                 "policy": Text(row.policy),
@@ -229,7 +229,7 @@ class GroupsSection(Vertical, can_focus=False):
                 "subscribed": sub,
                 "unsubscribed": unsub,
             }
-            rows.append((row, [cells[key] for key in keys]))
+            rows.append((row, [by_key[key] for key in keys]))
         natural = natural_widths(
             [label for label, _ in columns], [[c.plain for c in cells] for _, cells in rows]
         )
