@@ -20,7 +20,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
+from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
 from app.core import clock, ledger
@@ -134,6 +134,14 @@ class SubgroupsApp(App[None]):
             id="app.focus_log",
         ),
         Binding("f1,question_mark", "help", "Help", tooltip="List every key", id="app.help"),
+        Binding(
+            "escape",
+            "leave_text_box",
+            "Leave text box",
+            tooltip="Leave the text box, back to the section (then number keys switch sections)",
+            show=False,
+            id="app.leave_text_box",
+        ),
     ]
 
     section: reactive[str] = reactive("groups")
@@ -229,14 +237,7 @@ class SubgroupsApp(App[None]):
             return
         self.query_one("#sections", ContentSwitcher).current = section
         self._show_section_bar()
-        target = {
-            "groups": "#groups-table",
-            "profiles": "#profiles-table",
-            "segments": "#segments-table",
-            "campaigns": "#campaigns-table",
-            "landing": "#landing-page-scroll",
-        }[section]
-        self.query_one(target).focus()
+        self.query_one(self.MAIN_WIDGETS[section]).focus()
         if section == "segments":
             self.query_one(SegmentsSection).activate()
         elif section == "campaigns":
@@ -244,12 +245,34 @@ class SubgroupsApp(App[None]):
         elif section == "landing":
             self.query_one(LandingSection).activate()
 
+    # Each section's main widget: focused when the section is shown, and when
+    # escape leaves a text box.
+    MAIN_WIDGETS = {
+        "groups": "#groups-table",
+        "profiles": "#profiles-table",
+        "segments": "#segments-table",
+        "campaigns": "#campaigns-table",
+        "landing": "#landing-page-scroll",
+    }
+
     # Keys that act on the main screen (sections, the log pane): not while the
     # wizard or a dialog covers it, where they would change what cannot be seen.
-    MAIN_SCREEN_ACTIONS = frozenset({"show_section", "toggle_log", "pause_log", "focus_log"})
+    MAIN_SCREEN_ACTIONS = frozenset(
+        {"show_section", "toggle_log", "pause_log", "focus_log", "leave_text_box"}
+    )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in self.MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1)
+        if action in self.MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        if action == "leave_text_box":
+            # Only from a text box; elsewhere escape is left to whoever else wants it.
+            return isinstance(self.focused, Input | TextArea)
+        return True
+
+    def action_leave_text_box(self) -> None:
+        """Escape in a text box (the Profiles search, the log's filters): back to the
+        section's main widget, where the number keys switch sections again."""
+        self.query_one(self.MAIN_WIDGETS[self.section]).focus()
 
     @on(RunSectionAction)
     async def _run_section_action(self, message: RunSectionAction) -> None:
@@ -261,12 +284,24 @@ class SubgroupsApp(App[None]):
         await widget.run_action(message.action)
 
     def action_help(self) -> None:
-        sections = [("Everywhere", list(self.BINDINGS))]
+        # Escape is live only in a text box: listed below, with what it does there.
+        everywhere = [
+            b
+            for b in self.BINDINGS
+            if not (isinstance(b, Binding) and b.action == "leave_text_box")
+        ]
+        sections = [("Everywhere", everywhere)]
         sections += [(cls.SECTION_TITLE, list(cls.BINDINGS)) for cls in self.SECTIONS.values()]
         sections.append(("Campaign wizard", list(CampaignWizard.BINDINGS)))
         sections.append(("Live event log", list(LogLines.BINDINGS)))
         sections.append(
-            ("Forms", [Binding("ctrl+s", "", "Save"), Binding("escape", "", "Cancel / close")])
+            (
+                "Forms",
+                [
+                    Binding("ctrl+s", "", "Save"),
+                    Binding("escape", "", "Cancel / close; in a text box: back to the section"),
+                ],
+            )
         )
         sections.append(
             (
@@ -341,7 +376,9 @@ class SubgroupsApp(App[None]):
             self._subscriptions_changed = True
         self._schedule_reload()
         identities = {e.identity for e in message.events if e.identity}
-        self.query_one(ProfilesSection).refresh_if_shown(identities)
+        self.query_one(ProfilesSection).refresh_if_shown(
+            identities, groups_changed=any(name.startswith("Group ") for name in names)
+        )
 
     def _schedule_reload(self) -> None:
         """Coalesce bursts of events into one reload of the groups and counts."""

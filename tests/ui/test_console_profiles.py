@@ -290,8 +290,17 @@ async def test_escape_cancels_and_s_unsubscribes_from_all_email(
         await pilot.press("s")
         form = app.screen
         assert isinstance(form, ChangeStateModal)
-        # From the results list the form starts on the channel-wide state.
-        assert form.query_one("#target", Select).value == ALL_EMAIL
+        # The form starts on a group, never on the channel-wide state: choose it.
+        target = form.query_one("#target", Select)
+        assert target.value != ALL_EMAIL
+        await pilot.press("shift+tab")
+        assert app.focused is target
+        await pilot.press("enter")  # opens the list; typing finds the option
+        await pilot.pause()
+        await pilot.press(*"all", "enter")
+        assert target.value == ALL_EMAIL
+        # The form offers the other state of what is chosen: all email is subscribed now.
+        assert form.query_one("#status", RadioSet).pressed_button.id == "unsubscribed"  # type: ignore[union-attr]
         await pilot.press("ctrl+s")
         await settle(
             pilot,

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,8 +16,11 @@ from app.core import clock, groups, profiles, subscriptions, text_rules
 from app.core.errors import SubgroupsError
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.store import Store
+from app.ui.widgets.columns import shorten
 
 ALL_EMAIL = -1
+# Group names longer than this are cut in the list, so "(now subscribed)" still shows.
+LABEL_WIDTH = 36
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,19 @@ class ChangeStateModal(ModalScreen[str | None]):
         message: str
 
     def __init__(
-        self, store: Store, identity: str, targets: list[StateTarget], selected: int = ALL_EMAIL
+        self,
+        store: Store,
+        identity: str,
+        targets: list[StateTarget],
+        selected: int | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.identity = identity
         self.targets = {t.group_id: t for t in targets}
-        self.selected = selected if selected in self.targets else ALL_EMAIL
+        # Not all email unless asked: the first group when the one asked for is not offered.
+        first_group = next((t.group_id for t in targets if t.group_id != ALL_EMAIL), ALL_EMAIL)
+        self.selected = selected if selected in self.targets else first_group
 
     def compose(self) -> ComposeResult:
         current = self.targets[self.selected].effective
@@ -63,8 +73,11 @@ class ChangeStateModal(ModalScreen[str | None]):
             yield Static("", id="form-error", classes="form-error -empty")
             yield Label("Group", classes="field-label")
             yield Select(
+                # Text, not Content: the list's type-to-search reads only Text and str
+                # prompts (and a str would be read as markup). A long name is cut so
+                # its state stays on the line.
                 [
-                    (Content(f"{t.label} (now {t.effective})"), t.group_id)
+                    (Text(f"{shorten(t.label, LABEL_WIDTH)} (now {t.effective})"), t.group_id)
                     for t in self.targets.values()
                 ],
                 value=self.selected,
@@ -84,6 +97,14 @@ class ChangeStateModal(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#status", RadioSet).focus()
+
+    @on(Select.Changed, "#target")
+    def _target_changed(self, event: Select.Changed) -> None:
+        """Offer the other state of the newly chosen group (or all email)."""
+        target = self.targets.get(event.value)  # type: ignore[arg-type]
+        if target is not None:
+            offer = "unsubscribed" if target.effective == SUBSCRIBED else "subscribed"
+            self.query_one(f"#{offer}", RadioButton).value = True
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

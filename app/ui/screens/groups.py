@@ -21,6 +21,7 @@ from app.core.models import STATUS_ACTIVE
 from app.ui.messages import GroupRow
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
+from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
 
 if TYPE_CHECKING:
     from app.ui.app import SubgroupsApp
@@ -58,6 +59,8 @@ def gauge(active: int | None) -> Content:
 # Below this width the Description column gives way; the line under the table
 # still shows the selected group's description in full.
 WIDE = 110
+# The Description column's width when there is room (its text ends in "…").
+DESCRIPTION_WIDTH = 36
 
 
 class GroupsSection(Vertical, can_focus=False):
@@ -140,28 +143,19 @@ class GroupsSection(Vertical, can_focus=False):
         yield Static("", id="groups-detail")
 
     def on_mount(self) -> None:
-        self._set_columns()
+        self._wide = self.size.width >= WIDE
+        self._fill_table()
         self._show_filter()
         self.reload()
 
     def on_resize(self) -> None:
-        if self._set_columns():
-            # Refill after this resize's layout, so the new columns size to their cells.
-            self.call_after_refresh(self._fill_table)
+        self._wide = self.size.width >= WIDE
+        # Refill after this resize's layout, so the columns fit the table's new width.
+        self.call_after_refresh(self._fill_table)
 
-    def _set_columns(self) -> bool:
-        """(Re)build the columns for the width; True when they changed."""
-        wide = self.size.width >= WIDE
-        if wide == self._wide:
-            return False
-        self._wide = wide
-        table = self.query_one("#groups-table", DataTable)
-        table.clear(columns=True)
-        for label, key in COLUMNS:
-            if key == "description" and not wide:
-                continue
-            table.add_column(label, key=key, width=36 if key == "description" else None)
-        return True
+    def _columns(self) -> list[tuple[str, str]]:
+        """The columns for the width: below WIDE the Description column gives way."""
+        return [(label, key) for label, key in COLUMNS if self._wide or key != "description"]
 
     # --- loading ---------------------------------------------------------
 
@@ -217,23 +211,35 @@ class GroupsSection(Vertical, can_focus=False):
         )
 
     def _fill_table(self) -> None:
+        """Fill the table, its columns fitted to its width: a long name or description
+        ends in an ellipsis, and the counts stay on screen."""
         table = self.query_one("#groups-table", DataTable)
         selected = self.selected_group()
-        table.clear()
+        columns = self._columns()
+        keys = [key for _, key in columns]
+        rows = []
         for row in self._visible_rows():
             sub, unsub = self._count_cells(row)
-            cells: list[object] = [Text(row.name)]
-            if self._wide:
-                cells.append(
-                    Text(text_rules.shown(row.description), no_wrap=True, overflow="ellipsis")
-                )
-            cells += [
-                row.policy,
-                Text(row.status, style="dim" if row.status != STATUS_ACTIVE else ""),
-                "shown" if row.shown_on_landing_page else "hidden",
-                sub,
-                unsub,
-            ]
+            by_key = {
+                "name": cut(row.name),
+                "description": cut(row.description),
+                "policy": Text(row.policy),
+                "status": Text(row.status, style="dim" if row.status != STATUS_ACTIVE else ""),
+                "landing": Text("shown" if row.shown_on_landing_page else "hidden"),
+                "subscribed": sub,
+                "unsubscribed": unsub,
+            }
+            rows.append((row, [by_key[key] for key in keys]))
+        natural = natural_widths(
+            [label for label, _ in columns], [[c.plain for c in cells] for _, cells in rows]
+        )
+        if "description" in keys:
+            natural[keys.index("description")] = DESCRIPTION_WIDTH
+        flexible = [keys.index(key) for key in ("name", "description") if key in keys]
+        # Counts of up to ten characters (9,999,999,999) fit their labels' width.
+        widths = fit_widths(natural, room(table, len(rows)), flexible=flexible, minimum=12)
+        set_columns(table, [label for label, _ in columns], widths, keys)
+        for row, cells in rows:
             table.add_row(*cells, key=str(row.id))
         if selected is not None and str(selected.id) in table.rows:
             table.move_cursor(row=table.get_row_index(str(selected.id)))

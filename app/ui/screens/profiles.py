@@ -20,9 +20,14 @@ from app.core.profiles import ProfileView
 from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal, StateTarget
 from app.ui.modals.explain import ExplainModal
 from app.ui.modals.import_csv import ImportModal
+from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
 
 if TYPE_CHECKING:
     from app.ui.app import SubgroupsApp
+
+
+RESULT_COLUMNS = ("Identity", "Name", "All email")
+GROUP_COLUMNS = ("Group", "Effective", "Stored", "Where from")
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class ProfilesSection(Vertical, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.view: ProfileView | None = None
+        # The results shown (None before the first search).
+        self._hits: list[ProfileHit] | None = None
         self._search_timer = None
         # The identity most recently asked for: older reads that finish later are dropped.
         self._requested: str | None = None
@@ -113,12 +120,20 @@ class ProfilesSection(Vertical, can_focus=False):
                 yield DataTable(id="profile-history", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#profiles-table", DataTable).add_columns("Identity", "Name", "All email")
-        self.query_one("#profile-groups", DataTable).add_columns(
-            "Group", "Effective", "Stored", "Where from"
-        )
+        self.query_one("#profiles-table", DataTable).add_columns(*RESULT_COLUMNS)
+        self.query_one("#profile-groups", DataTable).add_columns(*GROUP_COLUMNS)
         self.query_one("#profile-history", DataTable).add_columns("When", "Event", "Detail")
         self.search("")
+
+    def on_resize(self) -> None:
+        # Shown for the first time, or the terminal resized: fit the columns again.
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self._hits is not None:
+            self._fill_results(self._hits)
+        if self.view is not None:
+            self._fill_groups(self.view)
 
     # --- search ----------------------------------------------------------
 
@@ -144,18 +159,33 @@ class ProfilesSection(Vertical, can_focus=False):
         hits = [ProfileHit(p.identity, p.email or "", p.name, p.all_email) for p in found]
         self.post_message(self.Found(query, hits, total))
 
+    def _fill_results(self, hits: list[ProfileHit]) -> None:
+        """The results, columns fitted: long identities and names end in "…", All email shows."""
+        table = self.query_one("#profiles-table", DataTable)
+        row = table.cursor_row
+        cells = [
+            [text_rules.shown(hit.identity), text_rules.shown(hit.name), hit.all_email]
+            for hit in hits
+        ]
+        widths = fit_widths(
+            natural_widths(RESULT_COLUMNS, cells),
+            room(table, len(cells)),
+            flexible=(0, 1),
+            # The identity keeps its label's width; the name gives way first.
+            minimum={0: len(RESULT_COLUMNS[0]), 1: 6},
+        )
+        set_columns(table, RESULT_COLUMNS, widths)
+        for hit in hits:
+            all_email = Text(hit.all_email, style="bold" if hit.all_email == UNSUBSCRIBED else "")
+            table.add_row(cut(hit.identity), cut(hit.name), all_email, key=hit.identity)
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
+
     @on(Found)
     def _found(self, message: Found) -> None:
         table = self.query_one("#profiles-table", DataTable)
-        table.clear()
-        for hit in message.hits:
-            all_email = Text(hit.all_email, style="bold" if hit.all_email == UNSUBSCRIBED else "")
-            table.add_row(
-                Text(text_rules.shown(hit.identity)),
-                Text(text_rules.shown(hit.name)),
-                all_email,
-                key=hit.identity,
-            )
+        self._hits = message.hits
+        self._fill_results(message.hits)
         more = " (first 200)" if len(message.hits) >= profiles.SEARCH_LIMIT else ""
         what = f"matching {message.query!r}" if message.query.strip() else "in the store"
         self.query_one("#profiles-found", Static).update(
@@ -200,11 +230,10 @@ class ProfilesSection(Vertical, can_focus=False):
         summary = self.query_one("#profile-summary", Static)
         groups_table = self.query_one("#profile-groups", DataTable)
         history = self.query_one("#profile-history", DataTable)
-        cursor = groups_table.cursor_row
-        groups_table.clear()
         history.clear()
         self.view = message.view
         if message.view is None:
+            groups_table.clear()
             summary.update(Content(message.error or "Select a profile to see its subscriptions."))
             return
         view = message.view
@@ -230,19 +259,7 @@ class ProfilesSection(Vertical, can_focus=False):
             text.append(", ".join(view.same_address))
             text.append(" (one recipient: an opt-out under any counts for all)", style="dim")
         summary.update(text)
-        for g in view.groups:
-            name = Text(text_rules.shown(g.group_name))
-            if g.group_status != STATUS_ACTIVE:
-                name.append(" (archived)", style="dim")
-            groups_table.add_row(
-                name,
-                Text(g.effective, style="bold" if g.effective == UNSUBSCRIBED else ""),
-                g.stored or "—",
-                Text(text_rules.shown(g.origin + (f" — {g.reason}" if g.reason else ""))),
-                key=str(g.group_id),
-            )
-        if groups_table.row_count:
-            groups_table.move_cursor(row=min(cursor, groups_table.row_count - 1))
+        self._fill_groups(view)
         for ev in view.history:
             history.add_row(
                 ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"),
@@ -250,14 +267,54 @@ class ProfilesSection(Vertical, can_focus=False):
                 Text(text_rules.shown(ledger.summary(ev))),
             )
 
+    def _fill_groups(self, view: ProfileView) -> None:
+        """Each group's state, columns fitted to the pane: a long group name ends in "…"
+        so the effective state stays on screen (Stored and Where from may run off to
+        the right on a narrow terminal; the table scrolls)."""
+        groups_table = self.query_one("#profile-groups", DataTable)
+        cursor = groups_table.cursor_row
+        rows = []
+        for g in view.groups:
+            archived = " (archived)" if g.group_status != STATUS_ACTIVE else ""
+            rows.append(
+                [
+                    text_rules.shown(g.group_name) + archived,
+                    g.effective,
+                    g.stored or "—",
+                    text_rules.shown(g.origin + (f" — {g.reason}" if g.reason else "")),
+                ]
+            )
+        widths = fit_widths(
+            natural_widths(GROUP_COLUMNS, rows),
+            room(groups_table, len(rows)),
+            flexible=(0,),
+            keep=1,
+            minimum=12,
+        )
+        set_columns(groups_table, GROUP_COLUMNS, widths)
+        for g, (_, effective, stored, origin) in zip(view.groups, rows, strict=True):
+            name_cell = cut(g.group_name)
+            if g.group_status != STATUS_ACTIVE:
+                name_cell.append(" (archived)", style="dim")
+            groups_table.add_row(
+                name_cell,
+                Text(effective, style="bold" if effective == UNSUBSCRIBED else ""),
+                stored,
+                Text(origin),
+                key=str(g.group_id),
+            )
+        if groups_table.row_count:
+            groups_table.move_cursor(row=min(cursor, groups_table.row_count - 1))
+
     def action_reload(self) -> None:
         self.search(self.query_one("#profile-search", Input).value)
         if self.view is not None:
             self.show_profile(self.view.identity)
 
-    def refresh_if_shown(self, identities: set[str]) -> None:
-        """Reload the shown profile when new events concern it."""
-        if self.view is not None and self.view.identity in identities:
+    def refresh_if_shown(self, identities: set[str], *, groups_changed: bool = False) -> None:
+        """Reload the shown profile when new events concern it, or any group changed
+        (created, renamed, archived: from this console, the CLI or another process)."""
+        if self.view is not None and (groups_changed or self.view.identity in identities):
             self.show_profile(self.view.identity)
 
     # --- import -------------------------------------------------------------
@@ -286,13 +343,14 @@ class ProfilesSection(Vertical, can_focus=False):
             )
             for g in view.groups
         ]
-        selected = ALL_EMAIL
+        # The group in context: the row under the detail's cursor (the first group
+        # until the user moves it), never all email, the most drastic choice.
+        selected = view.groups[0].group_id if view.groups else ALL_EMAIL
         groups_table = self.query_one("#profile-groups", DataTable)
-        if groups_table.row_count and self.screen.focused is groups_table:
-            selected = int(
-                groups_table.coordinate_to_cell_key(groups_table.cursor_coordinate).row_key.value
-                or ALL_EMAIL
-            )
+        if groups_table.row_count:
+            row_key = groups_table.coordinate_to_cell_key(groups_table.cursor_coordinate).row_key
+            if row_key.value is not None:
+                selected = int(row_key.value)
         self.app.push_screen(
             ChangeStateModal(self.subgroups.store, view.identity, targets, selected), self._changed
         )

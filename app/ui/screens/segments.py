@@ -35,6 +35,8 @@ from app.ui.widgets.clauses import (
     PropertyClause,
     editor_for,
 )
+from app.ui.widgets.columns import cut, fit_widths, natural_widths, room
+from app.ui.widgets.columns import set_columns as fitted_columns
 
 if TYPE_CHECKING:
     from app.ui.app import SubgroupsApp
@@ -268,18 +270,25 @@ class SegmentsSection(Vertical, can_focus=False):
     @on(SavedLoaded)
     def _saved_loaded(self, message: SavedLoaded) -> None:
         self.saved = message.rows
+        self._show_saved()
+
+    def on_resize(self) -> None:
+        # Shown for the first time, or the terminal resized: fit the list again.
+        self.call_after_refresh(self._show_saved)
+
+    def _show_saved(self) -> None:
+        """The saved segments, columns fitted: a long name ends in "…" so Count shows
+        (Changed may run off to the right)."""
         table = self.query_one("#segments-table", DataTable)
         cells = [
-            [r.name, "—" if r.count is None else f"{r.count:,}", r.updated] for r in message.rows
+            [r.name, "—" if r.count is None else f"{r.count:,}", r.updated] for r in self.saved
         ]
-        set_columns(table, SAVED_COLUMNS, cells, cap=28)
-        for row, (name, count, updated) in zip(message.rows, cells, strict=True):
-            table.add_row(
-                Text(name),
-                Text(count, justify="right"),
-                updated,
-                key=str(row.id),
-            )
+        natural = natural_widths(SAVED_COLUMNS, cells)
+        natural[0] = min(natural[0], 28)
+        widths = fit_widths(natural, room(table, len(cells)), flexible=(0,), keep=1, minimum=8)
+        fitted_columns(table, SAVED_COLUMNS, widths)
+        for row, (name, count, updated) in zip(self.saved, cells, strict=True):
+            table.add_row(cut(name), Text(count, justify="right"), updated, key=str(row.id))
         if self.segment_id is not None and str(self.segment_id) in table.rows:
             table.move_cursor(row=table.get_row_index(str(self.segment_id)))
 
@@ -395,6 +404,22 @@ class SegmentsSection(Vertical, can_focus=False):
             )
         )
         self.query_one("#segment-sentence", Static).update(Content(message.sentence))
+        # The sentence may have grown a line and the conditions' view shrunk: keep
+        # the condition being edited in view.
+        self.call_after_refresh(self._keep_focused_editor_in_view)
+
+    def _keep_focused_editor_in_view(self) -> None:
+        focused = self.screen.focused
+        editor = next(
+            (e for e in self._editors() if focused is not None and focused in e.walk_children()),
+            None,
+        )
+        if editor is None or focused is None:
+            return
+        scroll = self.query_one("#segment-clauses", VerticalScroll)
+        # All of it when it fits, else the control that has the focus.
+        fits = editor.outer_size.height <= scroll.scrollable_content_region.height
+        scroll.scroll_to_widget(editor if fits else focused, animate=False)
 
     @on(Previewed)
     def _previewed(self, message: Previewed) -> None:
@@ -425,25 +450,29 @@ class SegmentsSection(Vertical, can_focus=False):
                 ),
             )
 
-    def _add(self, editor: ClauseEditor) -> None:
-        self.query_one("#segment-clauses", VerticalScroll).mount(editor)
+    async def _add(self, editor: ClauseEditor) -> None:
+        # Once mounted (its controls exist) and laid out (it has a place to scroll to),
+        # the new condition gets the focus and is scrolled to the top of the view.
+        await self.query_one("#segment-clauses", VerticalScroll).mount(editor)
         self.call_after_refresh(self._focus_editor, editor)
         self.call_after_refresh(self.recount)
 
     def _focus_editor(self, editor: ClauseEditor) -> None:
         focusable = editor.query("Select, Input, SelectionList")
         if focusable:
-            focusable.first().focus()
-        self.query_one("#segment-clauses", VerticalScroll).scroll_to_widget(editor)
+            focusable.first().focus(scroll_visible=False)
+        self.query_one("#segment-clauses", VerticalScroll).scroll_to_widget(
+            editor, animate=False, top=True
+        )
 
-    def action_add_groups(self) -> None:
-        self._add(GroupsClause(self.groups))
+    async def action_add_groups(self) -> None:
+        await self._add(GroupsClause(self.groups))
 
-    def action_add_property(self) -> None:
-        self._add(PropertyClause(keys=self.keys))
+    async def action_add_property(self) -> None:
+        await self._add(PropertyClause(keys=self.keys))
 
-    def action_add_email(self) -> None:
-        self._add(EmailClause(EmailCondition(state="unsubscribed")))
+    async def action_add_email(self) -> None:
+        await self._add(EmailClause(EmailCondition(state="unsubscribed")))
 
     async def action_remove_clause(self) -> None:
         focused = self.screen.focused
@@ -473,9 +502,7 @@ class SegmentsSection(Vertical, can_focus=False):
             return
         if self.segment_id is None:
             self.app.push_screen(
-                PromptModal(
-                    "Save segment", "Name (1-64 characters, unique)", check=clean_name
-                ),
+                PromptModal("Save segment", "Name (1-64 characters, unique)", check=clean_name),
                 lambda name: self._save(name, rule) if name else None,
             )
         else:

@@ -11,7 +11,6 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Input, Select, SelectionList, Static
-from textual.widgets.selection_list import Selection
 
 from app.core.errors import InvalidInput
 from app.core.models import STATUS_ACTIVE
@@ -28,6 +27,7 @@ from app.core.segment_rules import (
     PropertyCondition,
 )
 from app.ui.messages import GroupRow
+from app.ui.widgets.group_picker import GroupPicker, PickerOption
 
 ALL_GROUPS = -1
 
@@ -110,18 +110,16 @@ class GroupsClause(ClauseEditor):
                 classes="clause-match",
             )
         chosen = set(self.initial.group_ids or ())
-        selections: list[Selection[int]] = [
-            Selection(
-                Content("All (every active group)"), ALL_GROUPS, self.initial.group_ids is None
-            )
+        options = [
+            PickerOption("All (every active group)", ALL_GROUPS, self.initial.group_ids is None)
         ]
         for group in self.groups:
             if group.status == STATUS_ACTIVE:
-                selections.append(Selection(Content(group.name), group.id, group.id in chosen))
+                options.append(PickerOption(group.name, group.id, group.id in chosen))
             elif group.id in chosen:
                 # An archived group already in a saved rule: shown, marked, still counted.
-                selections.append(Selection(Content(f"{group.name} (archived)"), group.id, True))
-        yield SelectionList[int](*selections, compact=True, classes="clause-groups")
+                options.append(PickerOption(f"{group.name} (archived)", group.id, True))
+        yield GroupPicker(options, classes="clause-groups")
 
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
@@ -131,17 +129,17 @@ class GroupsClause(ClauseEditor):
     @on(SelectionList.SelectionToggled)
     def _toggled(self, event: SelectionList.SelectionToggled[int]) -> None:
         event.stop()
-        selection_list = self.query_one(SelectionList)
+        picker = self.query_one(GroupPicker)
         value = event.selection.value
-        selected = set(selection_list.selected)
+        selected = set(picker.selected)
         if value == ALL_GROUPS and ALL_GROUPS in selected:
-            # All replaces any chosen groups.
+            # All replaces any chosen groups (also those the filter hides).
             for other in list(selected - {ALL_GROUPS}):
-                selection_list.deselect(other)
+                picker.deselect(other)
         elif value != ALL_GROUPS and value in selected:
-            selection_list.deselect(ALL_GROUPS)
-        elif not selection_list.selected:
-            selection_list.select(ALL_GROUPS)
+            picker.deselect(ALL_GROUPS)
+        elif not picker.selected:
+            picker.select(ALL_GROUPS)
         self.changed()
 
     def initial_condition(self) -> GroupsCondition:
@@ -152,7 +150,7 @@ class GroupsClause(ClauseEditor):
         match = self.query_one(".clause-match", Select).value
         if mode is Select.NULL or match is Select.NULL:
             return self.initial  # not mounted yet: the controls still show the initial rule
-        selected = [v for v in self.query_one(SelectionList).selected if v != ALL_GROUPS]
+        selected = [v for v in self.query_one(GroupPicker).selected if v != ALL_GROUPS]
         return GroupsCondition(
             mode=str(mode),  # type: ignore[arg-type]
             group_ids=tuple(selected) if selected else None,

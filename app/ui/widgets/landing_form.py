@@ -13,12 +13,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Label, SelectionList, Static, TextArea
-from textual.widgets.selection_list import Selection
 
 from app.core import landing
 from app.core.errors import SubgroupsError
 from app.core.landing import PageSettings
 from app.ui.messages import GroupRow
+from app.ui.widgets.group_picker import GroupPicker, PickerOption
 
 # Each setting: (its input's id, its label). The order is the form's.
 FIELDS: dict[str, tuple[str, str]] = {
@@ -55,7 +55,7 @@ class LandingForm(VerticalScroll, can_focus=False):
                 yield Input(id=widget_id, compact=True)
             yield Static("", id=f"{widget_id}-error", classes="field-error -empty")
         yield Label("Groups shown on the page (active groups; space ticks)", classes="field-label")
-        yield SelectionList[int](id="landing-groups", compact=True)
+        yield GroupPicker(list_id="landing-groups", id="landing-groups-picker")
         yield Static("", id="landing-groups-note")
         yield Static("", id=GROUPS_ERROR, classes="field-error -empty")
 
@@ -76,7 +76,7 @@ class LandingForm(VerticalScroll, can_focus=False):
 
     def shown(self) -> set[int]:
         """The groups ticked as shown."""
-        return set(self.query_one("#landing-groups", SelectionList).selected)
+        return set(self.query_one(GroupPicker).selected)
 
     def fill(self, settings: PageSettings) -> None:
         """Put these settings in the fields (a field already holding its value is left alone)."""
@@ -94,19 +94,18 @@ class LandingForm(VerticalScroll, can_focus=False):
 
         Not rebuilt needlessly, so the highlighted row stays put as events come in.
         """
-        listing = self.query_one("#landing-groups", SelectionList)
+        picker = self.query_one(GroupPicker)
         wanted = [(g.id, g.name) for g in groups]
         if wanted != self._listed:
-            highlighted = listing.highlighted
-            listing.clear_options()
-            listing.add_options([Selection(Content(g.name), g.id, g.id in shown) for g in groups])
+            picker.set_options([PickerOption(g.name, g.id, g.id in shown) for g in groups])
             self._listed = wanted
-            if highlighted is not None and listing.option_count:
-                listing.highlighted = min(highlighted, listing.option_count - 1)
             return
+        ticked = set(picker.selected)
         for group in groups:
-            if (group.id in shown) != (group.id in listing.selected):
-                listing.toggle(group.id)
+            if group.id in shown and group.id not in ticked:
+                picker.select(group.id)
+            elif group.id not in shown and group.id in ticked:
+                picker.deselect(group.id)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         """Highlight the first group when the list gets focus, so space ticks at once."""
