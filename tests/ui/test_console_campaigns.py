@@ -196,6 +196,9 @@ async def test_create_and_send_a_campaign_by_keyboard(  # type: ignore[no-untype
     assert 0 < sent == len(files) <= expected
     assert f"Sent {sent:,} messages to {outbox_dir}" in summary
     assert table_rows(table)[0][:2] == ["Spring sale", "sent"]
+    # A sent campaign has no reach to show (who it would reach today is not who got
+    # it): "—", as the CLI prints "-"; Sent says who got it.
+    assert table_rows(table)[0][3] == "—"
     assert table_rows(table)[0][4] == f"{sent:,}"
 
 

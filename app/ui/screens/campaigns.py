@@ -179,6 +179,11 @@ class CampaignsSection(Vertical, can_focus=False):
             rows = campaigns.list_campaigns(session)
         self.post_message(self.Loaded(generation, rows))
         for row in rows:
+            if row.status == campaigns.SENT:
+                # Who it would reach now says nothing about a sent campaign (its Sent
+                # column says who got it): "—", as `campaigns list` prints "-".
+                self.post_message(self.ReachCounted(generation, row.id, None))
+                continue
             try:
                 with store.read() as session:
                     campaign = campaigns.get_campaign_by_id(session, row.id)
