@@ -131,3 +131,43 @@ def test_a_picker_keeps_ticks_it_hides() -> None:
     """The widget on its own: hidden ticks count, and a new filter does not lose them."""
     assert GroupPicker.matches("Newsletter", "NEWS")
     assert not GroupPicker.matches("Local list 02", "news")
+
+
+async def test_the_campaign_wizard_pickers_filter_as_you_type(
+    fifty_db: Path, make_app, open_db
+) -> None:
+    """Step 3's "do not send to" picker: "news" narrows 50 groups to Newsletter; the tick
+    made while filtered is saved with the draft, as is one made before filtering."""
+    from app.core import campaigns
+    from app.ui.screens.campaign_wizard import CampaignWizard
+
+    ids = ids_by_name(fifty_db)
+    app = make_app(fifty_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("4", "n")
+        await settle(pilot, lambda: isinstance(app.screen, CampaignWizard), what="the wizard")
+        wizard = app.screen
+        assert isinstance(wizard, CampaignWizard)
+        for field, value in (
+            ("#name", "Winter"),
+            ("#subject", "Hello"),
+            ("#from-address", "news@example.com"),
+        ):
+            wizard.query_one(field, Input).value = value
+        await pilot.press("ctrl+n")
+        await settle(pilot, lambda: wizard.step == 2, what="step 2")
+        await pilot.press("ctrl+n")
+        await settle(pilot, lambda: wizard.step == 3, what="step 3")
+        listing = wizard.query_one("#do-not-send-to", SelectionList)
+        assert listing.has_focus
+        await pilot.press("down", "space")  # Local list 02, the slow way
+        await pilot.press(*"news")
+        assert shown_labels(listing) == ["Newsletter"]
+        await pilot.press("enter", "space")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    with open_db(fifty_db).read() as session:
+        saved = campaigns.get_campaign(session, "Winter")
+        assert saved.do_not_send_to == [ids["Local list 02"], ids["Newsletter"]]

@@ -19,7 +19,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, RadioButton, RadioSet, SelectionList, Static, TextArea
-from textual.widgets.selection_list import Selection
 
 from app.core import body_template, campaigns
 from app.core.eligibility import Reach
@@ -27,6 +26,7 @@ from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE
 from app.ui.campaign_reads import Review, SegmentChoice
 from app.ui.messages import CampaignDraft, GroupRow
+from app.ui.widgets.group_picker import GroupPicker, PickerOption
 from app.ui.widgets.reach import ReachBreakdown
 
 STEP_TITLES = ("Details", "Audience", "Groups", "Content", "Review")
@@ -272,15 +272,15 @@ class AudienceStep(VerticalScroll, WizardStep):
 # --- 3 Groups -----------------------------------------------------------------------
 
 
-def _group_selections(groups: list[GroupRow], chosen: list[int]) -> list[Selection[int]]:
+def _group_options(groups: list[GroupRow], chosen: list[int]) -> list[PickerOption]:
     """Active groups; archived ones only when already chosen (shown, marked, selected)."""
-    selections = []
+    options = []
     for group in groups:
         if group.status == STATUS_ACTIVE:
-            selections.append(Selection(Content(group.name), group.id, group.id in chosen))
+            options.append(PickerOption(group.name, group.id, group.id in chosen))
         elif group.id in chosen:
-            selections.append(Selection(Content(f"{group.name} (archived)"), group.id, True))
-    return selections
+            options.append(PickerOption(f"{group.name} (archived)", group.id, True))
+    return options
 
 
 class GroupsStep(Horizontal, WizardStep):
@@ -309,17 +309,14 @@ class GroupsStep(Horizontal, WizardStep):
                 ),
                 classes="field-hint",
             )
-            yield SelectionList[int](
-                *_group_selections(self.groups, self.draft.do_not_send_to),
-                id="do-not-send-to",
-                compact=True,
+            yield GroupPicker(
+                _group_options(self.groups, self.draft.do_not_send_to), list_id="do-not-send-to"
             )
             yield Static("", id="do-not-send-to-error", classes="field-error -empty")
             yield Label("Only people subscribed to all of (optional)", classes="field-label")
-            yield SelectionList[int](
-                *_group_selections(self.groups, self.draft.only_subscribed_to),
-                id="only-subscribed-to",
-                compact=True,
+            yield GroupPicker(
+                _group_options(self.groups, self.draft.only_subscribed_to),
+                list_id="only-subscribed-to",
             )
             yield Static("", id="only-subscribed-to-error", classes="field-error -empty")
         with Vertical(id="groups-reach"):
@@ -327,14 +324,11 @@ class GroupsStep(Horizontal, WizardStep):
             yield ReachBreakdown(id="groups-breakdown")
 
     def _chosen(self, list_id: str) -> list[int]:
-        picker: SelectionList[int] = self.query_one(f"#{list_id}", SelectionList)
-        chosen = set(picker.selected)
-        # In the list's order (group order), not the order they were ticked.
-        return [
-            value
-            for value in (picker.get_option_at_index(i).value for i in range(picker.option_count))
-            if value in chosen
-        ]
+        """The ticked groups in the list's order (group order), those the filter hides too."""
+        listing = self.query_one(f"#{list_id}", SelectionList)
+        picker = listing.parent
+        assert isinstance(picker, GroupPicker)
+        return picker.selected
 
     def focus_first(self, field_name: str | None = None) -> None:
         """Focus the first picker with its heading in view (a short terminal scrolls the step:
