@@ -8,21 +8,68 @@ unknown tag or no unsubscribe link) is bad input (exit 2).
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
+from app.cli.options import Command, db_option, json_option
+from app.cli.output import print_json, table
+from app.cli.sending import COMMANDS as SEND_COMMANDS
+from app.cli.sending import add_parser as add_send_parser
 from app.core import body_template, campaigns, clock, eligibility, segments
 from app.core.errors import InvalidInput
 from app.core.models import Campaign
 from app.core.store import Store
 
 
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2))
+def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    db, as_json = db_option(), json_option()
+    actions = commands.add_parser(
+        "campaigns", help="email campaigns: list, create, show, send, explain"
+    ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    c_list = actions.add_parser(
+        "list", parents=[db, as_json], help="name, status, audience, reach, sent, unsubscribes"
+    )
+    c_list.set_defaults(func="campaigns_list")
+    c_create = actions.add_parser("create", parents=[db, as_json], help="a new draft campaign")
+    c_create.add_argument("name", metavar="NAME")
+    c_create.add_argument("--subject", required=True, metavar="S", help="the subject line")
+    c_create.add_argument(
+        "--from", dest="from_address", required=True, metavar="ADDR", help="the From address"
+    )
+    c_create.add_argument(
+        "--body-file",
+        required=True,
+        metavar="FILE",
+        help="the plain-text body template (- for stdin); tags: {{ name }}, "
+        "{{ unsubscribe_url }} (required), {{ preferences_url }}",
+    )
+    c_create.add_argument(
+        "--segment", metavar="NAME", help="the audience: a saved segment (default: all profiles)"
+    )
+    c_create.add_argument(
+        "--do-not-send-to",
+        metavar="G,..",
+        help="skip people who left any of these groups; the unsubscribe link leaves them",
+    )
+    c_create.add_argument(
+        "--only-subscribed-to", metavar="G,..", help="only people subscribed to all of these"
+    )
+    c_create.set_defaults(func="campaigns_create")
+    c_show = actions.add_parser(
+        "show", parents=[db, as_json], help="a campaign and its reach breakdown, step by step"
+    )
+    c_show.add_argument("name", metavar="NAME")
+    c_show.set_defaults(func="campaigns_show")
+    add_send_parser(actions)
+    c_explain = actions.add_parser(
+        "explain", parents=[db, as_json], help="why one person gets a campaign or not"
+    )
+    c_explain.add_argument("name", metavar="NAME")
+    c_explain.add_argument("identity", metavar="IDENTITY")
+    c_explain.set_defaults(func="campaigns_explain")
 
 
 def _group_ids(session: Session, names: str | None) -> list[int]:
@@ -75,7 +122,7 @@ def campaigns_create(args: argparse.Namespace, store: Store) -> int:
             session, store, campaigns.get_campaign_by_id(session, campaign_id or 0)
         )
     if args.json:
-        _print_json(shown)
+        print_json(shown)
     else:
         print(f"Created campaign {name!r} (id {campaign_id}, draft): reach {shown['reach']:,}.")
         for warning in shown["warnings"]:
@@ -116,12 +163,12 @@ def campaigns_list(args: argparse.Namespace, store: Store) -> int:
             if row.status != campaigns.SENT
         }
     if args.json:
-        _print_json([{**row.to_json(), "reach": reaches.get(row.id)} for row in rows])
+        print_json([{**row.to_json(), "reach": reaches.get(row.id)} for row in rows])
         return 0
     if not rows:
         print("No campaigns yet: `subgroups campaigns create --help` says how to make one.")
         return 0
-    table = [
+    cells = [
         [
             row.name,
             row.status,
@@ -133,13 +180,7 @@ def campaigns_list(args: argparse.Namespace, store: Store) -> int:
         for row in rows
     ]
     headers = ["NAME", "STATUS", "AUDIENCE", "REACH", "SENT", "UNSUBSCRIBES"]
-    widths = [max(len(x) for x in column) for column in zip(headers, *table, strict=True)]
-    for line in [headers, *table]:
-        cells = [
-            cell.rjust(width) if i >= 3 else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
-        ]
-        print("  ".join(cells).rstrip())
+    print(table(cells, headers, right={3, 4, 5}))
     return 0
 
 
@@ -148,7 +189,7 @@ def campaigns_show(args: argparse.Namespace, store: Store) -> int:
     with store.read() as session:
         shown = _campaign_json(session, store, campaigns.get_campaign(session, args.name))
     if args.json:
-        _print_json(shown)
+        print_json(shown)
         return 0
     print(f"{shown['name']} (campaign {shown['id']}, {shown['status']})")
     print(f"Subject: {shown['subject'] or '(none)'}")
@@ -180,7 +221,7 @@ def campaigns_explain(args: argparse.Namespace, store: Store) -> int:
         campaign = campaigns.get_campaign(session, args.name)
     explanation = eligibility.explain(store, campaign, args.identity)
     if args.json:
-        _print_json({"campaign": campaign.name, **explanation.to_json()})
+        print_json({"campaign": campaign.name, **explanation.to_json()})
         return 0
     verdict = "gets" if explanation.eligible else "does not get"
     print(f"{explanation.identity} {verdict} {campaign.name!r}.")
@@ -190,3 +231,12 @@ def campaigns_explain(args: argparse.Namespace, store: Store) -> int:
     if explanation.delivered_at is not None:
         print(f"Sent to them on {explanation.delivered_at.astimezone():%Y-%m-%d %H:%M}.")
     return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "campaigns_list": campaigns_list,
+    "campaigns_create": campaigns_create,
+    "campaigns_show": campaigns_show,
+    "campaigns_explain": campaigns_explain,
+    **SEND_COMMANDS,
+}

@@ -12,6 +12,7 @@ import contextlib
 import sys
 from typing import TextIO
 
+from app.cli.options import Command, db_option, port
 from app.core import campaigns, landing, profiles
 from app.core.errors import InvalidInput
 from app.core.store import Store
@@ -22,6 +23,32 @@ from app.core.tokens import (
     store_binding,
     unsubscribe_url,
 )
+
+
+def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    landing_parser = commands.add_parser(
+        "landing",
+        parents=[db_option()],
+        help="serve the email landing page (preferences and one-click unsubscribe) over HTTP",
+    )
+    landing_parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    landing_parser.add_argument(
+        "--port", type=port, default=8080, help="port to listen on (default 8080; 0: any free one)"
+    )
+    landing_parser.add_argument(
+        "--access-log", metavar="FILE", help="append the access log to FILE (default: stderr)"
+    )
+    landing_parser.add_argument(
+        "--link",
+        metavar="IDENTITY",
+        help="print this profile's signed preferences and unsubscribe links instead of serving",
+    )
+    landing_parser.add_argument(
+        "--campaign", metavar="NAME", help="with --link: the campaign the links come from"
+    )
+    landing_parser.set_defaults(func="landing")
 
 
 def _print_links(args: argparse.Namespace, store: Store) -> int:
@@ -84,3 +111,6 @@ def landing_command(args: argparse.Namespace, store: Store) -> int:
         if log is not sys.stderr:
             log.close()
     return 0
+
+
+COMMANDS: dict[str, Command] = {"landing": landing_command}

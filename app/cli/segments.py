@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.cli.options import Command, db_option, json_option
+from app.cli.output import export_csv, print_json, table
 from app.core import clock, segments, text_rules
 from app.core.errors import InvalidInput
 from app.core.models import Segment
@@ -36,8 +38,60 @@ from app.core.store import Store
 ALL_GROUPS = "\0all"
 
 
-def _print_json(value: Any) -> None:
-    print(text_rules.json_shown(json.dumps(value, ensure_ascii=False, indent=2)))
+def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    db, as_json = db_option(), json_option()
+    actions = commands.add_parser(
+        "segments", help="find people: count, save, list, show, export"
+    ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    rule = argparse.ArgumentParser(add_help=False)
+    # An option given without names means All (ALL_GROUPS).
+    rule.add_argument(
+        "--include",
+        nargs="?",
+        const=ALL_GROUPS,
+        metavar="G,..",
+        help="subscribed to these groups (no names: All, every active group)",
+    )
+    rule.add_argument("--include-match", choices=["any", "all"], help="any (default) or all")
+    rule.add_argument(
+        "--exclude",
+        nargs="?",
+        const=ALL_GROUPS,
+        metavar="G,..",
+        help="not subscribed to these groups (no names: All)",
+    )
+    rule.add_argument("--exclude-match", choices=["any", "all"], help="any (default) or all")
+    rule.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a profile field or custom property equals VALUE, ignoring case (repeatable)",
+    )
+    rule.add_argument(
+        "--all-email", choices=["subscribed", "unsubscribed"], help="the channel-wide email state"
+    )
+    s_count = actions.add_parser(
+        "count", parents=[db, as_json, rule], help="count people matching conditions"
+    )
+    s_count.set_defaults(func="segments_count")
+    s_save = actions.add_parser(
+        "save", parents=[db, as_json, rule], help="save the conditions as a segment"
+    )
+    s_save.add_argument("name", metavar="NAME")
+    s_save.set_defaults(func="segments_save")
+    s_list = actions.add_parser("list", parents=[db, as_json], help="saved segments, counted")
+    s_list.set_defaults(func="segments_list")
+    s_show = actions.add_parser(
+        "show", parents=[db, as_json], help="a saved segment: sentence, definition, counts"
+    )
+    s_show.add_argument("name", metavar="NAME")
+    s_show.set_defaults(func="segments_show")
+    s_export = actions.add_parser(
+        "export", parents=[db], help="a saved segment's members as a profile CSV"
+    )
+    s_export.add_argument("name", metavar="NAME")
+    s_export.add_argument("file", nargs="?", metavar="FILE|-", help="where to (default: stdout)")
+    s_export.set_defaults(func="segments_export")
 
 
 def _group_condition(
@@ -133,7 +187,7 @@ def segments_count(args: argparse.Namespace, store: Store) -> int:
         rule = rule_from_args(session, args)
         counts = _counts_json(session, rule, segments.count(store, rule))
     if args.json:
-        _print_json(counts)
+        print_json(counts)
     else:
         _print_counts(counts)
     return 0
@@ -149,7 +203,7 @@ def segments_save(args: argparse.Namespace, store: Store) -> int:
     with store.read() as session:
         shown = _segment_json(session, store, segments.get_segment(session, saved.name))
     if args.json:
-        _print_json(shown)
+        print_json(shown)
     else:
         print(f"Saved segment {saved.name!r} (id {saved.id}): {shown['count']:,} people.")
         print(text_rules.shown(shown["sentence"]))
@@ -161,7 +215,7 @@ def segments_list(args: argparse.Namespace, store: Store) -> int:
     with store.read() as session:
         shown = [_segment_json(session, store, s) for s in segments.list_segments(session)]
     if args.json:
-        _print_json(shown)
+        print_json(shown)
         return 0
     if not shown:
         print("No saved segments.")
@@ -170,11 +224,7 @@ def segments_list(args: argparse.Namespace, store: Store) -> int:
         [s["name"], f"{s['count']:,}", f"{_local(s['updated_at'])} by {s['updated_by'] or '?'}"]
         for s in shown
     ]
-    headers = ["NAME", "COUNT", "LAST CHANGE"]
-    widths = [max(len(x) for x in column) for column in zip(headers, *rows, strict=True)]
-    for row in [headers, *rows]:
-        name, count, change = row
-        print(f"{name:<{widths[0]}}  {count:>{widths[1]}}  {change}".rstrip())
+    print(table(rows, ["NAME", "COUNT", "LAST CHANGE"], right={1}))
     return 0
 
 
@@ -183,7 +233,7 @@ def segments_show(args: argparse.Namespace, store: Store) -> int:
     with store.read() as session:
         shown = _segment_json(session, store, segments.get_segment(session, args.name))
     if args.json:
-        _print_json(shown)
+        print_json(shown)
         return 0
     print(f"{shown['name']} (segment {shown['id']})")
     _print_counts(shown)
@@ -198,8 +248,6 @@ def segments_show(args: argparse.Namespace, store: Store) -> int:
 
 def segments_export(args: argparse.Namespace, store: Store) -> int:
     """``segments export NAME [FILE|-]``: the members as a profile CSV (stdout by default)."""
-    from app.cli import export_csv
-
     with store.read() as session:
         segment = segments.get_segment(session, args.name)
     identities = segments.member_identities(store, segments.segment_rule(segment))
@@ -207,3 +255,12 @@ def segments_export(args: argparse.Namespace, store: Store) -> int:
     if written is not None:
         print(f"Exported {written:,} members of segment {segment.name!r} to {args.file}.")
     return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "segments_count": segments_count,
+    "segments_save": segments_save,
+    "segments_list": segments_list,
+    "segments_show": segments_show,
+    "segments_export": segments_export,
+}

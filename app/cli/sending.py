@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from app.cli.options import Command, db_option, positive_int
+from app.cli.output import INTERRUPTED, OK, REFUSED, clear_progress, count
 from app.core import campaigns, clock, sending
 from app.core.errors import InvalidInput
 from app.core.outbox import (
@@ -34,8 +36,31 @@ from app.core.outbox import (
 from app.core.store import Store
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+def add_parser(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """``campaigns send``, added to the ``campaigns`` actions."""
+    c_send = actions.add_parser(
+        "send", parents=[db_option()], help="send (or resume sending) a campaign"
+    )
+    c_send.add_argument("name", metavar="NAME")
+    where = c_send.add_mutually_exclusive_group()
+    where.add_argument(
+        "--outbox",
+        metavar="DIR",
+        help="a Maildir to write messages into (default: this "
+        "store's own outbox in the data directory)",
+    )
+    where.add_argument("--smtp", metavar="HOST:PORT", help="send through this SMTP server")
+    c_send.add_argument(
+        "--starttls", action="store_true", help="with --smtp: upgrade the connection with STARTTLS"
+    )
+    c_send.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=500,
+        metavar="N",
+        help="messages per batch; eligibility is re-checked before each (default 500)",
+    )
+    c_send.set_defaults(func="campaigns_send")
 
 
 def make_outbox(args: argparse.Namespace, store: Store) -> Outbox:
@@ -104,17 +129,17 @@ def summary(result: sending.SendResult, name: str) -> list[str]:
     if result.same_address:
         reasons.append(f"{result.same_address:,} whose address got it under another profile")
     why = f" ({skipped:,} skipped: {', '.join(reasons)})" if skipped else ""
-    lines = [f"Sent {_count(result.sent, 'message')} to {result.outbox}{why}."]
+    lines = [f"Sent {count(result.sent, 'message')} to {result.outbox}{why}."]
     if result.failed:
-        lines.append(f"{_count(result.failed, 'message')} refused by the server (not retried).")
+        lines.append(f"{count(result.failed, 'message')} refused by the server (not retried).")
     if result.recovered:
         lines.append(
-            f"{_count(result.recovered, 'message')} from the earlier, interrupted send "
+            f"{count(result.recovered, 'message')} from the earlier, interrupted send "
             "were found in the outbox and recorded as sent."
         )
     if result.unknown:
         lines.append(
-            f"{_count(result.unknown, 'message')} may or may not have gone out when an "
+            f"{count(result.unknown, 'message')} may or may not have gone out when an "
             "earlier send was interrupted; they are not sent again."
         )
     if result.sent_before:
@@ -122,7 +147,7 @@ def summary(result: sending.SendResult, name: str) -> list[str]:
     rate = f", {result.sent / result.seconds:,.0f} messages/s" if result.seconds > 0 else ""
     if result.finished:
         lines.append(
-            f"Campaign {name!r} is sent: {_count(result.sent_total, 'message')} in all "
+            f"Campaign {name!r} is sent: {count(result.sent_total, 'message')} in all "
             f"({result.seconds:.1f} s{rate})."
         )
     elif result.status == campaigns.PAUSED:
@@ -155,10 +180,13 @@ def campaigns_send(args: argparse.Namespace, store: Store) -> int:
             )
     finally:
         if progress is not None:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
+            clear_progress()
     for line in summary(result, campaign.name):
         print(line)
     if result.finished:
-        return 0
+        return OK
     # Paused by ctrl+c here (130), or paused or cancelled by someone else meanwhile (1).
-    return 130 if cancelled() else 1
+    return INTERRUPTED if cancelled() else REFUSED
+
+
+COMMANDS: dict[str, Command] = {"campaigns_send": campaigns_send}

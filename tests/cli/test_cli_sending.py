@@ -9,7 +9,7 @@ import pytest
 from cli_runner import CliRunner
 
 from app import cli
-from app.cli_sending import campaigns_send
+from app.cli.sending import campaigns_send
 from app.core import campaigns, groups, profiles, subscriptions
 from app.core.outbox import default_outbox_dir
 from app.core.store import open_store

@@ -1,0 +1,67 @@
+"""The ``subgroups events`` command: the ledger, newest last (JSON Lines with --json),
+and with ``--follow`` new events as they are written."""
+
+import argparse
+import time
+
+from app.cli.options import Command, db_option, json_option, positive_int
+from app.cli.output import json_line, local_time
+from app.core import groups, ledger
+from app.core.store import Store
+from app.core.text_rules import shown
+
+
+def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    events = commands.add_parser(
+        "events", parents=[db_option(), json_option()], help="the ledger (JSON Lines with --json)"
+    )
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    events.add_argument("--name", metavar="NAME", help="only events of this name")
+    events.add_argument("--group", metavar="NAME", help="only events about this group")
+    events.add_argument(
+        "--limit", type=positive_int, default=20, metavar="N", help="how many (default 20)"
+    )
+    events.set_defaults(func="events")
+
+
+def _print_event(event: ledger.EventRecord, as_json: bool) -> None:
+    if as_json:
+        print(json_line(event.to_json()), flush=True)
+    else:
+        # One event, one line: a newline in an identity shows as \n, never as a new line.
+        print(
+            f"{event.id:>7}  {local_time(event.ts)}  {shown(event.name):<22} "
+            f"{shown(ledger.summary(event))}",
+            flush=True,
+        )
+
+
+def _event_matches(event: ledger.EventRecord, args: argparse.Namespace) -> bool:
+    if args.name and event.name != args.name:
+        return False
+    return not (args.group and (event.group_name or "").casefold() != args.group.strip().casefold())
+
+
+def events(args: argparse.Namespace, store: Store) -> int:
+    with store.read() as session:
+        if args.group:
+            groups.find_group(session, args.group)
+        recent = ledger.recent_events(session, limit=args.limit, name=args.name, group=args.group)
+        follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
+    for event in recent:
+        _print_event(event, args.json)
+    if not args.follow:
+        return 0
+    try:
+        while True:
+            time.sleep(0.25)
+            with store.read() as session:
+                fresh = follower.poll(session)
+            for event in fresh:
+                if _event_matches(event, args):
+                    _print_event(event, args.json)
+    except KeyboardInterrupt:
+        return 0
+
+
+COMMANDS: dict[str, Command] = {"events": events}
