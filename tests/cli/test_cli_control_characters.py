@@ -147,3 +147,36 @@ def test_profiles_export_defuses_formula_cells(cli: CliRunner, db: str, tmp_path
     code, out, _ = cli("profiles", "show", "ann@example.com", "--json", "--db", fresh)
     shown = json.loads(out)
     assert shown["name"] == '=HYPERLINK("http://x","y")' and shown["properties"] == {"score": "-3"}
+
+
+def test_campaign_and_segment_lists_escape_stored_control_characters(
+    cli: CliRunner, db: str, tmp_path: Path
+) -> None:
+    """The CLI's one table printer (app/cli/output.py) escapes every cell, so the campaign
+    and segment lists do as the other tables do; their JSON escapes C1 controls too."""
+    body = tmp_path / "body.txt"
+    body.write_text("Hi {{ name }}\nLeave: {{ unsubscribe_url }}\n", encoding="utf-8")
+    open_store(db).dispose()
+    assert cli("segments", "save", "Plans", "--where", "plan=pro", "--db", db)[0] == 0
+    made = cli(
+        "campaigns", "create", "Deals", "--subject", "S", "--from", "a@example.com",
+        "--body-file", str(body), "--segment", "Plans", "--db", db,
+    )  # fmt: skip
+    assert made[0] == 0, made[2]
+    store = open_store(db)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE segment SET name = :name"), {"name": f"Plans{TITLE} \x9b2J"})
+        conn.execute(text("UPDATE campaign SET name = :name"), {"name": f"Deals{CLEAR} \x9b2J"})
+    store.dispose()
+    code, out, _ = cli("segments", "list", "--db", db)
+    assert code == 0
+    no_raw_controls(out)
+    assert "Plans\\x1b]0;owned\\x07 \\x9b2J" in out
+    code, out, _ = cli("campaigns", "list", "--db", db)
+    assert code == 0
+    no_raw_controls(out)
+    assert "Deals\\x1b[2J \\x9b2J" in out and "Plans\\x1b]0;owned\\x07" in out
+    code, out, _ = cli("campaigns", "list", "--json", "--db", db)
+    assert code == 0
+    no_raw_controls(out)
+    assert json.loads(out)[0]["name"] == f"Deals{CLEAR} \x9b2J"
