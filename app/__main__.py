@@ -247,14 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c_show.add_argument("name", metavar="NAME")
     c_show.set_defaults(func="campaigns_show")
-    c_send = campaigns.add_parser(
-        "send", parents=[db], help="send (or resume sending) a campaign"
-    )
+    c_send = campaigns.add_parser("send", parents=[db], help="send (or resume sending) a campaign")
     c_send.add_argument("name", metavar="NAME")
     where = c_send.add_mutually_exclusive_group()
     where.add_argument(
-        "--outbox", metavar="DIR", help="a Maildir to write messages into (default: this "
-        "store's own outbox in the data directory)"
+        "--outbox",
+        metavar="DIR",
+        help="a Maildir to write messages into (default: this "
+        "store's own outbox in the data directory)",
     )
     where.add_argument("--smtp", metavar="HOST:PORT", help="send through this SMTP server")
     c_send.add_argument(
