@@ -426,8 +426,8 @@ def group_counts(session: Session) -> dict[int, GroupCounts]:
             col(GroupState.group_id), col(GroupState.state)
         )
     ).all()
-    for group_id, state, n in rows:
-        stored[(group_id, state)] = int(n)
+    for stored_group_id, state, n in rows:
+        stored[(stored_group_id, state)] = int(n)
     result: dict[int, GroupCounts] = {}
     for group_id, policy in session.exec(select(Group.id, Group.policy)).all():
         assert group_id is not None

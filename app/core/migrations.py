@@ -48,7 +48,8 @@ def _guard_ledger(conn: Connection) -> None:
 def _v2_tables_for_later_sections(conn: Connection) -> None:
     """Version 2: segments, campaigns, deliveries and the landing page settings."""
     for model in models.TABLES_V2:
-        model.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+        # SQLModel sets __table__ on each table class; its types do not declare it.
+        model.__table__.create(conn, checkfirst=True)  # type: ignore[union-attr]
 
 
 def _v3_wider_name_keys(conn: Connection) -> None:

@@ -158,10 +158,10 @@ class SegmentIndex:
             follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
             max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
             size = max_id + 1
-            everyone = bits_from_ids(session.execute(select(Profile.id)).scalars(), size)
+            everyone = bits_from_ids(session.execute(select(col(Profile.id))).scalars(), size)
             self._check(cancelled)
             unsub = session.execute(
-                select(Profile.id).where(col(Profile.all_email) == UNSUBSCRIBED)
+                select(col(Profile.id)).where(col(Profile.all_email) == UNSUBSCRIBED)
             ).scalars()
             email_unsubscribed = bits_from_ids(unsub, size)
             groups = self._read_groups(session)
@@ -202,7 +202,7 @@ class SegmentIndex:
             for state in (SUBSCRIBED, UNSUBSCRIBED):
                 self._check(cancelled)
                 rows = session.execute(
-                    select(GroupState.profile_id).where(
+                    select(col(GroupState.profile_id)).where(
                         col(GroupState.group_id) == group_id, col(GroupState.state) == state
                     )
                 ).scalars()
@@ -444,7 +444,7 @@ class SegmentIndex:
             value = Profile.__table__.c.properties[condition.key].as_string()  # type: ignore[attr-defined]
             column = lower(func.coalesce(value, ""))
             is_set = func.coalesce(value, "") != ""
-        query = select(Profile.id).where(col(Profile.id) <= self.max_id)
+        query = select(col(Profile.id)).where(col(Profile.id) <= self.max_id)
         if condition.op == "equals":
             query = query.where(column == values[0])
         elif condition.op == "one_of":

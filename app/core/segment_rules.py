@@ -14,12 +14,14 @@ Conditions (DESIGN.md §1, "Segments"):
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from app.core.errors import InvalidInput
 
-INCLUDE, EXCLUDE = "include", "exclude"
-ANY, ALL = "any", "all"
+INCLUDE: Final = "include"
+EXCLUDE: Final = "exclude"
+ANY: Final = "any"
+ALL: Final = "all"
 PROFILE_FIELDS = ("identity", "email", "name")
 OPS = ("equals", "not_equals", "contains", "one_of", "is_set", "not_set")
 OP_WORDS = {

@@ -70,7 +70,7 @@ def sentence(session: Session, rule: SegmentRule) -> str:
 def property_keys(session: Session, *, sample: int = 2000) -> list[str]:
     """Property names in use (from a sample of profiles), fields first, for hints."""
     keys: dict[str, None] = {}
-    for props in session.execute(sa_select(Profile.properties).limit(sample)).scalars():
+    for props in session.execute(sa_select(col(Profile.properties)).limit(sample)).scalars():
         for key in props or {}:
             keys.setdefault(str(key), None)
     return ["identity", "email", "name", *sorted(keys)]
@@ -193,7 +193,7 @@ def member_identities(store: Store, rule: SegmentRule) -> list[str]:
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
             rows = session.execute(
-                sa_select(Profile.id, Profile.identity).where(col(Profile.id).in_(chunk))
+                sa_select(col(Profile.id), col(Profile.identity)).where(col(Profile.id).in_(chunk))
             ).all()
             by_id = dict(rows)
             identities.extend(by_id[i] for i in chunk if i in by_id)

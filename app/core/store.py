@@ -156,8 +156,8 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        memory = not database or database == ":memory:"
+        database = parsed.database or ":memory:"
+        memory = database == ":memory:"
         if not memory:
             _check_sqlite_path(Path(database), create=create)
         kwargs: dict[str, Any] = {

@@ -108,7 +108,7 @@ def set_state(
             return None
         if row is None:
             session.add(
-                GroupState(profile_id=locked.id, group_id=group.id, state=status, updated_at=ts)
+                GroupState(profile_id=profile.id, group_id=group.id, state=status, updated_at=ts)
             )
         else:
             row.state, row.updated_at = status, ts

@@ -19,6 +19,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
@@ -174,7 +175,7 @@ class SubgroupsApp(App[None]):
         # Set when the console starts quitting: long thread work (the ledger
         # poller, a segment index build) checks it and stops.
         self.closing = threading.Event()
-        self._reload_timer = None
+        self._reload_timer: Timer | None = None
         self._reload_groups_table = False
         self._reload_campaigns = False
         self._subscriptions_changed = False
@@ -416,6 +417,10 @@ class SubgroupsApp(App[None]):
 
     @on(StoreIsEmpty)
     def _offer_sample(self) -> None:
+        def load_if_yes(yes: bool | None) -> None:
+            if yes:
+                self.load_sample()
+
         self.push_screen(
             ConfirmModal(
                 "This store is empty",
@@ -425,7 +430,7 @@ class SubgroupsApp(App[None]):
                 "You can also start from scratch.",
                 confirm_label="Load sample data",
             ),
-            lambda yes: self.load_sample() if yes else None,
+            load_if_yes,
         )
 
     @work(thread=True, exclusive=True, group="first-run")

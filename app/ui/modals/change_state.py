@@ -101,7 +101,8 @@ class ChangeStateModal(ModalScreen[str | None]):
     @on(Select.Changed, "#target")
     def _target_changed(self, event: Select.Changed) -> None:
         """Offer the other state of the newly chosen group (or all email)."""
-        target = self.targets.get(event.value)  # type: ignore[arg-type]
+        value = event.value
+        target = self.targets.get(value) if isinstance(value, int) else None
         if target is not None:
             offer = "unsubscribed" if target.effective == SUBSCRIBED else "subscribed"
             self.query_one(f"#{offer}", RadioButton).value = True

@@ -77,7 +77,8 @@ class ImportModal(ModalScreen[str | None]):
             with ContentSwitcher(initial="import-file", id="import-steps"):
                 with Vertical(id="import-file"):
                     yield Label(
-                        "File (header: identity, email, name, properties…, all_email, group:<name>)",
+                        "File (header: identity, email, name, properties…, all_email, "
+                        "group:<name>)",
                         classes="field-label",
                     )
                     yield Input(
@@ -222,9 +223,9 @@ class ImportModal(ModalScreen[str | None]):
         s = result.plan.summary_json()
         self.post_message(
             self.Imported(
-                f"Imported {s['file']}: {s['new_profiles']:,} new, {s['updated_profiles']:,} updated, "
-                f"{s['state_changes']:,} state changes, {s['kept_unsubscribed']:,} unsubscribes kept "
-                f"({result.seconds:.1f} s)."
+                f"Imported {s['file']}: {s['new_profiles']:,} new, "
+                f"{s['updated_profiles']:,} updated, {s['state_changes']:,} state changes, "
+                f"{s['kept_unsubscribed']:,} unsubscribes kept ({result.seconds:.1f} s)."
             )
         )
 
@@ -262,7 +263,8 @@ class ImportModal(ModalScreen[str | None]):
         for group in s["by_group"]:
             name = group["group"] or "All email"
             text.append(
-                f"  {name}: +{group['subscribed']:,} subscribed, +{group['unsubscribed']:,} unsubscribed\n"
+                f"  {name}: +{group['subscribed']:,} subscribed, "
+                f"+{group['unsubscribed']:,} unsubscribed\n"
             )
         if s["kept_unsubscribed"]:
             text.append(
@@ -272,7 +274,8 @@ class ImportModal(ModalScreen[str | None]):
             )
         if s["overwritten_unsubscribes"]:
             text.append(
-                f"{s['overwritten_unsubscribes']:,} unsubscribes will be overwritten: {plan.reason}\n",
+                f"{s['overwritten_unsubscribes']:,} unsubscribes will be overwritten: "
+                f"{plan.reason}\n",
                 style="bold",
             )
         if plan.shared_addresses:

@@ -260,9 +260,8 @@ class GroupsSection(Vertical, can_focus=False):
             return
         text = Text()
         text.append(group.name, style="bold")
-        text.append(
-            f"  {group.policy}, {group.status}, {'shown on' if group.shown_on_landing_page else 'hidden from'} the landing page"
-        )
+        shown = "shown on" if group.shown_on_landing_page else "hidden from"
+        text.append(f"  {group.policy}, {group.status}, {shown} the landing page")
         text.append(
             "\n" + (text_rules.shown(group.description) or "No description."),
             style="" if group.description else "dim",
@@ -326,9 +325,13 @@ class GroupsSection(Vertical, can_focus=False):
             f"Archive {group.name!r}? It frees a slot and leaves pickers and the landing page, "
             f"but {kept} stay enforced: campaigns that name it still skip those people."
         )
+
+        def archive(yes: bool | None) -> None:
+            if yes:
+                self._change_status(group, archive=True)
+
         self.app.push_screen(
-            ConfirmModal("Archive group", message, confirm_label="Archive"),
-            lambda yes: self._change_status(group, archive=True) if yes else None,
+            ConfirmModal("Archive group", message, confirm_label="Archive"), archive
         )
 
     def action_unarchive_group(self) -> None:
@@ -340,9 +343,13 @@ class GroupsSection(Vertical, can_focus=False):
             self.notify(f"{group.name!r} is already active.", severity="warning", markup=False)
             return
         message = f"Unarchive {group.name!r}? It takes one of the {MAX_ACTIVE_GROUPS} active slots."
+
+        def unarchive(yes: bool | None) -> None:
+            if yes:
+                self._change_status(group, archive=False)
+
         self.app.push_screen(
-            ConfirmModal("Unarchive group", message, confirm_label="Unarchive"),
-            lambda yes: self._change_status(group, archive=False) if yes else None,
+            ConfirmModal("Unarchive group", message, confirm_label="Unarchive"), unarchive
         )
 
     @work(thread=True, group="groups.write")

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from app.core import ledger, profiles, text_rules
@@ -97,7 +98,7 @@ class ProfilesSection(Vertical, can_focus=False):
         self.view: ProfileView | None = None
         # The results shown (None before the first search).
         self._hits: list[ProfileHit] | None = None
-        self._search_timer = None
+        self._search_timer: Timer | None = None
         # The identity most recently asked for: older reads that finish later are dropped.
         self._requested: str | None = None
 
@@ -252,7 +253,8 @@ class ProfilesSection(Vertical, can_focus=False):
         text.append(f" · {text_rules.shown(view.all_email_origin)}", style="dim")
         if view.all_email == UNSUBSCRIBED:
             text.append(
-                "\nUnsubscribed from all email: no campaign reaches this person, whatever the groups say."
+                "\nUnsubscribed from all email: no campaign reaches this person, "
+                "whatever the groups say."
             )
         if view.same_address:
             text.append("\nSame address as: ", style="bold")
