@@ -8,6 +8,8 @@ input itself is wrong (blank name, name too long, bad --db, a bad CSV file).
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from app.core import visible
+
 SHOWN_PROBLEMS = 5  # of a bad CSV file, in the error's message
 
 
@@ -83,15 +85,13 @@ class CsvProblem:
 
     @property
     def where(self) -> str:
-        from app.core.text_rules import shown  # text_rules raises InvalidInput, from here
-
         parts = [f"line {self.line}"] if self.line else []
         if self.column_number:
             parts.append(f"column {self.column_number}")
         text = ", ".join(parts)
         if self.column:
             # A column name is the file's text: a control character in it is shown escaped.
-            column = shown(self.column)
+            column = visible.shown(self.column)
             text += f" ({column})" if text else f"column {column}"
         return text
 

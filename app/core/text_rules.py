@@ -15,13 +15,20 @@ defence (text stored before the rule, or by another program): ``shown``
 writes them as visible escapes, ``\\x1b``, ``\\n``, ``\\u2028``.
 """
 
-import re
-
 from app.core.errors import InvalidInput
+from app.core.visible import CONTROL_CLASS, CONTROL_PATTERN, json_shown, shown, shown_lines
 
-# C0, DEL, C1, and the two Unicode line breaks that are not controls.
-CONTROL_CLASS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
-_CONTROL = re.compile(f"[{CONTROL_CLASS}]")
+__all__ = [
+    "CONTROL_CLASS",
+    "control_problem",
+    "describe",
+    "has_control",
+    "json_shown",
+    "refuse_controls",
+    "shown",
+    "shown_lines",
+]
+
 
 _NAMES = {
     0x00: "NUL",
@@ -38,25 +45,11 @@ _NAMES = {
     0x2028: "line separator",
     0x2029: "paragraph separator",
 }
-_SHORT = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
-
-
-def _escape(code: int) -> str:
-    if code in _SHORT:
-        return _SHORT[code]
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-_CODES = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
-_SHOWN = {code: _escape(code) for code in _CODES}
-_SHOWN_KEEP_NEWLINE = {code: text for code, text in _SHOWN.items() if code != 0x0A}
-# In JSON text every string already escapes U+0000-U+001F; these are left.
-_JSON = {code: f"\\u{code:04x}" for code in _CODES if code >= 0x7F}
 
 
 def has_control(text: str) -> bool:
     """Whether ``text`` holds a character this module refuses."""
-    return _CONTROL.search(text) is not None
+    return CONTROL_PATTERN.search(text) is not None
 
 
 def describe(char: str) -> str:
@@ -68,7 +61,7 @@ def describe(char: str) -> str:
 
 def control_problem(text: str) -> str | None:
     """What is wrong with ``text`` (None: nothing): which control character, and where."""
-    found = _CONTROL.search(text)
+    found = CONTROL_PATTERN.search(text)
     if found is None:
         return None
     return (
@@ -83,27 +76,3 @@ def refuse_controls(text: str, *, what: str, field: str) -> str:
     if problem is not None:
         raise InvalidInput(f"{what} {problem}", field=field)
     return text
-
-
-def shown(text: str) -> str:
-    """``text`` fit for a terminal: each control character as a visible escape (``\\x1b``)."""
-    if _CONTROL.search(text) is None:
-        return text
-    return text.translate(_SHOWN)
-
-
-def shown_lines(text: str) -> str:
-    """Like ``shown`` but keeping newlines: for messages made of several lines."""
-    if _CONTROL.search(text) is None:
-        return text
-    return text.translate(_SHOWN_KEEP_NEWLINE)
-
-
-def json_shown(encoded: str) -> str:
-    """JSON text (``json.dumps(..., ensure_ascii=False)``) with DEL, C1 and U+2028/9 escaped.
-
-    JSON escapes U+0000-U+001F itself; these others are valid in a JSON
-    string as they are, but a terminal may act on them. Outside strings
-    JSON holds none of them, so the result is the same JSON value.
-    """
-    return encoded.translate(_JSON)
