@@ -37,7 +37,12 @@ from app.core import campaigns, clock, eligibility
 from app.core.eligibility import Reach
 from app.core.errors import SubgroupsError
 from app.core.store import Store
-from app.ui.campaign_reads import (
+from app.ui.context import console
+from app.ui.messages import CampaignDraft, StoreChanged
+from app.ui.modals.confirm import ConfirmModal
+from app.ui.modals.explain import ExplainModal
+from app.ui.modals.send_campaign import SendModal
+from app.ui.reads.campaigns import (
     Review,
     SegmentChoice,
     WizardData,
@@ -45,11 +50,7 @@ from app.ui.campaign_reads import (
     first_member,
     read_review,
 )
-from app.ui.messages import CampaignDraft
-from app.ui.modals.confirm import ConfirmModal
-from app.ui.modals.explain import ExplainModal
-from app.ui.modals.send_campaign import SendModal
-from app.ui.preview import MessagePreview, render_preview
+from app.ui.reads.preview import MessagePreview, render_preview
 from app.ui.widgets.campaign_steps import (
     STEP_TITLES,
     AudienceStep,
@@ -180,6 +181,7 @@ class CampaignWizard(Screen[int | None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        console(self).store_changes.subscribe(self, self.store_changed)
         if self.read_only:
             for widget in self.query(WizardStep):
                 widget.set_read_only()
@@ -408,8 +410,11 @@ class CampaignWizard(Screen[int | None]):
         chosen = self.query_one(GroupsStep).values()
         return replace(self.draft, **audience, **chosen)
 
-    def store_changed(self) -> None:
-        """Subscriptions changed (any process): count again what this step shows."""
+    def store_changed(self, change: StoreChanged) -> None:
+        """Subscriptions changed (any process), once a burst is over: count again what
+        this step shows (not under a dialog: sending, the review is read when it ends)."""
+        if not change.settled or not change.subscriptions_changed or self.app.screen is not self:
+            return
         if self.step in (AUDIENCE, GROUPS):
             self.recount()
         elif self.step == REVIEW:

@@ -24,8 +24,8 @@ from app.core import body_template, campaigns
 from app.core.eligibility import Reach
 from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE
-from app.ui.campaign_reads import Review, SegmentChoice
 from app.ui.messages import CampaignDraft, GroupRow
+from app.ui.reads.campaigns import Review, SegmentChoice
 from app.ui.widgets.group_picker import GroupPicker, PickerOption
 from app.ui.widgets.reach import ReachBreakdown
 
