@@ -23,6 +23,7 @@ from textual.widgets import Button, ProgressBar, Static
 from app.core import clock, outbox, sending
 from app.core.errors import SubgroupsError
 from app.core.store import Store
+from app.ui.context import console
 
 
 def summary(result: sending.SendResult) -> str:
