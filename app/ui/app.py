@@ -33,8 +33,8 @@ from app.ui.messages import NewEvents, RunSectionAction, StoreChanged
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.help import HelpScreen
 from app.ui.screens.campaign_wizard import CampaignWizard
-from app.ui.sections import SECTIONS
 from app.ui.sections.base import Section
+from app.ui.sections.registry import SECTIONS
 from app.ui.widgets.event_log import EventLogPane, LogLines
 
 STYLES = resource_dir("styles")

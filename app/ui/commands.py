@@ -15,7 +15,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from app.ui.messages import RunSectionAction
 from app.ui.screens.campaign_wizard import CampaignWizard
-from app.ui.sections import SECTIONS
+from app.ui.sections.registry import SECTIONS
 
 # The "section" of entries that run on the open campaign wizard.
 WIZARD = "campaign wizard"

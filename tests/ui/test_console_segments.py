@@ -118,8 +118,8 @@ async def test_build_count_save_and_edit_a_segment_by_keyboard(
         assert clause_counts(section) == [f"{n:,} people" for n in want.clauses]
         assert total_text(section).startswith(f"Total: {want.total:,} of 3,000 profiles")
         assert sentence_text(section) == (
-            "People subscribed to any of Newsletter, Product updates, and not subscribed to Promotions, "
-            "and country is DE"
+            "People subscribed to any of Newsletter, Product updates, "
+            "and not subscribed to Promotions, and country is DE"
         )
         assert 0 < want.total < want.clauses[0]
 

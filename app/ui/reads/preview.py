@@ -32,7 +32,8 @@ class MessagePreview:
     def as_content(self) -> Content:
         """Headers (names muted), a rule, the body; all user text, never markup."""
         lines = [
-            Content.assemble((f"{name}: ", "$foreground-muted"), value) for name, value in self.headers
+            Content.assemble((f"{name}: ", "$foreground-muted"), value)
+            for name, value in self.headers
         ]
         lines.append(Content.styled("─" * 20, "$foreground-muted"))
         lines.append(Content(self.body))

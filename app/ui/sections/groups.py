@@ -257,9 +257,8 @@ class GroupsSection(Section):
             return
         text = Text()
         text.append(group.name, style="bold")
-        text.append(
-            f"  {group.policy}, {group.status}, {'shown on' if group.shown_on_landing_page else 'hidden from'} the landing page"
-        )
+        shown = "shown on" if group.shown_on_landing_page else "hidden from"
+        text.append(f"  {group.policy}, {group.status}, {shown} the landing page")
         text.append(
             "\n" + (text_rules.shown(group.description) or "No description."),
             style="" if group.description else "dim",

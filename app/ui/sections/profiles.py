@@ -245,7 +245,8 @@ class ProfilesSection(Section):
         text.append(f" · {text_rules.shown(view.all_email_origin)}", style="dim")
         if view.all_email == UNSUBSCRIBED:
             text.append(
-                "\nUnsubscribed from all email: no campaign reaches this person, whatever the groups say."
+                "\nUnsubscribed from all email: no campaign reaches this person, "
+                "whatever the groups say."
             )
         if view.same_address:
             text.append("\nSame address as: ", style="bold")
