@@ -7,7 +7,7 @@ history, pause and filters while you move between sections.
 """
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +19,22 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
+from textual.signal import Signal
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Static, TextArea
+from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
 from app.core import clock, ledger
 from app.core.store import Store
 from app.resources import resource_dir
 from app.ui.commands import SubgroupsCommands
-from app.ui.messages import NewEvents, RunSectionAction
+from app.ui.messages import NewEvents, RunSectionAction, StoreChanged
 from app.ui.modals.confirm import ConfirmModal
+from app.ui.modals.help import HelpScreen
 from app.ui.screens.campaign_wizard import CampaignWizard
-from app.ui.screens.campaigns import CampaignsSection
-from app.ui.screens.groups import GroupsSection
-from app.ui.screens.help import HelpScreen
-from app.ui.screens.landing import LandingSection
-from app.ui.screens.profiles import ProfilesSection
-from app.ui.screens.segments import SegmentsSection
+from app.ui.sections.base import Section
+from app.ui.sections.registry import SECTIONS
 from app.ui.widgets.event_log import EventLogPane, LogLines
 
 STYLES = resource_dir("styles")
@@ -62,20 +60,7 @@ class SubgroupsApp(App[None]):
         )
     ]
     COMMANDS = App.COMMANDS | {SubgroupsCommands}
-    SECTIONS: dict[
-        str,
-        type[GroupsSection]
-        | type[ProfilesSection]
-        | type[SegmentsSection]
-        | type[CampaignsSection]
-        | type[LandingSection],
-    ] = {
-        "groups": GroupsSection,
-        "profiles": ProfilesSection,
-        "segments": SegmentsSection,
-        "campaigns": CampaignsSection,
-        "landing": LandingSection,
-    }
+    SECTIONS = SECTIONS
     BINDINGS = [
         Binding(
             "1",
@@ -175,10 +160,11 @@ class SubgroupsApp(App[None]):
         # Set when the console starts quitting: long thread work (the ledger
         # poller, a segment index build) checks it and stops.
         self.closing = threading.Event()
+        # New ledger events, from any process: each section decides what to read again.
+        self.store_changes: Signal[StoreChanged] = Signal(self, "store-changes")
+        # The changes of a burst of events, published once it is over (a 0.5 s timer).
         self._reload_timer: Timer | None = None
-        self._reload_groups_table = False
-        self._reload_campaigns = False
-        self._subscriptions_changed = False
+        self._pending: StoreChanged | None = None
 
     # --- layout ------------------------------------------------------------
 
@@ -186,12 +172,9 @@ class SubgroupsApp(App[None]):
         yield Header(icon="✉")
         yield Static(id="section-bar")
         with Vertical(id="main"):
-            with ContentSwitcher(initial="groups", id="sections"):
-                yield GroupsSection(id="groups")
-                yield ProfilesSection(id="profiles")
-                yield SegmentsSection(id="segments")
-                yield CampaignsSection(id="campaigns")
-                yield LandingSection(id="landing")
+            with ContentSwitcher(initial=self.section, id="sections"):
+                for key, section_class in self.SECTIONS.items():
+                    yield section_class(id=key)
             yield EventLogPane(id="event-log")
         yield Footer()
 
@@ -199,8 +182,9 @@ class SubgroupsApp(App[None]):
         self.sub_title = self.store.display_name + (
             "  ·  demo with simulated traffic" if self.demo else ""
         )
-        self._show_section_bar()
-        self.query_one("#groups-table", DataTable).focus()
+        # What was chosen before start-up (the watchers wait for the widgets).
+        self._show_section(self.section)
+        self.query_one(EventLogPane).display = self.show_log
         self.poll_ledger()
         if self.offer_sample_data:
             self.check_empty()
@@ -233,28 +217,25 @@ class SubgroupsApp(App[None]):
     def action_show_section(self, section: str) -> None:
         self.section = section
 
+    @property
+    def started(self) -> bool:
+        """The app is mounted: its sections and log pane exist. (Not ``is_mounted``: on an
+        App that is a method, about a widget, and always true as a condition.)"""
+        return self._is_mounted
+
     def watch_section(self, section: str) -> None:
-        if not self.is_mounted:
-            return
+        if self.started:
+            self._show_section(section)
+
+    def _section(self, key: str) -> Section:
+        return self.query_one(f"#{key}", Section)
+
+    def _show_section(self, section: str) -> None:
         self.query_one("#sections", ContentSwitcher).current = section
         self._show_section_bar()
-        self.query_one(self.MAIN_WIDGETS[section]).focus()
-        if section == "segments":
-            self.query_one(SegmentsSection).activate()
-        elif section == "campaigns":
-            self.query_one(CampaignsSection).activate()
-        elif section == "landing":
-            self.query_one(LandingSection).activate()
-
-    # Each section's main widget: focused when the section is shown, and when
-    # escape leaves a text box.
-    MAIN_WIDGETS = {
-        "groups": "#groups-table",
-        "profiles": "#profiles-table",
-        "segments": "#segments-table",
-        "campaigns": "#campaigns-table",
-        "landing": "#landing-page-scroll",
-    }
+        shown = self._section(section)
+        shown.focus_main()
+        shown.activate()
 
     # Keys that act on the main screen (sections, the log pane): not while the
     # wizard or a dialog covers it, where they would change what cannot be seen.
@@ -273,7 +254,7 @@ class SubgroupsApp(App[None]):
     def action_leave_text_box(self) -> None:
         """Escape in a text box (the Profiles search, the log's filters): back to the
         section's main widget, where the number keys switch sections again."""
-        self.query_one(self.MAIN_WIDGETS[self.section]).focus()
+        self._section(self.section).focus_main()
 
     @on(RunSectionAction)
     async def _run_section_action(self, message: RunSectionAction) -> None:
@@ -321,7 +302,7 @@ class SubgroupsApp(App[None]):
         self.show_log = not self.show_log
 
     def watch_show_log(self, show: bool) -> None:
-        if self.is_mounted:
+        if self.started:
             self.query_one(EventLogPane).display = show
 
     def action_pause_log(self) -> None:
@@ -366,43 +347,24 @@ class SubgroupsApp(App[None]):
         self.query_one(EventLogPane).add(message.events, skipped=message.skipped)
         if message.initial or not message.events:
             return
-        names = {e.name for e in message.events}
-        if message.skipped or any(name.startswith("Group ") for name in names):
-            self._reload_groups_table = True
-        if message.skipped or any(
-            name.startswith("Campaign ") or name == ledger.CHANNEL_UNSUBSCRIBED for name in names
-        ):
-            self._reload_campaigns = True
-        if message.skipped or ledger.CHANNEL_UNSUBSCRIBED in names:
-            self._subscriptions_changed = True
-        self._schedule_reload()
-        identities = {e.identity for e in message.events if e.identity}
-        self.query_one(ProfilesSection).refresh_if_shown(
-            identities, groups_changed=any(name.startswith("Group ") for name in names)
+        change = StoreChanged(
+            names=frozenset(e.name for e in message.events),
+            identities=frozenset(e.identity for e in message.events if e.identity),
+            bulk=bool(message.skipped),
         )
-
-    def _schedule_reload(self) -> None:
-        """Coalesce bursts of events into one reload of the groups and counts."""
+        # At once (the Profiles detail follows), then once the burst is over.
+        self.store_changes.publish(change)
+        self._pending = change if self._pending is None else self._pending.merged(change)
         if self._reload_timer is None:
-            self._reload_timer = self.set_timer(0.5, self._reload_groups)
+            self._reload_timer = self.set_timer(0.5, self._burst_over)
 
-    def _reload_groups(self) -> None:
+    def _burst_over(self) -> None:
+        """Coalesce bursts of events into one reload of the groups, counts, lists."""
         self._reload_timer = None
-        if self.closing.is_set():
+        change, self._pending = self._pending, None
+        if self.closing.is_set() or change is None:
             return  # quitting: the sections may already be gone
-        counts_only = not self._reload_groups_table
-        self._reload_groups_table = False
-        self.query_one(GroupsSection).reload(counts_only=counts_only)
-        self.query_one(SegmentsSection).store_changed(groups_changed=not counts_only)
-        if self._reload_campaigns:
-            self._reload_campaigns = False
-            self.query_one(CampaignsSection).store_changed()
-        if self._subscriptions_changed:
-            self._subscriptions_changed = False
-            # An open wizard counts its reach again (someone opted out meanwhile).
-            if isinstance(self.screen, CampaignWizard):
-                self.screen.store_changed()
-        self.query_one(LandingSection).store_changed()
+        self.store_changes.publish(replace(change, settled=True))
 
     # --- first run -----------------------------------------------------------
 
@@ -417,10 +379,6 @@ class SubgroupsApp(App[None]):
 
     @on(StoreIsEmpty)
     def _offer_sample(self) -> None:
-        def load_if_yes(yes: bool | None) -> None:
-            if yes:
-                self.load_sample()
-
         self.push_screen(
             ConfirmModal(
                 "This store is empty",
@@ -430,7 +388,7 @@ class SubgroupsApp(App[None]):
                 "You can also start from scratch.",
                 confirm_label="Load sample data",
             ),
-            load_if_yes,
+            lambda yes: self.load_sample() if yes else None,
         )
 
     @work(thread=True, exclusive=True, group="first-run")
@@ -454,5 +412,4 @@ class SubgroupsApp(App[None]):
             )
             return
         self.notify("Sample data loaded.")
-        self.query_one(GroupsSection).reload()
-        self.query_one(ProfilesSection).action_reload()
+        self.store_changes.publish(StoreChanged(everything=True, settled=True))

@@ -9,16 +9,13 @@ are behind it).
 
 from collections.abc import Iterator
 from functools import partial
-from typing import TYPE_CHECKING, cast
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from app.ui.messages import RunSectionAction
 from app.ui.screens.campaign_wizard import CampaignWizard
-
-if TYPE_CHECKING:
-    from app.ui.app import SubgroupsApp
+from app.ui.sections.registry import SECTIONS
 
 # The "section" of entries that run on the open campaign wizard.
 WIZARD = "campaign wizard"
@@ -29,7 +26,7 @@ class SubgroupsCommands(Provider):
 
     def _entries(self) -> Iterator[tuple[str, str, str, str]]:
         """(title, help, section, action) for every palette entry."""
-        app = cast("SubgroupsApp", self.app)
+        app = self.app
         if isinstance(self.screen, CampaignWizard):
             for binding in CampaignWizard.BINDINGS:
                 if isinstance(binding, Binding) and self.screen.check_action(binding.action, ()):
@@ -50,7 +47,7 @@ class SubgroupsCommands(Provider):
                     "",
                     binding.action,
                 )
-        for section, widget_class in app.SECTIONS.items():
+        for section, widget_class in SECTIONS.items():
             title = widget_class.SECTION_TITLE
             for binding in widget_class.BINDINGS:
                 if isinstance(binding, Binding):

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
-from app.core.ledger import EventRecord
+from app.core.ledger import CHANNEL_UNSUBSCRIBED, EventRecord
 from app.core.models import Campaign, Group
 
 
@@ -40,6 +40,56 @@ class NewEvents(Message):
     initial: bool = False
     # Events of a bulk write that went by without being shown.
     skipped: int = 0
+
+
+@dataclass(frozen=True)
+class StoreChanged:
+    """What new ledger events (from this console or any process) changed.
+
+    The app publishes it on its ``store_changes`` signal; each section (and an
+    open campaign wizard) decides what to read again. Published twice for a
+    burst of events: at once for each batch (``settled`` False: more may
+    follow), then once the burst is over, every batch merged (``settled`` True),
+    so a slow reload runs once per burst.
+    """
+
+    names: frozenset[str] = frozenset()
+    identities: frozenset[str] = frozenset()
+    # Events of a bulk write went by unseen: anything may have changed.
+    bulk: bool = False
+    # The whole store changed (the sample data was loaded): read everything again.
+    everything: bool = False
+    settled: bool = False
+
+    @property
+    def groups_changed(self) -> bool:
+        """A group was created, renamed, archived … (or a bulk write may have done so)."""
+        return self.bulk or self.everything or any(n.startswith("Group ") for n in self.names)
+
+    @property
+    def campaigns_changed(self) -> bool:
+        """A campaign event, or an unsubscribe (a campaign's count of them)."""
+        return (
+            self.bulk
+            or self.everything
+            or CHANNEL_UNSUBSCRIBED in self.names
+            or any(n.startswith("Campaign ") for n in self.names)
+        )
+
+    @property
+    def subscriptions_changed(self) -> bool:
+        """Someone opted out through a channel: reach counts may differ."""
+        return self.bulk or self.everything or CHANNEL_UNSUBSCRIBED in self.names
+
+    def merged(self, other: "StoreChanged") -> "StoreChanged":
+        """Both changes as one."""
+        return StoreChanged(
+            names=self.names | other.names,
+            identities=self.identities | other.identities,
+            bulk=self.bulk or other.bulk,
+            everything=self.everything or other.everything,
+            settled=self.settled and other.settled,
+        )
 
 
 @dataclass

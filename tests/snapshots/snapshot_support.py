@@ -33,8 +33,8 @@ from app.core.models import UNSUBSCRIBED
 from app.core.seed import load_sample_data
 from app.core.store import Store, make_engine, open_store
 from app.ui.app import SubgroupsApp
-from app.ui.screens.groups import GroupsSection
-from app.ui.screens.profiles import ProfilesSection
+from app.ui.sections.groups import GroupsSection
+from app.ui.sections.profiles import ProfilesSection
 from app.ui.widgets.event_log import EventLogPane
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -32,8 +32,8 @@ from app.core import clock, profiles
 from app.core.models import UNSUBSCRIBED
 from app.core.store import Store, open_store
 from app.ui.app import SubgroupsApp
-from app.ui.screens.help import HelpScreen
-from app.ui.screens.profiles import ProfilesSection
+from app.ui.modals.help import HelpScreen
+from app.ui.sections.profiles import ProfilesSection
 
 
 @pytest.fixture(autouse=True)
@@ -277,7 +277,7 @@ def test_segment_builder(snap_compare, console, sample_store: Path, size: tuple[
     _save_sample_segment(sample_store)
 
     async def steps(pilot: Pilot[None]) -> None:
-        from app.ui.screens.segments import SegmentsSection
+        from app.ui.sections.segments import SegmentsSection
 
         app = pilot.app
         section = app.query_one(SegmentsSection)

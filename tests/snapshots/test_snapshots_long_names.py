@@ -14,8 +14,8 @@ from textual.widgets import DataTable
 from app.core import groups, segments
 from app.core.segment_rules import GroupsCondition, SegmentRule
 from app.core.store import open_store
-from app.ui.screens.profiles import ProfilesSection
-from app.ui.screens.segments import SegmentsSection
+from app.ui.sections.profiles import ProfilesSection
+from app.ui.sections.segments import SegmentsSection
 from app.ui.widgets.clauses import ClauseEditor
 
 # The shared fixtures: the pinned clock, user and time zone, the sample store, the console.

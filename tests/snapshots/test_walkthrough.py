@@ -103,7 +103,7 @@ def test_demo_2_profiles(snap_compare, console, demo_store: Path, size: tuple[in
     detail: summary, each group's effective and stored state, then its history."""
 
     async def steps(pilot: Pilot[None]) -> None:
-        from app.ui.screens.profiles import ProfilesSection
+        from app.ui.sections.profiles import ProfilesSection
 
         section = pilot.app.query_one(ProfilesSection)
         await pilot.press("2")
@@ -119,7 +119,7 @@ def test_demo_3_segments(snap_compare, console, demo_store: Path, size: tuple[in
     each clause's count, then the first members."""
 
     async def steps(pilot: Pilot[None]) -> None:
-        from app.ui.screens.segments import SegmentsSection
+        from app.ui.sections.segments import SegmentsSection
 
         app = pilot.app
         section = app.query_one(SegmentsSection)

@@ -17,8 +17,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList
 
 from app.ui.app import SubgroupsApp
-from app.ui.screens.groups import GroupsSection
-from app.ui.screens.profiles import ProfilesSection
+from app.ui.sections.groups import GroupsSection
+from app.ui.sections.profiles import ProfilesSection
 from app.ui.widgets.event_log import EventLogPane
 
 # The instant the sample data is loaded at; fixed_clock starts here too.

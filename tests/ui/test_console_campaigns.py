@@ -18,7 +18,7 @@ from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.explain import ExplainModal, ExplainRow
 from app.ui.modals.send_campaign import SendModal
 from app.ui.screens.campaign_wizard import CampaignWizard
-from app.ui.screens.campaigns import CampaignsSection
+from app.ui.sections.campaigns import CampaignsSection
 from app.ui.widgets.reach import ReachBreakdown
 
 # Someone in the sample data who left Promotions (and is otherwise subscribed to email).

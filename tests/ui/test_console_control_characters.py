@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, Static
 from app.core import groups, ledger, text_rules
 from app.core.store import Store
 from app.ui.modals.group_form import GroupFormModal
-from app.ui.screens.profiles import ProfilesSection
+from app.ui.sections.profiles import ProfilesSection
 
 TITLE = "\x1b]0;owned\x07"
 CLEAR = "\x1b[2J"

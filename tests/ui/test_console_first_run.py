@@ -12,7 +12,7 @@ from app.core.models import Group, Profile
 from app.core.seed import GROUPS_FILE, read_group_specs, sample_data_dir
 from app.core.store import Store
 from app.ui.modals.confirm import ConfirmModal
-from app.ui.screens.groups import GroupsSection
+from app.ui.sections.groups import GroupsSection
 
 
 def counts(store: Store) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from textual.widgets import Input, Select, SelectionList
 from app.core import groups, landing, profiles
 from app.core.store import open_store
 from app.ui.modals.change_state import ChangeStateModal
-from app.ui.screens.segments import SegmentsSection
+from app.ui.sections.segments import SegmentsSection
 from app.ui.widgets.clauses import GroupsClause
 from app.ui.widgets.group_picker import GroupPicker
 from app.ui.widgets.landing_form import LandingForm

@@ -22,7 +22,7 @@ from app.core.models import STATUS_ACTIVE, STATUS_ARCHIVED, Group
 from app.core.store import Store
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
-from app.ui.screens.groups import GroupsSection
+from app.ui.sections.groups import GroupsSection
 
 SAMPLE_ACTIVE = [
     "Beta program",

@@ -13,8 +13,8 @@ from app.ui.app import SubgroupsApp
 from app.ui.modals.change_state import ChangeStateModal
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
-from app.ui.screens.groups import GroupsSection
-from app.ui.screens.help import HelpScreen
+from app.ui.modals.help import HelpScreen
+from app.ui.sections.groups import GroupsSection
 from app.ui.widgets.event_log import LogLines
 
 

@@ -26,7 +26,7 @@ from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.store import Store
 from app.ui.app import SubgroupsApp
 from app.ui.modals.confirm import ConfirmModal
-from app.ui.screens.landing import LandingSection
+from app.ui.sections.landing import LandingSection
 from app.ui.widgets.landing_preview import GroupChoice
 from app.ui.widgets.landing_recipient import RecipientPane
 

@@ -12,8 +12,8 @@ from app.core import groups, segments
 from app.core.segment_rules import GroupsCondition, SegmentRule
 from app.core.store import open_store
 from app.ui.modals.change_state import ChangeStateModal
-from app.ui.screens.profiles import ProfilesSection
-from app.ui.screens.segments import SegmentsSection
+from app.ui.sections.profiles import ProfilesSection
+from app.ui.sections.segments import SegmentsSection
 from app.ui.widgets.columns import fit_widths
 
 LONG = "A partner and reseller newsletter with a deliberately long name!"

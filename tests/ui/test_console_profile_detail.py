@@ -10,7 +10,7 @@ from app.core import groups, profiles
 from app.core.profiles import ProfileView
 from app.core.store import Store
 from app.ui.modals.change_state import ChangeStateModal
-from app.ui.screens.profiles import ProfilesSection
+from app.ui.sections.profiles import ProfilesSection
 
 
 def first_profile(store: Store) -> ProfileView:

@@ -23,7 +23,7 @@ from app.core.models import STATUS_ACTIVE, SUBSCRIBED, UNSUBSCRIBED
 from app.core.profiles import ProfileView
 from app.core.store import Store
 from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal
-from app.ui.screens.profiles import ProfilesSection
+from app.ui.sections.profiles import ProfilesSection
 
 
 def view_of(store: Store, identity: str) -> ProfileView:

@@ -6,7 +6,7 @@ from pathlib import Path
 from console_pilot import settle, start
 from textual.containers import VerticalScroll
 
-from app.ui.screens.segments import SegmentsSection
+from app.ui.sections.segments import SegmentsSection
 from app.ui.widgets.clauses import ClauseEditor, EmailClause, GroupsClause, PropertyClause
 
 

@@ -18,8 +18,9 @@ from app.core.segment_rules import (
 )
 from app.core.store import Store
 from app.ui.modals.prompt import PromptModal
-from app.ui.screens.segments import SegmentsSection
+from app.ui.sections.segments import SegmentsSection
 from app.ui.widgets.clauses import ALL_GROUPS, ClauseEditor, GroupsClause, PropertyClause
+from app.ui.widgets.segment_builder import SegmentBuilder
 
 
 def clause_counts(section: SegmentsSection) -> list[str]:
@@ -160,10 +161,11 @@ async def test_a_stale_count_never_replaces_a_newer_one(make_app, sample_db: Pat
         section = app.query_one(SegmentsSection)
         await counted(pilot, section)
         shown = total_text(section)
-        old = section.generation
-        section.generation += 1  # a newer rule is being counted
-        section.post_message(
-            SegmentsSection.Counted(old, segments.SegmentCount(1, (1,), 3000), "People stale")
+        builder = section.query_one(SegmentBuilder)
+        old = builder.generation
+        builder.generation += 1  # a newer rule is being counted
+        builder.post_message(
+            SegmentBuilder.Counted(old, segments.SegmentCount(1, (1,), 3000), "People stale")
         )
         await pilot.pause()
         assert total_text(section) == shown

@@ -10,7 +10,6 @@ pauses too and says why. The dialog stays open with the outcome until closed.
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,9 +23,7 @@ from textual.widgets import Button, ProgressBar, Static
 from app.core import clock, outbox, sending
 from app.core.errors import SubgroupsError
 from app.core.store import Store
-
-if TYPE_CHECKING:
-    from app.ui.app import SubgroupsApp
+from app.ui.context import console
 
 
 def summary(result: sending.SendResult) -> str:
@@ -108,8 +105,7 @@ class SendModal(ModalScreen[str | None]):
 
     def _stop_asked(self) -> bool:
         """Cancel pressed, or the console is quitting."""
-        app = cast("SubgroupsApp", self.app)
-        return self.cancel_requested.is_set() or app.closing.is_set()
+        return self.cancel_requested.is_set() or console(self).closing.is_set()
 
     @work(thread=True, group="campaign.send", name="campaign send")
     def _send(self) -> None:

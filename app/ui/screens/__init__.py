@@ -1,1 +1,1 @@
-"""The console's sections (Groups, Profiles) and the help screen."""
+"""Full screens pushed over the console: the campaign wizard."""

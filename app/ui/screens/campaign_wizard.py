@@ -31,32 +31,23 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Static
+from textual.widgets import Button, ContentSwitcher, Footer, Header, Static
 
 from app.core import campaigns, clock, eligibility
 from app.core.eligibility import Reach
 from app.core.errors import SubgroupsError
 from app.core.store import Store
-from app.ui.campaign_reads import (
-    Review,
-    SegmentChoice,
-    WizardData,
-    audience_sizes,
-    first_member,
-    read_review,
-)
-from app.ui.messages import CampaignDraft
-from app.ui.modals.confirm import ConfirmModal
+from app.ui.context import console
+from app.ui.messages import CampaignDraft, StoreChanged
 from app.ui.modals.explain import ExplainModal
-from app.ui.modals.send_campaign import SendModal
-from app.ui.preview import MessagePreview, render_preview
+from app.ui.reads.campaigns import Review, SegmentChoice, WizardData, audience_sizes
+from app.ui.widgets.campaign_content import ContentStep
+from app.ui.widgets.campaign_review import ReviewStep
 from app.ui.widgets.campaign_steps import (
     STEP_TITLES,
     AudienceStep,
-    ContentStep,
     DetailsStep,
     GroupsStep,
-    ReviewStep,
     StepChanged,
     WizardStep,
 )
@@ -130,17 +121,6 @@ class CampaignWizard(Screen[int | None]):
     class OptionsCounted(Message):
         counts: dict[int | None, int]
 
-    @dataclass
-    class Previewed(Message):
-        generation: int
-        preview: MessagePreview | None
-        recipient: str
-        error: str | None = None
-
-    @dataclass
-    class Reviewed(Message):
-        review: Review
-
     def __init__(
         self, store: Store, data: WizardData, *, step: int = DETAILS, outbox_dir: Path | None = None
     ) -> None:
@@ -155,7 +135,6 @@ class CampaignWizard(Screen[int | None]):
         self._close_refused = False
         self.review: Review | None = None
         self.reach_generation = 0
-        self.preview_generation = 0
         self._reach_timer: Timer | None = None
         self._preview_timer: Timer | None = None
 
@@ -180,6 +159,7 @@ class CampaignWizard(Screen[int | None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        console(self).store_changes.subscribe(self, self.store_changed)
         if self.read_only:
             for widget in self.query(WizardStep):
                 widget.set_read_only()
@@ -408,8 +388,11 @@ class CampaignWizard(Screen[int | None]):
         chosen = self.query_one(GroupsStep).values()
         return replace(self.draft, **audience, **chosen)
 
-    def store_changed(self) -> None:
-        """Subscriptions changed (any process): count again what this step shows."""
+    def store_changed(self, change: StoreChanged) -> None:
+        """Subscriptions changed (any process), once a burst is over: count again what
+        this step shows (not under a dialog: sending, the review is read when it ends)."""
+        if not change.settled or not change.subscriptions_changed or self.app.screen is not self:
+            return
         if self.step in (AUDIENCE, GROUPS):
             self.recount()
         elif self.step == REVIEW:
@@ -467,54 +450,20 @@ class CampaignWizard(Screen[int | None]):
         """Render the body for the recipient shown (the audience's first member when blank)."""
         if self.draft.id is None:
             return  # not saved yet (step 1 saves it): nothing to sign links for
-        self.preview_generation += 1
         content = self.query_one(ContentStep)
-        draft = replace(self.current_draft(), **content.values())
-        self._preview(self.preview_generation, draft, content.recipient)
-
-    @work(thread=True, exclusive=True, group="wizard.preview")
-    def _preview(self, generation: int, draft: CampaignDraft, recipient: str) -> None:
-        try:
-            if not recipient:
-                recipient = first_member(self.store, draft)
-            if not recipient:
-                self.post_message(
-                    self.Previewed(
-                        generation, None, "", "The audience is empty: nobody to preview for."
-                    )
-                )
-                return
-            preview = render_preview(self.store, draft, recipient)
-            self.post_message(self.Previewed(generation, preview, recipient))
-        except SubgroupsError as exc:
-            self.post_message(self.Previewed(generation, None, recipient, exc.message))
-
-    @on(Previewed)
-    def _previewed(self, message: Previewed) -> None:
-        if message.generation != self.preview_generation:
-            return
-        content = self.query_one(ContentStep)
-        recipient = self.query_one("#recipient", Input)
-        if not recipient.value.strip() and message.recipient:
-            with self.prevent(Input.Changed):
-                recipient.value = message.recipient
-        content.show_preview(
-            message.preview.as_content() if message.preview else None, message.error
-        )
+        content.refresh_preview(self.store, replace(self.current_draft(), **content.values()))
 
     # --- review, send, explain ---------------------------------------------------------------
-
-    @work(thread=True, exclusive=True, group="wizard.review")
-    def _load_review(self, campaign_id: int, recipient: str) -> None:
-        self.post_message(self.Reviewed(read_review(self.store, campaign_id, recipient)))
 
     def _review_again(self) -> None:
         """Read the review in a worker, the message rendered for step 4's recipient."""
         if self.draft.id is not None:
-            self._load_review(self.draft.id, self.query_one(ContentStep).recipient)
+            recipient = self.query_one(ContentStep).recipient
+            self.query_one(ReviewStep).read(self.store, self.draft.id, recipient)
 
-    @on(Reviewed)
-    def _reviewed(self, message: Reviewed) -> None:
+    @on(ReviewStep.Reviewed)
+    def _reviewed(self, message: ReviewStep.Reviewed) -> None:
+        """The review step shows it; here the wizard follows the campaign's status."""
         self.review = message.review
         self.draft = replace(self.draft, status=message.review.draft.status)
         if not self.read_only and self.draft.status not in campaigns.EDITABLE:
@@ -522,44 +471,13 @@ class CampaignWizard(Screen[int | None]):
             self.read_only = True
             for widget in self.query(WizardStep):
                 widget.set_read_only()
-        self.query_one(ReviewStep).show(message.review)
         self.query_one("#wizard-next", Button).disabled = not self._can_send()
         self._show_title()
         self.refresh_bindings()
 
     def action_send(self) -> None:
-        if self.step != REVIEW or not self._can_send() or self.review is None:
-            return
-        review = self.review
-        count = review.reach.reach if review.reach else 0
-        people = "person" if count == 1 else "people"
-        question = Content.assemble(
-            "Send ",
-            Content.styled(review.draft.name, "bold"),
-            f" to {count:,} {people}? Each gets one message. People who opt out while it "
-            "sends are skipped; you can cancel between batches.",
-        )
-        self.app.push_screen(
-            ConfirmModal("Send campaign", question, confirm_label="Send"),
-            lambda yes: self._start_send(review) if yes else None,
-        )
-
-    def _start_send(self, review: Review) -> None:
-        assert review.draft.id is not None
-        self.app.push_screen(
-            SendModal(
-                self.store,
-                campaign_id=review.draft.id,
-                name=review.draft.name,
-                outbox_dir=self.outbox_dir,
-            ),
-            self._sent,
-        )
-
-    def _sent(self, summary: str | None) -> None:
-        if summary:
-            self.notify(summary, markup=False, timeout=8)
-        self._review_again()
+        if self.step == REVIEW and self._can_send():
+            self.query_one(ReviewStep).send(self.store, self.outbox_dir)
 
     def action_explain(self) -> None:
         if self.draft.id is None:

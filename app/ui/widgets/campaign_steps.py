@@ -1,10 +1,12 @@
-"""The campaign wizard's five steps, each a widget that knows its own fields.
+"""The campaign wizard's steps, each a widget that knows its own fields: the
+base (``WizardStep``) and the choices, steps 1-3 (details, audience, groups).
+Step 4 (content) is in campaign_content, step 5 (review) in campaign_review.
 
 A step shows the draft, reads back what the user chose (``values``), checks
 what can be checked without the store (``problems``) and shows messages under
 its fields. The wizard screen (app.ui.screens.campaign_wizard) moves between
-them, saves, and runs the workers whose results some steps show: the reach
-breakdown, the audience counts, the preview, the review.
+them, saves, and counts the reach the audience and groups steps show; the
+content step renders its own preview and the review step reads its review.
 
 Everything users typed (names, subjects, bodies, group and segment names) is
 shown as Content or Text, never as markup.
@@ -20,12 +22,12 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, RadioButton, RadioSet, SelectionList, Static, TextArea
 
-from app.core import body_template, campaigns
+from app.core import campaigns
 from app.core.eligibility import Reach
 from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE
-from app.ui.campaign_reads import Review, SegmentChoice
 from app.ui.messages import CampaignDraft, GroupRow
+from app.ui.reads.campaigns import SegmentChoice
 from app.ui.widgets.group_picker import GroupPicker, PickerOption
 from app.ui.widgets.reach import ReachBreakdown
 
@@ -350,231 +352,3 @@ class GroupsStep(Horizontal, WizardStep):
     def _changed(self, event: SelectionList.SelectedChanged[int]) -> None:
         event.stop()
         self.post_message(StepChanged(self.NUMBER))
-
-
-# --- 4 Content ------------------------------------------------------------------------
-
-
-class ContentStep(Horizontal, WizardStep):
-    """Step 4: the body template, its tags, and a preview for a chosen recipient."""
-
-    NUMBER = 4
-    FIELDS = ("body", "recipient")
-
-    def __init__(self, draft: CampaignDraft, *, id: str | None = None) -> None:
-        super().__init__(id=id, classes="wizard-step")
-        self.draft = draft
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="content-editor"):
-            yield Label("Body (plain text with tags)", classes="field-label")
-            yield TextArea(
-                self.draft.body or body_template.DEFAULT_BODY,
-                id="body",
-                soft_wrap=True,
-                compact=True,
-            )
-            yield Static("", id="body-error", classes="field-error -empty")
-            yield Static("", id="body-note", classes="-empty")
-            tags = [Content.styled("Tags: ", "bold")]
-            for tag in body_template.TAGS:
-                tags.append(
-                    Content.assemble(
-                        ("\n{{ " + tag + " }}", "$accent"), " ", body_template.TAG_HELP[tag]
-                    )
-                )
-            yield Static(Content("").join(tags), id="content-tags")
-            # A short terminal gives the rows to the editor: the tags without their help.
-            yield Static(
-                Content.assemble(
-                    ("Tags: ", "bold"),
-                    Content("  ").join(
-                        Content.styled("{{ " + tag + " }}", "$accent") for tag in body_template.TAGS
-                    ),
-                ),
-                id="content-tags-short",
-            )
-        with Vertical(id="content-preview"):
-            yield Label("Preview for (identity)", classes="field-label")
-            yield Input(id="recipient", placeholder="identity of a profile", compact=True)
-            yield Static("", id="recipient-error", classes="field-error -empty")
-            with VerticalScroll(id="preview-scroll"):
-                yield Static(Content("Choosing a recipient…"), id="preview")
-
-    def values(self) -> dict[str, Any]:
-        return {"body": self.query_one("#body", TextArea).text}
-
-    def problems(self) -> dict[str, str]:
-        try:
-            body_template.check_body(self.values()["body"])
-        except SubgroupsError as exc:
-            return {"body": exc.message}
-        return {}
-
-    def show_problems(self, problems: dict[str, str]) -> None:
-        self.show_error("body", problems.get("body", ""))
-        self._show_placeholder_note()
-
-    def on_mount(self) -> None:
-        self._show_placeholder_note()
-
-    def _show_placeholder_note(self) -> None:
-        """Not an error (a draft may keep it), but the placeholder line is never sent."""
-        line = body_template.placeholder_line(self.values()["body"])
-        note = self.query_one("#body-note", Static)
-        note.update(
-            ""
-            if line is None
-            else Content(
-                f"Line {line} still says {body_template.PLACEHOLDER!r}: "
-                "replace it with your message before sending."
-            )
-        )
-        note.set_class(line is None, "-empty")
-
-    @property
-    def recipient(self) -> str:
-        return self.query_one("#recipient", Input).value.strip()
-
-    def show_preview(self, text: Content | None, error: str | None = None) -> None:
-        """The rendered message, or why there is none (unknown recipient)."""
-        self.show_error("recipient", error or "")
-        preview = self.query_one("#preview", Static)
-        preview.update(
-            text if text is not None else Content.styled("No preview.", "$foreground-muted")
-        )
-
-    @on(TextArea.Changed)
-    def _body_changed(self, event: TextArea.Changed) -> None:
-        event.stop()
-        self.show_problems(self.problems())
-        self.post_message(StepChanged(self.NUMBER))
-
-    @on(Input.Changed, "#recipient")
-    def _recipient_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.post_message(StepChanged(self.NUMBER))
-
-    def set_read_only(self) -> None:
-        """Read-only, but the preview's recipient stays editable (it changes nothing)."""
-        self.query_one("#body", TextArea).read_only = True
-
-
-# --- 5 Review -------------------------------------------------------------------------
-
-
-def _line(key: str, value: str | Content, width: int = 20) -> Content:
-    value = value if isinstance(value, Content) else Content(value)
-    return Content.assemble((key.ljust(width), "$foreground-muted"), value)
-
-
-class ReviewStep(Vertical, WizardStep):
-    """Step 5: every choice, every count of the chain, what to know, the message as one
-    recipient gets it; and, below that and never scrolled away, what stops a send."""
-
-    NUMBER = 5
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, classes="wizard-step")
-        self.review: Review | None = None
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="review-scroll"):
-            yield Static(Content("Reading the campaign…"), id="review-summary")
-            yield Static("Who receives it", classes="subtitle")
-            yield ReachBreakdown(id="review-breakdown")
-            yield Static("", id="review-warnings")
-            yield Static("", id="review-message-title", classes="subtitle")
-            yield Static("", id="review-message")
-        # What the user acts on stays in view beside Send (a short terminal scrolls the
-        # rest): whether it can be sent, or what stops it, and the HTTPS warning.
-        with Vertical(id="review-actions"):
-            yield Static("", id="review-send-warning", classes="-empty")
-            yield Static("", id="review-problems")
-
-    def focus_first(self, field_name: str | None = None) -> None:
-        """The review has no fields: focus its scroll, so arrow keys move it."""
-        self.query_one("#review-scroll", VerticalScroll).focus()
-
-    def show(self, review: Review) -> None:
-        self.review = review
-        draft = review.draft
-        none = Content.styled("none", "$foreground-muted")
-        summary = [
-            _line("Name", Content.styled(draft.name, "bold")),
-            _line("Subject", draft.subject or none),
-            _line("From", draft.from_address or none),
-            _line("Audience", review.audience),
-            _line("Do not send to", ", ".join(review.do_not_send_to) or none),
-            _line("Only subscribed to", ", ".join(review.only_subscribed_to) or none),
-            _line("Status", self._status(review)),
-        ]
-        self.query_one("#review-summary", Static).update(Content("\n").join(summary))
-        breakdown = self.query_one("#review-breakdown", ReachBreakdown)
-        if review.reach is not None:
-            breakdown.show(review.reach)
-        else:
-            breakdown.show_error(review.reach_error or "Cannot count the reach.")
-        sendable = draft.status in campaigns.SENDABLE
-        others = [w for w in review.warnings if w != review.send_warning or not sendable]
-        warnings = [Content.styled("To know before sending" if sendable else "To know", "bold")]
-        warnings += [Content.assemble(("⚠ ", "$warning"), w) for w in others]
-        self.query_one("#review-warnings", Static).update(
-            Content("\n").join(warnings) if others else ""
-        )
-        send_warning = self.query_one("#review-send-warning", Static)
-        shown = sendable and review.send_warning is not None
-        send_warning.update(
-            Content.assemble(("⚠ ", "$warning"), review.send_warning or "") if shown else ""
-        )
-        send_warning.set_class(not shown, "-empty")
-        self._show_message(review)
-        problems_widget = self.query_one("#review-problems", Static)
-        if not sendable:
-            problems_widget.update(
-                Content.assemble(
-                    (self._status(review) + ". ", "bold"),
-                    "x explains for one person why they got it or not.",
-                )
-            )
-        elif review.problems:
-            lines = [Content.styled("What stops a send", "bold $error")]
-            lines += [Content.assemble(("✗ ", "$error"), message) for _, message in review.problems]
-            problems_widget.update(Content("\n").join(lines))
-        else:
-            problems_widget.update(
-                Content.assemble(
-                    ("✓ Ready to send. ", "bold $success"),
-                    "s sends (after you confirm); x explains the choice for one person.",
-                )
-            )
-
-    def _show_message(self, review: Review) -> None:
-        """The subject and body as the chosen recipient gets them (tags filled in)."""
-        title = self.query_one("#review-message-title", Static)
-        message = self.query_one("#review-message", Static)
-        if review.message is None:
-            title.update(Content("The message"))
-            message.update(
-                Content.styled(review.message_error or "No message to show.", "$foreground-muted")
-            )
-            return
-        title.update(Content.assemble("The message for ", review.recipient))
-        subject = next((v for k, v in review.message.headers if k == "Subject"), "")
-        lines = [
-            _line("Subject", Content.styled(subject, "bold")),
-            Content.styled("(another recipient: step 4's preview)", "$foreground-muted"),
-            Content(""),
-            Content(review.message.body.rstrip("\n")),
-        ]
-        message.update(Content("\n").join(lines))
-
-    @staticmethod
-    def _status(review: Review) -> str:
-        status = review.draft.status
-        if status == campaigns.SENT:
-            when = f" on {review.sent_at.astimezone():%Y-%m-%d %H:%M}" if review.sent_at else ""
-            return f"Sent{when}: {review.sent:,} messages"
-        if review.sent:
-            return f"{status.capitalize()}: {review.sent:,} messages sent so far"
-        return status.capitalize()

@@ -23,10 +23,10 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from app.core import clock, text_rules
 from app.core.ledger import CHANNEL_UNSUBSCRIBED, SOURCES, EventRecord, summary
+from app.ui.modals.event_detail import EventDetailModal
+from app.ui.widgets.event_labels import is_resubscribe, label
 
 CAPACITY = 1000
-RESUBSCRIBED = "Resubscribed"
-SUBSCRIBED_LABEL = "Subscribed"
 # The filter boxes: (id, placeholder, what it is matched against).
 FILTERS = (
     ("log-filter-name", "event name"),
@@ -34,19 +34,6 @@ FILTERS = (
     ("log-filter-source", "source"),
     ("log-filter-person", "person"),
 )
-
-
-def is_resubscribe(event: EventRecord) -> bool:
-    """A ``Channel Unsubscribed`` event that subscribes (``Resubscribed: true``)."""
-    return event.name == CHANNEL_UNSUBSCRIBED and event.properties.get("Resubscribed") is True
-
-
-def label(event: EventRecord) -> str:
-    """What the log calls an event: its name, but a ``Channel Unsubscribed`` that
-    subscribes is "Resubscribed" (from unsubscribed) or "Subscribed" (from never set)."""
-    if not is_resubscribe(event):
-        return event.name
-    return RESUBSCRIBED if event.properties.get("Old State") == "unsubscribed" else SUBSCRIBED_LABEL
 
 
 def event_line(event: EventRecord) -> Text:
@@ -193,8 +180,6 @@ class EventLogPane(Vertical):
 
     @on(OptionList.OptionSelected, "#log-lines")
     def _open_event(self, message: OptionList.OptionSelected) -> None:
-        from app.ui.modals.event_detail import EventDetailModal
-
         message.stop()
         event = self.by_id.get(message.option.id or "")
         if event is not None:

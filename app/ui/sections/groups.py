@@ -2,13 +2,12 @@
 create / edit / archive / unarchive actions."""
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
@@ -18,13 +17,11 @@ from app.core import clock, groups, text_rules
 from app.core.errors import SubgroupsError
 from app.core.groups import MAX_ACTIVE_GROUPS, GroupCounts
 from app.core.models import STATUS_ACTIVE
-from app.ui.messages import GroupRow
+from app.ui.messages import GroupRow, StoreChanged
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.group_form import GroupFormModal
+from app.ui.sections.base import Section
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
-
-if TYPE_CHECKING:
-    from app.ui.app import SubgroupsApp
 
 FILTERS = ("active", "archived", "all")
 COLUMNS = (
@@ -56,17 +53,18 @@ def gauge(active: int | None) -> Content:
     )
 
 
-# Below this width the Description column gives way; the line under the table
-# still shows the selected group's description in full.
-WIDE = 110
 # The Description column's width when there is room (its text ends in "…").
 DESCRIPTION_WIDTH = 36
 
 
-class GroupsSection(Vertical, can_focus=False):
+class GroupsSection(Section):
     """Section 1: subscription groups."""
 
     SECTION_TITLE = "Groups"
+    MAIN_WIDGET = "#groups-table"
+    # Below this width the Description column gives way; the line under the table
+    # still shows the selected group's description in full.
+    WIDE = 110
     BINDINGS = [
         Binding("n", "new_group", "New", tooltip="Create a subscription group", id="groups.new"),
         Binding(
@@ -128,11 +126,6 @@ class GroupsSection(Vertical, can_focus=False):
         self.rows: list[GroupRow] = []
         self.counts: dict[int, GroupCounts] | None = None
         self.active: int | None = None
-        self._wide: bool | None = None
-
-    @property
-    def subgroups(self) -> "SubgroupsApp":
-        return cast("SubgroupsApp", self.app)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="groups-bar"):
@@ -143,19 +136,18 @@ class GroupsSection(Vertical, can_focus=False):
         yield Static("", id="groups-detail")
 
     def on_mount(self) -> None:
-        self._wide = self.size.width >= WIDE
+        self.check_width()
         self._fill_table()
         self._show_filter()
         self.reload()
 
-    def on_resize(self) -> None:
-        self._wide = self.size.width >= WIDE
+    def fit_columns(self, *, changed: bool) -> None:
         # Refill after this resize's layout, so the columns fit the table's new width.
         self.call_after_refresh(self._fill_table)
 
     def _columns(self) -> list[tuple[str, str]]:
         """The columns for the width: below WIDE the Description column gives way."""
-        return [(label, key) for label, key in COLUMNS if self._wide or key != "description"]
+        return [(label, key) for label, key in COLUMNS if self.wide or key != "description"]
 
     # --- loading ---------------------------------------------------------
 
@@ -174,6 +166,11 @@ class GroupsSection(Vertical, can_focus=False):
 
     def action_reload(self) -> None:
         self.reload()
+
+    def store_changed(self, change: StoreChanged) -> None:
+        """Once a burst of events is over: the counts, and the groups too if they changed."""
+        if change.settled:
+            self.reload(counts_only=not change.groups_changed)
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:

@@ -10,13 +10,11 @@ the ledger: Campaign events and unsubscribes from any process refresh it.
 
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
@@ -24,13 +22,12 @@ from textual.widgets import DataTable, Static
 from app.core import campaigns, clock, eligibility
 from app.core.campaigns import CampaignRow
 from app.core.errors import SubgroupsError
-from app.ui.campaign_reads import WizardData, load_wizard_data
+from app.ui.messages import StoreChanged
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.explain import ExplainModal
+from app.ui.reads.campaigns import WizardData, load_wizard_data
 from app.ui.screens.campaign_wizard import DETAILS, REVIEW, CampaignWizard
-
-if TYPE_CHECKING:
-    from app.ui.app import SubgroupsApp
+from app.ui.sections.base import Section
 
 COLUMNS = (
     ("Name", "name"),
@@ -41,14 +38,15 @@ COLUMNS = (
     ("Unsubscribes", "unsubscribes"),
     ("Changed", "changed"),
 )
-# Below this width the Changed column gives way (the line under the table has the date).
-WIDE = 100
 
 
-class CampaignsSection(Vertical, can_focus=False):
+class CampaignsSection(Section):
     """Section 4: email campaigns."""
 
     SECTION_TITLE = "Campaigns"
+    MAIN_WIDGET = "#campaigns-table"
+    # Below this width the Changed column gives way (the line under the table has the date).
+    WIDE = 100
     BINDINGS = [
         Binding(
             "n", "new_campaign", "New", tooltip="Create a campaign (the wizard)", id="campaigns.new"
@@ -119,11 +117,6 @@ class CampaignsSection(Vertical, can_focus=False):
         self.reach: dict[int, int | None] = {}
         self.generation = 0
         self.active = False
-        self._wide: bool | None = None
-
-    @property
-    def subgroups(self) -> "SubgroupsApp":
-        return cast("SubgroupsApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="campaigns-summary")
@@ -131,25 +124,22 @@ class CampaignsSection(Vertical, can_focus=False):
         yield Static("", id="campaigns-detail")
 
     def on_mount(self) -> None:
+        self.check_width()
         self._set_columns()
 
-    def on_resize(self) -> None:
-        if self._set_columns():
+    def fit_columns(self, *, changed: bool) -> None:
+        if changed:
+            self._set_columns()
             # Refill after this resize's layout, so the new columns size to their cells.
             self.call_after_refresh(self._fill_table)
 
-    def _set_columns(self) -> bool:
-        """(Re)build the columns for the width; True when they changed."""
-        wide = self.size.width >= WIDE
-        if wide == self._wide:
-            return False
-        self._wide = wide
+    def _set_columns(self) -> None:
+        """Build the columns for the width: below WIDE without Changed."""
         table = self.query_one("#campaigns-table", DataTable)
         table.clear(columns=True)
         for label, key in COLUMNS:
-            if key != "changed" or wide:
+            if key != "changed" or self.wide:
                 table.add_column(label, key=key)
-        return True
 
     def activate(self) -> None:
         """The section is shown for the first time: load now (not at start-up)."""
@@ -167,9 +157,10 @@ class CampaignsSection(Vertical, can_focus=False):
     def action_reload(self) -> None:
         self.reload()
 
-    def store_changed(self) -> None:
-        """Campaign events or unsubscribes arrived: refresh the list (once it was shown)."""
-        if self.active:
+    def store_changed(self, change: StoreChanged) -> None:
+        """Campaign events or unsubscribes arrived: refresh the list (once it was shown),
+        once the burst is over."""
+        if self.active and change.settled and change.campaigns_changed:
             self.reload()
 
     @work(thread=True, exclusive=True, group="campaigns.load")
@@ -224,7 +215,7 @@ class CampaignsSection(Vertical, can_focus=False):
                 Text(f"{row.sent:,}", justify="right"),
                 Text(f"{row.unsubscribes:,}", justify="right"),
             ]
-            if self._wide:
+            if self.wide:
                 cells.append(row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"))
             table.add_row(*cells, key=str(row.id))
         if selected is not None and str(selected.id) in table.rows:

@@ -2,7 +2,6 @@
 where it came from, read their ledger history, change a state with a reason."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on, work
@@ -18,14 +17,12 @@ from app.core import ledger, profiles, text_rules
 from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE, UNSUBSCRIBED
 from app.core.profiles import ProfileView
+from app.ui.messages import StoreChanged
 from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal, StateTarget
 from app.ui.modals.explain import ExplainModal
 from app.ui.modals.import_csv import ImportModal
+from app.ui.sections.base import Section
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
-
-if TYPE_CHECKING:
-    from app.ui.app import SubgroupsApp
-
 
 RESULT_COLUMNS = ("Identity", "Name", "All email")
 GROUP_COLUMNS = ("Group", "Effective", "Stored", "Where from")
@@ -39,10 +36,11 @@ class ProfileHit:
     all_email: str
 
 
-class ProfilesSection(Vertical, can_focus=False):
+class ProfilesSection(Section):
     """Section 2: profiles."""
 
     SECTION_TITLE = "Profiles"
+    MAIN_WIDGET = "#profiles-table"
     BINDINGS = [
         Binding(
             "slash",
@@ -102,10 +100,6 @@ class ProfilesSection(Vertical, can_focus=False):
         # The identity most recently asked for: older reads that finish later are dropped.
         self._requested: str | None = None
 
-    @property
-    def subgroups(self) -> "SubgroupsApp":
-        return cast("SubgroupsApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Input(
             placeholder="Search identity, email or name (/)", id="profile-search", compact=True
@@ -126,8 +120,7 @@ class ProfilesSection(Vertical, can_focus=False):
         self.query_one("#profile-history", DataTable).add_columns("When", "Event", "Detail")
         self.search("")
 
-    def on_resize(self) -> None:
-        # Shown for the first time, or the terminal resized: fit the columns again.
+    def fit_columns(self, *, changed: bool) -> None:
         self.call_after_refresh(self._refit)
 
     def _refit(self) -> None:
@@ -313,10 +306,17 @@ class ProfilesSection(Vertical, can_focus=False):
         if self.view is not None:
             self.show_profile(self.view.identity)
 
-    def refresh_if_shown(self, identities: set[str], *, groups_changed: bool = False) -> None:
-        """Reload the shown profile when new events concern it, or any group changed
-        (created, renamed, archived: from this console, the CLI or another process)."""
-        if self.view is not None and (groups_changed or self.view.identity in identities):
+    def store_changed(self, change: StoreChanged) -> None:
+        """At once (not waiting for a burst to end): reload the shown profile when new
+        events concern it, or any group changed (created, renamed, archived: from this
+        console, the CLI or another process); search again when the whole store changed."""
+        if change.everything:
+            self.action_reload()
+            return
+        if change.settled or self.view is None:
+            return
+        groups_changed = any(name.startswith("Group ") for name in change.names)
+        if groups_changed or self.view.identity in change.identities:
             self.show_profile(self.view.identity)
 
     # --- import -------------------------------------------------------------

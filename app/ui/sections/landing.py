@@ -15,12 +15,11 @@ number: one that started before a save is dropped, never shown over it.
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, SelectionList, TextArea
 
@@ -28,19 +27,18 @@ from app.core import clock, groups, landing
 from app.core.errors import SubgroupsError
 from app.core.landing import PageSettings
 from app.core.models import STATUS_ACTIVE
-from app.ui.messages import GroupRow
+from app.ui.messages import GroupRow, StoreChanged
 from app.ui.modals.confirm import ConfirmModal
+from app.ui.sections.base import Section
 from app.ui.widgets.landing_form import FIELDS, FORM_ERROR, GROUPS_ERROR, LandingForm
 from app.ui.widgets.landing_recipient import PageDraft, RecipientPane
 
-if TYPE_CHECKING:
-    from app.ui.app import SubgroupsApp
 
-
-class LandingSection(Vertical, can_focus=False):
+class LandingSection(Section):
     """Section 5: the email landing page (preference center)."""
 
     SECTION_TITLE = "Landing page"
+    MAIN_WIDGET = "#landing-page-scroll"
     BINDINGS = [
         Binding(
             "e",
@@ -128,10 +126,6 @@ class LandingSection(Vertical, can_focus=False):
         self._generation = 0
 
     @property
-    def subgroups(self) -> "SubgroupsApp":
-        return cast("SubgroupsApp", self.app)
-
-    @property
     def form(self) -> LandingForm:
         return self.query_one(LandingForm)
 
@@ -160,9 +154,10 @@ class LandingSection(Vertical, can_focus=False):
         self._load(self._generation)
         self.pane.load()
 
-    def store_changed(self) -> None:
-        """New ledger events (from any process): read again now, or when next shown."""
-        if not self.active:
+    def store_changed(self, change: StoreChanged) -> None:
+        """New ledger events (from any process), once a burst is over: read again now,
+        or when next shown."""
+        if not self.active or not change.settled:
             return
         if not self.display:
             self.stale = True

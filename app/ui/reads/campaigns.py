@@ -16,7 +16,7 @@ from app.core.errors import SubgroupsError
 from app.core.models import Profile
 from app.core.store import Store
 from app.ui.messages import CampaignDraft, GroupRow
-from app.ui.preview import MessagePreview, render_preview
+from app.ui.reads.preview import MessagePreview, render_preview
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,34 @@
+"""What the console's parts need from the app, without importing it.
+
+Sections, modals and widgets reach the running console through
+``console(node)``: a Protocol the app satisfies, so app/ui/app.py imports
+them and none of them imports it back.
+"""
+
+import threading
+from pathlib import Path
+from typing import Protocol, cast
+
+from textual.dom import DOMNode
+from textual.signal import Signal
+
+from app.core.store import Store
+from app.ui.messages import StoreChanged
+
+
+class Console(Protocol):
+    """The console app as its parts see it."""
+
+    # The store every read and write goes to.
+    store: Store
+    # Where campaigns sent from the console go (None: the default Maildir outbox).
+    outbox_dir: Path | None
+    # Set when the console starts quitting: long thread work checks it and stops.
+    closing: threading.Event
+    # New ledger events, from any process: what changed (see StoreChanged).
+    store_changes: Signal[StoreChanged]
+
+
+def console(node: DOMNode) -> Console:
+    """The console app running ``node``."""
+    return cast(Console, node.app)

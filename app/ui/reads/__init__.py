@@ -1,0 +1,1 @@
+"""Read models: plain data the console reads from the store in workers."""

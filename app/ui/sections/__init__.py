@@ -1,0 +1,1 @@
+"""The console's five sections: widgets switched in one ContentSwitcher (registry: SECTIONS)."""

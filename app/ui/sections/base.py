@@ -1,0 +1,69 @@
+"""What every section is: a titled widget in the console's ContentSwitcher.
+
+A section has a title (the section bar, help, the palette), a main widget
+(focused when it is shown and when escape leaves a text box), may load on
+first being shown (``activate``), decides for itself what to read again when
+the store changes (``store_changed``, fed by the app's ``store_changes``
+signal) and refits its table columns when its width changes (``fit_columns``).
+"""
+
+from typing import ClassVar
+
+from textual import events, on
+from textual.containers import Vertical
+
+from app.ui.context import Console, console
+from app.ui.messages import StoreChanged
+
+
+class Section(Vertical, can_focus=False):
+    """One of the console's sections."""
+
+    SECTION_TITLE: ClassVar[str] = ""
+    # The widget focused when the section is shown (a selector).
+    MAIN_WIDGET: ClassVar[str] = ""
+    # From this width (cells) the section shows its optional columns (0: it has none).
+    WIDE: ClassVar[int] = 0
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # At least WIDE cells wide (None: not measured yet).
+        self.wide: bool | None = None
+
+    @property
+    def subgroups(self) -> Console:
+        """The console app: its store, outbox, closing flag and store changes."""
+        return console(self)
+
+    def activate(self) -> None:
+        """The section is shown (load what waits for that)."""
+
+    def focus_main(self) -> None:
+        """Focus the section's main widget."""
+        self.query_one(self.MAIN_WIDGET).focus()
+
+    # --- the store changed ---------------------------------------------------------
+
+    @on(events.Mount)
+    def _follow_the_store(self) -> None:
+        self.subgroups.store_changes.subscribe(self, self.store_changed)
+
+    def store_changed(self, change: StoreChanged) -> None:
+        """New ledger events (from any process): read again what they concern."""
+
+    # --- responsive columns ------------------------------------------------------------
+
+    def check_width(self) -> bool:
+        """Note whether the section is WIDE cells or wider now; True when that changed."""
+        wide = self.size.width >= self.WIDE
+        changed = wide != self.wide
+        self.wide = wide
+        return changed
+
+    @on(events.Resize)
+    def _fit_to_width(self) -> None:
+        # Shown for the first time, or the terminal resized.
+        self.fit_columns(changed=self.check_width())
+
+    def fit_columns(self, *, changed: bool) -> None:
+        """Fit the columns to the section's new width (``changed``: it crossed WIDE)."""
