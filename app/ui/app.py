@@ -388,8 +388,12 @@ class SubgroupsApp(App[None]):
                 "You can also start from scratch.",
                 confirm_label="Load sample data",
             ),
-            lambda yes: self.load_sample() if yes else None,
+            self._load_sample_if,
         )
+
+    def _load_sample_if(self, yes: bool | None) -> None:
+        if yes:
+            self.load_sample()
 
     @work(thread=True, exclusive=True, group="first-run")
     def load_sample(self) -> None:

@@ -271,9 +271,14 @@ class SegmentsSection(Section):
             self.notify("Finish or remove the highlighted condition first.", severity="warning")
             return
         if self.segment_id is None:
+
+            def save_as(name: str | None) -> None:
+                if name:
+                    self._save(name, rule)
+
             self.app.push_screen(
                 PromptModal("Save segment", "Name (1-64 characters, unique)", check=clean_name),
-                lambda name: self._save(name, rule) if name else None,
+                save_as,
             )
         else:
             self._save(self.segment_name, rule)
@@ -300,9 +305,13 @@ class SegmentsSection(Section):
             self.notify("Open or save a segment first.", severity="warning")
             return
         segment_id = self.segment_id
+
+        def rename(name: str | None) -> None:
+            if name:
+                self._write("rename", segment_id, name)
+
         self.app.push_screen(
-            PromptModal("Rename segment", "New name", self.segment_name, check=clean_name),
-            lambda name: self._write("rename", segment_id, name) if name else None,
+            PromptModal("Rename segment", "New name", self.segment_name, check=clean_name), rename
         )
 
     def action_duplicate(self) -> None:
@@ -316,13 +325,18 @@ class SegmentsSection(Section):
             self.notify("Open a saved segment first.", severity="warning")
             return
         segment_id, name = self.segment_id, self.segment_name
+
+        def delete(yes: bool | None) -> None:
+            if yes:
+                self._write("delete", segment_id)
+
         self.app.push_screen(
             ConfirmModal(
                 "Delete segment",
                 f"Delete the saved segment {name!r}? Nobody's subscriptions change.",
                 confirm_label="Delete",
             ),
-            lambda yes: self._write("delete", segment_id) if yes else None,
+            delete,
         )
 
     @work(thread=True, group="segments.write")
@@ -376,9 +390,14 @@ class SegmentsSection(Section):
             return
         stem = (self.segment_name or "segment").replace("/", "-").replace(" ", "-").lower()
         default = str(Path.cwd() / f"{stem}.csv")
+
+        def export(path: str | None) -> None:
+            if path:
+                self._export(path, rule)
+
         self.app.push_screen(
             PromptModal("Export members", "CSV file to write", default, confirm_label="Export"),
-            lambda path: self._export(path, rule) if path else None,
+            export,
         )
 
     @work(thread=True, group="segments.export")
