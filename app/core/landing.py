@@ -605,15 +605,9 @@ def one_click_many(
     campaign_ids = {campaign_id for _, campaign_id in requests}
     scopes = {campaign_id: unsubscribe_scope(session, campaign_id) for campaign_id in campaign_ids}
     group_ids = {group_id for scope in scopes.values() for group_id, _ in scope.groups}
-    # apply_changes reads a group's id and name, for the event, and nothing
-    # else: stand-ins made from what the scopes just read (in this transaction)
-    # save loading the rows through the ORM, a good part of a small batch.
+    # A change names its group by id and name, as the scopes just read them (in
+    # this transaction): no group row is loaded through the ORM.
     ts = now or clock.now()
-    by_id = {
-        group_id: Group(id=group_id, name=name, name_key="", created_at=ts, updated_at=ts)
-        for scope in scopes.values()
-        for group_id, name in scope.groups
-    }
     stored: dict[tuple[int, int], str] = {}
     if group_ids and people:
         rows = connection.execute(
@@ -637,17 +631,17 @@ def one_click_many(
             old = channel[profile_id]
             if old != UNSUBSCRIBED:
                 plan.append(
-                    subscriptions.StateChange(profile_id, identity, None, old, UNSUBSCRIBED)
+                    subscriptions.StateChange(profile_id, identity, None, None, old, UNSUBSCRIBED)
                 )
                 channel[profile_id] = UNSUBSCRIBED
         else:
-            for group_id, _ in scope.groups:
+            for group_id, group_name in scope.groups:
                 key = (profile_id, group_id)
                 previous = stored.get(key)
                 if previous != UNSUBSCRIBED:
                     plan.append(
                         subscriptions.StateChange(
-                            profile_id, identity, by_id[group_id], previous, UNSUBSCRIBED
+                            profile_id, identity, group_id, group_name, previous, UNSUBSCRIBED
                         )
                     )
                     stored[key] = UNSUBSCRIBED

@@ -352,7 +352,14 @@ def _history(
 
     def change(old: str | None, new: str, ts: datetime, *, chance: float) -> StateChange:
         return StateChange(
-            profile_id, identity, group, old, new, _reason(rng, new, chance=chance), ts
+            profile_id,
+            identity,
+            group.id if group else None,
+            group.name if group else None,
+            old,
+            new,
+            _reason(rng, new, chance=chance),
+            ts,
         )
 
     if change_of_mind or rng.random() < 0.05:
