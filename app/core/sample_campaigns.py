@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from app.core import campaigns, clock, groups, landing, one_click, segments, sending
+from app.core import campaigns, clock, deliveries, groups, landing, one_click, segments, sending
 from app.core.body_template import DEFAULT_BODY
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED, Delivery
 from app.core.outbox import Outbox
@@ -147,7 +147,7 @@ def _leave_through_links(
             session.exec(
                 select(Delivery.profile_id)
                 .where(col(Delivery.campaign_id) == campaign_id)
-                .where(col(Delivery.status) == sending.SENT)
+                .where(col(Delivery.status) == deliveries.SENT)
                 .order_by(col(Delivery.profile_id))
             ).all()
         )
