@@ -22,9 +22,7 @@ from sending_world import (
 )
 
 from app.core import campaigns, ledger, sending, tokens
-from app.core.deliveries import CLAIMED
-from app.core.deliveries import FAILED
-from app.core.deliveries import UNKNOWN
+from app.core.deliveries import CLAIMED, FAILED, UNKNOWN
 from app.core.errors import InvalidInput
 from app.core.outbox import OutboxUnavailable, OutgoingMessage, SmtpOutbox, parse_host_port
 from app.core.store import Store
