@@ -23,7 +23,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.core import body_template, clock, landing, ledger
-from app.core.errors import InvalidInput, NameTaken, RuleRefused, UnknownGroup, WrongStatus
+from app.core.errors import InvalidInput, RuleRefused, UnknownGroup, WrongStatus
 from app.core.groups import name_key
 from app.core.models import (
     STATUS_ACTIVE,
@@ -34,6 +34,7 @@ from app.core.models import (
     Group,
     Segment,
 )
+from app.core.saved_objects import SavedKind
 
 DRAFT, SENDING, PAUSED, SENT, CANCELLED = "draft", "sending", "paused", "sent", "cancelled"
 STATUSES = (DRAFT, SENDING, PAUSED, SENT, CANCELLED)
@@ -74,6 +75,17 @@ _FIELDS = (
 
 class UnknownCampaign(RuleRefused):
     """No campaign has this name or id."""
+
+
+# The lifecycle campaigns share with saved segments: names, lookups, events.
+KIND = SavedKind(
+    model=Campaign,
+    noun="campaign",
+    label="Campaign",
+    list_command="subgroups campaigns list",
+    unknown=UnknownCampaign,
+    id_field="campaign",
+)
 
 
 # --- checking fields ------------------------------------------------------------
@@ -190,35 +202,17 @@ def _check_segment(session: Session, segment_id: int | None) -> int | None:
     return segment_id
 
 
-def _check_name_free(session: Session, key: str, except_id: int | None = None) -> None:
-    query = select(Campaign).where(col(Campaign.name_key) == key)
-    if except_id is not None:
-        query = query.where(col(Campaign.id) != except_id)
-    other = session.exec(query).first()
-    if other is not None:
-        raise NameTaken(f"A campaign named {other.name!r} already exists", field="name")
-
-
 # --- reading ------------------------------------------------------------------------
 
 
 def get_campaign_by_id(session: Session, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id, populate_existing=True)
-    if campaign is None:
-        raise UnknownCampaign(f"No campaign has id {campaign_id}", field="campaign")
-    return campaign
+    """The campaign with this id, read afresh."""
+    return KIND.by_id(session, campaign_id, fresh=True)
 
 
 def get_campaign(session: Session, name: str) -> Campaign:
     """The campaign with this name (case-insensitive)."""
-    key = name_key((name or "").strip())
-    campaign = session.exec(select(Campaign).where(col(Campaign.name_key) == key)).first()
-    if campaign is None:
-        raise UnknownCampaign(
-            f"No campaign is named {name!r}; `subgroups campaigns list` lists them",
-            field="campaign",
-        )
-    return campaign
+    return KIND.by_name(session, name)
 
 
 @dataclass(frozen=True)
@@ -325,15 +319,10 @@ def _event(
     ts: datetime,
     **extra: Any,
 ) -> None:
-    ledger.record(
-        session,
-        name=name,
-        source=source,
-        actor=actor,
-        campaign_id=campaign.id,
-        now=ts,
-        properties={"Campaign": campaign.name, "Campaign ID": campaign.id, **extra},
-    )
+    KIND.record(
+        session, name, campaign, actor=actor, source=source, ts=ts, campaign_id=campaign.id,
+        **extra,
+    )  # fmt: skip
 
 
 def create_campaign(
@@ -353,7 +342,7 @@ def create_campaign(
     """A new draft. Fields given are checked; blank subject/from are allowed until sending."""
     cleaned = clean_campaign_name(name)
     key = name_key(cleaned)
-    _check_name_free(session, key)
+    KIND.check_name_free(session, key)
     subject = clean_subject(subject) if subject.strip() else ""
     from_address = clean_from_address(from_address) if from_address.strip() else ""
     _check_body_draft(body)
@@ -403,7 +392,7 @@ def update_campaign(
         cleaned = clean_campaign_name(fields["name"])
         if cleaned != campaign.name:
             key = name_key(cleaned)
-            _check_name_free(session, key, except_id=campaign.id)
+            KIND.check_name_free(session, key, except_id=campaign.id)
             campaign.name, campaign.name_key = cleaned, key
             changed.append("Name")
     if "subject" in fields:
