@@ -8,7 +8,8 @@ draft → sending → sent; a send that is cancelled or loses its mail server is
 *paused* and resumes later; a campaign given up for good is *cancelled*.
 
 Drafts may be incomplete (the wizard saves as you go); each field is
-checked by ``campaign_fields``; ``send_problems`` says what stops a send. Who receives it is ``app.core.eligibility``'s work.
+checked by ``campaign_fields``; ``send_problems`` says what stops a send.
+Who receives it is ``app.core.eligibility``'s work.
 """
 
 from collections.abc import Iterable, Sequence

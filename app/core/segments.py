@@ -13,12 +13,13 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.core import clock
+from app.core.bitsets import iter_ids
 from app.core.errors import InvalidInput, RuleRefused, UnknownGroup
 from app.core.groups import clean_name, find_group, name_key
 from app.core.models import STATUS_ACTIVE, Campaign, Group, GroupState, Profile, Segment
 from app.core.profiles import effective_state
 from app.core.saved_objects import SavedKind
-from app.core.segment_index import SegmentCount, SegmentIndex, iter_ids
+from app.core.segment_index import SegmentCount, SegmentIndex
 from app.core.segment_rules import (
     GroupsCondition,
     PropertyCondition,
