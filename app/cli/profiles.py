@@ -13,7 +13,7 @@ from app.cli.output import (
     progress_printer,
     table,
 )
-from app.core import clock, groups, ledger, profiles, subscriptions
+from app.core import clock, ledger, profiles, subscriptions
 from app.core.store import Store
 from app.core.text_rules import shown
 
@@ -98,19 +98,17 @@ def profiles_show(args: argparse.Namespace, store: Store) -> int:
 
 def profiles_set(args: argparse.Namespace, store: Store) -> int:
     with store.write() as session:
-        profile = profiles.get_profile(session, args.identity)
-        group = None if args.all_email else groups.find_group(session, args.group)
-        event = subscriptions.set_state(
+        done = subscriptions.set_state_for(
             session=session,
-            profile=profile,
-            group=group,
+            identity=args.identity,
+            group=None if args.all_email else args.group,
+            all_email=args.all_email,
             status=args.status,
             source="cli",
             actor=clock.os_user(),
             reason=args.reason,
         )
-        record = ledger.to_record(event) if event else None
-    target = "all email" if group is None else f"group {group.name!r}"
+    record, target = done.event, done.target
     if args.json:
         print_json({"changed": record is not None, "event": record.to_json() if record else None})
     elif record is None:

@@ -7,23 +7,29 @@ optional "only people subscribed to all of" groups. Its status goes
 draft → sending → sent; a send that is cancelled or loses its mail server is
 *paused* and resumes later; a campaign given up for good is *cancelled*.
 
-Drafts may be incomplete (the wizard saves as you go); ``send_problems``
-says what stops a send. Who receives it is ``app.core.eligibility``'s work.
+Drafts may be incomplete (the wizard saves as you go); each field is
+checked by ``campaign_fields``; ``send_problems`` says what stops a send.
+Who receives it is ``app.core.eligibility``'s work.
 """
 
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import getaddresses, parseaddr
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.core import body_template, clock, landing, ledger
-from app.core.errors import InvalidInput, NameTaken, RuleRefused, UnknownGroup, WrongStatus
+from app.core.campaign_fields import (
+    check_body_draft,
+    check_groups,
+    check_segment,
+    clean_campaign_name,
+    clean_from_address,
+    clean_subject,
+)
+from app.core.errors import InvalidInput, RuleRefused, WrongStatus
 from app.core.groups import name_key
 from app.core.models import (
     STATUS_ACTIVE,
@@ -34,6 +40,7 @@ from app.core.models import (
     Group,
     Segment,
 )
+from app.core.saved_objects import SavedKind
 
 DRAFT, SENDING, PAUSED, SENT, CANCELLED = "draft", "sending", "paused", "sent", "cancelled"
 STATUSES = (DRAFT, SENDING, PAUSED, SENT, CANCELLED)
@@ -53,14 +60,7 @@ _STATUS_EVENTS = {
     CANCELLED: CAMPAIGN_CANCELLED,
 }
 
-NAME_MAX = 128
-SUBJECT_MAX = 255
-ADDRESS_MAX = 320
 ALL_PROFILES = "All profiles"
-# local@domain.tld: what a mail server will accept as an envelope sender.
-_ADDRESS = re.compile(
-    r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
 _FIELDS = (
     "name",
     "subject",
@@ -76,149 +76,28 @@ class UnknownCampaign(RuleRefused):
     """No campaign has this name or id."""
 
 
-# --- checking fields ------------------------------------------------------------
-
-
-def _no_controls(text: str, what: str, field: str) -> None:
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
-        raise InvalidInput(f"{what} contains a control character (tab, newline …)", field=field)
-
-
-def clean_campaign_name(name: str) -> str:
-    """The name as stored: trimmed, 1 to 128 characters, no control characters."""
-    cleaned = (name or "").strip()
-    if not cleaned:
-        raise InvalidInput(f"Name is required: type 1 to {NAME_MAX} characters", field="name")
-    if len(cleaned) > NAME_MAX:
-        raise InvalidInput(
-            f"Name is {len(cleaned)} characters long; the most is {NAME_MAX}", field="name"
-        )
-    _no_controls(cleaned, "Name", "name")
-    return cleaned
-
-
-def clean_subject(subject: str) -> str:
-    """The subject as stored: trimmed, not empty, one line, at most 255 characters.
-
-    It is a template like the body (``Hello {{ name }}``): an unknown or
-    broken tag is refused, naming the column.
-    """
-    cleaned = (subject or "").strip()
-    if not cleaned:
-        raise InvalidInput(
-            "Subject is empty: type the line people see in their inbox", field="subject"
-        )
-    if len(cleaned) > SUBJECT_MAX:
-        raise InvalidInput(
-            f"Subject is {len(cleaned)} characters long; the most is {SUBJECT_MAX}", field="subject"
-        )
-    _no_controls(cleaned, "Subject", "subject")
-    body_template.check_tags(cleaned, field="subject")
-    return cleaned
-
-
-def clean_from_address(value: str) -> str:
-    """A From address: ``news@example.com`` or ``Example News <news@example.com>``.
-
-    Exactly one: ``a@x.org, b@y.org`` is refused (a mail server would take
-    the first and readers would see both).
-    """
-    cleaned = (value or "").strip()
-    if not cleaned:
-        raise InvalidInput(
-            "From is empty: type an address like news@example.com", field="from_address"
-        )
-    if len(cleaned) > ADDRESS_MAX:
-        raise InvalidInput(f"From is longer than {ADDRESS_MAX} characters", field="from_address")
-    _no_controls(cleaned, "From", "from_address")
-    found = [addr for _name, addr in getaddresses([cleaned]) if "@" in addr]
-    if len(found) > 1:
-        raise InvalidInput(
-            f"From holds {len(found)} addresses ({', '.join(found)}): it takes exactly one "
-            "address, like news@example.com or Example News <news@example.com>",
-            field="from_address",
-        )
-    _display, address = parseaddr(cleaned)
-    if not address or not _ADDRESS.match(address) or ("<" in cleaned) != (">" in cleaned):
-        raise InvalidInput(
-            f"From {cleaned!r} is not an email address (like news@example.com "
-            "or Example News <news@example.com>)",
-            field="from_address",
-        )
-    return cleaned
-
-
-def from_email(campaign: Campaign) -> str:
-    """The bare address of the campaign's From."""
-    return parseaddr(campaign.from_address)[1]
-
-
-def _check_groups(
-    session: Session, ids: Iterable[int], *, field: str, already: Sequence[int] = ()
-) -> list[int]:
-    """Group ids as stored: known, no repeats; newly added ones must be active."""
-    result: list[int] = []
-    for group_id in ids:
-        group = session.get(Group, group_id)
-        if group is None:
-            raise UnknownGroup(f"No group has id {group_id}", field=field)
-        if group.status == STATUS_ARCHIVED and group_id not in already:
-            raise RuleRefused(
-                f"Group {group.name!r} is archived: new campaigns cannot pick it "
-                "(unarchive it first)",
-                field=field,
-            )
-        if group_id not in result:
-            result.append(group_id)
-    return result
-
-
-def _check_body_draft(body: str) -> None:
-    """What a draft's body may not hold even unfinished: too many characters, an unknown tag.
-
-    (An empty body, or one without the unsubscribe link yet, waits for
-    ``send_problems``.)
-    """
-    if len(body) > body_template.MAX_BODY:
-        body_template.check_body(body)  # raises the length message
-    body_template.check_tags(body)
-
-
-def _check_segment(session: Session, segment_id: int | None) -> int | None:
-    if segment_id is not None and session.get(Segment, segment_id) is None:
-        raise RuleRefused(f"No segment has id {segment_id}", field="segment")
-    return segment_id
-
-
-def _check_name_free(session: Session, key: str, except_id: int | None = None) -> None:
-    query = select(Campaign).where(col(Campaign.name_key) == key)
-    if except_id is not None:
-        query = query.where(col(Campaign.id) != except_id)
-    other = session.exec(query).first()
-    if other is not None:
-        raise NameTaken(f"A campaign named {other.name!r} already exists", field="name")
+# The lifecycle campaigns share with saved segments: names, lookups, events.
+KIND = SavedKind(
+    model=Campaign,
+    noun="campaign",
+    label="Campaign",
+    list_command="subgroups campaigns list",
+    unknown=UnknownCampaign,
+    id_field="campaign",
+)
 
 
 # --- reading ------------------------------------------------------------------------
 
 
 def get_campaign_by_id(session: Session, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id, populate_existing=True)
-    if campaign is None:
-        raise UnknownCampaign(f"No campaign has id {campaign_id}", field="campaign")
-    return campaign
+    """The campaign with this id, read afresh."""
+    return KIND.by_id(session, campaign_id, fresh=True)
 
 
 def get_campaign(session: Session, name: str) -> Campaign:
     """The campaign with this name (case-insensitive)."""
-    key = name_key((name or "").strip())
-    campaign = session.exec(select(Campaign).where(col(Campaign.name_key) == key)).first()
-    if campaign is None:
-        raise UnknownCampaign(
-            f"No campaign is named {name!r}; `subgroups campaigns list` lists them",
-            field="campaign",
-        )
-    return campaign
+    return KIND.by_name(session, name)
 
 
 @dataclass(frozen=True)
@@ -325,15 +204,10 @@ def _event(
     ts: datetime,
     **extra: Any,
 ) -> None:
-    ledger.record(
-        session,
-        name=name,
-        source=source,
-        actor=actor,
-        campaign_id=campaign.id,
-        now=ts,
-        properties={"Campaign": campaign.name, "Campaign ID": campaign.id, **extra},
-    )
+    KIND.record(
+        session, name, campaign, actor=actor, source=source, ts=ts, campaign_id=campaign.id,
+        **extra,
+    )  # fmt: skip
 
 
 def create_campaign(
@@ -353,10 +227,10 @@ def create_campaign(
     """A new draft. Fields given are checked; blank subject/from are allowed until sending."""
     cleaned = clean_campaign_name(name)
     key = name_key(cleaned)
-    _check_name_free(session, key)
+    KIND.check_name_free(session, key)
     subject = clean_subject(subject) if subject.strip() else ""
     from_address = clean_from_address(from_address) if from_address.strip() else ""
-    _check_body_draft(body)
+    check_body_draft(body)
     ts = now or clock.now()
     campaign = Campaign(
         name=cleaned,
@@ -364,9 +238,9 @@ def create_campaign(
         subject=subject,
         from_address=from_address,
         body=body,
-        segment_id=_check_segment(session, segment_id),
-        do_not_send_to=_check_groups(session, do_not_send_to, field="do_not_send_to"),
-        only_subscribed_to=_check_groups(session, only_subscribed_to, field="only_subscribed_to"),
+        segment_id=check_segment(session, segment_id),
+        do_not_send_to=check_groups(session, do_not_send_to, field="do_not_send_to"),
+        only_subscribed_to=check_groups(session, only_subscribed_to, field="only_subscribed_to"),
         status=DRAFT,
         created_at=ts,
         updated_at=ts,
@@ -403,7 +277,7 @@ def update_campaign(
         cleaned = clean_campaign_name(fields["name"])
         if cleaned != campaign.name:
             key = name_key(cleaned)
-            _check_name_free(session, key, except_id=campaign.id)
+            KIND.check_name_free(session, key, except_id=campaign.id)
             campaign.name, campaign.name_key = cleaned, key
             changed.append("Name")
     if "subject" in fields:
@@ -419,18 +293,18 @@ def update_campaign(
             changed.append("From")
     if "body" in fields and fields["body"] != campaign.body:
         body = fields["body"] or ""
-        _check_body_draft(body)
+        check_body_draft(body)
         campaign.body = body
         changed.append("Body")
     if "segment_id" in fields and fields["segment_id"] != campaign.segment_id:
-        campaign.segment_id = _check_segment(session, fields["segment_id"])
+        campaign.segment_id = check_segment(session, fields["segment_id"])
         changed.append("Audience")
     for field, label in (
         ("do_not_send_to", "Do Not Send To"),
         ("only_subscribed_to", "Only Subscribed To"),
     ):
         if field in fields:
-            ids = _check_groups(
+            ids = check_groups(
                 session, fields[field], field=field, already=getattr(campaign, field)
             )
             if ids != list(getattr(campaign, field)):
@@ -512,7 +386,7 @@ def send_problems(
         except InvalidInput as exc:
             problems.append((field, exc.message))
     try:
-        _check_segment(session, campaign.segment_id)
+        check_segment(session, campaign.segment_id)
     except RuleRefused as exc:
         problems.append(("segment", f"{exc.message} (the audience segment was deleted)"))
     for field in ("do_not_send_to", "only_subscribed_to"):

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, select
 
 from app.core import ledger, profiles, segments
+from app.core.bitsets import iter_ids
 from app.core.campaigns import ALL_PROFILES, audience_name, group_names
 from app.core.errors import RuleRefused
 from app.core.models import (
@@ -44,7 +45,7 @@ from app.core.models import (
     Profile,
     Segment,
 )
-from app.core.segment_index import SegmentIndex, iter_ids
+from app.core.segment_index import SegmentIndex
 from app.core.store import Store
 
 AUDIENCE, ONLY, ALL_EMAIL, DO_NOT_SEND, ADDRESS, ONE_PER_ADDRESS = (

@@ -15,13 +15,18 @@ import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
 from app.core import clock, models
 from app.core.errors import StoreUnavailable
-from app.core.store import LEGACY_LINKS_KEY, STORE_ID_KEY, Store
+
+# schema_meta keys: the store's own random id (links and the default outbox are
+# bound to it), and the last day links signed before that binding may carry.
+STORE_ID_KEY = "store_id"
+LEGACY_LINKS_KEY = "unbound_links_until"
 
 LEDGER_GUARD_SQLITE = (
     "CREATE TRIGGER IF NOT EXISTS ledger_event_no_update BEFORE UPDATE ON ledger_event "
@@ -232,39 +237,46 @@ def _stamp(conn: Connection, version: int) -> None:
         )
 
 
-def upgrade(store: Store, *, create: bool = True) -> int:
-    """Create or upgrade the store's schema; returns the version it is now at.
+class Upgraded(NamedTuple):
+    """What ``upgrade`` did: the schema version the store is now at, and whether it made it."""
 
-    A new store (no schema yet) is made only with ``create``; ``store.created``
-    then says so. Without it, "no store at ..." and nothing is made.
+    version: int
+    created: bool
+
+
+def upgrade(engine: Engine, *, name: str, create: bool = True) -> Upgraded:
+    """Create or upgrade the schema of the database behind ``engine``.
+
+    ``name`` is the store as a user would name it (a path, or a URL without
+    its password), for messages. A new store (no schema yet) is made only
+    with ``create``; the answer's ``created`` then says so. Without it, "no
+    store at ..." and nothing is made.
     """
-    engine = store.engine
-    if store.is_sqlite:
-        engine = engine.execution_options(sqlite_begin="IMMEDIATE")  # type: ignore[assignment]
+    if engine.dialect.name == "sqlite":
+        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     with engine.begin() as conn:
         _lock(conn)
-        version = schema_version(conn, name=f"--db {store.display_name}")
+        version = schema_version(conn, name=f"--db {name}")
         if version is None:
             existing = set(inspect(conn).get_table_names())
             if existing:
                 raise StoreUnavailable(
-                    f"--db {store.display_name} is a database but not a subgroups store "
+                    f"--db {name} is a database but not a subgroups store "
                     f"(it has tables such as {sorted(existing)[0]!r}); give a new path"
                 )
             if not create:
-                raise StoreUnavailable(f"no store at {store.display_name}")
+                raise StoreUnavailable(f"no store at {name}")
             SQLModel.metadata.create_all(conn)
             _guard_ledger(conn)
             _give_store_id(conn)
             _stamp(conn, LATEST_VERSION)
-            store.created = True
-            return LATEST_VERSION
+            return Upgraded(version=LATEST_VERSION, created=True)
         if version > LATEST_VERSION:
             raise StoreUnavailable(
-                f"--db {store.display_name} has schema version {version}, newer than this "
+                f"--db {name} has schema version {version}, newer than this "
                 f"subgroups understands ({LATEST_VERSION}); upgrade subgroups"
             )
         for step_version in range(version + 1, LATEST_VERSION + 1):
             STEPS[step_version](conn)
             _stamp(conn, step_version)
-        return LATEST_VERSION
+        return Upgraded(version=LATEST_VERSION, created=False)

@@ -9,7 +9,7 @@ the real services, so a walkthrough can start in any section:
   Newsletter: created, then sent for real (``sending.send_campaign``: every
   message rendered and handed to ``outbox``, every delivery recorded);
 - some of its recipients leaving through its links in the hours after: most
-  with the one-click unsubscribe (``landing.one_click``: they leave
+  with the one-click unsubscribe (``one_click.one_click``: they leave
   Newsletter), some on the preferences page (``landing.save_choices``), one of
   those from all email. Each change is a ``Channel Unsubscribed`` event with
   the campaign's id, so the Campaigns list shows its unsubscribes;
@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from app.core import campaigns, clock, groups, landing, segments, sending
+from app.core import campaigns, clock, deliveries, groups, landing, one_click, segments, sending
 from app.core.body_template import DEFAULT_BODY
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED, Delivery
 from app.core.outbox import Outbox
@@ -147,7 +147,7 @@ def _leave_through_links(
             session.exec(
                 select(Delivery.profile_id)
                 .where(col(Delivery.campaign_id) == campaign_id)
-                .where(col(Delivery.status) == sending.SENT)
+                .where(col(Delivery.status) == deliveries.SENT)
                 .order_by(col(Delivery.profile_id))
             ).all()
         )
@@ -159,7 +159,7 @@ def _leave_through_links(
     for n, (profile_id, ts) in enumerate(zip(leaving, times, strict=True)):
         with clock.pinned(ts), store.write() as session:
             if n % PAGE_EVERY:
-                _scope, written = landing.one_click(
+                _scope, written = one_click.one_click(
                     session=session, profile_id=profile_id, campaign_id=campaign_id
                 )
             else:

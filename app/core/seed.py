@@ -350,10 +350,11 @@ def _history(
     span = (end - start).total_seconds()
     first_ts = start + timedelta(seconds=rng.uniform(0, span * 0.9))
 
+    group_id, group_name = (group.id, group.name) if group else (None, None)
+
     def change(old: str | None, new: str, ts: datetime, *, chance: float) -> StateChange:
-        return StateChange(
-            profile_id, identity, group, old, new, _reason(rng, new, chance=chance), ts
-        )
+        reason = _reason(rng, new, chance=chance)
+        return StateChange(profile_id, identity, group_id, group_name, old, new, reason, ts)
 
     if change_of_mind or rng.random() < 0.05:
         middle = flipped(final)

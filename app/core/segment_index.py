@@ -16,7 +16,7 @@ until profiles change.
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from app.core import ledger
+from app.core.bitsets import bits_from_ids, iter_ids
 from app.core.models import (
     POLICY_OPT_IN,
     STATUS_ACTIVE,
@@ -50,33 +51,6 @@ REBUILD_AFTER = 50_000
 # How long an id skipped over by newer profiles is looked for (see _add_profiles).
 PROFILE_GAP_SECONDS = 30.0
 PROFILES_CHANGED = (ledger.PROFILES_IMPORTED, ledger.SAMPLE_DATA_LOADED)
-
-
-def bits_from_ids(ids: Iterable[int], size: int) -> int:
-    """A bitset with the given bit positions set."""
-    buf = bytearray((size >> 3) + 1)
-    for i in ids:
-        byte = i >> 3
-        if byte >= len(
-            buf
-        ):  # an id newer than the caller knew of (PostgreSQL reads see new commits)
-            buf.extend(bytes(byte + 1 - len(buf)))
-        buf[byte] |= 1 << (i & 7)
-    return int.from_bytes(buf, "little")
-
-
-def iter_ids(bits: int, *, start: int = 0) -> Iterator[int]:
-    """The positions of the set bits, ascending, from ``start``."""
-    if bits <= 0:
-        return
-    data = (bits >> start << start).to_bytes((bits.bit_length() + 7) >> 3, "little")
-    for byte_index, byte in enumerate(data):
-        if not byte:
-            continue
-        base = byte_index << 3
-        for bit in range(8):
-            if byte >> bit & 1:
-                yield base + bit
 
 
 def _fold_case(value: object) -> object:

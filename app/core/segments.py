@@ -7,16 +7,19 @@ the ledger); saving writes the rule as JSON with a ledger event.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.core import clock, ledger
-from app.core.errors import InvalidInput, NameTaken, RuleRefused, UnknownGroup
+from app.core import clock
+from app.core.bitsets import iter_ids
+from app.core.errors import InvalidInput, RuleRefused, UnknownGroup
 from app.core.groups import clean_name, find_group, name_key
 from app.core.models import STATUS_ACTIVE, Campaign, Group, GroupState, Profile, Segment
 from app.core.profiles import effective_state
-from app.core.segment_index import SegmentCount, SegmentIndex, iter_ids
+from app.core.saved_objects import SavedKind
+from app.core.segment_index import SegmentCount, SegmentIndex
 from app.core.segment_rules import (
     GroupsCondition,
     PropertyCondition,
@@ -34,6 +37,17 @@ SEGMENT_DELETED = "Segment Deleted"
 
 class UnknownSegment(RuleRefused):
     """No segment has this name."""
+
+
+# The lifecycle saved segments share with campaigns: names, lookups, events.
+KIND = SavedKind(
+    model=Segment,
+    noun="segment",
+    label="Segment",
+    list_command="subgroups segments list",
+    unknown=UnknownSegment,
+    id_field=None,
+)
 
 
 def index_for(store: Store) -> SegmentIndex:
@@ -208,27 +222,12 @@ def list_segments(session: Session) -> list[Segment]:
 
 
 def get_segment(session: Session, name: str) -> Segment:
-    segment = session.exec(
-        select(Segment).where(col(Segment.name_key) == name_key(name.strip()))
-    ).first()
-    if segment is None:
-        raise UnknownSegment(
-            f"No segment is named {name!r}; `subgroups segments list` lists them", field="segment"
-        )
-    return segment
+    """The saved segment with this name (case-insensitive)."""
+    return KIND.by_name(session, name)
 
 
 def segment_rule(segment: Segment) -> SegmentRule:
     return rule_from_json(segment.definition)
-
-
-def _check_free(session: Session, key: str, except_id: int | None = None) -> None:
-    query = select(Segment).where(col(Segment.name_key) == key)
-    if except_id is not None:
-        query = query.where(col(Segment.id) != except_id)
-    other = session.exec(query).first()
-    if other is not None:
-        raise NameTaken(f"A segment named {other.name!r} already exists", field="name")
 
 
 def _event(
@@ -238,16 +237,9 @@ def _event(
     actor: str,
     source: str,
     ts: datetime,
-    **extra: object,
+    **extra: Any,
 ) -> None:
-    ledger.record(
-        session,
-        name=name,
-        source=source,
-        actor=actor,
-        now=ts,
-        properties={"Segment": segment.name, "Segment ID": segment.id, **extra},
-    )
+    KIND.record(session, name, segment, actor=actor, source=source, ts=ts, **extra)
 
 
 def save_segment(
@@ -265,7 +257,7 @@ def save_segment(
     check_rule_groups(session, rule)
     check_rule_text(rule)
     key = name_key(cleaned)
-    _check_free(session, key, except_id=segment_id)
+    KIND.check_name_free(session, key, except_id=segment_id)
     ts = now or clock.now()
     if segment_id is None:
         segment = Segment(
@@ -278,10 +270,7 @@ def save_segment(
             updated_by=actor,
         )
     else:
-        found = session.get(Segment, segment_id)
-        if found is None:
-            raise UnknownSegment(f"No segment has id {segment_id}")
-        segment = found
+        segment = KIND.by_id(session, segment_id)
         segment.name, segment.name_key, segment.definition = cleaned, key, rule.to_json()
         segment.updated_at, segment.updated_by = ts, actor
     session.add(segment)
@@ -308,12 +297,10 @@ def rename_segment(
     source: str = "console",
     now: datetime | None = None,
 ) -> Segment:
-    segment = session.get(Segment, segment_id)
-    if segment is None:
-        raise UnknownSegment(f"No segment has id {segment_id}")
+    segment = KIND.by_id(session, segment_id)
     cleaned = clean_name(name)
     key = name_key(cleaned)
-    _check_free(session, key, except_id=segment_id)
+    KIND.check_name_free(session, key, except_id=segment_id)
     old = segment.name
     ts = now or clock.now()
     segment.name, segment.name_key, segment.updated_at, segment.updated_by = cleaned, key, ts, actor
@@ -332,24 +319,10 @@ def duplicate_segment(
     now: datetime | None = None,
 ) -> Segment:
     """A copy named "Copy of X" (or "Copy 2 of X" …)."""
-    original = session.get(Segment, segment_id)
-    if original is None:
-        raise UnknownSegment(f"No segment has id {segment_id}")
-    n = 1
-    while True:
-        candidate = f"Copy of {original.name}" if n == 1 else f"Copy {n} of {original.name}"
-        candidate = candidate[:64]
-        if (
-            session.exec(
-                select(Segment).where(col(Segment.name_key) == name_key(candidate))
-            ).first()
-            is None
-        ):
-            break
-        n += 1
+    original = KIND.by_id(session, segment_id)
     return save_segment(
         session=session,
-        name=candidate,
+        name=KIND.copy_name(session, original.name, longest=64),
         rule=segment_rule(original),
         actor=actor,
         source=source,
@@ -366,9 +339,7 @@ def delete_segment(
     now: datetime | None = None,
 ) -> str:
     """Delete a saved segment (not one a campaign uses); returns its name."""
-    segment = session.get(Segment, segment_id)
-    if segment is None:
-        raise UnknownSegment(f"No segment has id {segment_id}")
+    segment = KIND.by_id(session, segment_id)
     used = session.exec(select(Campaign).where(col(Campaign.segment_id) == segment_id)).first()
     if used is not None:
         raise RuleRefused(

@@ -32,83 +32,31 @@ Stopping and resuming:
   again); an SMTP server cannot, so they are marked ``unknown`` and never
   sent again (at most once).
 
-The lease: a running send names itself in ``Campaign.lease_holder``
-(``host:pid``) and a thread of its own refreshes ``lease_beat_at`` every
-``HEARTBEAT_SECONDS``, whatever the outbox is doing. A second send is refused
-("being sent right now by host:pid") while the holder lives; it takes over
-at once when the holder is a process of this host that is gone, else once
-the heartbeat is ``LEASE_SECONDS`` old. A sender that finds its lease taken
-stops claiming.
-
-The destination: the first send of a campaign records where it delivers
-(``Outbox.destination``); a resume into another outbox is refused
-(``OtherDestination``), so nobody mailed or claimed before is mailed again
-there (a Maildir cannot know what an SMTP server accepted, nor the reverse).
+The lease (one send at a time) and the destination (a resume goes where the
+first send went) are ``send_lease``'s.
 
 At the end the campaign is *sent* and the ledger gets ``Campaign Sent`` with
 the counts.
 """
 
 import contextlib
-import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlalchemy import func
+from sqlmodel import col, select
 
-from app.core import campaigns, clock, eligibility
-from app.core.errors import InvalidInput, OtherDestination, RuleRefused, WrongStatus
+from app.core import campaigns, clock, deliveries, eligibility, send_lease
+from app.core.deliveries import CLAIMED, DELIVERY, FAILED, SENT, UNKNOWN, chunks
+from app.core.errors import InvalidInput, RuleRefused
 from app.core.mail import CampaignMail, Recipient, usable_address
 from app.core.models import Campaign, Delivery, Profile
 from app.core.outbox import DeliveryRefused, Outbox, OutboxUnavailable, OutgoingMessage
 from app.core.store import Store
 
-DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
-
-# Delivery.status values.
-CLAIMED = "sending"  # claimed by a send; the message may or may not be out yet
-SENT = "sent"
-FAILED = "failed"  # the server refused it for good
-UNKNOWN = "unknown"  # a crash left it unclear whether it went out: never sent again
-
 BATCH_SIZE = 500
-# A send's heartbeat thread refreshes its lease this often while it runs ...
-HEARTBEAT_SECONDS = 3.0
-# ... and a lease whose heartbeat is older than this is taken over (a holder on this
-# host whose process is gone is taken over at once).
-LEASE_SECONDS = 15.0
-
-
-def lease_name() -> str:
-    """This process as a lease names it: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # it exists, as another user's process (EPERM)
-        return False
-    return False
-
-
-def holder_gone(holder: str | None, age: float, timeout: float) -> bool:
-    """Whether a lease may be taken over: its holder is a process of this host that is
-    gone, or its heartbeat (``age`` seconds old) is older than ``timeout``."""
-    if holder:
-        host, _, pid = holder.rpartition(":")
-        if host == socket.gethostname() and pid.isdigit() and _process_gone(int(pid)):
-            return True
-    return age >= timeout
 
 
 @dataclass(frozen=True)
@@ -177,110 +125,6 @@ class SendResult:
 ProgressCallback = Callable[[SendProgress], None]
 
 
-def _insert(session: Session) -> Any:
-    """An INSERT into delivery that skips rows already there (the claim)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        return sqlite.insert(DELIVERY).on_conflict_do_nothing()
-    if dialect == "postgresql":
-        return postgresql.insert(DELIVERY).on_conflict_do_nothing()
-    return insert(DELIVERY)  # pragma: no cover - the store supports the two above
-
-
-def _problems(
-    session: Session,
-    campaign: Campaign,
-    *,
-    now: datetime,
-    lease: float,
-    destination: str,
-    reach: int | None,
-) -> None:
-    """Refuse a campaign that cannot be sent now, saying why."""
-    problems = campaigns.send_problems(session, campaign, reach=reach)
-    for where, message in problems:
-        if where == "campaign":  # sent or cancelled
-            raise WrongStatus(message, field="campaign")
-    if [where for where, _message in problems] == ["reach"]:  # reaches nobody: it stays a draft
-        raise RuleRefused(problems[0][1], field="reach")
-    if problems:
-        where, first = problems[0]
-        rest = "; ".join(message for _w, message in problems[1:])
-        raise InvalidInput(
-            f"Campaign {campaign.name!r} cannot be sent: {first}" + (f"; {rest}" if rest else ""),
-            field=where,
-        )
-    if campaign.status not in campaigns.SENDABLE:
-        raise WrongStatus(f"Campaign {campaign.name!r} is {campaign.status}", field="campaign")
-    if campaign.status == campaigns.SENDING:
-        beat = campaign.lease_beat_at or campaign.updated_at
-        age = (now - beat).total_seconds()
-        if not holder_gone(campaign.lease_holder, age, lease):
-            wait = int(lease - age) + 1
-            raise WrongStatus(
-                f"Campaign {campaign.name!r} is being sent right now by "
-                f"{campaign.lease_holder or 'another process'} (last heartbeat "
-                f"{max(0, int(age))} s ago); if that send has stopped, run this again "
-                f"in {wait} s to resume it",
-                field="campaign",
-            )
-    if campaign.destination and campaign.destination != destination:
-        raise OtherDestination(
-            f"Campaign {campaign.name!r} was first sent to {campaign.destination}; it can only "
-            f"be resumed there, not in {destination} (people it mailed would be mailed again)",
-            field="outbox",
-        )
-
-
-def _heartbeat(session: Session, campaign_id: int, holder: str, now: datetime) -> bool:
-    """Refresh the lease if ``holder`` still has it; False when another send took it."""
-    result = session.execute(
-        update(Campaign)
-        .where(col(Campaign.id) == campaign_id, col(Campaign.lease_holder) == holder)
-        .values(lease_beat_at=now, updated_at=now)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def _status(session: Session, campaign_id: int, holder: str | None = None) -> str:
-    """The campaign's status; with ``holder``, "sending" only while that holder has the lease."""
-    status, lease_holder = session.execute(
-        select(Campaign.status, Campaign.lease_holder).where(col(Campaign.id) == campaign_id)
-    ).one()
-    if holder is not None and status == campaigns.SENDING and lease_holder != holder:
-        return "taken over"
-    return str(status)
-
-
-class _Heartbeat:
-    """A thread refreshing a send's lease every ``HEARTBEAT_SECONDS`` while it runs, so a
-    slow outbox (an SMTP server taking its time) never lets the lease run out."""
-
-    def __init__(self, store: Store, campaign_id: int, holder: str) -> None:
-        self.store, self.campaign_id, self.holder = store, campaign_id, holder
-        self.stop = threading.Event()
-        self.lost = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="send heartbeat", daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.wait(HEARTBEAT_SECONDS):
-            try:
-                with self.store.write() as session:
-                    if not _heartbeat(session, self.campaign_id, self.holder, clock.now()):
-                        self.lost.set()
-                        return
-            except Exception:  # the store is busy or gone: the next beat tries again
-                continue
-
-    def __enter__(self) -> "_Heartbeat":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-
-
 class _Sender:
     """One run of ``send_campaign`` (the function's state, split into steps)."""
 
@@ -308,7 +152,7 @@ class _Sender:
         self.progress = progress
         self.cancelled = cancelled
         self.lease = lease
-        self.holder = lease_name()
+        self.holder = send_lease.lease_name()
         self.result = SendResult(campaign_id, "", outbox.description)
 
     # --- start and end ------------------------------------------------------------------
@@ -340,7 +184,7 @@ class _Sender:
             self.result.campaign_name = campaign.name
             now = clock.now()
             destination = self.outbox.destination
-            _problems(
+            send_lease.check_sendable(
                 session, campaign, now=now, lease=self.lease, destination=destination, reach=reach
             )
             resumed = campaign.status != campaigns.DRAFT
@@ -353,47 +197,21 @@ class _Sender:
             campaign.lease_holder, campaign.lease_beat_at = self.holder, now
             session.add(campaign)
             session.flush()
-            self._settle_crashed(session)
-            self.result.sent_before = self._count(session, SENT) - self.result.recovered
+            recovered, unknown = deliveries.settle_crashed(session, self.campaign_id, self.outbox)
+            self.result.recovered += recovered
+            self.result.unknown += unknown
+            self.result.sent_before = (
+                deliveries.count(session, self.campaign_id, SENT) - self.result.recovered
+            )
         return campaign
-
-    def _count(self, session: Session, status: str) -> int:
-        value = session.execute(
-            select(func.count())
-            .select_from(Delivery)
-            .where(col(Delivery.campaign_id) == self.campaign_id, col(Delivery.status) == status)
-        ).scalar_one()
-        return int(value)
-
-    def _settle_crashed(self, session: Session) -> None:
-        """Rows a crashed send left ``sending``: sent if the outbox has them, else unclaimed
-        (Maildir) or unknown (SMTP, which cannot be asked)."""
-        rows = session.execute(
-            select(Delivery.profile_id, Delivery.message_id).where(
-                col(Delivery.campaign_id) == self.campaign_id, col(Delivery.status) == CLAIMED
-            )
-        ).all()
-        if not rows:
-            return
-        where = [DELIVERY.c.campaign_id == self.campaign_id, DELIVERY.c.status == CLAIMED]
-        if not self.outbox.idempotent:
-            session.execute(update(DELIVERY).where(*where).values(status=UNKNOWN))
-            self.result.unknown += len(rows)
-            return
-        keys = {_key_of(message_id): int(pid) for pid, message_id in rows}
-        there = self.outbox.delivered_keys(keys)
-        found = [keys[k] for k in there]
-        for chunk in _chunks(found, 900):
-            session.execute(
-                update(DELIVERY).where(*where, DELIVERY.c.profile_id.in_(chunk)).values(status=SENT)
-            )
-        session.execute(delete(DELIVERY).where(*where))
-        self.result.recovered += len(found)
 
     def pause(self, reason: str) -> None:
         """Move the campaign to paused (unless another process already moved it on)."""
         with self.store.write() as session:
-            if _status(session, self.campaign_id, self.holder) != campaigns.SENDING:
+            if (
+                send_lease.current_status(session, self.campaign_id, self.holder)
+                != campaigns.SENDING
+            ):
                 return
             campaign = campaigns.set_status(
                 session=session, campaign_id=self.campaign_id, status=campaigns.PAUSED,
@@ -407,9 +225,9 @@ class _Sender:
     def finish(self) -> None:
         """Mark the campaign sent, with the counts in its ``Campaign Sent`` event."""
         with self.store.write() as session:
-            sent = self._count(session, SENT)
-            unknown = self._count(session, UNKNOWN)
-            failed = self._count(session, FAILED)
+            sent = deliveries.count(session, self.campaign_id, SENT)
+            unknown = deliveries.count(session, self.campaign_id, UNKNOWN)
+            failed = deliveries.count(session, self.campaign_id, FAILED)
             counts: dict[str, Any] = {
                 "Sent": sent,
                 "Skipped": self.result.skipped,
@@ -418,9 +236,12 @@ class _Sender:
                 "Failed": failed,
                 "Outbox": self.outbox.description,
             }
-            if _status(session, self.campaign_id, self.holder) != campaigns.SENDING:
+            if (
+                send_lease.current_status(session, self.campaign_id, self.holder)
+                != campaigns.SENDING
+            ):
                 self.result.cancelled = True  # another send took over: it finishes
-                self.result.status = _status(session, self.campaign_id)
+                self.result.status = send_lease.current_status(session, self.campaign_id)
                 return
             campaign = campaigns.set_status(
                 session=session, campaign_id=self.campaign_id, status=campaigns.SENT,
@@ -455,12 +276,15 @@ class _Sender:
         """Check the batch and claim the eligible; None when the campaign left "sending"."""
         now = clock.now()
         with self.store.write() as session:
-            if _status(session, self.campaign_id, self.holder) != campaigns.SENDING:
+            if (
+                send_lease.current_status(session, self.campaign_id, self.holder)
+                != campaigns.SENDING
+            ):
                 return None  # paused or cancelled from elsewhere, or another send took over
             eligible = eligibility.eligible_now(session, campaign, ids)
             people: list[tuple[int, str | None, str | None, str]] = []
             wanted = sorted(eligible)
-            for chunk in _chunks(wanted, 900):
+            for chunk in chunks(wanted, 900):
                 people += session.execute(
                     select(Profile.id, Profile.email, Profile.email_key, Profile.name).where(
                         col(Profile.id).in_(chunk)
@@ -493,12 +317,12 @@ class _Sender:
                     }
                     for r in recipients
                 ]
-                statement = _insert(session).returning(DELIVERY.c.profile_id)
+                statement = deliveries.claim(session).returning(DELIVERY.c.profile_id)
                 claimed = set(session.execute(statement, rows).scalars())
                 # An earlier claim of the address (a twin) or of the profile wins.
                 self.result.same_address += len(recipients) - len(claimed)
                 recipients = [r for r in recipients if r.profile_id in claimed]
-            _heartbeat(session, self.campaign_id, self.holder, now)
+            send_lease.beat(session, self.campaign_id, self.holder, now)
         return recipients
 
     def deliver(
@@ -557,18 +381,12 @@ class _Sender:
     ) -> None:
         """One write: the batch's messages as they went; unclaim those never handed over."""
         now = clock.now()
-        this = [DELIVERY.c.campaign_id == self.campaign_id, DELIVERY.c.batch == batch]
         with self.store.write() as session:
-            for ids, status in ((sent, SENT), (failed, FAILED), (unknown, UNKNOWN)):
-                for chunk in _chunks(ids, 900):
-                    session.execute(
-                        update(DELIVERY)
-                        .where(*this, DELIVERY.c.profile_id.in_(chunk))
-                        .values(status=status, sent_at=now)
-                    )
-            for chunk in _chunks(not_sent, 900):
-                session.execute(delete(DELIVERY).where(*this, DELIVERY.c.profile_id.in_(chunk)))
-            _heartbeat(session, self.campaign_id, self.holder, now)
+            deliveries.record_batch(
+                session, self.campaign_id, batch, now=now,
+                sent=sent, failed=failed, unknown=unknown, not_sent=not_sent,
+            )  # fmt: skip
+            send_lease.beat(session, self.campaign_id, self.holder, now)
         self.result.sent += len(sent)
         self.result.failed += len(failed)
         self.result.unknown += len(unknown)
@@ -577,7 +395,7 @@ class _Sender:
         started = time.perf_counter()
         campaign = self.start()
         try:
-            with _Heartbeat(self.store, self.campaign_id, self.holder):
+            with send_lease.Heartbeat(self.store, self.campaign_id, self.holder):
                 self._batches(campaign)
         except OutboxUnavailable as exc:
             self.pause(exc.message)
@@ -611,7 +429,7 @@ class _Sender:
             if recipients is None:
                 self.result.cancelled = True
                 with self.store.read() as session:
-                    self.result.status = _status(session, self.campaign_id)
+                    self.result.status = send_lease.current_status(session, self.campaign_id)
                 return
             stop = self.deliver(mail, recipients, batch) if recipients else None
             done += len(ids)
@@ -630,15 +448,6 @@ class _Sender:
         self.finish()
 
 
-def _key_of(message_id: str) -> str:
-    """The outbox key inside a Message-ID: ``<c1.p2.abc@example.com>`` -> ``c1.p2.abc``."""
-    return message_id.strip().lstrip("<").rstrip(">").rpartition("@")[0]
-
-
-def _chunks(values: Sequence[int], size: int) -> list[Sequence[int]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
-
-
 def send_campaign(
     *,
     store: Store,
@@ -649,7 +458,7 @@ def send_campaign(
     batch_size: int = BATCH_SIZE,
     progress: ProgressCallback | None = None,
     cancelled: Callable[[], bool] | None = None,
-    lease_seconds: float = LEASE_SECONDS,
+    lease_seconds: float = send_lease.LEASE_SECONDS,
 ) -> SendResult:
     """Send (or resume sending) a campaign through ``outbox``; see the module docstring.
 

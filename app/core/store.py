@@ -25,12 +25,9 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
 from app.core.errors import StoreUnavailable
+from app.core.migrations import STORE_ID_KEY, upgrade
 
 ENV_DB = "SUBGROUPS_DB"
-# schema_meta keys: the store's own random id (links and the default outbox are
-# bound to it), and the last day links signed before that binding may carry.
-STORE_ID_KEY = "store_id"
-LEGACY_LINKS_KEY = "unbound_links_until"
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 15_000
 
@@ -269,14 +266,12 @@ def open_store(
     says so); without it, a missing SQLite file or a database without a
     subgroups schema is refused with "no store at ..." and nothing is made.
     """
-    from app.core.migrations import upgrade
-
     url = resolve_db_url(db)
     engine = make_engine(url, create=create)
     store = Store(engine=engine, url=url)
     if migrate:
         try:
-            upgrade(store, create=create)
+            store.created = upgrade(engine, name=store.display_name, create=create).created
             store.cache[STORE_ID_KEY] = store.store_id
         except OperationalError as exc:
             engine.dispose()

@@ -8,14 +8,16 @@ the ``New State`` of the latest event.
 """
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
-from app.core import bulk, clock, ledger
-from app.core.errors import InvalidInput, RuleRefused
+from app.core import bulk, clock, groups, ledger, profiles
+from app.core.errors import InvalidInput, RuleRefused, UnknownProfile
+from app.core.ledger import EventRecord
 from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Event, Group, GroupState, Profile
 from app.core.text_rules import refuse_controls
 
@@ -38,7 +40,8 @@ def clean_reason(reason: str | None) -> str | None:
 
 def change_properties(
     *,
-    group: Group | None,
+    group_id: int | None,
+    group_name: str | None,
     old: str | None,
     new: str,
     source: str,
@@ -46,12 +49,15 @@ def change_properties(
     campaign_id: int | None,
     reason: str | None,
 ) -> dict[str, Any]:
-    """The properties of a ``Channel Unsubscribed`` event (DESIGN.md §1)."""
+    """The properties of a ``Channel Unsubscribed`` event (DESIGN.md §1).
+
+    ``group_id`` None: the change is of all email (the channel).
+    """
     return {
         "Channel": "Email",
-        "Group": group.name if group else None,
-        "Group ID": group.id if group else None,
-        "Subscription Type": "Group" if group else "Channel",
+        "Group": group_name if group_id is not None else None,
+        "Group ID": group_id,
+        "Subscription Type": "Group" if group_id is not None else "Channel",
         "Resubscribed": new == SUBSCRIBED,
         "Old State": old,
         "New State": new,
@@ -125,7 +131,8 @@ def set_state(
         campaign_id=campaign_id,
         now=ts,
         properties=change_properties(
-            group=group,
+            group_id=group.id if group else None,
+            group_name=group.name if group else None,
             old=old,
             new=status,
             source=source,
@@ -133,6 +140,112 @@ def set_state(
             campaign_id=campaign_id,
             reason=reason,
         ),
+    )
+
+
+@dataclass(frozen=True)
+class StateSet:
+    """What ``set_state_for`` did, as plain data (safe to hand between threads)."""
+
+    profile_id: int
+    identity: str
+    # None: the change was of all email.
+    group_id: int | None
+    group_name: str | None
+    status: str
+    # The ``Channel Unsubscribed`` event written, or None when the state already was ``status``.
+    event: EventRecord | None
+
+    @property
+    def changed(self) -> bool:
+        return self.event is not None
+
+    @property
+    def target(self) -> str:
+        """What changed, as messages name it: ``all email`` or ``group 'Name'``."""
+        return "all email" if self.group_id is None else f"group {self.group_name!r}"
+
+
+def _find_profile(session: Session, identity: str | None, profile_id: int | None) -> Profile:
+    if (identity is None) == (profile_id is None):
+        raise InvalidInput(
+            "Give either an identity or a profile id (one of them)", field="identity"
+        )
+    if identity is not None:
+        return profiles.get_profile(session, identity)
+    found = session.get(Profile, profile_id)
+    if found is None:
+        raise UnknownProfile(f"No profile has id {profile_id}", field="identity")
+    return found
+
+
+def _find_group(
+    session: Session, name: str | None, group_id: int | None, all_email: bool
+) -> Group | None:
+    if sum((name is not None, group_id is not None, all_email)) != 1:
+        raise InvalidInput(
+            "Give either a group or all email (one of: a group name, a group id, all email)",
+            field="group",
+        )
+    if name is not None:
+        return groups.find_group(session, name)
+    if group_id is not None:
+        try:
+            return groups.get_group(session, group_id)
+        except RuleRefused as exc:
+            exc.field = "group"
+            raise
+    return None
+
+
+def set_state_for(
+    *,
+    session: Session,
+    status: str,
+    source: str,
+    actor: str,
+    identity: str | None = None,
+    profile_id: int | None = None,
+    group: str | None = None,
+    group_id: int | None = None,
+    all_email: bool = False,
+    reason: str | None = None,
+    campaign_id: int | None = None,
+    now: datetime | None = None,
+) -> StateSet:
+    """Set one person's state for one group, or for all email: the whole transaction.
+
+    The person is named by ``identity`` or ``profile_id`` (one of them); the
+    target by a group name (``group``, case-insensitive, archived groups
+    included), a ``group_id``, or ``all_email=True`` (one of them). The rules
+    are ``set_state``'s, and its ``Channel Unsubscribed`` event is written in
+    the caller's write session. Refused, with nothing written: a person or
+    group not found (``UnknownProfile``, ``UnknownGroup``), an unknown status,
+    a bad reason, or not exactly one of each (``InvalidInput``).
+    """
+    status = clean_status(status)
+    reason = clean_reason(reason)
+    profile = _find_profile(session, identity, profile_id)
+    target = _find_group(session, group, group_id, all_email)
+    assert profile.id is not None
+    event = set_state(
+        session=session,
+        profile=profile,
+        group=target,
+        status=status,
+        source=source,
+        actor=actor,
+        reason=reason,
+        campaign_id=campaign_id,
+        now=now,
+    )
+    return StateSet(
+        profile_id=profile.id,
+        identity=profile.identity,
+        group_id=target.id if target else None,
+        group_name=target.name if target else None,
+        status=status,
+        event=ledger.to_record(event) if event is not None else None,
     )
 
 
@@ -145,7 +258,9 @@ class StateChange(NamedTuple):
 
     profile_id: int
     identity: str
-    group: Group | None
+    # The group's id and its name (for the event); both None for a change of all email.
+    group_id: int | None
+    group_name: str | None
     old: str | None
     new: str
     reason: str | None = None
@@ -154,7 +269,9 @@ class StateChange(NamedTuple):
 
 # A StateChange's fields as a plain tuple, in its order: what a bulk path makes by the
 # hundred thousand (a third of the cost of a named tuple).
-StateChangeTuple = tuple[int, str, Group | None, str | None, str, str | None, datetime | None]
+StateChangeTuple = tuple[
+    int, str, int | None, str | None, str | None, str, str | None, datetime | None
+]
 
 _STATE_KEYS = ("profile_id", "group_id", "state", "updated_at")
 _STATE_UPDATE = (
@@ -205,31 +322,28 @@ def apply_changes(
     to_json = writer.processor(bulk.EVENT, "properties")
     stamp_default = to_ts(ts_default)
     name = ledger.CHANNEL_UNSUBSCRIBED
-    # (group, old, new, reason) -> whether all email, group id, serialised properties: a
-    # few dozen distinct values for a million events. The groups are kept alive, so the
-    # id() of one in a key cannot be reused by another object meanwhile.
-    seen: dict[tuple[int, str | None, str, str | None], tuple[bool, Any, Any]] = {}
-    groups: list[Group | None] = []
+    # (group id, group name, old, new, reason) -> whether all email, serialised
+    # properties: a few dozen distinct values for a million events.
+    seen: dict[tuple[int | None, str | None, str | None, str, str | None], tuple[bool, Any]] = {}
     new_states: list[tuple[Any, ...]] = []
     changed_states: list[tuple[Any, ...]] = []
     channel: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
     add_event = events.append
-    for profile_id, identity, group, old, new, reason, ts in changes:
+    for profile_id, identity, group_id, group_name, old, new, reason, ts in changes:
         if old == new:
             continue
-        key = (id(group), old, new, reason)
+        key = (group_id, group_name, old, new, reason)
         found = seen.get(key)
         if found is None:
             if new not in _WRITABLE:
                 raise RuleRefused(f"Unknown state {new!r}")
             properties = change_properties(
-                group=group, old=old, new=new, source=source, actor=actor,
-                campaign_id=campaign_id, reason=reason,
+                group_id=group_id, group_name=group_name, old=old, new=new, source=source,
+                actor=actor, campaign_id=campaign_id, reason=reason,
             )  # fmt: skip
-            found = seen[key] = (group is None, properties["Group ID"], to_json(properties))
-            groups.append(group)
-        all_email, group_id, serialised = found
+            found = seen[key] = (group_id is None, to_json(properties))
+        all_email, serialised = found
         stamp = stamp_default if ts is None else to_ts(ts)
         if all_email:
             channel.append((new, profile_id))

@@ -112,6 +112,8 @@ def seed_synthetic(
         )
     # Likely final state: opt-out groups mostly collect unsubscribes, opt-in ones subscribes.
     likely = [UNSUBSCRIBED if g.policy == POLICY_OPT_OUT else SUBSCRIBED for g in created]
+    # Each group as a state change names it: its id and name.
+    refs = [(g.id, g.name) for g in created]
     low, high = max(0, states_per_profile - 2), min(groups, states_per_profile + 2)
     states = events = 0
     for chunk_start in range(0, profiles, chunk_size):
@@ -144,18 +146,20 @@ def seed_synthetic(
                     state = likely[index] if rng.random() < 0.75 else flipped(likely[index])
                     ts = slice_start + timedelta(seconds=slice_span * rng.random())
                     changes.append(
-                        StateChange(profile_id, identity, created[index], None, state, None, ts)
+                        StateChange(profile_id, identity, *refs[index], None, state, None, ts)
                     )
                 if rng.random() < 0.02:
                     ts = slice_start + timedelta(seconds=slice_span * rng.random())
                     changes.append(
-                        StateChange(profile_id, identity, None, SUBSCRIBED, UNSUBSCRIBED, None, ts)
+                        StateChange(
+                            profile_id, identity, None, None, SUBSCRIBED, UNSUBSCRIBED, None, ts
+                        )
                     )
             changes.sort(key=lambda change: change.ts or now)
             events += apply_changes(
                 session=session, changes=changes, source=SOURCE, actor=actor, now=now
             )
-            states += sum(1 for change in changes if change.group is not None)
+            states += sum(1 for change in changes if change.group_id is not None)
         if progress:
             progress(chunk_end, profiles)
     with store.write() as session:

@@ -12,7 +12,8 @@ import base64
 import hashlib
 from html import escape
 
-from app.core.landing import LandingPage, OneClickView, PageSettings, UnsubscribeScope
+from app.core.landing import LandingPage, PageSettings
+from app.core.one_click import OneClickView, UnsubscribeScope
 
 STYLE = """
 body{font-family:system-ui,sans-serif;line-height:1.5;margin:0;padding:1rem;color:#1a1a1a;

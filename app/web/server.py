@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from app.core import landing
+from app.core import landing, one_click
 from app.core.errors import InvalidInput, SubgroupsError, UnknownProfile
 from app.core.store import Store
 from app.core.tokens import (
@@ -265,7 +265,7 @@ async def unsubscribe(request: Request) -> Response:
     link = app.verify(token)
     if request.method != "POST":
         view = await app.read(
-            lambda s: landing.one_click_view(s, link.profile_id, link.campaign_id)
+            lambda s: one_click.one_click_view(s, link.profile_id, link.campaign_id)
         )
         return _html(pages.unsubscribe_confirm_page(view, token))
     form = await read_form(request, multipart=True)

@@ -5,7 +5,7 @@ transaction, and SQLite allows one writer at a time: one transaction per
 request would spend most of its time opening and committing (about 4 ms of
 CPU each through the ORM, a ceiling near 250 a second). Here the endpoints
 queue their request and wait; one thread takes everything queued, writes it
-in one transaction (``landing.one_click_many``), commits, and only then
+in one transaction (``one_click.one_click_many``), commits, and only then
 answers each waiting request. Under light load a batch is one request and
 nothing waits; under heavy load the batches grow by themselves, with no
 timer. An acknowledged unsubscribe is therefore always a committed one.
@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from app.core import landing
+from app.core import landing, one_click
 from app.core.errors import UnknownProfile
 from app.core.store import Store
 
@@ -75,13 +75,13 @@ class OneClickWriter:
 
     async def unsubscribe(
         self, profile_id: int, campaign_id: int | None
-    ) -> tuple[landing.PageSettings, landing.UnsubscribeScope]:
+    ) -> tuple[landing.PageSettings, one_click.UnsubscribeScope]:
         """Unsubscribe as the link says; returns once committed (raises ``UnknownProfile``)."""
         self._ensure_started()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.put(_Pending(profile_id, campaign_id, loop, future))
-        result: tuple[landing.PageSettings, landing.UnsubscribeScope] = await future
+        result: tuple[landing.PageSettings, one_click.UnsubscribeScope] = await future
         return result
 
     def _ensure_started(self) -> None:
@@ -123,7 +123,7 @@ class OneClickWriter:
     def _write(self, batch: list[_Pending]) -> None:
         try:
             with self.write_lock, self.store.write() as session:
-                results = landing.one_click_many(
+                results = one_click.one_click_many(
                     session=session,
                     requests=[(p.profile_id, p.campaign_id) for p in batch],
                 )

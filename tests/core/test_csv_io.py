@@ -658,9 +658,9 @@ def test_the_bulk_writes_match_apply_changes(
         subscriptions.apply_changes(
             session=session,
             changes=[
-                StateChange(a2.id, "A2", None, "subscribed", "unsubscribed"),
-                StateChange(a2.id, "A2", newsletter, None, "unsubscribed"),
-                StateChange(a2.id, "A2", promotions, None, "subscribed"),
+                StateChange(a2.id, "A2", None, None, "subscribed", "unsubscribed"),
+                StateChange(a2.id, "A2", newsletter.id, newsletter.name, None, "unsubscribed"),
+                StateChange(a2.id, "A2", promotions.id, promotions.name, None, "subscribed"),
             ],
             source="import",
             actor=ACTOR,

@@ -73,3 +73,45 @@ def test_the_landing_server_loads_without_the_console(
 def test_the_probe_notices_textual(python: str, subprocess_env: dict[str, str]) -> None:
     """The checks above can fail: importing the console's toolkit shows up."""
     assert "textual" in top_level(modules_loaded_by(["textual.app"], python, subprocess_env))
+
+
+def _core_imports() -> dict[str, set[str]]:
+    """Each app.core module -> the app.core modules it imports, anywhere in its text
+    (an import inside a function still makes a circle, only a hidden one)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    core = root / "app" / "core"
+    names = {
+        ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in core.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    found.add(full if full in names else node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = {dep for dep in found if dep in names and dep != name}
+    return graph
+
+
+def test_the_core_has_no_import_circles() -> None:
+    graph = _core_imports()
+    circles: list[list[str]] = []
+
+    def walk(module: str, path: list[str]) -> None:
+        for dep in sorted(graph[module]):
+            if dep == path[0]:
+                circles.append([*path, dep])
+            elif dep not in path and dep > path[0]:  # each circle once, from its least module
+                walk(dep, [*path, dep])
+
+    for module in sorted(graph):
+        walk(module, [module])
+    assert circles == []

@@ -25,9 +25,6 @@ from app.core.errors import InvalidInput, UnknownGroup, UnknownProfile
 from app.core.landing import (
     PageOutdated,
     get_settings,
-    one_click,
-    one_click_many,
-    one_click_view,
     page_for,
     save_choices,
     set_shown_groups,
@@ -35,6 +32,7 @@ from app.core.landing import (
     update_settings,
 )
 from app.core.models import Event, Group
+from app.core.one_click import one_click, one_click_many, one_click_view
 from app.core.store import Store
 
 

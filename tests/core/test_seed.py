@@ -256,7 +256,8 @@ def test_synthetic_events_have_the_same_shape_as_the_service_writes(store: Store
             group = group_by_id.get(event.group_id)
             state = session.get(GroupState, (event.profile_id, event.group_id)) if group else None
             assert event.properties == change_properties(
-                group=group,
+                group_id=group.id if group else None,
+                group_name=group.name if group else None,
                 old=None if group else SUBSCRIBED,
                 new=event.properties["New State"],
                 source="import",

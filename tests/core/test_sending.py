@@ -28,7 +28,8 @@ from sending_world import (
 )
 from sqlmodel import col, select
 
-from app.core import campaigns, clock, ledger, sending
+from app.core import campaigns, clock, ledger, send_lease, sending
+from app.core.deliveries import CLAIMED
 from app.core.errors import InvalidInput, WrongStatus
 from app.core.models import UNSUBSCRIBED, Event
 from app.core.outbox import MaildirOutbox, Outbox, OutboxUnavailable, OutgoingMessage
@@ -307,7 +308,7 @@ def test_a_killed_send_is_resumed_later_without_mailing_anyone_twice(
     )  # fmt: skip
     assert killed.returncode == 3, killed.stderr
     assert status_of(store, cid) == campaigns.SENDING
-    claimed = [d for d in deliveries(store, cid) if d.status == sending.CLAIMED]
+    claimed = [d for d in deliveries(store, cid) if d.status == CLAIMED]
     assert len(claimed) == 3  # batch 3 (p07, p08, p09), two of its messages written
     assert len(maildir_messages(outbox_dir)) == 5
 
@@ -387,7 +388,7 @@ def test_a_sender_on_another_host_is_taken_over_once_its_heartbeat_is_15_s_old(
     _set_lease(store, cid, "mailhost-2:4242", clock.now())
     with pytest.raises(WrongStatus, match="by mailhost-2:4242 .*run this again in 1[56] s"):
         send(store, cid, outbox_dir)
-    clock.set_clock(lambda: datetime.now(UTC) + timedelta(seconds=sending.LEASE_SECONDS + 1))
+    clock.set_clock(lambda: datetime.now(UTC) + timedelta(seconds=send_lease.LEASE_SECONDS + 1))
     try:
         result = send(store, cid, outbox_dir)
     finally:
@@ -403,7 +404,7 @@ def test_a_slow_outbox_keeps_the_lease_alive_through_the_heartbeat(
     lease fresh: another send is still refused, naming this process."""
     store = world.store
     cid = add_campaign(store)
-    monkeypatch.setattr(sending, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(send_lease, "HEARTBEAT_SECONDS", 0.05)
     refusals: list[str] = []
 
     class Slow(MaildirOutbox):
@@ -417,5 +418,5 @@ def test_a_slow_outbox_keeps_the_lease_alive_through_the_heartbeat(
                     refusals.append(exc.message)
 
     assert send(store, cid, outbox_dir, outbox=Slow(outbox_dir), lease_seconds=0.3).finished
-    assert len(refusals) == 1 and f"by {sending.lease_name()} " in refusals[0]
+    assert len(refusals) == 1 and f"by {send_lease.lease_name()} " in refusals[0]
     assert sent_to(store, cid) == with_usable_email(store, reference_eligible(store, cid))

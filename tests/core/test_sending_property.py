@@ -27,6 +27,7 @@ from sending_world import (
 )
 
 from app.core import campaigns, eligibility, sending
+from app.core.deliveries import SENT
 from app.core.errors import RuleRefused
 from app.core.models import POLICY_OPT_IN, POLICY_OPT_OUT, SUBSCRIBED, UNSUBSCRIBED
 from app.core.outbox import MaildirOutbox
@@ -157,7 +158,7 @@ def run(folder: Path, scenario: dict[str, object]) -> None:
             expected[k] = with_usable_email(store, batch & at_check[k])
         got: dict[int, set[int]] = {k: set() for k in expected}
         for delivery in deliveries(store, cid):
-            assert delivery.status == sending.SENT
+            assert delivery.status == SENT
             got[delivery.batch].add(delivery.profile_id)
         assert got == expected
         everyone = set().union(*expected.values()) if expected else set()

@@ -22,6 +22,7 @@ from sending_world import (
 )
 
 from app.core import campaigns, ledger, sending, tokens
+from app.core.deliveries import CLAIMED, FAILED, UNKNOWN
 from app.core.errors import InvalidInput
 from app.core.outbox import OutboxUnavailable, OutgoingMessage, SmtpOutbox, parse_host_port
 from app.core.store import Store
@@ -134,7 +135,7 @@ def test_a_refused_recipient_is_recorded_failed_and_not_retried(world: World) ->
         server.sink.refuse_rcpt["p04@example.com"] = "550 5.1.1 No such user"
         result = send(store, cid, smtp(server.port))
     assert result.finished and result.failed == 1
-    failed = [d.profile_id for d in deliveries(store, cid) if d.status == sending.FAILED]
+    failed = [d.profile_id for d in deliveries(store, cid) if d.status == FAILED]
     assert failed == [world.people["p04"]]
     with store.read() as session:
         [done] = ledger.recent_events(session, name=campaigns.CAMPAIGN_SENT)
@@ -161,13 +162,13 @@ def test_a_message_whose_fate_is_unknown_is_never_sent_again(world: World) -> No
         with pytest.raises(KeyboardInterrupt):
             send(store, cid, CrashAfterHandover("127.0.0.1", server.port, timeout=5))
         assert status_of(store, cid) == campaigns.PAUSED
-        assert [d.status for d in deliveries(store, cid)].count(sending.CLAIMED) == 1
+        assert [d.status for d in deliveries(store, cid)].count(CLAIMED) == 1
 
         result = send(store, cid, smtp(server.port))
         messages = server.sink.messages()
     assert result.unknown == 1 and result.finished
     assert recipients_of(messages) == emails_of(store, expected)  # the unknown one: once
-    assert [d.status for d in deliveries(store, cid)].count(sending.UNKNOWN) == 1
+    assert [d.status for d in deliveries(store, cid)].count(UNKNOWN) == 1
 
 
 @pytest.mark.parametrize(

@@ -448,3 +448,39 @@ def test_a_version_4_store_gets_address_keys_and_one_delivery_per_address(store_
         assert "ix_profile_email_key" in indexes
     finally:
         store.dispose()
+
+
+# --- Migrations take an engine (no store <-> migrations import circle) ---------------
+
+
+def test_upgrade_takes_an_engine_and_says_whether_it_made_the_schema(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    try:
+        first = migrations.upgrade(engine, name=str(tmp_path / "bare.db"))
+        again = migrations.upgrade(engine, name=str(tmp_path / "bare.db"))
+    finally:
+        engine.dispose()
+
+    assert first == migrations.Upgraded(version=migrations.LATEST_VERSION, created=True)
+    assert again == migrations.Upgraded(version=migrations.LATEST_VERSION, created=False)
+
+
+def test_upgrade_without_create_names_the_store_it_was_given(tmp_path: Path) -> None:
+    engine = make_engine("sqlite://")
+    try:
+        with pytest.raises(StoreUnavailable) as refused:
+            migrations.upgrade(engine, name="the-named-store", create=False)
+    finally:
+        engine.dispose()
+
+    assert refused.value.message == "no store at the-named-store"
+
+
+def test_migrations_do_not_import_the_store() -> None:
+    import ast
+
+    source = Path(migrations.__file__).read_text()
+    imported = {
+        node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)
+    }
+    assert "app.core.store" not in imported

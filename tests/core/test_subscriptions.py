@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from app.core import groups, ledger, profiles, subscriptions
-from app.core.errors import InvalidInput, NameTaken
+from app.core.errors import InvalidInput, NameTaken, SubgroupsError
 from app.core.ledger import EventRecord
 from app.core.models import Event, Group, GroupState, Profile
 from app.core.store import Store
@@ -347,7 +347,16 @@ def _plan(
             assert group.id is not None
             old = states.get((profile.id, group.id))
         plan.append(
-            StateChange(profile.id, profile.identity, group, old, new, reason="import", ts=ts)
+            StateChange(
+                profile.id,
+                profile.identity,
+                group.id if group else None,
+                group.name if group else None,
+                old,
+                new,
+                reason="import",
+                ts=ts,
+            )  # fmt: skip
         )
     return plan
 
@@ -423,7 +432,9 @@ def test_apply_changes_rolls_back_with_its_transaction(
     with pytest.raises(RuntimeError), store.write() as session:
         subscriptions.apply_changes(
             session=session,
-            changes=[StateChange(ann.id, ann.identity, newsletter, None, "unsubscribed")],
+            changes=[
+                StateChange(ann.id, ann.identity, newsletter.id, "Newsletter", None, "unsubscribed")
+            ],
             source="import",
             actor=ACTOR,
         )
@@ -447,3 +458,139 @@ def test_stored_states_reads_only_what_was_set(
             (bob.id, promotions.id): "subscribed",
         }
         assert subscriptions.stored_states(session, []) == {}
+
+
+# --- set_state_for: the one service the console, the CLI and scripts call ----------------
+
+
+def test_set_state_for_finds_the_person_and_group_by_name_and_writes_one_event(
+    store: Store, people: tuple[Group, Group, Profile, Profile]
+) -> None:
+    newsletter, _, ann, _ = people
+
+    with store.write() as session:
+        done = subscriptions.set_state_for(
+            session=session,
+            identity="ann@example.com",
+            group="newsletter",  # names compare case-insensitively
+            status="unsubscribed",
+            source="cli",
+            actor=ACTOR,
+            reason="asked by phone",
+        )
+
+    assert done.changed and done.event is not None
+    assert (done.profile_id, done.identity) == (ann.id, "ann@example.com")
+    assert (done.group_id, done.group_name) == (newsletter.id, "Newsletter")
+    assert done.target == "group 'Newsletter'"
+    assert stored(store, ann, newsletter) == "unsubscribed"
+    [event] = changes(store, ann)
+    assert event == done.event
+    assert event.properties["Reason"] == "asked by phone"
+    assert event.properties["Source"] == "cli"
+
+
+def test_set_state_for_takes_ids_and_all_email(
+    store: Store, people: tuple[Group, Group, Profile, Profile]
+) -> None:
+    _, promotions, _, bob = people
+    assert bob.id is not None and promotions.id is not None
+
+    with store.write() as session:
+        group_done = subscriptions.set_state_for(
+            session=session, profile_id=bob.id, group_id=promotions.id, status="subscribed",
+            source="console", actor=ACTOR,
+        )  # fmt: skip
+        channel_done = subscriptions.set_state_for(
+            session=session, profile_id=bob.id, all_email=True, status="unsubscribed",
+            source="console", actor=ACTOR,
+        )  # fmt: skip
+
+    assert group_done.changed and group_done.group_name == "Promotions"
+    assert channel_done.changed and channel_done.group_id is None
+    assert channel_done.target == "all email"
+    with store.read() as session:
+        assert session.get(Profile, bob.id).all_email == "unsubscribed"  # type: ignore[union-attr]
+    assert [e.group_name for e in changes(store, bob)] == ["Promotions", None]
+
+
+def test_set_state_for_says_when_nothing_changes(
+    store: Store, people: tuple[Group, Group, Profile, Profile]
+) -> None:
+    _, _, ann, _ = people
+
+    with store.write() as session:
+        done = subscriptions.set_state_for(
+            session=session, identity=ann.identity, all_email=True, status="subscribed",
+            source="cli", actor=ACTOR,
+        )  # fmt: skip
+
+    assert not done.changed and done.event is None
+    assert changes(store) == []
+
+
+@pytest.mark.parametrize(
+    ("whom", "error", "words"),
+    [
+        ({"identity": "nobody@example.com", "group": "Newsletter"}, "UnknownProfile", "nobody"),
+        ({"identity": "ann@example.com", "group": "Weekly"}, "UnknownGroup", "Weekly"),
+        ({"identity": "ann@example.com", "group_id": 999}, "UnknownGroup", "999"),
+        ({"profile_id": 999, "all_email": True}, "UnknownProfile", "999"),
+        ({"group": "Newsletter"}, "InvalidInput", "identity or a profile id"),
+        (
+            {"identity": "ann@example.com", "profile_id": 1, "all_email": True},
+            "InvalidInput",
+            "identity or a profile id",
+        ),
+        ({"identity": "ann@example.com"}, "InvalidInput", "a group or all email"),
+        (
+            {"identity": "ann@example.com", "group": "Newsletter", "all_email": True},
+            "InvalidInput",
+            "a group or all email",
+        ),
+        (
+            {"identity": "ann@example.com", "group": "Newsletter", "status": "maybe"},
+            "InvalidInput",
+            "maybe",
+        ),
+    ],
+)
+def test_set_state_for_refuses_what_it_cannot_find_and_writes_nothing(
+    store: Store,
+    people: tuple[Group, Group, Profile, Profile],
+    whom: dict[str, Any],
+    error: str,
+    words: str,
+) -> None:
+    kwargs: dict[str, Any] = {"status": "unsubscribed", "source": "cli", "actor": ACTOR, **whom}
+
+    with pytest.raises(SubgroupsError) as refused, store.write() as session:
+        subscriptions.set_state_for(session=session, **kwargs)
+
+    assert type(refused.value).__name__ == error
+    assert words in refused.value.message
+    assert changes(store) == []
+
+
+def test_a_state_change_carries_the_groups_id_and_name(
+    store: Store, people: tuple[Group, Group, Profile, Profile]
+) -> None:
+    newsletter, _, ann, _ = people
+    assert ann.id is not None and newsletter.id is not None
+
+    with store.write() as session:
+        subscriptions.apply_changes(
+            session=session,
+            changes=[
+                StateChange(
+                    ann.id, ann.identity, group_id=newsletter.id, group_name="Newsletter",
+                    old=None, new="unsubscribed",
+                )
+            ],
+            source="import",
+            actor=ACTOR,
+        )  # fmt: skip
+
+    [event] = changes(store, ann)
+    assert (event.group_id, event.group_name) == (newsletter.id, "Newsletter")
+    assert stored(store, ann, newsletter) == "unsubscribed"

@@ -386,7 +386,7 @@ def _write_campaigns(db: Path, *, sent_and_cancelled: bool) -> None:
     recipients then used its one-click unsubscribe, and "Winter teaser", cancelled."""
     from snapshot_support import NOW
 
-    from app.core import campaigns, groups, landing, outbox, sending
+    from app.core import campaigns, groups, one_click, outbox, sending
     from app.core.body_template import DEFAULT_BODY
     from app.core.models import Delivery
 
@@ -449,7 +449,7 @@ def _write_campaigns(db: Path, *, sent_and_cancelled: bool) -> None:
                 .limit(2)
             ).all()
             for profile_id in first_two:
-                landing.one_click(session=session, profile_id=profile_id, campaign_id=autumn.id)
+                one_click.one_click(session=session, profile_id=profile_id, campaign_id=autumn.id)
     finally:
         store.dispose()
 

@@ -217,7 +217,7 @@ def test_a_store_that_fails_gets_a_plain_500_or_503(
     served_sqlite: Served, method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An unexpected failure: a plain message, no traceback, nothing changed."""
-    from app.core import landing
+    from app.core import landing, one_click
 
     served, w = served_sqlite, served_sqlite.world
 
@@ -225,7 +225,7 @@ def test_a_store_that_fails_gets_a_plain_500_or_503(
         raise RuntimeError("secret internals /etc/passwd")
 
     monkeypatch.setattr(landing, "page_for", broken)
-    monkeypatch.setattr(landing, "one_click_many", broken)
+    monkeypatch.setattr(one_click, "one_click_many", broken)
     before = snapshot(served)
     token = served.token(w.ann, w.campaign_none)
     answer = served.get(f"/p/{token}") if method == "GET" else served.post(f"/u/{token}", ONE_CLICK)

@@ -48,6 +48,7 @@ from app.core.csv_io.planning import (
     clean_overwrite,
     plan_import,
 )
+from app.core.csv_io.problems import SHOWN_PROBLEMS, CsvError, CsvProblem
 from app.core.csv_io.reading import (
     EMAIL_MAX,
     IDENTITY_MAX,
@@ -61,13 +62,7 @@ from app.core.csv_io.reading import (
     valid_email,
 )
 from app.core.csv_io.writing import SOURCE, ImportResult, apply_import, import_profiles
-from app.core.errors import (
-    SHOWN_PROBLEMS,
-    CsvError,
-    CsvProblem,
-    ImportCancelled,
-    ImportOutdated,
-)
+from app.core.errors import ImportCancelled, ImportOutdated
 from app.core.ledger import PROFILES_IMPORTED
 
 __all__ = [

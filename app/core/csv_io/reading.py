@@ -30,7 +30,8 @@ from app.core.csv_io.format import (
     Source,
     restore_cell,
 )
-from app.core.errors import CsvError, CsvProblem, InvalidInput
+from app.core.csv_io.problems import CsvError, CsvProblem
+from app.core.errors import InvalidInput
 from app.core.groups import name_key
 from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Group
 from app.core.text_rules import control_problem

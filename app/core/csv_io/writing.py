@@ -22,7 +22,7 @@ from app.core.csv_io.format import CHUNK, Cancel, Progress, Source, all_groups
 from app.core.csv_io.planning import ImportPlan, clean_overwrite, plan_parsed
 from app.core.csv_io.reading import read_csv
 from app.core.errors import ImportCancelled, ImportOutdated
-from app.core.models import SUBSCRIBED, Group, email_key
+from app.core.models import SUBSCRIBED, email_key
 from app.core.store import Store
 from app.core.subscriptions import apply_changes
 
@@ -99,8 +99,8 @@ def _write(
         ]
         writer.run(_PROFILE_UPDATE, _PROFILE_UPDATE_KEYS, values)
         advance(len(chunk))
-    groups: dict[int | None, Group | None] = {group.id: group for group in all_groups(session)}
-    groups[None] = None
+    names: dict[int | None, str | None] = {group.id: group.name for group in all_groups(session)}
+    names[None] = None
     reason = plan.reason  # only an overwritten unsubscribe carries the import's reason
     events = 0
     for chunk in bulk.chunks(plan.state_changes, CHUNK):
@@ -108,7 +108,8 @@ def _write(
             (
                 ids[identity] if pid is None else pid,
                 identity,
-                groups[gid],
+                gid,
+                names[gid],
                 old,
                 new,
                 reason if overwrites else None,

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
 
-from app.core import clock, groups, profiles, subscriptions, text_rules
+from app.core import clock, subscriptions, text_rules
 from app.core.errors import SubgroupsError
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.store import Store
@@ -126,19 +126,18 @@ class ChangeStateModal(ModalScreen[str | None]):
     def _save(self, target: int, status: str, reason: str) -> None:
         try:
             with self.store.write() as session:
-                profile = profiles.get_profile(session, self.identity)
-                group = None if target == ALL_EMAIL else groups.get_group(session, target)
-                event = subscriptions.set_state(
+                done = subscriptions.set_state_for(
                     session=session,
-                    profile=profile,
-                    group=group,
+                    identity=self.identity,
+                    group_id=None if target == ALL_EMAIL else target,
+                    all_email=target == ALL_EMAIL,
                     status=status,
                     source="console",
                     actor=clock.os_user(),
                     reason=reason,
                 )
-                what = "all email" if group is None else f"group {group.name!r}"
-            if event is None:
+            what = done.target
+            if not done.changed:
                 self.post_message(
                     self.Done(
                         f"{text_rules.shown(self.identity)} was already {status} for {what}; "

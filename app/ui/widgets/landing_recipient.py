@@ -4,15 +4,14 @@ A picker chooses the recipient (blank: the first profile); the page is drawn
 from the settings form as it stands, saved or not (a ``PageDraft``), with
 the person's effective state in each shown group and their real links.
 Ticking the page's boxes and pressing ctrl+o acts as that person, after
-asking: ``landing.save_choices`` with Source ``console``, so each change is
-one ``Channel Unsubscribed`` event, as if they had saved the page.
+asking: ``recipient.act_as_recipient`` (app/core) with Source ``console``, so
+each change is one ``Channel Unsubscribed`` event, as if they had saved the page.
 
 Reads and writes run in workers; a recipient read carries a generation
 number and an answer for an older pick is dropped.
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,18 +21,14 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from app.core import clock, landing, profiles, text_rules, tokens
-from app.core.errors import SubgroupsError, UnknownProfile
+from app.core import clock, landing, profiles, recipient, text_rules, tokens
+from app.core.errors import SubgroupsError
 from app.core.landing import PageSettings
-from app.core.models import SUBSCRIBED, UNSUBSCRIBED, Profile
+from app.core.models import SUBSCRIBED, UNSUBSCRIBED
+from app.ui.context import Console, console
 from app.ui.messages import GroupRow
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.widgets.landing_preview import GroupChoice, PageGroupText, PagePreview
-
-if TYPE_CHECKING:
-    from sqlmodel import Session
-
-    from app.ui.app import SubgroupsApp
 
 RECIPIENT_DELAY = 0.25  # seconds of quiet typing before the preview reads the recipient
 
@@ -70,25 +65,6 @@ class Recipient:
     token_error: str | None = None
 
 
-def find_recipient(session: "Session", query: str) -> tuple[Profile | None, str]:
-    """The profile the picker names (an exact identity, else the first match) and how."""
-    text = query.strip()
-    if not text:
-        first = profiles.search_profiles(session, "", limit=1)
-        if not first:
-            return None, "No profiles yet: the preview shows each group's default state."
-        return first[0], "the first profile"
-    try:
-        return profiles.get_profile(session, text), ""
-    except UnknownProfile:
-        pass
-    found = profiles.search_profiles(session, text, limit=2)
-    if not found:
-        return None, f"No profile matches {text!r}."
-    how = "the first of the profiles" if len(found) > 1 else "the profile"
-    return found[0], f"{how} matching {text!r}"
-
-
 class RecipientPane(Vertical):
     """The recipient picker, their page, and acting as them."""
 
@@ -118,8 +94,8 @@ class RecipientPane(Vertical):
         self._timer: Timer | None = None
 
     @property
-    def subgroups(self) -> "SubgroupsApp":
-        return cast("SubgroupsApp", self.app)
+    def subgroups(self) -> Console:
+        return console(self)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="landing-recipient-bar"):
@@ -161,7 +137,7 @@ class RecipientPane(Vertical):
     def _load(self, generation: int, query: str) -> None:
         try:
             with self.subgroups.store.read() as session:
-                profile, found_as = find_recipient(session, query)
+                profile, found_as = recipient.find_recipient(session, query)
                 if profile is None:
                     self.post_message(self.Loaded(generation, None, found_as))
                     return
@@ -182,7 +158,7 @@ class RecipientPane(Vertical):
             token_error = exc.message
         except OSError as exc:
             token_error = f"cannot read the link keyring: {exc.strerror or exc}"
-        recipient = Recipient(
+        person = Recipient(
             profile_id=page.profile_id,
             identity=page.identity,
             email=page.email,
@@ -193,7 +169,7 @@ class RecipientPane(Vertical):
             token=token,
             token_error=token_error,
         )
-        self.post_message(self.Loaded(generation, recipient))
+        self.post_message(self.Loaded(generation, person))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
@@ -431,19 +407,14 @@ class RecipientPane(Vertical):
         """
         try:
             with self.subgroups.store.write() as session:
-                # Locked: a change the person commits now waits for this save,
-                # so the untouched groups below are their current states.
-                page = landing.page_for(session, person.profile_id, lock=True)
-                ticked = {g.id for g in page.groups if group_changes.get(g.id, g.subscribed)}
-                events = landing.save_choices(
+                # Locks the person: a change they commit now waits for this save.
+                events = recipient.act_as_recipient(
                     session=session,
                     profile_id=person.profile_id,
-                    campaign_id=None,
-                    subscribed_group_ids=ticked,
-                    all_email=all_email or page.all_email,
-                    source="console",
-                    actor=clock.os_user(),
+                    group_choices=group_changes,
+                    all_email=all_email,
                     page_group_ids=page_ids,
+                    actor=clock.os_user(),
                 )
             self.post_message(self.Acted(person.identity, len(events)))
         except SubgroupsError as exc:

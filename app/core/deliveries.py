@@ -1,0 +1,106 @@
+"""A send's delivery rows: one per person claimed, and how their message went.
+
+A ``Delivery`` row is unique per (campaign, profile) and per (campaign,
+address key): the claim (``claim``) skips rows already there, so nobody and
+no address gets a campaign twice. ``record_batch`` settles a batch after the
+outbox had it; ``settle_crashed`` settles what a crashed send left claimed.
+The batch sender (``sending``) drives them.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, func, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from app.core.models import Delivery
+from app.core.outbox import Outbox
+
+DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
+
+# Delivery.status values.
+CLAIMED = "sending"  # claimed by a send; the message may or may not be out yet
+SENT = "sent"
+FAILED = "failed"  # the server refused it for good
+UNKNOWN = "unknown"  # a crash left it unclear whether it went out: never sent again
+
+
+def chunks(values: Sequence[int], size: int) -> list[Sequence[int]]:
+    """``values`` in slices of at most ``size`` (an IN list the database takes)."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def key_of(message_id: str) -> str:
+    """The outbox key inside a Message-ID: ``<c1.p2.abc@example.com>`` -> ``c1.p2.abc``."""
+    return message_id.strip().lstrip("<").rstrip(">").rpartition("@")[0]
+
+
+def claim(session: Session) -> Any:
+    """An INSERT into delivery that skips rows already there (the claim)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(DELIVERY).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return postgresql.insert(DELIVERY).on_conflict_do_nothing()
+    return insert(DELIVERY)  # pragma: no cover - the store supports the two above
+
+
+def count(session: Session, campaign_id: int, status: str) -> int:
+    """How many of the campaign's rows have this status."""
+    value = session.execute(
+        select(func.count())
+        .select_from(Delivery)
+        .where(col(Delivery.campaign_id) == campaign_id, col(Delivery.status) == status)
+    ).scalar_one()
+    return int(value)
+
+
+def settle_crashed(session: Session, campaign_id: int, outbox: Outbox) -> tuple[int, int]:
+    """Rows a crashed send left claimed: sent if the outbox has them, else unclaimed
+    (Maildir) or unknown (SMTP, which cannot be asked). Returns (recovered, unknown)."""
+    rows = session.execute(
+        select(Delivery.profile_id, Delivery.message_id).where(
+            col(Delivery.campaign_id) == campaign_id, col(Delivery.status) == CLAIMED
+        )
+    ).all()
+    if not rows:
+        return 0, 0
+    where = [DELIVERY.c.campaign_id == campaign_id, DELIVERY.c.status == CLAIMED]
+    if not outbox.idempotent:
+        session.execute(update(DELIVERY).where(*where).values(status=UNKNOWN))
+        return 0, len(rows)
+    keys = {key_of(message_id): int(pid) for pid, message_id in rows}
+    there = outbox.delivered_keys(keys)
+    found = [keys[k] for k in there]
+    for chunk in chunks(found, 900):
+        session.execute(
+            update(DELIVERY).where(*where, DELIVERY.c.profile_id.in_(chunk)).values(status=SENT)
+        )
+    session.execute(delete(DELIVERY).where(*where))
+    return len(found), 0
+
+
+def record_batch(
+    session: Session,
+    campaign_id: int,
+    batch: int,
+    *,
+    now: datetime,
+    sent: Sequence[int],
+    failed: Sequence[int],
+    unknown: Sequence[int],
+    not_sent: Sequence[int],
+) -> None:
+    """A batch's messages as they went; the rows of those never handed over are removed."""
+    this = [DELIVERY.c.campaign_id == campaign_id, DELIVERY.c.batch == batch]
+    for ids, status in ((sent, SENT), (failed, FAILED), (unknown, UNKNOWN)):
+        for chunk in chunks(ids, 900):
+            session.execute(
+                update(DELIVERY)
+                .where(*this, DELIVERY.c.profile_id.in_(chunk))
+                .values(status=status, sent_at=now)
+            )
+    for chunk in chunks(not_sent, 900):
+        session.execute(delete(DELIVERY).where(*this, DELIVERY.c.profile_id.in_(chunk)))
