@@ -16,11 +16,16 @@ from app.core import clock, subscriptions, text_rules
 from app.core.errors import SubgroupsError
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.store import Store
-from app.ui.widgets.columns import shorten
 
 ALL_EMAIL = -1
 # Group names longer than this are cut in the list, so "(now subscribed)" still shows.
 LABEL_WIDTH = 36
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the last one an ellipsis when cut (a Select's
+    options are one line: a long group name would push its state off the edge)."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from app.core.ledger import EventRecord
-from app.ui.widgets.event_labels import RESUBSCRIBED, is_resubscribe, label
+from app.ui.event_labels import RESUBSCRIBED, is_resubscribe, label
 
 KEY_WIDTH = 18
 

@@ -82,8 +82,3 @@ def cut(text: str, style: str = "") -> Text:
     """A cell that ends in an ellipsis when its column is narrower (never markup; control
     characters shown as escapes)."""
     return Text(text_rules.shown(text), style=style, no_wrap=True, overflow="ellipsis")
-
-
-def shorten(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters, the last one an ellipsis when cut."""
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"

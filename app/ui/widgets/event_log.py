@@ -23,8 +23,8 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from app.core import clock, text_rules
 from app.core.ledger import CHANNEL_UNSUBSCRIBED, SOURCES, EventRecord, summary
+from app.ui.event_labels import is_resubscribe, label
 from app.ui.modals.event_detail import EventDetailModal
-from app.ui.widgets.event_labels import is_resubscribe, label
 
 CAPACITY = 1000
 # The filter boxes: (id, placeholder, what it is matched against).
