@@ -47,7 +47,7 @@ async def toggle_group(pilot, clause: GroupsClause, name: str) -> None:  # type:
     """Move the clause's group list cursor to ``name`` with the arrow keys and press space."""
     selection_list = clause.query_one(SelectionList)
     selection_list.focus()
-    await pilot.pause()
+    await settle(pilot, lambda: selection_list.has_focus, what=f"the focus on the list, for {name}")
     labels = [
         str(selection_list.get_option_at_index(i).prompt)
         for i in range(selection_list.option_count)
@@ -117,8 +117,8 @@ async def test_build_count_save_and_edit_a_segment_by_keyboard(
         assert clause_counts(section) == [f"{n:,} people" for n in want.clauses]
         assert total_text(section).startswith(f"Total: {want.total:,} of 3,000 profiles")
         assert sentence_text(section) == (
-            "People subscribed to any of Newsletter, Product updates, and not subscribed to Promotions, "
-            "and country is DE"
+            "People subscribed to any of Newsletter, Product updates, "
+            "and not subscribed to Promotions, and country is DE"
         )
         assert 0 < want.total < want.clauses[0]
 
