@@ -80,18 +80,24 @@ def load_sample_store(path: Path) -> None:
 
 
 def console_on(
-    size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+    size: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    offer_sample_data: bool = False,
+    outbox_dir: Path | None = None,
 ) -> tuple[SubgroupsApp, Store]:
     """The console on ./store.db, for a terminal of ``size``.
 
     The store is named by a relative path so the header shows "store.db";
     COLUMNS and LINES tell Rich the terminal's size, as a real terminal would.
+    ``offer_sample_data`` and ``outbox_dir`` are passed on to the console (an
+    outbox named by a relative path keeps temporary folders off the screen).
     """
     monkeypatch.setenv("COLUMNS", str(size[0]))
     monkeypatch.setenv("LINES", str(size[1]))
     url = f"sqlite:///{STORE_NAME}"
     store = Store(engine=make_engine(url), url=url)
-    app = SubgroupsApp(store=store, offer_sample_data=False)
+    app = SubgroupsApp(store=store, offer_sample_data=offer_sample_data, outbox_dir=outbox_dir)
     app.animation_level = "none"
     return app, store
 

@@ -100,6 +100,15 @@ def test_saved_segment_with_a_long_name(
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
 
 
+def _last_condition_in_view(section: SegmentsSection) -> bool:
+    """The last condition of the segment builder lies wholly inside its scroll's view."""
+    from textual.containers import VerticalScroll
+
+    view = section.query_one("#segment-clauses", VerticalScroll).content_region
+    box = list(section.query(ClauseEditor))[-1].region
+    return box.height > 0 and view.y <= box.y and box.bottom <= view.bottom
+
+
 def test_segment_builder_third_condition_at_80x24(
     snap_compare, console, sample_store: Path
 ) -> None:
@@ -132,6 +141,8 @@ def test_segment_builder_third_condition_at_80x24(
                 and "people" in str(list(section.query(".clause-count"))[-1].render())
             ),
         )
-        await pilot.pause(0.1)
+        # Its count may grow the sentence and shrink the view: wait until the section
+        # has scrolled the new condition, borders and all, into view (what this shows).
+        await settle(pilot, lambda: _last_condition_in_view(section))
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))

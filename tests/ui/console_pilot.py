@@ -80,6 +80,21 @@ async def settle(
         await pilot.pause(0.02)
 
 
+async def wait_for(
+    pilot: Pilot[None], until: Callable[[], bool], *, timeout: float = 5.0, what: str = ""
+) -> None:
+    """Wait until ``until()`` holds, whatever workers run (settle would wait for them too).
+
+    For a test that holds a worker on purpose (a slow store, a send in progress)
+    and waits for something else meanwhile.
+    """
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or 'a condition'}")
+        await pilot.pause(0.02)
+
+
 def groups_loaded(app: SubgroupsApp) -> bool:
     """The groups table is filled and every count cell holds a number."""
     section = app.query_one(GroupsSection)

@@ -6,9 +6,9 @@ Maildir), and explain a campaign for a person from the Profiles screen."""
 
 from pathlib import Path
 
-from console_pilot import SIZE, paste, settle, start, table_rows
+from console_pilot import SIZE, paste, settle, start, table_rows, wait_for
 from sqlmodel import col, func, select
-from textual.widgets import DataTable, Input, SelectionList, Static, TextArea
+from textual.widgets import DataTable, Input, Select, SelectionList, Static, TextArea
 
 from app.core import campaigns, eligibility, groups
 from app.core.models import Delivery
@@ -52,7 +52,7 @@ def reach_shown(app: SubgroupsApp, breakdown_id: str) -> int | None:
 async def toggle(pilot, picker: SelectionList, name: str) -> None:  # type: ignore[no-untyped-def, type-arg]
     """Move the picker's cursor to ``name`` with the arrow keys and press space."""
     picker.focus()
-    await pilot.pause()
+    await settle(pilot, lambda: picker.has_focus, what=f"the focus on the picker, for {name}")
     labels = [str(picker.get_option_at_index(i).prompt) for i in range(picker.option_count)]
     target = labels.index(name)
     while picker.highlighted != target:
@@ -285,7 +285,8 @@ async def test_explain_a_campaign_from_a_profile(  # type: ignore[no-untyped-def
         assert modal.query_one("#explain-identity", Input).value == LEFT_PROMOTIONS
         # The campaign picker has focus: open it, take the first (only) campaign.
         await pilot.press("enter")
-        await pilot.pause()
+        picker = modal.query_one("#explain-campaign", Select)
+        await settle(pilot, lambda: picker.expanded, what="the campaign list to open")
         await pilot.press("down", "enter")
         await settle(pilot, lambda: bool(modal.query(ExplainRow)), what="the explanation")
         rows = {row.step.key: (row.step.passed, row.step.detail) for row in modal.query(ExplainRow)}
@@ -328,24 +329,29 @@ async def test_cancel_a_send_then_send_the_rest(  # type: ignore[no-untyped-def]
 ) -> None:
     """Escape while sending stops after the batch in hand: the campaign is paused with
     part of the audience mailed; sending again mails the rest, nobody twice."""
-    import time
+    import threading
 
     from app.core import sending
     from app.ui.modals import send_campaign as send_modal
 
     real_send = sending.send_campaign
+    escaped = threading.Event()  # set by the test once Escape has been handled
+    sends: list[int] = []
 
-    def slow_send(**kwargs):  # type: ignore[no-untyped-def]
-        """Small batches, each taking a moment: time to press Escape mid-send."""
+    def held_send(**kwargs):  # type: ignore[no-untyped-def]
+        """Small batches; the first send holds after its first batch until Escape."""
         progress = kwargs.pop("progress")
+        first_send = not sends
+        sends.append(1)
 
-        def slowly(p: sending.SendProgress) -> None:
-            time.sleep(0.05)
+        def holding(p: sending.SendProgress) -> None:
             progress(p)
+            if first_send and not escaped.is_set():  # the first batch is in
+                assert escaped.wait(timeout=10), "Escape was never pressed"
 
-        return real_send(**kwargs, progress=slowly, batch_size=100)
+        return real_send(**kwargs, progress=holding, batch_size=100)
 
-    monkeypatch.setattr(send_modal.sending, "send_campaign", slow_send)
+    monkeypatch.setattr(send_modal.sending, "send_campaign", held_send)
     check: Store = open_db(sample_db)
     with check.write() as session:
         made = campaigns.create_campaign(
@@ -374,10 +380,7 @@ async def test_cancel_a_send_then_send_the_rest(  # type: ignore[no-untyped-def]
         await settle(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
         # Not settle(): it would wait for the send worker to finish.
-        for _ in range(200):
-            if isinstance(app.screen, SendModal):
-                break
-            await pilot.pause(0.01)
+        await wait_for(pilot, lambda: isinstance(app.screen, SendModal), what="the send dialog")
 
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
@@ -390,6 +393,7 @@ async def test_cancel_a_send_then_send_the_rest(  # type: ignore[no-untyped-def]
         modal = app.screen
         assert isinstance(modal, SendModal)
         await pilot.press("escape")
+        escaped.set()
         await settle(pilot, lambda: modal.summary is not None, timeout=30, what="the pause")
         assert modal.summary is not None and modal.summary.startswith("Paused after")
         await pilot.press("enter")

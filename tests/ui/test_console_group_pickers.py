@@ -62,7 +62,7 @@ async def test_the_segment_builder_filters_its_groups_and_keeps_ticks(
         clause = section.query_one(GroupsClause)
         listing = clause.query_one(SelectionList)
         listing.focus()
-        await pilot.pause()
+        await settle(pilot, lambda: listing.has_focus, what="the focus on the group list")
         # Tick one group the slow way, then find Newsletter by typing.
         await pilot.press("down", "down", "space")
         assert "Local list 02" in [str(p) for p in shown_labels(listing)][2:3]
@@ -94,7 +94,7 @@ async def test_the_landing_page_groups_filter_as_you_type(fifty_db: Path, make_a
         await settle(pilot, lambda: listing.option_count == 50, what="the shown groups")
         assert form.shown() == set(ids.values())
         listing.focus()
-        await pilot.pause()
+        await settle(pilot, lambda: listing.has_focus, what="the focus on the group list")
         await pilot.press(*"news")
         assert shown_labels(listing) == ["Newsletter"]
         await pilot.press("enter", "space")  # untick: hide Newsletter from the page
@@ -122,7 +122,7 @@ async def test_the_change_state_dialog_finds_a_group_by_typing(fifty_db: Path, m
         assert isinstance(form, ChangeStateModal)
         target = form.query_one("#target", Select)
         await pilot.press("shift+tab", "enter")
-        await pilot.pause()
+        await settle(pilot, lambda: target.expanded, what="the list of targets to open")
         await pilot.press(*"news", "enter")
         assert target.value == ids["Newsletter"]
 

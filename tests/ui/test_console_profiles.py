@@ -1,7 +1,7 @@
 """The Profiles section: switching to it, searching, a person's effective state
 and its origin per group, and changing a state with a reason."""
 
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from console_pilot import (
     settle,
     start,
     table_rows,
+    wait_for,
 )
 from textual.widgets import ContentSwitcher, DataTable, Input, RadioSet, Select, Static
 
@@ -296,7 +297,7 @@ async def test_escape_cancels_and_s_unsubscribes_from_all_email(
         await pilot.press("shift+tab")
         assert app.focused is target
         await pilot.press("enter")  # opens the list; typing finds the option
-        await pilot.pause()
+        await settle(pilot, lambda: target.expanded, what="the list of targets to open")
         await pilot.press(*"all", "enter")
         assert target.value == ALL_EMAIL
         # The form offers the other state of what is chosen: all email is subscribed now.
@@ -325,7 +326,8 @@ async def test_escape_cancels_and_s_unsubscribes_from_all_email(
 async def test_after_a_search_the_detail_shows_a_profile_from_the_results(
     sample_db: Path, make_app, open_db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The race made certain: reading the previously shown profile is slow (a busy store)."""
+    """The race made certain: r reloads the shown person, and that read is held (a busy
+    store) until a search has shown its results; then its stale result arrives."""
     app = make_app(sample_db)
     store = open_db(sample_db)
     previous = first_profile(store).identity
@@ -333,24 +335,106 @@ async def test_after_a_search_the_detail_shows_a_profile_from_the_results(
         hits = [p.identity for p in profiles.search_profiles(session, "tanaka")]
     assert previous not in hits
     read = profiles.profile_view
-    loaded = set()
+    armed = threading.Event()  # set by the test once the console has loaded
+    release = threading.Event()  # set by the test: the held reads may finish
+    held: list[str] = []  # reads of the previous person held while armed
+    stale: list[str] = []  # results of those reads posted to the section
 
     def slow_for_previous(session, identity, **kwargs):  # type: ignore[no-untyped-def]
-        if identity == previous and identity in loaded:
-            time.sleep(0.5)
-        loaded.add(identity)
+        if identity == previous and armed.is_set():
+            held.append(identity)
+            assert release.wait(timeout=10), "the held read was never released"
         return read(session, identity, **kwargs)
 
     monkeypatch.setattr(profiles, "profile_view", slow_for_previous)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
+        section = app.query_one(ProfilesSection)
+        post = section.post_message
+
+        def noting_stale_results(message):  # type: ignore[no-untyped-def]
+            """Post as the section does; note each held read's result."""
+            posted = post(message)
+            view = getattr(message, "view", None)
+            if view is not None and view.identity == previous and release.is_set():
+                stale.append(view.identity)
+            return posted
+
+        monkeypatch.setattr(section, "post_message", noting_stale_results)
         await pilot.press("2")
         assert shown_identity(app) == previous
+        armed.set()
+        await pilot.press("r")  # reload: search again, read the shown person again (held)
+        found = app.query_one("#profiles-found", Static)
+        await wait_for(
+            pilot,
+            lambda: bool(held) and str(found.render()).endswith("in the store"),
+            what="the reload's search, with its read of the shown person held",
+        )
         await search_for(pilot, "tanaka")
+        assert shown_identity(app) in hits
         # A superseded (cancelled) thread worker no longer counts as running, but its
-        # thread finishes its read and posts the result: give it the time it takes.
-        await pilot.pause(0.6)
-        await settle(pilot)
+        # thread finishes its read and posts the result: let the held reads go, wait
+        # until each has posted (settle then handles all that was posted before it).
+        release.set()
+        await settle(pilot, lambda: len(stale) == len(held), what="the stale reads' results")
         table = app.query_one("#profiles-table", DataTable)
         assert column(table) == hits
         assert shown_identity(app) == column(table)[table.cursor_row]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reported: a superseded search's results replace the newer search's (no guard)",
+)
+async def test_a_superseded_search_does_not_replace_the_newer_results(
+    sample_db: Path, make_app, open_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search race made certain: the search for "tanaka" is held (a busy store) while
+    the user replaces it with "ito"; when it finally answers, the list and the count
+    must still be those of "ito", the text in the box."""
+    app = make_app(sample_db)
+    store = open_db(sample_db)
+    with store.read() as session:
+        ito = [p.identity for p in profiles.search_profiles(session, "ito")]
+    search = profiles.search_profiles
+    release = threading.Event()  # set by the test: the held search may finish
+    held: list[str] = []  # searches held
+    stale: list[str] = []  # their results, posted to the section after the release
+
+    def slow_for_tanaka(session, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if query == "tanaka":
+            held.append(query)
+            assert release.wait(timeout=10), "the held search was never released"
+        return search(session, query, *args, **kwargs)
+
+    monkeypatch.setattr(profiles, "search_profiles", slow_for_tanaka)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        section = app.query_one(ProfilesSection)
+        post = section.post_message
+
+        def noting_stale_results(message):  # type: ignore[no-untyped-def]
+            """Post as the section does; note the held search's results."""
+            posted = post(message)
+            if getattr(message, "query", None) == "tanaka" and release.is_set():
+                stale.append("tanaka")
+            return posted
+
+        monkeypatch.setattr(section, "post_message", noting_stale_results)
+        await pilot.press("2", "slash")
+        await paste(pilot, "tanaka")
+        await wait_for(pilot, lambda: bool(held), what="the search for 'tanaka' to start")
+        await pilot.press("ctrl+u")  # clear the box, then the newer search
+        await paste(pilot, "ito")
+        found = app.query_one("#profiles-found", Static)
+        await settle(
+            pilot,
+            lambda: str(found.render()).endswith("matching 'ito'"),
+            what="the search for 'ito'",
+        )
+        release.set()
+        await settle(pilot, lambda: len(stale) == len(held), what="the held search's results")
+        assert app.query_one("#profile-search", Input).value == "ito"
+        assert str(found.render()).endswith("matching 'ito'")
+        assert column(app.query_one("#profiles-table", DataTable)) == ito

@@ -36,9 +36,13 @@ async def test_an_added_condition_is_in_view_with_the_focus_at_80x24(
                 lambda c=count: (
                     len(section.query(ClauseEditor)) == c + 1
                     and "…" not in str(list(section.query(".clause-count"))[-1].render())
+                    and app.focused is not None
+                    and list(section.query(ClauseEditor))[-1] in app.focused.ancestors
                 ),
+                what=f"the condition {key} adds, counted and focused",
             )
-            await pilot.pause(0.1)
+            # Focused and scrolled to in one callback; settle() lets the scroll be drawn.
+            await settle(pilot)
             added = list(section.query(ClauseEditor))[-1]
             assert isinstance(added, kind)
             focused = app.focused

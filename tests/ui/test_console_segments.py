@@ -48,7 +48,7 @@ async def toggle_group(pilot, clause: GroupsClause, name: str) -> None:  # type:
     """Move the clause's group list cursor to ``name`` with the arrow keys and press space."""
     selection_list = clause.query_one(SelectionList)
     selection_list.focus()
-    await pilot.pause()
+    await settle(pilot, lambda: selection_list.has_focus, what=f"the focus on the list, for {name}")
     labels = [
         str(selection_list.get_option_at_index(i).prompt)
         for i in range(selection_list.option_count)
