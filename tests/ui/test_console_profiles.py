@@ -383,10 +383,6 @@ async def test_after_a_search_the_detail_shows_a_profile_from_the_results(
         assert shown_identity(app) == column(table)[table.cursor_row]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: a superseded search's results replace the newer search's (no guard)",
-)
 async def test_a_superseded_search_does_not_replace_the_newer_results(
     sample_db: Path, make_app, open_db, monkeypatch: pytest.MonkeyPatch
 ) -> None:

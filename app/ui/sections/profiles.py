@@ -85,6 +85,7 @@ class ProfilesSection(Section):
         query: str
         hits: list[ProfileHit]
         total: int
+        generation: int = 0
 
     @dataclass
     class Shown(Message):
@@ -97,6 +98,7 @@ class ProfilesSection(Section):
         # The results shown (None before the first search).
         self._hits: list[ProfileHit] | None = None
         self._search_timer: Timer | None = None
+        self._search_generation = 0  # the newest search; older results are dropped
         # The identity most recently asked for: older reads that finish later are dropped.
         self._requested: str | None = None
 
@@ -145,13 +147,19 @@ class ProfilesSection(Section):
     def _query_submitted(self) -> None:
         self.query_one("#profiles-table", DataTable).focus()
 
-    @work(thread=True, exclusive=True, group="profiles.search")
     def search(self, query: str) -> None:
+        """Search in a worker; only the newest search's results are shown (a superseded
+        worker's thread still finishes its read and posts, and may post last)."""
+        self._search_generation += 1
+        self._search(query, self._search_generation)
+
+    @work(thread=True, exclusive=True, group="profiles.search")
+    def _search(self, query: str, generation: int) -> None:
         with self.subgroups.store.read() as session:
             found = profiles.search_profiles(session, query)
             total = profiles.count_profiles(session)
         hits = [ProfileHit(p.identity, p.email or "", p.name, p.all_email) for p in found]
-        self.post_message(self.Found(query, hits, total))
+        self.post_message(self.Found(query, hits, total, generation))
 
     def _fill_results(self, hits: list[ProfileHit]) -> None:
         """The results, columns fitted: long identities and names end in "…", All email shows."""
@@ -177,6 +185,8 @@ class ProfilesSection(Section):
 
     @on(Found)
     def _found(self, message: Found) -> None:
+        if message.generation != self._search_generation:
+            return  # a superseded search: the box now says something else
         table = self.query_one("#profiles-table", DataTable)
         self._hits = message.hits
         self._fill_results(message.hits)
