@@ -291,16 +291,17 @@ class Explanation:
 
 def _last_change(session: Session, profile_id: int, group_id: int | None) -> str:
     """' on 2026-11-20 via landing_page (campaign 3)' for the latest change, or ''."""
-    query = (
-        select(Event)
-        .where(col(Event.name) == ledger.CHANNEL_UNSUBSCRIBED, col(Event.profile_id) == profile_id)
-        .order_by(col(Event.id).desc())
-        .limit(1)
+    # By person only (newest first), the name and group checked here: a filter
+    # on the name lets a planner walk the name's index, shared by nearly every event.
+    query = select(Event).where(col(Event.profile_id) == profile_id).order_by(col(Event.id).desc())
+    event = next(
+        (
+            e
+            for e in session.exec(query).all()
+            if e.name == ledger.CHANNEL_UNSUBSCRIBED and e.group_id == group_id
+        ),
+        None,
     )
-    query = query.where(
-        col(Event.group_id).is_(None) if group_id is None else col(Event.group_id) == group_id
-    )
-    event = session.exec(query).first()
     if event is None:
         return ""
     via = f" via {event.source}"

@@ -187,6 +187,35 @@ def _v6_store_id(conn: Connection) -> None:
     _set_meta(conn, LEGACY_LINKS_KEY, clock.now().date().isoformat())
 
 
+def _v7_ledger_by_person(conn: Connection) -> None:
+    """Version 7: a person's events are found by person, newest first (issue 10).
+
+    The profile view read a person's history through the event-name index,
+    which nearly every event shares (2.1 s for 15 rows at 5M events). The
+    ledger gets (profile_id, id) in place of (profile_id, group_id, id), and
+    loses the index on group_id alone, which no query needs and a planner may
+    walk for a whole group. The name index stays: ``events --name`` and the
+    log's filter use it.
+    """
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_ledger_event_profile ON ledger_event (profile_id, id)"
+    )
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_ledger_event_profile_group")
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_ledger_event_group_id")
+
+
+def analyze(conn: Connection) -> None:
+    """Give the planner fresh statistics (after an upgrade, a seed).
+
+    Without them SQLite guesses that every index is selective and may walk
+    one that most rows share. On SQLite each index is sampled (analysis_limit),
+    so this stays quick at millions of rows.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
+    conn.exec_driver_sql("ANALYZE")
+
+
 # version -> the step that brings a store from version-1 to version.
 STEPS: dict[int, Callable[[Connection], None]] = {
     2: _v2_tables_for_later_sections,
@@ -194,6 +223,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     4: _v4_covering_group_state_index,
     5: _v5_address_keys_and_send_leases,
     6: _v6_store_id,
+    7: _v7_ledger_by_person,
 }
 LATEST_VERSION = max(STEPS, default=1)
 
@@ -279,4 +309,6 @@ def upgrade(engine: Engine, *, name: str, create: bool = True) -> Upgraded:
         for step_version in range(version + 1, LATEST_VERSION + 1):
             STEPS[step_version](conn)
             _stamp(conn, step_version)
+        if version < LATEST_VERSION:
+            analyze(conn)
         return Upgraded(version=LATEST_VERSION, created=False)

@@ -141,14 +141,17 @@ class Event(SQLModel, table=True):
     """One immutable ledger entry (the database refuses UPDATE and DELETE)."""
 
     __tablename__ = "ledger_event"
-    __table_args__ = (Index("ix_ledger_event_profile_group", "profile_id", "group_id", "id"),)
+    # A person's events, newest first (the profile view, "why not sent"): schema
+    # version 7. The name index serves ``events --name`` and the log's filter;
+    # no query picks events by group id alone, so it has no index of its own.
+    __table_args__ = (Index("ix_ledger_event_profile", "profile_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     ts: datetime = Field(sa_column=utc_column())
     name: str = Field(max_length=64, index=True)
     identity: str | None = Field(default=None, max_length=320)
     profile_id: int | None = Field(default=None)
-    group_id: int | None = Field(default=None, index=True)
+    group_id: int | None = Field(default=None)
     campaign_id: int | None = Field(default=None)
     source: str = Field(max_length=32)
     actor: str = Field(default="", max_length=128)

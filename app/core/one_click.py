@@ -71,12 +71,12 @@ _PEOPLE_FOR_UPDATE = (
     .order_by(bulk.PROFILE.c.id)  # PostgreSQL: lock in one order, so batches cannot deadlock
     .with_for_update()
 )
+# By profile only (the primary key's lead column), the groups kept in Python:
+# with "group_id IN" too, SQLite walked whole groups through the (group, state)
+# index, 7-11 ms a batch at 1M profiles. A profile has few states.
 _STATES_OF = core_select(
     bulk.GROUP_STATE.c.profile_id, bulk.GROUP_STATE.c.group_id, bulk.GROUP_STATE.c.state
-).where(
-    bulk.GROUP_STATE.c.profile_id.in_(bindparam("profiles", expanding=True)),
-    bulk.GROUP_STATE.c.group_id.in_(bindparam("groups", expanding=True)),
-)
+).where(bulk.GROUP_STATE.c.profile_id.in_(bindparam("profiles", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -177,10 +177,8 @@ def one_click_many(
     ts = now or clock.now()
     stored: dict[tuple[int, int], str] = {}
     if group_ids and people:
-        rows = connection.execute(
-            _STATES_OF, {"profiles": sorted(people), "groups": sorted(group_ids)}
-        )
-        stored = {(pid, gid): state for pid, gid, state in rows}
+        rows = connection.execute(_STATES_OF, {"profiles": sorted(people)})
+        stored = {(pid, gid): state for pid, gid, state in rows if gid in group_ids}
     channel = {pid: all_email for pid, (_, all_email) in people.items()}
     plans: dict[int | None, list[subscriptions.StateChange]] = {}
     results: list[UnsubscribeScope | UnknownProfile] = []

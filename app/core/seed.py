@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.core import bulk, clock, ledger
+from app.core import bulk, clock, ledger, migrations
 from app.core import groups as group_service
 from app.core.errors import InvalidInput, RuleRefused
 from app.core.models import (
@@ -486,6 +486,8 @@ def load_sample_data(
             now=now,
             properties={"Groups": len(created), "Profiles": len(ids), "States": states},
         )
+    with store.engine.begin() as conn:
+        migrations.analyze(conn)  # the planner's statistics for the rows just written
     if progress:
         progress(total, total)
     return SeedSummary(

@@ -10,7 +10,7 @@ import random
 import time
 from datetime import datetime, timedelta
 
-from app.core import bulk, clock, ledger
+from app.core import bulk, clock, ledger, migrations
 from app.core.errors import InvalidInput
 from app.core.models import (
     POLICY_OPT_IN,
@@ -176,6 +176,8 @@ def seed_synthetic(
                 "Synthetic": True,
             },
         )
+    with store.engine.begin() as conn:
+        migrations.analyze(conn)  # the planner's statistics for the rows just written
     return SeedSummary(
         groups=groups,
         profiles=profiles,
