@@ -198,7 +198,7 @@ def test_a_new_store_has_every_table_and_the_latest_version(store: Store) -> Non
     expected = {m.__tablename__ for m in (*models.TABLES_V1, *models.TABLES_V2)}  # type: ignore[attr-defined]
 
     assert expected <= table_names(store)
-    assert version_of(store) == migrations.LATEST_VERSION == 6
+    assert version_of(store) == migrations.LATEST_VERSION == 7
 
 
 def _build_version_1_store(url: str) -> None:
@@ -213,6 +213,15 @@ def _build_version_1_store(url: str) -> None:
         conn.execute(
             text("CREATE INDEX ix_group_state_group_state ON group_state (group_id, state)")
         )
+        # Until version 7 the ledger had (profile, group, id) and group_id indexes.
+        conn.execute(text("DROP INDEX ix_ledger_event_profile"))
+        conn.execute(
+            text(
+                "CREATE INDEX ix_ledger_event_profile_group "
+                "ON ledger_event (profile_id, group_id, id)"
+            )
+        )
+        conn.execute(text("CREATE INDEX ix_ledger_event_group_id ON ledger_event (group_id)"))
         if conn.dialect.name == "postgresql":
             # Version 1 had 64-character name keys (version 3 widened them).
             conn.execute(
@@ -247,6 +256,13 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str)
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("group_state")}
         assert "ix_group_state_group_state_profile" in indexes
         assert "ix_group_state_group_state" not in indexes
+        # Version 7: the ledger is read by person, never by a group alone.
+        ledger_indexes = {i["name"] for i in inspect(store.engine).get_indexes("ledger_event")}
+        assert "ix_ledger_event_profile" in ledger_indexes
+        assert not {"ix_ledger_event_profile_group", "ix_ledger_event_group_id"} & ledger_indexes
+        if store.engine.dialect.name == "sqlite":  # the upgrade left the planner statistics
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar()
         with store.read() as session:
             (group,) = groups.list_groups(session)
             assert group.name == "Newsletter"
