@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.core import clock
+from app.core.ledger_wakeups import notify_followers
 from app.core.models import Event
 
 CHANNEL_UNSUBSCRIBED = "Channel Unsubscribed"
@@ -58,6 +59,7 @@ def record(
     )
     session.add(event)
     session.flush()
+    notify_followers(session)
     return event
 
 
