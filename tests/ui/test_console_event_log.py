@@ -344,3 +344,33 @@ def test_the_event_detail_shows_control_characters_escaped() -> None:
     assert rows["Reason"] == "\\x1b]0;owned\\x07[b]x[/b]"
     assert rows["Old State"] == "null" and rows["Note"] == "(empty)"
     assert not any(ch in value for value in rows.values() for ch in "\x1b\x07\n")
+
+
+async def test_the_console_reads_the_ledger_only_when_it_changed(
+    sample_db: Path, make_app, open_db
+) -> None:
+    """Asked every tick whether the ledger changed (data_version), read only when it did."""
+    from sqlalchemy import event
+
+    app = make_app(sample_db, poll_seconds=0.02)
+    cli = open_db(sample_db)
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "ledger_event" in statement:
+            reads.append(statement)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        before = len(log_lines(app))
+        event.listen(app.store.engine, "before_cursor_execute", count)
+        wakeups = app.ledger_wakeups
+        assert wakeups is not None
+        checks = wakeups.checks
+        while wakeups.checks < checks + 10:
+            await pilot.pause(0.02)
+        assert reads == []  # ten ticks, nothing new: the ledger was never read
+        create_group_elsewhere(cli, "From the CLI")
+        while len(log_lines(app)) < before + 1:
+            await pilot.pause(0.02)
+        assert "From the CLI" in log_lines(app)[-1]
