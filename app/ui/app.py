@@ -6,6 +6,7 @@ modes, so the event log pane is one widget fed by one poller and keeps its
 history, pause and filters while you move between sections.
 """
 
+import asyncio
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from app.core.ledger_wakeups import LedgerWakeups
 from app.core.store import Store
 from app.resources import resource_dir
 from app.ui.commands import SubgroupsCommands
+from app.ui.daemon_executor import DaemonExecutor
 from app.ui.messages import NewEvents, RunSectionAction, StoreChanged
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.help import HelpScreen
@@ -180,6 +182,10 @@ class SubgroupsApp(App[None]):
                     yield section_class(id=key)
             yield EventLogPane(id="event-log")
         yield Footer()
+
+    def on_load(self) -> None:
+        # Before any worker starts: thread workers on daemon threads quitting never waits for.
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())
 
     def on_mount(self) -> None:
         self.sub_title = self.store.display_name + (
