@@ -2,11 +2,12 @@
 and with ``--follow`` new events as they are written."""
 
 import argparse
-import time
+import threading
 
 from app.cli.options import Command, db_option, json_option, positive_int
 from app.cli.output import json_line, local_time
 from app.core import groups, ledger
+from app.core.ledger_wakeups import LedgerWakeups
 from app.core.store import Store
 from app.core.text_rules import shown
 
@@ -43,6 +44,8 @@ def _event_matches(event: ledger.EventRecord, args: argparse.Namespace) -> bool:
 
 
 def events(args: argparse.Namespace, store: Store) -> int:
+    # Made before the first read (a commit after it wakes the loop); reads only on a change.
+    wakeups = LedgerWakeups(store.engine) if args.follow else None
     with store.read() as session:
         if args.group:
             groups.find_group(session, args.group)
@@ -50,11 +53,10 @@ def events(args: argparse.Namespace, store: Store) -> int:
         follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
     for event in recent:
         _print_event(event, args.json)
-    if not args.follow:
+    if wakeups is None:
         return 0
     try:
-        while True:
-            time.sleep(0.25)
+        while wakeups.wait(threading.Event()):
             with store.read() as session:
                 fresh = follower.poll(session)
             for event in fresh:
@@ -62,6 +64,9 @@ def events(args: argparse.Namespace, store: Store) -> int:
                     _print_event(event, args.json)
     except KeyboardInterrupt:
         return 0
+    finally:
+        wakeups.close()
+    return 0
 
 
 COMMANDS: dict[str, Command] = {"events": events}

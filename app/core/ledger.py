@@ -14,6 +14,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.core import clock
+from app.core.ledger_wakeups import notify_followers
 from app.core.models import Event
 
 CHANNEL_UNSUBSCRIBED = "Channel Unsubscribed"
@@ -59,6 +60,7 @@ def record(
     )
     session.add(event)
     session.flush()
+    notify_followers(session)
     return event
 
 

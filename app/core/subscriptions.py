@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
-from app.core import bulk, clock, groups, ledger, profiles
+from app.core import bulk, clock, groups, ledger, ledger_wakeups, profiles
 from app.core.errors import InvalidInput, RuleRefused, UnknownProfile
 from app.core.ledger import EventRecord
 from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Event, Group, GroupState, Profile
@@ -358,6 +358,8 @@ def apply_changes(
     writer.run(_STATE_UPDATE, _STATE_UPDATE_KEYS, changed_states)
     writer.run(_CHANNEL_UPDATE, _CHANNEL_UPDATE_KEYS, channel)
     writer.insert(bulk.EVENT, _EVENT_KEYS, events)
+    if events:
+        ledger_wakeups.notify_followers(session)
     return len(events)
 
 

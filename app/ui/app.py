@@ -6,6 +6,7 @@ modes, so the event log pane is one widget fed by one poller and keeps its
 history, pause and filters while you move between sections.
 """
 
+import asyncio
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,9 +27,11 @@ from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, Text
 from textual.worker import get_current_worker
 
 from app.core import clock, ledger
+from app.core.ledger_wakeups import LedgerWakeups
 from app.core.store import Store
 from app.resources import resource_dir
 from app.ui.commands import SubgroupsCommands
+from app.ui.daemon_executor import DaemonExecutor
 from app.ui.messages import NewEvents, RunSectionAction, StoreChanged
 from app.ui.modals.confirm import ConfirmModal
 from app.ui.modals.help import HelpScreen
@@ -38,7 +41,7 @@ from app.ui.sections.registry import SECTIONS
 from app.ui.widgets.event_log import EventLogPane, LogLines
 
 STYLES = resource_dir("styles")
-POLL_SECONDS = 0.3
+POLL_SECONDS = 0.05  # how often the ledger is asked whether it changed (not read)
 INITIAL_EVENTS = 50
 
 
@@ -160,6 +163,8 @@ class SubgroupsApp(App[None]):
         # Set when the console starts quitting: long thread work (the ledger
         # poller, a segment index build) checks it and stops.
         self.closing = threading.Event()
+        # What tells the ledger poller to read (set when it starts).
+        self.ledger_wakeups: LedgerWakeups | None = None
         # New ledger events, from any process: each section decides what to read again.
         self.store_changes: Signal[StoreChanged] = Signal(self, "store-changes")
         # The changes of a burst of events, published once it is over (a 0.5 s timer).
@@ -177,6 +182,10 @@ class SubgroupsApp(App[None]):
                     yield section_class(id=key)
             yield EventLogPane(id="event-log")
         yield Footer()
+
+    def on_load(self) -> None:
+        # Before any worker starts: thread workers on daemon threads quitting never waits for.
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())
 
     def on_mount(self) -> None:
         self.sub_title = self.store.display_name + (
@@ -318,29 +327,48 @@ class SubgroupsApp(App[None]):
 
     @work(thread=True, exclusive=True, group="ledger", name="ledger poller")
     def poll_ledger(self) -> None:
-        """Watch the ledger for events from any process and hand them to the UI."""
-        with self.store.read() as session:
-            initial = ledger.recent_events(session, limit=INITIAL_EVENTS)
-            follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
-        self.post_message(NewEvents(initial, initial=True))
-        worker = get_current_worker()
-        while not self.closing.wait(self.poll_seconds) and not worker.is_cancelled:
-            try:
-                with self.store.read() as session:
-                    fresh = follower.poll(session)
-            except OperationalError:
-                continue  # busy or briefly unavailable: try again next tick
-            if len(fresh) >= ledger.PAGE:
-                # A bulk write (an import, the sample data): show its newest
-                # events and say how many went by, rather than replaying them all.
-                with self.store.read() as session:
-                    latest = ledger.latest_id(session)
-                    skipped = follower.skip_to(max(follower.last, latest - INITIAL_EVENTS))
-                    fresh += follower.poll(session)
-                shown = fresh[-INITIAL_EVENTS:]
-                self.post_message(NewEvents(shown, skipped=skipped + len(fresh) - len(shown)))
-            elif fresh:
-                self.post_message(NewEvents(fresh))
+        """Watch the ledger for events from any process and hand them to the UI.
+
+        The ledger is read only when it may have changed (``LedgerWakeups``:
+        SQLite's data_version, PostgreSQL's LISTEN/NOTIFY), from the last id seen.
+        """
+        # Made before the first read: a commit after this point wakes the loop.
+        self.ledger_wakeups = wakeups = LedgerWakeups(self.store.engine, interval=self.poll_seconds)
+        try:
+            with self.store.read() as session:
+                initial = ledger.recent_events(session, limit=INITIAL_EVENTS)
+                follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
+            self.post_message(NewEvents(initial, initial=True))
+            worker = get_current_worker()
+            retry = False  # the last read failed (busy): read again without a wake-up
+            while (retry and not self.closing.wait(self.poll_seconds)) or wakeups.wait(
+                self.closing
+            ):
+                if worker.is_cancelled:
+                    break
+                retry = not self._read_new_events(follower)
+        finally:
+            wakeups.close()
+
+    def _read_new_events(self, follower: ledger.LedgerFollower) -> bool:
+        """Hand the new events to the UI; False if the store was busy."""
+        try:
+            with self.store.read() as session:
+                fresh = follower.poll(session)
+        except OperationalError:
+            return False  # busy or briefly unavailable
+        if len(fresh) >= ledger.PAGE:
+            # A bulk write (an import, the sample data): show its newest
+            # events and say how many went by, rather than replaying them all.
+            with self.store.read() as session:
+                latest = ledger.latest_id(session)
+                skipped = follower.skip_to(max(follower.last, latest - INITIAL_EVENTS))
+                fresh += follower.poll(session)
+            shown = fresh[-INITIAL_EVENTS:]
+            self.post_message(NewEvents(shown, skipped=skipped + len(fresh) - len(shown)))
+        elif fresh:
+            self.post_message(NewEvents(fresh))
+        return True
 
     @on(NewEvents)
     def _new_events(self, message: NewEvents) -> None:

@@ -147,7 +147,7 @@ def make_app() -> Iterator[Callable[..., SubgroupsApp]]:
     def make(
         db: Path, *, offer_sample_data: bool = False, poll_seconds: float = 0.1, **kwargs: object
     ) -> SubgroupsApp:
-        # A quicker ledger poll than the product's 0.3 s keeps the tests short; the
+        # The ledger's wake-up check (the product's is every 0.05 s); the
         # test of "events from another process within a second" uses the default.
         store = open_store(db)
         stores.append(store)

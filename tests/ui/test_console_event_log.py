@@ -344,3 +344,60 @@ def test_the_event_detail_shows_control_characters_escaped() -> None:
     assert rows["Reason"] == "\\x1b]0;owned\\x07[b]x[/b]"
     assert rows["Old State"] == "null" and rows["Note"] == "(empty)"
     assert not any(ch in value for value in rows.values() for ch in "\x1b\x07\n")
+
+
+async def test_the_console_reads_the_ledger_only_when_it_changed(
+    sample_db: Path, make_app, open_db
+) -> None:
+    """Asked every tick whether the ledger changed (data_version), read only when it did."""
+    from sqlalchemy import event
+
+    app = make_app(sample_db, poll_seconds=0.02)
+    cli = open_db(sample_db)
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "ledger_event" in statement:
+            reads.append(statement)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        before = len(log_lines(app))
+        event.listen(app.store.engine, "before_cursor_execute", count)
+        wakeups = app.ledger_wakeups
+        assert wakeups is not None
+        checks = wakeups.checks
+        while wakeups.checks < checks + 10:
+            await pilot.pause(0.02)
+        assert reads == []  # ten ticks, nothing new: the ledger was never read
+        create_group_elsewhere(cli, "From the CLI")
+        while len(log_lines(app)) < before + 1:
+            await pilot.pause(0.02)
+        assert "From the CLI" in log_lines(app)[-1]
+
+
+async def test_quitting_does_not_wait_for_a_slow_worker(sample_db: Path, make_app) -> None:
+    """ctrl+q while a long read is running: the console is gone, the worker still blocked."""
+    import asyncio
+    import threading
+
+    app = make_app(sample_db)
+    release = threading.Event()
+    running: list[threading.Thread] = []
+
+    def slow_read() -> None:
+        running.append(threading.current_thread())
+        release.wait(10)  # the test holds it (the bound only keeps a failing run from hanging)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        app.run_worker(slow_read, thread=True, name="a slow read")
+        while not running:
+            await pilot.pause(0.01)
+        await pilot.press("ctrl+q")
+    # What asyncio.run does on the way out, then the interpreter: neither waits for it.
+    await asyncio.get_running_loop().shutdown_default_executor()
+    assert not release.is_set()
+    assert running[0].is_alive()  # still blocked: exit did not join it
+    assert running[0].daemon  # so the interpreter's exit does not join it either
+    release.set()

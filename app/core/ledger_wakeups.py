@@ -1,0 +1,105 @@
+"""Cheap wake-ups for ledger followers: is there anything new to read?
+
+Reading the ledger every few hundred milliseconds costs a query each time
+and still shows an event late. Instead a follower waits here, and reads
+(``id > last``, the ledger id staying the cursor) only when told to:
+
+- on SQLite, ``PRAGMA data_version`` is asked every ``interval`` seconds on
+  one kept connection. It changes when any *other* connection commits to the
+  file: other processes, and this process's own writes too, since the kept
+  connection is taken out of the pool and never writes.
+- on PostgreSQL, the kept connection LISTENs on ``CHANNEL``; every ledger
+  write sends a notification in its own transaction (``notify_followers``),
+  so it arrives when the event commits. A notification can be missed (the
+  connection dropped, a write made without the helper), so a follower is
+  also woken every ``fallback`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+CHANNEL = "subgroups_ledger"
+INTERVAL = 0.05
+FALLBACK = 1.0
+
+
+def notify_followers(session: Session) -> None:
+    """Tell listening followers, when this transaction commits, that the ledger grew."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
+class LedgerWakeups:
+    """Blocks a follower until the ledger may have new events; one kept connection."""
+
+    def __init__(
+        self, engine: Engine, *, interval: float = INTERVAL, fallback: float = FALLBACK
+    ) -> None:
+        self.interval = interval
+        self.fallback = fallback
+        self.dialect = engine.dialect.name
+        proxied = engine.raw_connection()
+        proxied.detach()  # kept for good: never handed back to the pool, never writes
+        raw: Any = proxied.dbapi_connection
+        self._raw = raw
+        self._version: int | None = None
+        self._last_wake = time.monotonic()
+        self.checks = 0  # how many times it looked (data_version asked, or the socket)
+        if self.dialect == "sqlite":
+            self._version = self._data_version()
+        elif self.dialect == "postgresql":
+            self._raw.rollback()
+            self._raw.autocommit = True
+            self._raw.execute(f"LISTEN {CHANNEL}")
+
+    def _data_version(self) -> int:
+        cursor = self._raw.execute("PRAGMA data_version")
+        try:
+            return int(cursor.fetchone()[0])
+        finally:
+            cursor.close()
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Wait for a change; True to read the ledger now, False once ``stop`` is set."""
+        while not stop.is_set():
+            if self.dialect == "sqlite":
+                if stop.wait(self.interval):
+                    return False
+                version = self._data_version()
+                self.checks += 1
+                if version != self._version:
+                    self._version = version
+                    return True
+                continue
+            if self.dialect == "postgresql":
+                self.checks += 1
+                if self._heard(min(self.interval * 2, self.fallback)):
+                    self._last_wake = time.monotonic()
+                    return True
+            elif stop.wait(self.interval):
+                return False
+            if time.monotonic() - self._last_wake >= self.fallback:
+                self._last_wake = time.monotonic()
+                return True
+        return False
+
+    def _heard(self, timeout: float) -> bool:
+        """A notification arrived within ``timeout`` seconds (all queued ones taken)."""
+        heard = False
+        for _ in self._raw.notifies(timeout=timeout, stop_after=1):
+            heard = True
+        if heard:
+            for _ in self._raw.notifies(timeout=0):
+                pass
+        return heard
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # on the way out: nothing to tell anyone
+            self._raw.close()

@@ -1,0 +1,100 @@
+"""Live log wake-ups: a follower reads the ledger only when it changed, and then at once.
+
+SQLite: ``PRAGMA data_version`` on a kept connection; PostgreSQL: LISTEN, with
+every ledger write sending a NOTIFY in its transaction.
+"""
+
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import event
+
+from app.core import ledger
+from app.core.ledger_wakeups import LedgerWakeups
+from app.core.store import Store
+
+WRITE_ELSEWHERE = """
+import sys
+from app.core import ledger
+from app.core.store import open_store
+store = open_store(sys.argv[1])
+with store.write() as session:
+    ledger.record(session, name=sys.argv[2], source="cli", actor="other", properties={})
+store.dispose()
+"""
+
+
+def ledger_reads(store: Store) -> list[str]:
+    """Every SELECT on the ledger that goes through the store's engine, as it happens."""
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "ledger_event" in statement:
+            seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    return seen
+
+
+def wait_until(condition, limit: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait for something to happen (a generous bound against a hang, not a timing)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "it never happened"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def following(store: Store) -> Iterator[tuple[LedgerWakeups, "queue.Queue[str]"]]:
+    """A follower loop as the console runs it: wait for a wake-up, then read ``id > last``."""
+    # A fallback far away: on PostgreSQL only a notification can wake it in this test.
+    wakeups = LedgerWakeups(store.engine, interval=0.01, fallback=600)
+    with store.read() as session:
+        follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
+    seen: queue.Queue[str] = queue.Queue()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while wakeups.wait(stop):
+            with store.read() as session:
+                for found in follower.poll(session):
+                    seen.put(found.name)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield wakeups, seen
+    stop.set()
+    thread.join(timeout=10)
+    wakeups.close()
+
+
+def test_an_event_from_another_process_wakes_the_follower_which_reads_only_then(
+    store: Store, following, python: str, subprocess_env: dict[str, str]
+) -> None:
+    wakeups, seen = following
+    reads = ledger_reads(store)
+    wait_until(lambda: wakeups.checks >= 5)
+    assert reads == []  # nothing changed: the ledger was not read, only asked whether it changed
+    subprocess.run(
+        [python, "-c", WRITE_ELSEWHERE, store.url, "From elsewhere"],
+        env=subprocess_env,
+        check=True,
+    )
+    assert seen.get(timeout=20) == "From elsewhere"
+    assert reads  # read once it changed
+    settled = len(reads)
+    checks = wakeups.checks
+    wait_until(lambda: wakeups.checks >= checks + 5)
+    assert len(reads) == settled  # and not again while nothing changed
+
+
+def test_the_processes_own_writes_wake_it_too(store: Store, following) -> None:
+    """data_version ignores the kept connection's own commits: the pool's writes still count."""
+    _wakeups, seen = following
+    with store.write() as session:
+        ledger.record(session, name="From here", source="cli", actor="test", properties={})
+    assert seen.get(timeout=20) == "From here"
