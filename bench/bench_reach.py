@@ -15,7 +15,7 @@ console's wizard and ``campaigns show`` call:
   catching the index up with the ledger, and the bitset steps;
 - ``eligibility.eligible_now`` for one batch of 500 audience members (the
   sender's per-batch check, straight from the database);
-- ``eligibility.explain`` for one person.
+- ``explainer.explain`` for one person.
 
 The answer is checked once: the last step's count equals the number of
 audience members ``eligible_now`` keeps. Exit code 0 when the reach p50 meets
@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
 from bench_segments import line, load, prepare, timed  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
-from app.core import campaigns, eligibility, groups, segments  # noqa: E402
+from app.core import campaigns, eligibility, explainer, groups, segments  # noqa: E402
 from app.core.models import Campaign, Group, Profile  # noqa: E402
 from app.core.segment_rules import GroupsCondition, SegmentRule  # noqa: E402
 from app.core.store import open_store  # noqa: E402
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(line("eligible_now, one batch of 500", batch_ms))
     with store.read() as session:
         identity = session.get(Profile, audience[len(audience) // 2]).identity  # type: ignore[union-attr]
-    explain_ms = timed(lambda: eligibility.explain(store, campaign, identity), 20)
+    explain_ms = timed(lambda: explainer.explain(store, campaign, identity), 20)
     print(line("explain, one person", explain_ms))
 
     started = time.perf_counter()

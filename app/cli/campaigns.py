@@ -18,7 +18,7 @@ from app.cli.options import Command, db_option, json_option
 from app.cli.output import print_json, table
 from app.cli.sending import COMMANDS as SEND_COMMANDS
 from app.cli.sending import add_parser as add_send_parser
-from app.core import body_template, campaigns, clock, eligibility, segments
+from app.core import body_template, campaigns, clock, eligibility, explainer, segments
 from app.core.errors import InvalidInput
 from app.core.models import Campaign
 from app.core.store import Store
@@ -219,7 +219,7 @@ def campaigns_explain(args: argparse.Namespace, store: Store) -> int:
     """``campaigns explain NAME IDENTITY``: why this person gets the campaign or not."""
     with store.read() as session:
         campaign = campaigns.get_campaign(session, args.name)
-    explanation = eligibility.explain(store, campaign, args.identity)
+    explanation = explainer.explain(store, campaign, args.identity)
     if args.json:
         print_json({"campaign": campaign.name, **explanation.to_json()})
         return 0

@@ -16,7 +16,7 @@ from sending_world import (
 )
 from sqlmodel import select
 
-from app.core import campaigns, csv_io, eligibility, profiles, sending
+from app.core import campaigns, csv_io, eligibility, explainer, profiles, sending
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED, Campaign, Profile
 from app.core.outbox import MaildirOutbox
 from app.core.store import Store
@@ -62,7 +62,7 @@ def test_an_all_email_opt_out_under_one_profile_keeps_its_twin_out(
     cid = add_campaign(store)
 
     reach = eligibility.reach(store, _campaign(store, cid))
-    why = eligibility.explain(store, _campaign(store, cid), "identity-b")
+    why = explainer.explain(store, _campaign(store, cid), "identity-b")
     result = _send(store, cid, tmp_path / "out")
 
     assert reach.reach == 3
@@ -86,7 +86,7 @@ def test_a_do_not_send_to_opt_out_under_one_profile_keeps_its_twin_out(
     cid = add_campaign(store, do_not_send_to=[promotions])
 
     reach = eligibility.reach(store, _campaign(store, cid))
-    why = eligibility.explain(store, _campaign(store, cid), "identity-b")
+    why = explainer.explain(store, _campaign(store, cid), "identity-b")
     _send(store, cid, tmp_path / "out")
 
     assert reach.reach == 3
@@ -106,7 +106,7 @@ def test_two_subscribed_twins_get_one_message(store: Store, tmp_path: Path) -> N
     cid = add_campaign(store)
 
     reach = eligibility.reach(store, _campaign(store, cid))
-    why = eligibility.explain(store, _campaign(store, cid), "identity-b")
+    why = explainer.explain(store, _campaign(store, cid), "identity-b")
     result = _send(store, cid, tmp_path / "out")
 
     assert reach.reach == 4 == result.sent

@@ -11,6 +11,7 @@ from app.core import (
     body_template,
     campaigns,
     eligibility,
+    explainer,
     groups,
     landing,
     profiles,
@@ -292,22 +293,22 @@ def test_the_breakdown_follows_a_change_made_after_it_was_counted(
 def test_explain_names_the_step_that_drops_someone(store: Store, shop: dict[str, int]) -> None:
     cid = _campaign(store, do_not_send_to=[shop["promotions"]])
     campaign = _get(store, cid)
-    bo = eligibility.explain(store, campaign, "bo")
+    bo = explainer.explain(store, campaign, "bo")
     assert not bo.eligible
     assert "left Promotions" in bo.reason and "landing_page" in bo.reason
     assert [s.passed for s in bo.steps] == [True, True, True, False, True]
-    cy = eligibility.explain(store, campaign, "cy")
+    cy = explainer.explain(store, campaign, "cy")
     assert not cy.eligible and "unsubscribed from all email" in cy.reason
-    ada = eligibility.explain(store, campaign, "ada")
+    ada = explainer.explain(store, campaign, "ada")
     assert ada.eligible and ada.reason.startswith("gets it")
     assert ada.to_json()["eligible"] is True
     with pytest.raises(UnknownProfile):
-        eligibility.explain(store, campaign, "nobody")
+        explainer.explain(store, campaign, "nobody")
 
 
 def test_explain_an_opt_in_group_never_joined(store: Store, shop: dict[str, int]) -> None:
     cid = _campaign(store, only_subscribed_to=[shop["beta"]])
-    ada = eligibility.explain(store, _get(store, cid), "ada")
+    ada = explainer.explain(store, _get(store, cid), "ada")
     assert not ada.eligible
     assert "Beta is opt-in and they never subscribed" in ada.reason
 

@@ -19,9 +19,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from app.core import campaigns, eligibility, text_rules
-from app.core.eligibility import Explanation
+from app.core import campaigns, explainer, text_rules
 from app.core.errors import SubgroupsError
+from app.core.explainer import Explanation
 from app.core.store import Store
 
 MARKS = {True: "✓", False: "✗", None: "–"}
@@ -39,7 +39,7 @@ class CampaignChoice:
 class ExplainRow(Horizontal):
     """One step for one person: mark, label, detail (wraps)."""
 
-    def __init__(self, step: eligibility.ExplainStep) -> None:
+    def __init__(self, step: explainer.ExplainStep) -> None:
         passed = {True: "-passed", False: "-failed", None: "-skipped"}[step.passed]
         super().__init__(classes=f"explain-row {passed}")
         self.step = step
@@ -173,7 +173,7 @@ class ExplainModal(ModalScreen[None]):
         try:
             with self.store.read() as session:
                 campaign = campaigns.get_campaign_by_id(session, campaign_id)
-            explanation = eligibility.explain(self.store, campaign, identity)
+            explanation = explainer.explain(self.store, campaign, identity)
             self.post_message(self.Explained(generation, campaign.name, explanation))
         except SubgroupsError as exc:
             self.post_message(self.Explained(generation, "", None, exc.message))
