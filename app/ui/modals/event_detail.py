@@ -8,7 +8,6 @@ what it is beside it; its ``Resubscribed`` property reads ``true``.
 """
 
 import json
-import unicodedata
 from datetime import UTC
 from typing import Any
 
@@ -20,19 +19,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from app.core.ledger import EventRecord
+from app.core.text_rules import shown
 from app.ui.event_labels import RESUBSCRIBED, is_resubscribe, label
 
 KEY_WIDTH = 18
-
-
-def visible(text: str) -> str:
-    """``text`` with control characters (C0, C1, line separators) shown escaped."""
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(ch) in ("Cc", "Zl", "Zp")
-        else ch
-        for ch in text
-    )
 
 
 def when(event: EventRecord) -> str:
@@ -51,8 +41,8 @@ def value_text(value: Any) -> str:
     if value == "":
         return "(empty)"
     if isinstance(value, str):
-        return visible(value)
-    return visible(json.dumps(value, ensure_ascii=False, default=str))
+        return shown(value)
+    return shown(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def detail_rows(event: EventRecord) -> list[tuple[str, str]]:
@@ -63,13 +53,13 @@ def detail_rows(event: EventRecord) -> list[tuple[str, str]]:
     rows = [
         ("Event", str(event.id)),
         ("Time", when(event)),
-        ("Name", visible(name)),
-        ("Identity", visible(event.identity) if event.identity is not None else "—"),
+        ("Name", shown(name)),
+        ("Identity", shown(event.identity) if event.identity is not None else "—"),
         ("Group ID", str(event.group_id) if event.group_id is not None else "—"),
-        ("Source", visible(event.source)),
-        ("Actor", visible(event.actor) if event.actor else "—"),
+        ("Source", shown(event.source)),
+        ("Actor", shown(event.actor) if event.actor else "—"),
     ]
-    return rows + [(visible(key), value_text(value)) for key, value in event.properties.items()]
+    return rows + [(shown(key), value_text(value)) for key, value in event.properties.items()]
 
 
 class EventDetailModal(ModalScreen[None]):
@@ -86,7 +76,7 @@ class EventDetailModal(ModalScreen[None]):
         fields = len(rows) - len(self.event.properties)
         with Vertical(id="event-detail-dialog", classes="dialog"):
             yield Static(
-                Content(f"Event {self.event.id}: {visible(self.event.name)}"),
+                Content(f"Event {self.event.id}: {shown(self.event.name)}"),
                 classes="dialog-title",
             )
             with VerticalScroll(id="event-detail-rows"):
