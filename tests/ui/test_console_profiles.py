@@ -434,3 +434,39 @@ async def test_a_superseded_search_does_not_replace_the_newer_results(
         assert app.query_one("#profile-search", Input).value == "ito"
         assert str(found.render()).endswith("matching 'ito'")
         assert column(app.query_one("#profiles-table", DataTable)) == ito
+
+
+async def test_history_columns_fit_the_person_shown_not_the_one_before(
+    sample_db: Path, make_app, open_db
+) -> None:
+    """A DataTable's automatic column widths only grow: the history's Detail column must
+    be as wide as this person's own events need, whoever was shown before (it made the
+    Profiles snapshot depend on which people the cursor passed on the way)."""
+    store = open_db(sample_db)
+    with store.read() as session:
+        people = [p.identity for p in profiles.search_profiles(session, "")][:40]
+        lengths = {
+            identity: max(
+                (len(ledger.summary(e)) for e in profiles.profile_view(session, identity).history),
+                default=0,
+            )
+            for identity in people
+        }
+    longest = max(people, key=lambda i: lengths[i])
+    shortest = min(people, key=lambda i: lengths[i])
+    assert lengths[longest] > lengths[shortest]
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("2")
+        section = app.query_one(ProfilesSection)
+        history = app.query_one("#profile-history", DataTable)
+
+        async def show(identity: str) -> int:
+            section.show_profile(identity)
+            await settle(pilot, lambda: shown_identity(app) == identity, what=identity)
+            return list(history.columns.values())[2].content_width
+
+        alone = await show(shortest)
+        await show(longest)
+        assert await show(shortest) == alone

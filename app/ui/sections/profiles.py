@@ -24,6 +24,7 @@ from app.ui.modals.import_csv import ImportModal
 from app.ui.sections.base import Section
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
 
+HISTORY_COLUMNS = ("When", "Event", "Detail")
 RESULT_COLUMNS = ("Identity", "Name", "All email")
 GROUP_COLUMNS = ("Group", "Effective", "Stored", "Where from")
 
@@ -119,7 +120,7 @@ class ProfilesSection(Section):
     def on_mount(self) -> None:
         self.query_one("#profiles-table", DataTable).add_columns(*RESULT_COLUMNS)
         self.query_one("#profile-groups", DataTable).add_columns(*GROUP_COLUMNS)
-        self.query_one("#profile-history", DataTable).add_columns("When", "Event", "Detail")
+        self.query_one("#profile-history", DataTable).add_columns(*HISTORY_COLUMNS)
         self.search("")
 
     def fit_columns(self, *, changed: bool) -> None:
@@ -234,7 +235,10 @@ class ProfilesSection(Section):
         summary = self.query_one("#profile-summary", Static)
         groups_table = self.query_one("#profile-groups", DataTable)
         history = self.query_one("#profile-history", DataTable)
-        history.clear()
+        # Columns too: a DataTable's auto widths only grow, so the person shown before
+        # would otherwise set this person's column widths.
+        history.clear(columns=True)
+        history.add_columns(*HISTORY_COLUMNS)
         self.view = message.view
         if message.view is None:
             groups_table.clear()
