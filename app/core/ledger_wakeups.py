@@ -8,9 +8,12 @@ and still shows an event late. Instead a follower waits here, and reads
   one kept connection. It changes when any *other* connection commits to the
   file: other processes, and this process's own writes too, since the kept
   connection is taken out of the pool and never writes.
-- on PostgreSQL, the kept connection LISTENs on ``CHANNEL``; every ledger
-  write sends a notification in its own transaction (``notify_followers``),
-  so it arrives when the event commits. A notification can be missed (the
+- on PostgreSQL, the kept connection LISTENs on the store's channel; every
+  ledger write sends a notification in its own transaction
+  (``notify_followers``), so it arrives when the event commits. NOTIFY is
+  heard database-wide, so the channel is named after the store's schema
+  (``CHANNEL`` plus a digest of ``current_schema()``): two stores sharing a
+  database never wake each other's followers. A notification can be missed (the
   connection dropped, a write made without the helper), so a follower is
   also woken every ``fallback`` seconds.
 """
@@ -28,12 +31,14 @@ from sqlmodel import Session
 CHANNEL = "subgroups_ledger"
 INTERVAL = 0.05
 FALLBACK = 1.0
+# The store's own channel: a name of at most 63 bytes whatever the schema is called.
+_STORE_CHANNEL = f"'{CHANNEL}_' || left(md5(current_schema()), 16)"
 
 
 def notify_followers(session: Session) -> None:
-    """Tell listening followers, when this transaction commits, that the ledger grew."""
+    """Tell this store's followers, when this transaction commits, that the ledger grew."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        session.execute(text(f"SELECT pg_notify({_STORE_CHANNEL}, '')"))
 
 
 class LedgerWakeups:
@@ -57,7 +62,8 @@ class LedgerWakeups:
         elif self.dialect == "postgresql":
             self._raw.rollback()
             self._raw.autocommit = True
-            self._raw.execute(f"LISTEN {CHANNEL}")
+            channel = self._raw.execute(f"SELECT {_STORE_CHANNEL}").fetchone()[0]
+            self._raw.execute(f'LISTEN "{channel}"')  # letters, digits and _ only
 
     def _data_version(self) -> int:
         cursor = self._raw.execute("PRAGMA data_version")

@@ -11,11 +11,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, text
 
 from app.core import ledger
 from app.core.ledger_wakeups import LedgerWakeups
-from app.core.store import Store
+from app.core.store import Store, open_store
+from tests.conftest import PG_SCHEMA, PG_URL, pg_store_url, reset_pg_schema
 
 WRITE_ELSEWHERE = """
 import sys
@@ -51,6 +52,19 @@ def wait_until(condition, limit: float = 20.0) -> None:  # type: ignore[no-untyp
 @pytest.fixture
 def following(store: Store) -> Iterator[tuple[LedgerWakeups, "queue.Queue[str]"]]:
     """A follower loop as the console runs it: wait for a wake-up, then read ``id > last``."""
+    yield from _follow(store)
+
+
+@pytest.fixture
+def following_pg(pg_url: str) -> Iterator[tuple[LedgerWakeups, "queue.Queue[str]", Store]]:
+    """The same follower on a PostgreSQL store (this run's schema)."""
+    store = open_store(pg_url)
+    for wakeups, seen in _follow(store):
+        yield wakeups, seen, store
+    store.dispose()
+
+
+def _follow(store: Store) -> Iterator[tuple[LedgerWakeups, "queue.Queue[str]"]]:
     # A fallback far away: on PostgreSQL only a notification can wake it in this test.
     wakeups = LedgerWakeups(store.engine, interval=0.01, fallback=600)
     with store.read() as session:
@@ -98,3 +112,30 @@ def test_the_processes_own_writes_wake_it_too(store: Store, following) -> None:
     with store.write() as session:
         ledger.record(session, name="From here", source="cli", actor="test", properties={})
     assert seen.get(timeout=20) == "From here"
+
+
+@pytest.mark.postgres
+def test_a_store_in_another_schema_of_the_same_database_does_not_wake_it(
+    pg_url: str, following_pg
+) -> None:
+    """NOTIFY is database-wide: each store listens on a channel of its own schema."""
+    wakeups, seen, store = following_pg
+    reads = ledger_reads(store)
+    neighbour_url = pg_store_url(PG_URL or "", schema=f"{PG_SCHEMA}_neighbour")
+    reset_pg_schema(neighbour_url)
+    neighbour = open_store(neighbour_url)
+    try:
+        with neighbour.write() as session:
+            ledger.record(session, name="Next door", source="cli", actor="test", properties={})
+        checks = wakeups.checks
+        wait_until(lambda: wakeups.checks >= checks + 20)
+        assert reads == []  # the neighbour's event did not make it read
+        with store.write() as session:
+            ledger.record(session, name="Here", source="cli", actor="test", properties={})
+        assert seen.get(timeout=20) == "Here"
+    finally:
+        neighbour.dispose()
+        drop = create_engine(PG_URL or "")
+        with drop.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}_neighbour" CASCADE'))
+        drop.dispose()
