@@ -204,6 +204,19 @@ def _v7_ledger_by_person(conn: Connection) -> None:
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_ledger_event_group_id")
 
 
+def _v8_campaign_attribution(conn: Connection) -> None:
+    """Version 8: a campaign's unsubscribes are found by campaign (issue 10).
+
+    The campaign table counts the opt-outs each campaign caused; it reached
+    them through the event-name index, which nearly every event shares. A
+    partial index holds only the events that name a campaign.
+    """
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_ledger_event_campaign ON ledger_event (campaign_id) "
+        "WHERE campaign_id IS NOT NULL"
+    )
+
+
 def analyze(conn: Connection) -> None:
     """Give the planner fresh statistics (after an upgrade, a seed).
 
@@ -224,6 +237,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     5: _v5_address_keys_and_send_leases,
     6: _v6_store_id,
     7: _v7_ledger_by_person,
+    8: _v8_campaign_attribution,
 }
 LATEST_VERSION = max(STEPS, default=1)
 

@@ -12,7 +12,7 @@ event, subscription changes and admin actions alike, and is append-only.
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # Values kept as plain strings so scripts and SQL read them as they are.
@@ -144,7 +144,16 @@ class Event(SQLModel, table=True):
     # A person's events, newest first (the profile view, "why not sent"): schema
     # version 7. The name index serves ``events --name`` and the log's filter;
     # no query picks events by group id alone, so it has no index of its own.
-    __table_args__ = (Index("ix_ledger_event_profile", "profile_id", "id"),)
+    # Events a campaign caused (its unsubscribe count), the few among all: version 8.
+    __table_args__ = (
+        Index("ix_ledger_event_profile", "profile_id", "id"),
+        Index(
+            "ix_ledger_event_campaign",
+            "campaign_id",
+            sqlite_where=text("campaign_id IS NOT NULL"),
+            postgresql_where=text("campaign_id IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ts: datetime = Field(sa_column=utc_column())

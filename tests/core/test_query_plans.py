@@ -196,3 +196,25 @@ def test_group_counts_and_index_build_never_read_a_table_whole(seeded: Store) ->
             assert index.count(rule, session).total > 0
 
     assert problems(seeded, run, per_person=False) == []
+
+
+def test_campaign_list_reaches_attributed_unsubscribes_by_campaign(seeded: Store) -> None:
+    """The campaign table's unsubscribe counts: through the campaign index, not every event."""
+
+    def run() -> None:
+        with seeded.read() as session:
+            campaigns.list_campaigns(session)
+
+    with recorded(seeded) as statements:
+        run()
+    ledger_plans = [
+        plan for statement, plan in plans(seeded, statements) if "ledger_event" in statement
+    ]
+    assert ledger_plans, "the campaign list read no attributed events"
+    for plan in ledger_plans:
+        if seeded.engine.dialect.name == "sqlite":
+            assert re.search(r"SEARCH ledger_event USING INDEX ix_ledger_event_campaign", plan), (
+                plan
+            )
+        else:
+            assert "ix_ledger_event_campaign" in plan and not PG_SCAN.search(plan), plan
