@@ -205,11 +205,9 @@ def measure(path: Path, args: argparse.Namespace, seed_seconds: float | None) ->
         warm_up = time.perf_counter() - started
         index = segments.index_for(store)
         index_mb = (
-            sum(
-                len(bits.to_bytes((bits.bit_length() + 7) // 8, "little"))
-                for bits in index.stored.values()
-            )
-            + 2 * (index.max_id // 8)
+            sum(len(bits.serialize()) for bits in index.stored.values())
+            + len(index.everyone.serialize())
+            + len(index.email_unsubscribed.serialize())
         ) / 2**20
         print(
             f"Warm-up (first count, builds the index): {warm_up:.2f} s; index ≈ {index_mb:.1f} MB"

@@ -16,7 +16,7 @@ profiles left that share an address, the one with the lowest id (the one a
 send, going through the audience in id order, claims first); the reach shows
 it only when it drops someone. Step 2 stays per profile.
 
-``reach`` counts each step with the segment index (bitsets: fast at 1M
+``reach`` counts each step with the segment index (roaring bitmaps: fast at 1M
 profiles). ``eligible_now`` is the sender's authoritative check of steps 2-4
 for one batch, read straight from the store. ``app.core.explainer`` says, for
 one person, which step keeps or drops them and why.
@@ -26,10 +26,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pyroaring import BitMap
 from sqlmodel import Session, col, select
 
 from app.core import profiles, segments
-from app.core.bitsets import iter_ids
 from app.core.campaigns import ALL_PROFILES, audience_name, group_names
 from app.core.errors import RuleRefused
 from app.core.models import (
@@ -98,9 +98,10 @@ def _names(session: Session, ids: Iterable[int]) -> str:
     return ", ".join(group_names(session, ids))
 
 
-def audience_bits(index: SegmentIndex, session: Session, campaign: CampaignLike) -> int:
+def audience_bits(index: SegmentIndex, session: Session, campaign: CampaignLike) -> BitMap:
+    """Step 1's profiles, as a bitmap of the caller's own."""
     if campaign.segment_id is None:
-        return index.everyone
+        return index.all_profiles()
     segment = session.get(Segment, campaign.segment_id)
     if segment is None:
         raise RuleRefused(
@@ -113,7 +114,7 @@ def audience_bits(index: SegmentIndex, session: Session, campaign: CampaignLike)
 
 def _chain(
     index: SegmentIndex, session: Session, campaign: CampaignLike
-) -> list[tuple[str, str, int]]:
+) -> list[tuple[str, str, BitMap]]:
     """(key, label, bits after the step) for steps 1-5; the caller holds the index lock."""
     index.load_groups(session, [*campaign.only_subscribed_to, *campaign.do_not_send_to])
     bits = audience_bits(index, session, campaign)
@@ -122,16 +123,16 @@ def _chain(
     steps = [(AUDIENCE, label, bits)]
     if campaign.only_subscribed_to:
         for group_id in campaign.only_subscribed_to:
-            bits &= index.subscribed(group_id)
+            bits = bits & index.subscribed(group_id)
         label = f"Subscribed to all of {_names(session, campaign.only_subscribed_to)}"
     else:
         label = "Only subscribed to all of: no groups chosen"
     steps.append((ONLY, label, bits))
-    bits &= ~index.spread_to_twins(index.email_unsubscribed, session)
+    bits = bits - index.spread_to_twins(index.email_unsubscribed, session)
     steps.append((ALL_EMAIL, "Minus people unsubscribed from all email", bits))
     for group_id in campaign.do_not_send_to:
-        left = index.everyone & ~index.subscribed(group_id)
-        bits &= ~index.spread_to_twins(left, session)
+        left = index.everyone - index.subscribed(group_id)
+        bits = bits - index.spread_to_twins(left, session)
     label = (
         f"Minus people who left {_names(session, campaign.do_not_send_to)}"
         if campaign.do_not_send_to
@@ -155,7 +156,7 @@ def reach(store: Store, campaign: CampaignLike) -> Reach:
     result: list[ReachStep] = []
     previous = total
     for key, label, bits in chain:
-        count = bits.bit_count()
+        count = len(bits)
         result.append(ReachStep(key, label, count, previous - count))
         previous = count
     return Reach(tuple(result), previous, total)
@@ -168,7 +169,7 @@ def audience_ids(store: Store, campaign: CampaignLike) -> list[int]:
         index.refresh(session)
         with index.locked():
             bits = audience_bits(index, session, campaign)
-    return list(iter_ids(bits))
+    return list(bits)
 
 
 def eligible_now(session: Session, campaign: CampaignLike, profile_ids: Sequence[int]) -> set[int]:

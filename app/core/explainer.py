@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pyroaring import BitMap
 from sqlmodel import Session, col, select
 
 from app.core import ledger, profiles, segments
@@ -162,7 +163,7 @@ def _twin_left(session: Session, twins: Sequence[Profile], group_ids: Sequence[i
 
 
 def _first_of_address(
-    session: Session, campaign: CampaignLike, twins: Sequence[Profile], pid: int, audience: int
+    session: Session, campaign: CampaignLike, twins: Sequence[Profile], pid: int, audience: BitMap
 ) -> Profile | None:
     """The twin that gets the campaign instead of ``pid``: the one already sent it, or an
     eligible one of the audience with a lower id (the send claims by id), or None."""
@@ -178,7 +179,7 @@ def _first_of_address(
         ).scalars()
         for twin_id in claimed:
             return by_id[twin_id]
-    earlier = [t.id for t in twins if t.id is not None and t.id < pid and (audience >> t.id) & 1]
+    earlier = [t.id for t in twins if t.id is not None and t.id < pid and t.id in audience]
     if not earlier:
         return None
     first = min(eligible_now(session, campaign, earlier), default=None)
@@ -200,7 +201,7 @@ def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
         audience = audience_name(session, campaign)  # type: ignore[arg-type]
         if audience == ALL_PROFILES:
             steps.append(ExplainStep(AUDIENCE, "Audience", True, "the audience is all profiles"))
-        elif (in_audience >> pid) & 1:
+        elif pid in in_audience:
             steps.append(ExplainStep(AUDIENCE, "Audience", True, f"in segment {audience}"))
         else:
             steps.append(ExplainStep(AUDIENCE, "Audience", False, f"not in segment {audience}"))

@@ -219,6 +219,12 @@ class LedgerFollower:
         self.gap_seconds = gap_seconds
         self._gaps: dict[int, float] = {}
 
+    @property
+    def settled(self) -> int:
+        """The highest id below which every event has been seen (or given up on):
+        ``last``, unless an id below it is still awaited."""
+        return min(self._gaps, default=self.last + 1) - 1
+
     def skip_to(self, event_id: int) -> int:
         """Jump ahead (past a bulk write); returns how many ids were skipped."""
         skipped = max(0, event_id - self.last)

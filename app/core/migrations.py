@@ -217,6 +217,11 @@ def _v8_campaign_attribution(conn: Connection) -> None:
     )
 
 
+def _v9_index_snapshots(conn: Connection) -> None:
+    """Version 9: the segment index's snapshots, so a process starts warm (issue 10)."""
+    models.IndexSnapshot.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
 def analyze(conn: Connection) -> None:
     """Give the planner fresh statistics (after an upgrade, a seed).
 
@@ -238,6 +243,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     6: _v6_store_id,
     7: _v7_ledger_by_person,
     8: _v8_campaign_attribution,
+    9: _v9_index_snapshots,
 }
 LATEST_VERSION = max(STEPS, default=1)
 

@@ -12,7 +12,16 @@ event, subscription changes and admin actions alike, and is append-only.
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 # Values kept as plain strings so scripts and SQL read them as they are.
@@ -250,6 +259,25 @@ class LandingSettings(SQLModel, table=True):
     confirmation_text: str = Field(default="Your preferences are saved.", max_length=500)
     base_url: str = Field(default="http://127.0.0.1:8080", max_length=500)
     updated_at: datetime = Field(sa_column=utc_column())
+
+
+class IndexSnapshot(SQLModel, table=True):
+    """One bitmap of the segment index as of a ledger id (schema version 9).
+
+    A process loads the snapshot and replays only the ledger events after
+    ``ledger_id``, instead of reading every profile and state. All parts are
+    written in one transaction with one ``ledger_id``; ``data`` is a roaring
+    bitmap in the portable format, ``checksum`` its CRC-32 (hex).
+    """
+
+    __tablename__ = "index_snapshot"
+
+    part: str = Field(primary_key=True, max_length=64)
+    ledger_id: int
+    max_profile_id: int
+    checksum: str = Field(max_length=8)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    written_at: datetime = Field(sa_column=utc_column())
 
 
 # Which tables each schema version introduced (see store.migrate).

@@ -1,30 +1,37 @@
-"""The segment engine: the store's subscription states as bitsets, kept in step
-with the ledger, so counts over a million profiles take milliseconds.
+"""The segment engine: the store's subscription states as roaring bitmaps, kept
+in step with the ledger, so counts over a million profiles take milliseconds.
 
-Profile ``id`` n is bit n of a Python ``int``. Per group we keep the stored
-``subscribed`` and ``unsubscribed`` sets; the effective set follows from the
-group's policy (opt-out: everyone but the unsubscribed; opt-in: only the
-subscribed). AND, OR, NOT and ``int.bit_count`` on 125 KB integers run in
+Sets of profile ids are pyroaring bitmaps (``app.core.bitsets``). Per group
+we keep the stored ``subscribed`` and ``unsubscribed`` sets; the effective
+set follows from the group's policy (opt-out: everyone but the unsubscribed;
+opt-in: only the subscribed). AND, OR, difference and ``len`` run in
 microseconds, which is what keeps the builder's counts live while toggling.
 
-The index is built once (the warm-up) and then follows the ledger: every
-state change is a ``Channel Unsubscribed`` event naming the profile, the
-group and the new state, so ``refresh`` applies just those. New profiles are
-picked up by id; property conditions are answered by the database and cached
-until profiles change.
+The index starts from the store's snapshot (``app.core.index_snapshot``) and
+replays the ledger events after it; with no usable snapshot it is built from
+the tables through raw cursors. Then it follows the ledger: every state
+change is a ``Channel Unsubscribed`` event naming the profile, the group and
+the new state, so ``refresh`` applies just those. New profiles are picked up
+by id; property conditions are answered by the database and cached until
+profiles change.
+
+Bitmaps the index hands out are new objects (or frozen): callers may change
+them in place without touching the index.
 """
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from pyroaring import BitMap, FrozenBitMap
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from app.core import ledger
-from app.core.bitsets import bits_from_ids, iter_ids
+from app.core import index_snapshot, ledger
+from app.core.bitsets import Bits, read_ids
+from app.core.index_reads import AddressTwins, property_bits, read_twins
 from app.core.models import (
     POLICY_OPT_IN,
     STATUS_ACTIVE,
@@ -32,13 +39,11 @@ from app.core.models import (
     UNSUBSCRIBED,
     Event,
     Group,
-    GroupState,
     Profile,
 )
 from app.core.segment_rules import (
     ALL,
     EXCLUDE,
-    PROFILE_FIELDS,
     Condition,
     EmailCondition,
     GroupsCondition,
@@ -52,19 +57,7 @@ REBUILD_AFTER = 50_000
 PROFILE_GAP_SECONDS = 30.0
 PROFILES_CHANGED = (ledger.PROFILES_IMPORTED, ledger.SAMPLE_DATA_LOADED)
 
-
-def _fold_case(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
-
-
-def _lower_function(session: Session, values: Sequence[str]) -> Callable[[Any], Any]:
-    """SQL ``lower``, or on SQLite, for non-ASCII values, Python's: SQLite's own
-    ``lower`` folds ASCII letters only, so "ÜBER" would never equal "über"."""
-    if session.get_bind().dialect.name != "sqlite" or all(v.isascii() for v in values):
-        return func.lower
-    driver = session.connection().connection.driver_connection
-    driver.create_function("subgroups_lower", 1, _fold_case, deterministic=True)  # type: ignore[union-attr]
-    return func.subgroups_lower
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,75 +77,152 @@ class SegmentCount:
     profiles: int
 
 
-@dataclass(frozen=True)
-class AddressTwins:
-    """Profiles that share an address (one ``email_key``) with another profile."""
-
-    key_of: dict[int, str]  # profile id -> its key, for profiles with a twin
-    members: dict[str, tuple[int, ...]]  # key -> its profiles' ids, ascending
-    bits: int  # every profile with a twin
-
-
 class BuildCancelled(Exception):
     """The caller asked a build to stop (the console is quitting)."""
 
 
 class SegmentIndex:
-    """Bitsets of a store's profiles and states; thread-safe; follows the ledger."""
+    """Bitmaps of a store's profiles and states; thread-safe; follows the ledger."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.built = False
-        self.everyone = 0
+        self.everyone = BitMap()
         self.max_id = 0
         self.profile_count = 0
-        self.email_unsubscribed = 0
-        self.stored: dict[tuple[int, str], int] = {}
+        self.email_unsubscribed = BitMap()
+        self.stored: dict[tuple[int, str], BitMap] = {}
         # Groups whose stored states have been read (see _load).
         self._loaded: set[int] = set()
         self.groups: dict[int, GroupInfo] = {}
         self._follower: ledger.LedgerFollower | None = None
-        self._property_cache: dict[PropertyCondition, int] = {}
+        self._property_cache: dict[PropertyCondition, FrozenBitMap] = {}
         # Read when first needed, until profiles change (see address_twins).
         self._twins: AddressTwins | None = None
         # Profile ids skipped over by newer ones: (first, last, look until).
         self._profile_gaps: list[tuple[int, int, float]] = []
+        # The ledger id of the store's snapshot as this process last saw or
+        # wrote it (None: no usable snapshot); see app.core.snapshot_writer.
+        self.snapshot_ledger_id: int | None = None
 
     # --- building and following ----------------------------------------------
 
     def build(self, session: Session, *, cancelled: Callable[[], bool] | None = None) -> None:
-        """Read every profile and the channel-wide state (the warm-up).
+        """Start from the store's snapshot and replay newer events, else read the tables.
 
-        A group's stored states are read the first time a rule needs that
-        group (``_load``), so a count naming two groups reads two groups.
+        Without a usable snapshot every profile and the channel-wide state are
+        read; a group's stored states are read the first time a rule needs
+        that group (``_load``), so a count naming two groups reads two groups.
         ``cancelled`` is asked between reads: the console passes a flag set
         when it quits. The index changes only once the whole build is done.
         """
         with self._lock:
-            follower = ledger.LedgerFollower(after_id=ledger.latest_id(session))
-            max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
-            size = max_id + 1
-            everyone = bits_from_ids(session.execute(select(col(Profile.id))).scalars(), size)
-            self._check(cancelled)
-            unsub = session.execute(
-                select(col(Profile.id)).where(col(Profile.all_email) == UNSUBSCRIBED)
-            ).scalars()
-            email_unsubscribed = bits_from_ids(unsub, size)
-            groups = self._read_groups(session)
-            self._check(cancelled)
-            self.max_id, self.everyone, self.email_unsubscribed = (
-                max_id,
-                everyone,
-                email_unsubscribed,
-            )
-            self.profile_count = everyone.bit_count()
-            self.groups, self.stored = groups, {}
-            self._loaded = set()
-            self._property_cache.clear()
-            self._twins = None
-            self._profile_gaps = []
-            self._follower = follower
-            self.built = True
+            if not self._build_from_snapshot(session, cancelled):
+                self._build_from_tables(session, cancelled)
+
+    def _reset(
+        self,
+        *,
+        everyone: BitMap,
+        email_unsubscribed: BitMap,
+        max_id: int,
+        groups: dict[int, GroupInfo],
+        stored: dict[tuple[int, str], BitMap],
+        after_id: int,
+    ) -> None:
+        self.max_id, self.everyone, self.email_unsubscribed = max_id, everyone, email_unsubscribed
+        self.profile_count = len(everyone)
+        self.groups, self.stored = groups, stored
+        self._loaded = {group_id for group_id, _state in stored}
+        self._property_cache.clear()
+        self._twins = None
+        self._profile_gaps = []
+        self._follower = ledger.LedgerFollower(after_id=after_id)
+        self.built = True
+
+    def _build_from_tables(
+        self, session: Session, cancelled: Callable[[], bool] | None = None
+    ) -> None:
+        """Read every profile and the all-email opt-outs through raw cursors."""
+        latest = ledger.latest_id(session)
+        max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
+        everyone = read_ids(session, "SELECT id FROM profile")
+        self._check(cancelled)
+        email_unsubscribed = read_ids(
+            session, "SELECT id FROM profile WHERE all_email = ?", (UNSUBSCRIBED,)
+        )
+        groups = self._read_groups(session)
+        self._check(cancelled)
+        self._reset(
+            everyone=everyone,
+            email_unsubscribed=email_unsubscribed,
+            max_id=max(max_id, everyone.max() if everyone else 0),
+            groups=groups,
+            stored={},
+            after_id=latest,
+        )
+        self.snapshot_ledger_id = index_snapshot.stored_ledger_id(session)
+
+    def _build_from_snapshot(
+        self, session: Session, cancelled: Callable[[], bool] | None = None
+    ) -> bool:
+        """Load the stored snapshot and replay the events after it; False when unusable."""
+        snapshot = index_snapshot.load(session)
+        if snapshot is None:
+            return False
+        latest = ledger.latest_id(session)
+        max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
+        if snapshot.ledger_id > latest or snapshot.max_profile_id > max_id:
+            why = f"ledger {snapshot.ledger_id} > {latest} or profile {snapshot.max_profile_id}"
+            log.warning("segment index snapshot ahead of the store, not used: %s > %s", why, max_id)
+            return False
+        if latest - snapshot.ledger_id > REBUILD_AFTER:
+            return False  # too far behind: reading the tables is quicker than replaying
+        groups = self._read_groups(session)
+        stored = snapshot.group_states(groups)
+        self._check(cancelled)
+        self._reset(
+            everyone=BitMap(snapshot.parts[index_snapshot.EVERYONE]),
+            email_unsubscribed=BitMap(snapshot.parts[index_snapshot.EMAIL_UNSUBSCRIBED]),
+            max_id=snapshot.max_profile_id,
+            groups=groups,
+            stored=stored,
+            after_id=snapshot.ledger_id,
+        )
+        self.snapshot_ledger_id = snapshot.ledger_id
+        self._catch_up(session, latest)
+        return True
+
+    def snapshot_parts(self) -> tuple[int, int, dict[str, bytes]]:
+        """(ledger id, highest profile id, serialized parts) of the index as it stands.
+
+        Both ids are ones below which nothing is still awaited (PostgreSQL can
+        commit a lower id later), so replaying from them misses nothing;
+        replaying an event the parts already include sets the same state again.
+        Only loaded groups are included.
+        """
+        with self._lock:
+            assert self._follower is not None, "build the index first"
+            max_id = min((first - 1 for first, _l, _u in self._profile_gaps), default=self.max_id)
+            parts = {
+                index_snapshot.EVERYONE: self.everyone.serialize(),
+                index_snapshot.EMAIL_UNSUBSCRIBED: self.email_unsubscribed.serialize(),
+            }
+            for (group_id, state), bits in self.stored.items():
+                if group_id in self._loaded:
+                    parts[index_snapshot.group_part(group_id, state)] = bits.serialize()
+            return self._follower.settled, max_id, parts
+
+    def missing_groups(self) -> list[int]:
+        """Groups whose states have not been read yet."""
+        with self._lock:
+            return sorted(set(self.groups) - self._loaded)
+
+    def behind(self) -> int:
+        """How many ledger ids the store's snapshot is behind this index (all of them: none)."""
+        with self._lock:
+            last = self._follower.last if self._follower is not None else 0
+            return last - (self.snapshot_ledger_id or 0)
 
     @staticmethod
     def _check(cancelled: Callable[[], bool] | None) -> None:
@@ -175,12 +245,11 @@ class SegmentIndex:
                 continue
             for state in (SUBSCRIBED, UNSUBSCRIBED):
                 self._check(cancelled)
-                rows = session.execute(
-                    select(col(GroupState.profile_id)).where(
-                        col(GroupState.group_id) == group_id, col(GroupState.state) == state
-                    )
-                ).scalars()
-                self.stored[(group_id, state)] = bits_from_ids(rows, self.max_id + 1)
+                self.stored[(group_id, state)] = read_ids(
+                    session,
+                    "SELECT profile_id FROM group_state WHERE group_id = ? AND state = ?",
+                    (group_id, state),
+                )
             self._loaded.add(group_id)
 
     def load_groups(
@@ -202,9 +271,6 @@ class SegmentIndex:
             if g.id is not None
         }
 
-    def _load_groups(self, session: Session) -> None:
-        self.groups = self._read_groups(session)
-
     def refresh(self, session: Session, *, cancelled: Callable[[], bool] | None = None) -> None:
         """Catch up with the store: build if never built, else apply new ledger events."""
         with self._lock:
@@ -216,6 +282,12 @@ class SegmentIndex:
             if latest - self._follower.last > REBUILD_AFTER:
                 self.build(session, cancelled=cancelled)
                 return
+            self._catch_up(session, latest)
+
+    def _catch_up(self, session: Session, latest: int) -> None:
+        """Apply the events after the follower's position, up to ``latest`` at least."""
+        with self._lock:
+            assert self._follower is not None
             events = self._follower.poll(session)
             while events and self._follower.last < latest:
                 more = self._follower.poll(session)
@@ -224,7 +296,7 @@ class SegmentIndex:
                 events.extend(more)
             changes = self._changes(session, events)
             if any(e.name.startswith("Group ") for e in events):
-                self._load_groups(session)
+                self.groups = self._read_groups(session)
             max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
             imported = any(e.name in PROFILES_CHANGED for e in events)
             if max_id != self.max_id or self._profile_gaps or imported:
@@ -260,7 +332,7 @@ class SegmentIndex:
         again for ``PROFILE_GAP_SECONDS`` (a rolled-back insert leaves a gap
         that never fills), as ``LedgerFollower`` does for events.
         """
-        before = self.everyone
+        before = len(self.everyone)
         moment = time.monotonic()
         query = (
             select(col(Profile.id)).where(col(Profile.id) > self.max_id).order_by(col(Profile.id))
@@ -273,89 +345,53 @@ class SegmentIndex:
                 gaps.append((expected, pid - 1, moment + PROFILE_GAP_SECONDS))
             expected = pid + 1
         if new_ids:
-            self.everyone |= bits_from_ids(new_ids, new_ids[-1] + 1)
+            self.everyone.update(new_ids)
             self.max_id = max(self.max_id, new_ids[-1])
         kept = []
         for first, last, until in self._profile_gaps:
             between = select(col(Profile.id)).where(col(Profile.id).between(first, last))
             found = list(session.execute(between).scalars())
-            self.everyone |= bits_from_ids(found, last + 1)
+            self.everyone.update(found)
             if until > moment and len(found) <= last - first:
                 kept.append((first, last, until))
         self._profile_gaps = kept + gaps
-        self.profile_count = self.everyone.bit_count()
-        return self.everyone != before
+        self.profile_count = len(self.everyone)
+        return self.profile_count != before
 
     def _apply(self, event: ledger.EventRecord, profile_id: int) -> None:
         """Apply one state change: the event's New State becomes the stored state."""
-        bit = 1 << profile_id
         new = event.properties.get("New State")
         if event.group_id is None:
             if new == UNSUBSCRIBED:
-                self.email_unsubscribed |= bit
+                self.email_unsubscribed.add(profile_id)
             else:
-                self.email_unsubscribed &= ~bit
+                self.email_unsubscribed.discard(profile_id)
             return
         if event.group_id not in self._loaded:
             return  # read from the store, as it then is, when first needed
         for state in (SUBSCRIBED, UNSUBSCRIBED):
-            key = (event.group_id, state)
-            current = self.stored.get(key, 0)
-            self.stored[key] = current | bit if state == new else current & ~bit
+            bits = self.stored.setdefault((event.group_id, state), BitMap())
+            if state == new:
+                bits.add(profile_id)
+            else:
+                bits.discard(profile_id)
 
     # --- one address, one recipient ---------------------------------------------
 
     def address_twins(self, session: Session) -> AddressTwins:
-        """The profiles sharing an address, read once until profiles change (few, usually:
-        the query reads only the ``email_key`` index)."""
+        """The profiles sharing an address, read once until profiles change."""
         with self._lock:
             if self._twins is None:
-                shared = (
-                    select(col(Profile.email_key))
-                    .where(col(Profile.email_key).is_not(None))
-                    .group_by(col(Profile.email_key))
-                    .having(func.count() > 1)
-                )
-                rows = session.execute(
-                    select(col(Profile.id), col(Profile.email_key))
-                    .where(col(Profile.email_key).in_(shared))
-                    .order_by(col(Profile.id))
-                ).all()
-                key_of = {int(pid): str(key) for pid, key in rows}
-                members: dict[str, list[int]] = {}
-                for pid, key in key_of.items():
-                    members.setdefault(key, []).append(pid)
-                self._twins = AddressTwins(
-                    key_of,
-                    {key: tuple(ids) for key, ids in members.items()},
-                    bits_from_ids(key_of, self.max_id + 1),
-                )
+                self._twins = read_twins(session)
             return self._twins
 
-    def spread_to_twins(self, bits: int, session: Session) -> int:
+    def spread_to_twins(self, bits: Bits, session: Session) -> BitMap:
         """``bits`` and every profile sharing an address with one of them."""
-        twins = self.address_twins(session)
-        hit = bits & twins.bits
-        if not hit:
-            return bits
-        more = {pid for one in iter_ids(hit) for pid in twins.members[twins.key_of[one]]}
-        return bits | bits_from_ids(more, max(more) + 1)
+        return self.address_twins(session).spread(bits)
 
-    def one_per_address(self, bits: int, session: Session) -> int:
+    def one_per_address(self, bits: Bits, session: Session) -> BitMap:
         """``bits`` keeping, of profiles that share an address, the one with the lowest id."""
-        twins = self.address_twins(session)
-        hit = bits & twins.bits
-        if not hit:
-            return bits
-        seen: set[str] = set()
-        later: list[int] = []
-        for pid in iter_ids(hit):
-            key = twins.key_of[pid]
-            if key in seen:
-                later.append(pid)
-            else:
-                seen.add(key)
-        return bits & ~bits_from_ids(later, max(later) + 1) if later else bits
+        return self.address_twins(session).one_per_address(bits)
 
     # --- evaluating -------------------------------------------------------------
 
@@ -363,74 +399,56 @@ class SegmentIndex:
         """The index's lock: hold it to combine several reads into one consistent answer."""
         return self._lock
 
-    def subscribed(self, group_id: int) -> int:
+    def subscribed(self, group_id: int) -> BitMap:
         """Everyone effectively subscribed to the group (its states must be loaded)."""
         info = self.groups.get(group_id)
         if info is not None and info.policy == POLICY_OPT_IN:
-            return self.stored.get((group_id, SUBSCRIBED), 0) & self.everyone
-        return self.everyone & ~self.stored.get((group_id, UNSUBSCRIBED), 0)
+            return self.stored.get((group_id, SUBSCRIBED), BitMap()) & self.everyone
+        return self.everyone - self.stored.get((group_id, UNSUBSCRIBED), BitMap())
+
+    def all_profiles(self) -> BitMap:
+        """Every profile (a copy)."""
+        with self._lock:
+            return BitMap(self.everyone)
 
     def active_group_ids(self) -> list[int]:
         return sorted(g.id for g in self.groups.values() if g.status == STATUS_ACTIVE)
 
-    def _groups_bits(self, condition: GroupsCondition, session: Session) -> int:
+    def _groups_bits(self, condition: GroupsCondition, session: Session) -> BitMap:
         ids = (
             list(condition.group_ids)
             if condition.group_ids is not None
             else self.active_group_ids()
         )
         self._load(session, ids)
+        matched = BitMap()
         if not ids:
-            # "All" with no active group: nobody is subscribed to any/every group.
-            matched = 0
+            pass  # "All" with no active group: nobody is subscribed to any/every group.
         elif condition.match == ALL:
-            matched = self.everyone
+            matched = BitMap(self.everyone)
             for group_id in ids:
                 matched &= self.subscribed(group_id)
         else:
-            matched = 0
             for group_id in ids:
                 matched |= self.subscribed(group_id)
-        return self.everyone & ~matched if condition.mode == EXCLUDE else matched
+        return self.everyone - matched if condition.mode == EXCLUDE else matched
 
-    def _property_bits(self, condition: PropertyCondition, session: Session) -> int:
+    def _property_bits(self, condition: PropertyCondition, session: Session) -> FrozenBitMap:
         cached = self._property_cache.get(condition)
         if cached is not None:
             return cached
         if condition.op == "not_equals":
             positive = PropertyCondition(condition.key, "equals", condition.values)
-            bits = self.everyone & ~self._property_bits(positive, session)
+            bits = FrozenBitMap(self.everyone - self._property_bits(positive, session))
         elif condition.op == "not_set":
             positive = PropertyCondition(condition.key, "is_set", ())
-            bits = self.everyone & ~self._property_bits(positive, session)
+            bits = FrozenBitMap(self.everyone - self._property_bits(positive, session))
         else:
-            bits = bits_from_ids(self._property_ids(condition, session), self.max_id + 1)
+            bits = property_bits(session, condition, self.max_id)
         self._property_cache[condition] = bits
         return bits
 
-    def _property_ids(self, condition: PropertyCondition, session: Session) -> Iterable[int]:
-        values = [v.lower() for v in condition.values]
-        lower = _lower_function(session, values)
-        if condition.key in PROFILE_FIELDS:
-            column = lower(func.coalesce(getattr(Profile, condition.key), ""))
-            is_set = func.coalesce(getattr(Profile, condition.key), "") != ""
-        else:
-            value = Profile.__table__.c.properties[condition.key].as_string()  # type: ignore[attr-defined]
-            column = lower(func.coalesce(value, ""))
-            is_set = func.coalesce(value, "") != ""
-        query = select(col(Profile.id)).where(col(Profile.id) <= self.max_id)
-        if condition.op == "equals":
-            query = query.where(column == values[0])
-        elif condition.op == "one_of":
-            query = query.where(column.in_(values))
-        elif condition.op == "contains":
-            escaped = values[0].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(column.like(f"%{escaped}%", escape="\\"))
-        else:  # is_set
-            query = query.where(is_set)
-        return session.execute(query).scalars()
-
-    def condition_bits(self, condition: Condition, session: Session) -> int:
+    def condition_bits(self, condition: Condition, session: Session) -> Bits:
         """The profiles one condition keeps."""
         if isinstance(condition, GroupsCondition):
             return self._groups_bits(condition, session)
@@ -439,7 +457,7 @@ class SegmentIndex:
         assert isinstance(condition, EmailCondition)
         if condition.state == UNSUBSCRIBED:
             return self.email_unsubscribed & self.everyone
-        return self.everyone & ~self.email_unsubscribed
+        return self.everyone - self.email_unsubscribed
 
     def _needed_groups(self, rule: SegmentRule) -> set[int]:
         needed: set[int] = set()
@@ -455,11 +473,11 @@ class SegmentIndex:
 
     def members(
         self, rule: SegmentRule, session: Session, *, cancelled: Callable[[], bool] | None = None
-    ) -> int:
-        """The bitset of the rule's members."""
+    ) -> BitMap:
+        """The bitmap of the rule's members (a new one, the caller's to keep)."""
         with self._lock:
             self._load(session, self._needed_groups(rule), cancelled)
-            result = self.everyone
+            result = BitMap(self.everyone)
             for condition in rule.conditions:
                 result &= self.condition_bits(condition, session)
             return result
@@ -470,12 +488,12 @@ class SegmentIndex:
         """The total and each condition's own count."""
         with self._lock:
             self._load(session, self._needed_groups(rule), cancelled)
-            total = self.everyone
+            total = BitMap(self.everyone)
             clauses = []
             for condition in rule.conditions:
                 bits = self.condition_bits(condition, session)
-                clauses.append(bits.bit_count())
+                clauses.append(len(bits))
                 total &= bits
             return SegmentCount(
-                total=total.bit_count(), clauses=tuple(clauses), profiles=self.profile_count
+                total=len(total), clauses=tuple(clauses), profiles=self.profile_count
             )

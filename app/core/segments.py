@@ -1,6 +1,6 @@
 """Segments ("Find People"): count, list, describe, save, rename, duplicate, delete.
 
-Counting goes through the store's ``SegmentIndex`` (bitsets kept in step with
+Counting goes through the store's ``SegmentIndex`` (bitmaps kept in step with
 the ledger); saving writes the rule as JSON with a ledger event.
 """
 
@@ -13,7 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.core import clock
-from app.core.bitsets import iter_ids
+from app.core.bitsets import page as rank_page
 from app.core.errors import InvalidInput, RuleRefused, UnknownGroup
 from app.core.groups import clean_name, find_group, name_key
 from app.core.models import STATUS_ACTIVE, Campaign, Group, GroupState, Profile, Segment
@@ -154,12 +154,7 @@ def members(
     with store.read() as session:
         index.refresh(session, cancelled=cancelled)
         bits = index.members(rule, session, cancelled=cancelled)
-        page: list[int] = []
-        for n, pid in enumerate(iter_ids(bits)):
-            if n >= offset + limit:
-                break
-            if n >= offset:
-                page.append(pid)
+        page = rank_page(bits, offset=offset, limit=limit)  # by rank, not by walking
         if not page:
             return []
         profiles = {
@@ -202,7 +197,7 @@ def member_identities(store: Store, rule: SegmentRule) -> list[str]:
     index = index_for(store)
     with store.read() as session:
         index.refresh(session)
-        ids = list(iter_ids(index.members(rule, session)))
+        ids = list(index.members(rule, session))
         identities: list[str] = []
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]

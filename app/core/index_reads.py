@@ -1,0 +1,102 @@
+"""What the segment index asks the database beyond states: property matches and
+address twins (profiles sharing one ``email_key``), as bitmaps."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyroaring import BitMap, FrozenBitMap
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from app.core.bitsets import Bits
+from app.core.models import Profile
+from app.core.segment_rules import PROFILE_FIELDS, PropertyCondition
+
+
+def _fold_case(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _lower_function(session: Session, values: Sequence[str]) -> Callable[[Any], Any]:
+    """SQL ``lower``, or on SQLite, for non-ASCII values, Python's: SQLite's own
+    ``lower`` folds ASCII letters only, so "ÜBER" would never equal "über"."""
+    if session.get_bind().dialect.name != "sqlite" or all(v.isascii() for v in values):
+        return func.lower
+    driver = session.connection().connection.driver_connection
+    driver.create_function("subgroups_lower", 1, _fold_case, deterministic=True)  # type: ignore[union-attr]
+    return func.subgroups_lower
+
+
+def property_bits(session: Session, condition: PropertyCondition, max_id: int) -> FrozenBitMap:
+    """The profiles (up to ``max_id``) a positive property condition keeps."""
+    values = [v.lower() for v in condition.values]
+    lower = _lower_function(session, values)
+    if condition.key in PROFILE_FIELDS:
+        column = lower(func.coalesce(getattr(Profile, condition.key), ""))
+        is_set = func.coalesce(getattr(Profile, condition.key), "") != ""
+    else:
+        value = Profile.__table__.c.properties[condition.key].as_string()  # type: ignore[attr-defined]
+        column = lower(func.coalesce(value, ""))
+        is_set = func.coalesce(value, "") != ""
+    query = select(col(Profile.id)).where(col(Profile.id) <= max_id)
+    if condition.op == "equals":
+        query = query.where(column == values[0])
+    elif condition.op == "one_of":
+        query = query.where(column.in_(values))
+    elif condition.op == "contains":
+        escaped = values[0].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(column.like(f"%{escaped}%", escape="\\"))
+    else:  # is_set
+        query = query.where(is_set)
+    return FrozenBitMap(session.execute(query).scalars())
+
+
+@dataclass(frozen=True)
+class AddressTwins:
+    """Profiles that share an address (one ``email_key``) with another profile."""
+
+    key_of: dict[int, str]  # profile id -> its key, for profiles with a twin
+    members: dict[str, tuple[int, ...]]  # key -> its profiles' ids, ascending
+    bits: FrozenBitMap  # every profile with a twin
+
+    def spread(self, bits: Bits) -> BitMap:
+        """``bits`` and every profile sharing an address with one of them."""
+        hit = bits & self.bits
+        more = BitMap(pid for one in hit for pid in self.members[self.key_of[one]])
+        return BitMap(bits) | more
+
+    def one_per_address(self, bits: Bits) -> BitMap:
+        """``bits`` keeping, of profiles that share an address, the one with the lowest id."""
+        seen: set[str] = set()
+        later = BitMap()
+        for pid in bits & self.bits:
+            key = self.key_of[pid]
+            if key in seen:
+                later.add(pid)
+            else:
+                seen.add(key)
+        return BitMap(bits) - later
+
+
+def read_twins(session: Session) -> AddressTwins:
+    """The profiles sharing an address (few, usually: the query reads only the
+    ``email_key`` index)."""
+    shared = (
+        select(col(Profile.email_key))
+        .where(col(Profile.email_key).is_not(None))
+        .group_by(col(Profile.email_key))
+        .having(func.count() > 1)
+    )
+    rows = session.execute(
+        select(col(Profile.id), col(Profile.email_key))
+        .where(col(Profile.email_key).in_(shared))
+        .order_by(col(Profile.id))
+    ).all()
+    key_of = {int(pid): str(key) for pid, key in rows}
+    members: dict[str, list[int]] = {}
+    for pid, key in key_of.items():
+        members.setdefault(key, []).append(pid)
+    return AddressTwins(
+        key_of, {key: tuple(ids) for key, ids in members.items()}, FrozenBitMap(key_of)
+    )
