@@ -20,7 +20,7 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def seed(args: argparse.Namespace, store: Store) -> int:
-    from app.core import sample_campaigns, synthetic
+    from app.core import sample_campaigns, segments, snapshot_writer, synthetic
     from app.core.outbox import MaildirOutbox, default_outbox_dir
 
     def progress(done: int, total: int) -> None:
@@ -33,6 +33,12 @@ def seed(args: argparse.Namespace, store: Store) -> int:
             store=store, profiles=args.profiles, actor=clock.os_user(), progress=progress
         )
         what = f"{args.profiles:,} synthetic profiles over 50 groups"
+        # The index snapshot, so the first count of every later process starts warm.
+        index = segments.index_for(store)
+        with store.read() as session:
+            index.refresh(session)
+        if snapshot_writer.worth_writing(index):
+            snapshot_writer.write_snapshot(store, index)
     else:
         outbox = MaildirOutbox(default_outbox_dir(store.store_id))
         loaded = sample_campaigns.load_sample(

@@ -149,7 +149,7 @@ def reach(store: Store, campaign: CampaignLike) -> Reach:
     """Each step's count, as the store stands now."""
     index = segments.index_for(store)
     with store.read() as session:
-        index.refresh(session)
+        segments.refresh(store, index, session)
         with index.locked():
             chain = _chain(index, session, campaign)
             total = index.profile_count
@@ -166,7 +166,7 @@ def audience_ids(store: Store, campaign: CampaignLike) -> list[int]:
     """The audience's profile ids, ascending (step 1 only: the sender checks the rest per batch)."""
     index = segments.index_for(store)
     with store.read() as session:
-        index.refresh(session)
+        segments.refresh(store, index, session)
         with index.locked():
             bits = audience_bits(index, session, campaign)
     return list(bits)

@@ -193,7 +193,7 @@ def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
         profile = profiles.get_profile(session, identity)
         assert profile.id is not None
         pid = profile.id
-        index.refresh(session)
+        segments.refresh(store, index, session)
         with index.locked():
             in_audience = audience_bits(index, session, campaign)
         steps: list[ExplainStep] = []

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.core import clock
+from app.core import clock, snapshot_writer
 from app.core.bitsets import page as rank_page
 from app.core.errors import InvalidInput, RuleRefused, UnknownGroup
 from app.core.groups import clean_name, find_group, name_key
@@ -58,6 +58,18 @@ def index_for(store: Store) -> SegmentIndex:
     return index
 
 
+def refresh(
+    store: Store,
+    index: SegmentIndex,
+    session: Session,
+    *,
+    cancelled: Callable[[], bool] | None = None,
+) -> None:
+    """Bring the index up to the store, and start a snapshot writer if that is worth it."""
+    index.refresh(session, cancelled=cancelled)
+    snapshot_writer.refresh_in_background(store, index)
+
+
 def count(
     store: Store, rule: SegmentRule, *, cancelled: Callable[[], bool] | None = None
 ) -> SegmentCount:
@@ -67,7 +79,7 @@ def count(
     """
     index = index_for(store)
     with store.read() as session:
-        index.refresh(session, cancelled=cancelled)
+        refresh(store, index, session, cancelled=cancelled)
         return index.count(rule, session, cancelled=cancelled)
 
 
@@ -152,7 +164,7 @@ def members(
     """A page of the rule's members, by profile id."""
     index = index_for(store)
     with store.read() as session:
-        index.refresh(session, cancelled=cancelled)
+        refresh(store, index, session, cancelled=cancelled)
         bits = index.members(rule, session, cancelled=cancelled)
         page = rank_page(bits, offset=offset, limit=limit)  # by rank, not by walking
         if not page:
@@ -196,7 +208,7 @@ def member_identities(store: Store, rule: SegmentRule) -> list[str]:
     """Every member's identity, by profile id (for export)."""
     index = index_for(store)
     with store.read() as session:
-        index.refresh(session)
+        refresh(store, index, session)
         ids = list(index.members(rule, session))
         identities: list[str] = []
         for start in range(0, len(ids), 5000):
