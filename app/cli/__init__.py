@@ -16,6 +16,7 @@ from app import __version__
 from app.cli import campaigns, console, events, groups, landing, profiles, seed, segments
 from app.cli.options import Command, db_option
 from app.cli.output import INTERRUPTED, OK, REFUSED, error, silence_stdout
+from app.core import snapshot_writer
 from app.core.errors import SubgroupsError
 from app.core.store import open_store
 from app.core.text_rules import shown_lines
@@ -31,6 +32,11 @@ COMMANDS: dict[str, Command] = {
 # The only commands that may create a missing store (a mistyped --db must not
 # become an empty store): the console, the demo, and those that add data.
 CREATING_COMMANDS = frozenset({"console", "demo", "seed", "groups_create", "profiles_import"})
+
+
+# Commands that run until the user stops them: they never wait for the snapshot writer.
+LONG_RUNNING = frozenset({"console", "demo", "landing", "events"})
+SNAPSHOT_WAIT_SECONDS = 60.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +86,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         silence_stdout()
         return OK
     finally:
+        if func_name not in LONG_RUNNING:
+            # A snapshot the command started writing is finished (once per stale
+            # snapshot); the console never waits for it.
+            snapshot_writer.wait_for_writer(store, SNAPSHOT_WAIT_SECONDS)
         store.dispose()
 
 

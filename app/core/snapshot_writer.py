@@ -76,3 +76,11 @@ def refresh_in_background(store: Store, index: SegmentIndex) -> threading.Thread
     store.cache[WRITER_KEY] = thread
     thread.start()
     return thread
+
+
+def wait_for_writer(store: Store, timeout: float) -> None:
+    """Let a running snapshot writer finish (up to ``timeout`` s): a short-lived process
+    (a CLI command) calls it before exiting, so its snapshot is not lost with it."""
+    running = store.cache.get(WRITER_KEY)
+    if running is not None:
+        running.join(timeout)

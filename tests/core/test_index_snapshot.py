@@ -298,3 +298,17 @@ def test_a_version_8_store_is_upgraded_and_then_snapshotted(store_url: str) -> N
         assert segments.index_for(again).snapshot_ledger_id is not None
     finally:
         again.dispose()
+
+
+def test_a_cli_count_finishes_the_snapshot_it_started(
+    seeded: tuple[Store, list[Profile]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short-lived command waits for its writer, so the next process starts warm."""
+    from app.cli import run
+
+    store, _people_ = seeded
+    monkeypatch.setattr(snapshot_writer, "MIN_PROFILES", 10)
+    assert run(["--db", store.url, "segments", "count", "--include", "Newsletter"]) == 0
+    with store.read() as s:
+        assert index_snapshot.stored_ledger_id(s) == ledger.latest_id(s)
+        assert index_snapshot.load(s) is not None
