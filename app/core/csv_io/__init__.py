@@ -12,7 +12,8 @@ the console can show a preview first:
    ``subscribed`` unless the import overwrites unsubscribes, with a reason;
    by default such cells are listed as kept unsubscribed and left alone.
 3. ``apply_import`` (``writing``) plans again inside one write transaction,
-   refuses if the store changed since the preview, and writes everything
+   refuses if the store changed since the preview (or the file did:
+   ``fingerprint``; the file itself is not read again), and writes everything
    with one ledger event per state change (Source ``import``).
 
 ``import_profiles`` runs all three (a dry run stops after the plan);
@@ -62,7 +63,7 @@ from app.core.csv_io.reading import (
     valid_email,
 )
 from app.core.csv_io.writing import SOURCE, ImportResult, apply_import, import_profiles
-from app.core.errors import ImportCancelled, ImportOutdated
+from app.core.errors import ImportCancelled, ImportFileChanged, ImportOutdated
 from app.core.ledger import PROFILES_IMPORTED
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "CsvProblem",
     "FieldChange",
     "ImportCancelled",
+    "ImportFileChanged",
     "ImportOutdated",
     "ImportPlan",
     "ImportResult",

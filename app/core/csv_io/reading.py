@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from app.core import bulk
+from app.core.csv_io.fingerprint import Fingerprint, Hashing
 from app.core.csv_io.format import (
     ALL_EMAIL,
     CHUNK,
@@ -66,6 +67,9 @@ class ParsedCsv:
     group_ids: list[int]
     property_names: list[str]
     rows: list[ParsedRow]
+    # The file as read (None: a stream), so that an import of its plan can check
+    # that it is still the file previewed.
+    fingerprint: Fingerprint | None = None
 
 
 class _RowTooLong(Exception):
@@ -125,23 +129,29 @@ def _display_name(source: Source) -> str:
     return name if isinstance(name, str) else "<stream>"
 
 
-def _open_text(source: Source) -> tuple[IO[str], IO[bytes] | None, int]:
-    """The text to read, the bytes under it (None: a text stream) and their size (0: unknown)."""
+def _open_text(source: Source) -> tuple[IO[str], IO[bytes] | None, int, Hashing | None]:
+    """The text to read, the bytes under it (None: a text stream), their size (0: unknown)
+    and, for a file, what hashes its bytes as they are read."""
+    hashing = None
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
-            raw: IO[bytes] = path.open("rb")
+            raw: IO[bytes] = io.FileIO(path, "rb")
             size = os.fstat(raw.fileno()).st_size
         except OSError as exc:
             raise InvalidInput(
                 f"{path}: cannot open the file: {exc.strerror}", field="file"
             ) from exc
+        hashing = Hashing(raw)  # type: ignore[arg-type]
+        buffered: IO[bytes] = io.BufferedReader(hashing, 1 << 16)
     elif isinstance(source.read(0), bytes):
         raw, size = source, 0  # type: ignore[assignment]
+        buffered = raw
     else:
-        return source, None, 0  # type: ignore[return-value]
+        return source, None, 0, None  # type: ignore[return-value]
     # utf-8-sig: a byte order mark (Excel writes one) is read and dropped.
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), raw, size
+    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
+    return text, raw, size, hashing
 
 
 def _decode_problem(raw: IO[bytes] | None, file: str) -> CsvProblem:
@@ -281,7 +291,8 @@ def read_csv(
     """
     file = _display_name(source)
     problems = _Problems(file)
-    text, raw, size = _open_text(source)
+    text, raw, size, hashing = _open_text(source)
+    fingerprint = None
     lines = _Lines(text)
     rows: list[ParsedRow] = []
     header: _Header | None = None
@@ -326,6 +337,8 @@ def read_csv(
         )  # fmt: skip
     finally:
         if isinstance(source, (str, os.PathLike)):
+            if hashing is not None and not problems.total:
+                fingerprint = hashing.fingerprint(Path(source))
             text.close()
         elif isinstance(text, io.TextIOWrapper) and raw is not None:
             text.detach()  # the caller's stream stays open
@@ -344,6 +357,7 @@ def read_csv(
         group_ids=[group.id for _, group in header.groups if group.id is not None],
         property_names=[name for _, name in header.properties],
         rows=rows,
+        fingerprint=fingerprint,
     )
 
 

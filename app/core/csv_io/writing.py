@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.core import bulk, clock, ledger
+from app.core.csv_io.fingerprint import check_unchanged
 from app.core.csv_io.format import CHUNK, Cancel, Progress, Source, all_groups
 from app.core.csv_io.planning import ImportPlan, clean_overwrite, plan_parsed
 from app.core.csv_io.reading import read_csv
@@ -174,9 +175,13 @@ def apply_import(
 
     The plan is made again inside the transaction: if the store changed
     since the preview (another admin, the landing page), the import is
-    refused with ``ImportOutdated`` and nothing is written.
+    refused with ``ImportOutdated`` and nothing is written. The file is not
+    read again: the plan holds its rows. If the file changed since the preview
+    (its size, time and then its SHA-256 compared), the import is refused
+    with ``ImportFileChanged`` and nothing is written.
     """
     started = time.perf_counter()
+    check_unchanged(plan.parsed.fingerprint, file=plan.file)
     with store.write() as session:
         fresh = plan_parsed(
             session, plan.parsed, overwrite_unsubscribes=plan.overwrite_unsubscribes,
