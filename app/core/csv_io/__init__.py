@@ -26,6 +26,14 @@ through the DBAPI cursor.
 This package is the public import point: ``from app.core import csv_io``.
 """
 
+from app.core.csv_io.columns import (
+    EMAIL_MAX,
+    IDENTITY_MAX,
+    NAME_MAX,
+    STATE_HELP,
+    ParsedRow,
+    valid_email,
+)
 from app.core.csv_io.exporting import export_profiles
 from app.core.csv_io.format import (
     ALL_EMAIL,
@@ -50,18 +58,7 @@ from app.core.csv_io.planning import (
     plan_import,
 )
 from app.core.csv_io.problems import SHOWN_PROBLEMS, CsvError, CsvProblem
-from app.core.csv_io.reading import (
-    EMAIL_MAX,
-    IDENTITY_MAX,
-    KEPT_PROBLEMS,
-    MAX_ROW_CHARS,
-    NAME_MAX,
-    STATE_HELP,
-    ParsedCsv,
-    ParsedRow,
-    read_csv,
-    valid_email,
-)
+from app.core.csv_io.reading import KEPT_PROBLEMS, MAX_ROW_CHARS, ParsedCsv, read_csv
 from app.core.csv_io.writing import SOURCE, ImportResult, apply_import, import_profiles
 from app.core.errors import ImportCancelled, ImportFileChanged, ImportOutdated
 from app.core.ledger import PROFILES_IMPORTED

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session
 
 from app.core import bulk
+from app.core.csv_io.columns import ParsedRow
 from app.core.csv_io.format import (
     CHUNK,
     EMAIL,
@@ -28,7 +29,7 @@ from app.core.csv_io.format import (
     property_text,
     stored_properties,
 )
-from app.core.csv_io.reading import ParsedCsv, ParsedRow, read_csv
+from app.core.csv_io.reading import ParsedCsv, read_csv
 from app.core.errors import ImportOutdated, InvalidInput
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED, email_key
 from app.core.subscriptions import clean_reason
