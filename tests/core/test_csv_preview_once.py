@@ -141,3 +141,36 @@ def test_a_file_only_touched_since_the_preview_is_imported(
     result = csv_io.apply_import(store=store, plan=plan, actor=ACTOR)
 
     assert result.events == 2 and contents(store)[0] == [("C1", "Ann"), ("C2", "Bob")]
+
+
+@pytest.mark.parametrize("read_all", [True, False])
+def test_the_plan_is_the_same_whether_tables_are_read_whole_or_looked_up(
+    store: Store, newsletter: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_all: bool
+) -> None:
+    """A file naming most of the store is planned from whole tables on SQLite (fewer
+    lookups); the plan is the one the lookups give."""
+    first = tmp_path / "first.csv"
+    first.write_text(TEXT + "C3,cy@example.com,Cy,\nC4,dee@example.com,Dee,unsubscribed\n")
+    csv_io.import_profiles(store=store, source=first, actor=ACTOR)
+    second = tmp_path / "second.csv"
+    second.write_text(
+        "identity,email,name,group:Newsletter\n"
+        "C1,ann@example.com,Ann B,unsubscribed\n"  # renamed, leaves
+        "C2,,,subscribed\n"  # kept unsubscribed
+        "C4,,,\n"  # nothing
+        "C5,CY@example.com ,Cy's twin,subscribed\n"  # new, shares Cy's address
+    )
+    with store.read() as session:
+        expected = csv_io.plan_import(session=session, source=second)
+    monkeypatch.setattr(csv_io.planning, "_read_all", lambda *args: read_all)
+
+    with store.read() as session:
+        plan = csv_io.plan_import(session=session, source=second)
+
+    assert plan.same_as(expected) and plan.shared_addresses == expected.shared_addresses
+    assert [u.identity for u in plan.updated_profiles] == ["C1"]
+    assert [(c.identity, c.new) for c in plan.state_changes] == [
+        ("C1", "unsubscribed"), ("C5", "subscribed"),
+    ]  # fmt: skip
+    assert [k.identity for k in plan.kept_unsubscribed] == ["C2"]
+    assert [a.identities for a in plan.shared_addresses] == [("C3", "C5")]
