@@ -174,3 +174,38 @@ def test_the_plan_is_the_same_whether_tables_are_read_whole_or_looked_up(
     ]  # fmt: skip
     assert [k.identity for k in plan.kept_unsubscribed] == ["C2"]
     assert [a.identities for a in plan.shared_addresses] == [("C3", "C5")]
+
+
+def planner_rows(store: Store) -> float:
+    """The profile table's size as the planner's statistics say (0: never analysed)."""
+    with store.read() as session:
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            found = connection.exec_driver_sql(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = 'profile'"
+                if connection.exec_driver_sql(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+                ).first()
+                else "SELECT NULL WHERE 0"
+            ).first()
+            return float(found[0].split()[0]) if found else 0.0
+        return float(
+            connection.exec_driver_sql(
+                "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'profile'::regclass"
+            ).scalar_one()
+        )
+
+
+def test_a_large_import_gives_the_planner_fresh_statistics(
+    store: Store, newsletter: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    small.write_text("identity,name\nS1,Sam\n")
+    large.write_text(TEXT + "C3,cy@example.com,Cy,\n")
+    monkeypatch.setattr(csv_io.writing, "ANALYZE_ROWS", 3)
+    csv_io.import_profiles(store=store, source=small, actor=ACTOR)  # 1 row: not analysed
+    assert planner_rows(store) == 0
+
+    csv_io.import_profiles(store=store, source=large, actor=ACTOR)
+
+    assert planner_rows(store) == 4
