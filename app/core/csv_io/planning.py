@@ -263,11 +263,18 @@ def _shared_addresses(
         stored = bulk.select_where_in(
             session, "SELECT id, identity, email_key FROM profile WHERE email_key", sorted(keys)
         )
-    for _pid, identity, key in sorted(stored):
-        if identity not in after:  # a profile the file does not change
+    outside = sorted(row for row in stored if row[1] not in after)  # profiles the file leaves
+    counts = Counter(after.values())
+    counts.update(key for _, _, key in outside)
+    shared = {key for key, count in counts.items() if count > 1}  # usually few or none
+    if not shared:
+        return []
+    for _pid, identity, key in outside:
+        if key in shared:
             by_key.setdefault(key, []).append(identity)
     for identity, key in after.items():
-        by_key.setdefault(key, []).append(identity)
+        if key in shared:
+            by_key.setdefault(key, []).append(identity)
     return [
         SharedAddress(key, tuple(identities))
         for key, identities in sorted(by_key.items(), key=lambda item: item[1][0])
