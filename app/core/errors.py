@@ -70,5 +70,9 @@ class ImportOutdated(RuleRefused):
     """The store changed between the preview and the import; nothing was written."""
 
 
+class ImportFileChanged(ImportOutdated):
+    """The file changed (or went) between the preview and the import; nothing was written."""
+
+
 class ImportCancelled(SubgroupsError):
     """The user stopped the import; nothing was written."""

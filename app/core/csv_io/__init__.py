@@ -12,7 +12,8 @@ the console can show a preview first:
    ``subscribed`` unless the import overwrites unsubscribes, with a reason;
    by default such cells are listed as kept unsubscribed and left alone.
 3. ``apply_import`` (``writing``) plans again inside one write transaction,
-   refuses if the store changed since the preview, and writes everything
+   refuses if the store changed since the preview (or the file did:
+   ``fingerprint``; the file itself is not read again), and writes everything
    with one ledger event per state change (Source ``import``).
 
 ``import_profiles`` runs all three (a dry run stops after the plan);
@@ -25,6 +26,14 @@ through the DBAPI cursor.
 This package is the public import point: ``from app.core import csv_io``.
 """
 
+from app.core.csv_io.columns import (
+    EMAIL_MAX,
+    IDENTITY_MAX,
+    NAME_MAX,
+    STATE_HELP,
+    ParsedRow,
+    valid_email,
+)
 from app.core.csv_io.exporting import export_profiles
 from app.core.csv_io.format import (
     ALL_EMAIL,
@@ -49,20 +58,9 @@ from app.core.csv_io.planning import (
     plan_import,
 )
 from app.core.csv_io.problems import SHOWN_PROBLEMS, CsvError, CsvProblem
-from app.core.csv_io.reading import (
-    EMAIL_MAX,
-    IDENTITY_MAX,
-    KEPT_PROBLEMS,
-    MAX_ROW_CHARS,
-    NAME_MAX,
-    STATE_HELP,
-    ParsedCsv,
-    ParsedRow,
-    read_csv,
-    valid_email,
-)
+from app.core.csv_io.reading import KEPT_PROBLEMS, MAX_ROW_CHARS, ParsedCsv, read_csv
 from app.core.csv_io.writing import SOURCE, ImportResult, apply_import, import_profiles
-from app.core.errors import ImportCancelled, ImportOutdated
+from app.core.errors import ImportCancelled, ImportFileChanged, ImportOutdated
 from app.core.ledger import PROFILES_IMPORTED
 
 __all__ = [
@@ -86,6 +84,7 @@ __all__ = [
     "CsvProblem",
     "FieldChange",
     "ImportCancelled",
+    "ImportFileChanged",
     "ImportOutdated",
     "ImportPlan",
     "ImportResult",

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session
 
 from app.core import bulk
+from app.core.csv_io.columns import ParsedRow
 from app.core.csv_io.format import (
     CHUNK,
     EMAIL,
@@ -28,7 +29,7 @@ from app.core.csv_io.format import (
     property_text,
     stored_properties,
 )
-from app.core.csv_io.reading import ParsedCsv, ParsedRow, read_csv
+from app.core.csv_io.reading import ParsedCsv, read_csv
 from app.core.errors import ImportOutdated, InvalidInput
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED, email_key
 from app.core.subscriptions import clean_reason
@@ -221,10 +222,22 @@ def clean_overwrite(overwrite_unsubscribes: bool, reason: str | None) -> str | N
     return cleaned
 
 
+def _read_all(session: Session, stored: int, asked: int) -> bool:
+    """Whether to read a whole table once rather than look up ``asked`` values one by one.
+
+    On SQLite, when the file names at least as many as the store holds
+    (``stored``): a first import, or a file of most of the store. One pass
+    over the table costs less than that many index lookups. On PostgreSQL
+    the lookups also lock the rows, so they stay.
+    """
+    return stored <= asked and session.get_bind().dialect.name == "sqlite"
+
+
 def _shared_addresses(
     session: Session,
     parsed: ParsedCsv,
     existing: dict[str, tuple[int, str | None, str, Any, str]],
+    profiles_stored: int,
 ) -> list[SharedAddress]:
     """Addresses that more than one profile will have once the file is imported."""
     after: dict[str, str] = {}  # identity in the file -> its key after the import
@@ -237,16 +250,31 @@ def _shared_addresses(
     if not after:
         return []
     by_key: dict[str, list[str]] = {}
-    stored = bulk.select_where_in(
-        session,
-        "SELECT id, identity, email_key FROM profile WHERE email_key",
-        sorted(set(after.values())),
-    )
-    for _pid, identity, key in sorted(stored):
-        if identity not in after:  # a profile the file does not change
+    keys = set(after.values())
+    if _read_all(session, profiles_stored, len(keys)):
+        stored = [
+            row
+            for row in bulk.fetch(
+                session, "SELECT id, identity, email_key FROM profile WHERE email_key IS NOT NULL"
+            )
+            if row[2] in keys
+        ]
+    else:
+        stored = bulk.select_where_in(
+            session, "SELECT id, identity, email_key FROM profile WHERE email_key", sorted(keys)
+        )
+    outside = sorted(row for row in stored if row[1] not in after)  # profiles the file leaves
+    counts = Counter(after.values())
+    counts.update(key for _, _, key in outside)
+    shared = {key for key, count in counts.items() if count > 1}  # usually few or none
+    if not shared:
+        return []
+    for _pid, identity, key in outside:
+        if key in shared:
             by_key.setdefault(key, []).append(identity)
     for identity, key in after.items():
-        by_key.setdefault(key, []).append(identity)
+        if key in shared:
+            by_key.setdefault(key, []).append(identity)
     return [
         SharedAddress(key, tuple(identities))
         for key, identities in sorted(by_key.items(), key=lambda item: item[1][0])
@@ -298,24 +326,45 @@ def plan_parsed(
     if any(gid not in groups for gid in parsed.group_ids):  # cannot happen: groups stay
         raise ImportOutdated("A group the file names is gone; read the file again")
     columns = [(gid, groups[gid].name) for gid in parsed.group_ids]
+    profiles_stored = bulk.fetch(session, "SELECT COUNT(*) FROM profile")[0][0]
+    identities = [row.identity for row in parsed.rows]
+    profile_sql = "SELECT identity, id, email, name, properties, all_email FROM profile"
+    if _read_all(session, profiles_stored, len(identities)):
+        named = set(identities)
+        found_rows = [row for row in bulk.fetch(session, profile_sql) if row[0] in named]
+    else:
+        found_rows = bulk.select_where_in(
+            session, profile_sql + " WHERE identity", identities, lock=lock
+        )
     existing = {
         identity: (pid, email, name, properties, all_email)
-        for identity, pid, email, name, properties, all_email in bulk.select_where_in(
-            session,
-            "SELECT identity, id, email, name, properties, all_email FROM profile WHERE identity",
-            [row.identity for row in parsed.rows],
-            lock=lock,
-        )
+        for identity, pid, email, name, properties, all_email in found_rows
     }
     stored: dict[int, dict[int, str]] = {}  # profile id -> group id -> stored state
     if columns and existing:
         wanted = set(parsed.group_ids)
-        # By profile only (the primary key's prefix): faster than naming the groups too.
-        for pid, gid, state in bulk.select_where_in(
-            session,
-            "SELECT profile_id, group_id, state FROM group_state WHERE profile_id",
-            [found[0] for found in existing.values()],
-        ):
+        if _read_all(session, profiles_stored, 2 * len(existing)):
+            # Most of the store: the file's groups' states, read through their index.
+            pids = {found[0] for found in existing.values()}
+            marks = ", ".join("?" * len(wanted))
+            state_rows = [
+                row
+                for row in bulk.fetch(
+                    session,
+                    "SELECT profile_id, group_id, state FROM group_state "
+                    f"WHERE group_id IN ({marks})",
+                    sorted(wanted),
+                )
+                if row[0] in pids
+            ]
+        else:
+            # By profile only (the primary key's prefix): faster than naming the groups too.
+            state_rows = bulk.select_where_in(
+                session,
+                "SELECT profile_id, group_id, state FROM group_state WHERE profile_id",
+                [found[0] for found in existing.values()],
+            )
+        for pid, gid, state in state_rows:
             if gid in wanted:
                 stored.setdefault(pid, {})[gid] = state
     new_profiles: list[NewProfile] = []
@@ -375,7 +424,7 @@ def plan_parsed(
                 )
             else:
                 kept.append(KeptUnsubscribed(line, identity, group_id, group_name))
-    shared = _shared_addresses(session, parsed, existing)
+    shared = _shared_addresses(session, parsed, existing, profiles_stored)
     if progress:
         progress("planning", total, total)
     return ImportPlan(

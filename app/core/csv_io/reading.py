@@ -9,15 +9,20 @@ and cleaned, state cells as stored states (None: empty).
 import codecs
 import csv
 import io
-import operator
 import os
-import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO
 
 from app.core import bulk
+from app.core.csv_io.columns import (
+    Found,
+    Header,
+    ParsedRow,
+    check_chunk,
+)
+from app.core.csv_io.fingerprint import Fingerprint, Hashing
 from app.core.csv_io.format import (
     ALL_EMAIL,
     CHUNK,
@@ -33,28 +38,14 @@ from app.core.csv_io.format import (
 from app.core.csv_io.problems import CsvError, CsvProblem
 from app.core.errors import InvalidInput
 from app.core.groups import name_key
-from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Group
+from app.core.models import Group
 from app.core.text_rules import control_problem
 
 # A row (one record, even when a quoted cell spans lines) holds at most this
 # many characters. Checked while reading, so a 10 MB line or a quote left
 # open never sits in memory, whatever csv.field_size_limit (process-wide) says.
 MAX_ROW_CHARS = 64 * 1024
-IDENTITY_MAX, EMAIL_MAX, NAME_MAX = 320, 320, 200
 KEPT_PROBLEMS = 200  # in the error's list; the rest are counted
-STATE_HELP = "use subscribed, unsubscribed, or leave the cell empty"
-
-
-class ParsedRow(NamedTuple):
-    """One good row; ``states`` line up with ``ParsedCsv.group_ids`` (None: empty cell)."""
-
-    line: int
-    identity: str
-    email: str | None
-    name: str | None
-    all_email: str | None
-    states: tuple[str | None, ...]
-    properties: dict[str, str]
 
 
 @dataclass
@@ -66,6 +57,9 @@ class ParsedCsv:
     group_ids: list[int]
     property_names: list[str]
     rows: list[ParsedRow]
+    # The file as read (None: a stream), so that an import of its plan can check
+    # that it is still the file previewed.
+    fingerprint: Fingerprint | None = None
 
 
 class _RowTooLong(Exception):
@@ -125,23 +119,29 @@ def _display_name(source: Source) -> str:
     return name if isinstance(name, str) else "<stream>"
 
 
-def _open_text(source: Source) -> tuple[IO[str], IO[bytes] | None, int]:
-    """The text to read, the bytes under it (None: a text stream) and their size (0: unknown)."""
+def _open_text(source: Source) -> tuple[IO[str], IO[bytes] | None, int, Hashing | None]:
+    """The text to read, the bytes under it (None: a text stream), their size (0: unknown)
+    and, for a file, what hashes its bytes as they are read."""
+    hashing = None
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
-            raw: IO[bytes] = path.open("rb")
+            raw: IO[bytes] = io.FileIO(path, "rb")
             size = os.fstat(raw.fileno()).st_size
         except OSError as exc:
             raise InvalidInput(
                 f"{path}: cannot open the file: {exc.strerror}", field="file"
             ) from exc
+        hashing = Hashing(raw)  # type: ignore[arg-type]
+        buffered: IO[bytes] = io.BufferedReader(hashing, 1 << 16)
     elif isinstance(source.read(0), bytes):
         raw, size = source, 0  # type: ignore[assignment]
+        buffered = raw
     else:
-        return source, None, 0  # type: ignore[return-value]
+        return source, None, 0, None  # type: ignore[return-value]
     # utf-8-sig: a byte order mark (Excel writes one) is read and dropped.
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), raw, size
+    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
+    return text, raw, size, hashing
 
 
 def _decode_problem(raw: IO[bytes] | None, file: str) -> CsvProblem:
@@ -176,30 +176,9 @@ def _decode_problem(raw: IO[bytes] | None, file: str) -> CsvProblem:
         newlines += block.count(b"\n")
 
 
-@dataclass
-class _Header:
-    """Where each kind of column is (0-based cell indexes)."""
-
-    identity: int
-    email: int | None
-    name: int | None
-    all_email: int | None
-    groups: list[tuple[int, Group]]
-    properties: list[tuple[int, str]]
-    # A row's group cells in column order, picked in one step.
-    group_cells: Callable[[list[str]], Sequence[str]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        indexes = [index for index, _ in self.groups]
-        if len(indexes) > 1:
-            self.group_cells = operator.itemgetter(*indexes)
-        else:  # itemgetter of one index gives the cell, not a tuple
-            self.group_cells = lambda cells: [cells[i] for i in indexes]
-
-
 def _read_header(
     columns: list[str], *, line: int, groups: Sequence[Group], problems: _Problems
-) -> _Header | None:
+) -> Header | None:
     by_key = {group.name_key: group for group in groups}
     seen: dict[object, int] = {}
     fixed: dict[str, int] = {}
@@ -254,19 +233,10 @@ def _read_header(
         )
     if problems.total:
         return None
-    return _Header(
+    return Header(
         fixed[IDENTITY], fixed.get(EMAIL), fixed.get(NAME), fixed.get(ALL_EMAIL),
         group_columns, properties,
     )  # fmt: skip
-
-
-# One @ with something before it; a domain of dot-separated labels; no spaces.
-_EMAIL = re.compile(r"[^@\s]+@(?:[^@\s.]+\.)+[^@\s.]+")
-
-
-def valid_email(text: str) -> bool:
-    """A simple, sane check: one @ with something before it, a dotted domain, no spaces."""
-    return _EMAIL.fullmatch(text) is not None
 
 
 @bulk.paused_gc()
@@ -281,12 +251,29 @@ def read_csv(
     """
     file = _display_name(source)
     problems = _Problems(file)
-    text, raw, size = _open_text(source)
+    text, raw, size, hashing = _open_text(source)
+    fingerprint = None
     lines = _Lines(text)
     rows: list[ParsedRow] = []
-    header: _Header | None = None
+    header: Header | None = None
     columns: list[str] = []
     seen: dict[str, int] = {}
+    # The rows since the last chunk was checked, and the problems found in them.
+    chunk_lines: list[int] = []
+    chunk_rows: list[list[str]] = []
+    found: list[Found] = []
+
+    def check() -> None:
+        if chunk_rows:
+            assert header is not None
+            rows.extend(check_chunk(chunk_lines, chunk_rows, header, columns, seen, found))
+            chunk_lines.clear()
+            chunk_rows.clear()
+        found.sort(key=_place)
+        for line, _, column, number, message in found:
+            problems.add(line, column, number, message)
+        found.clear()
+
     start = read = 0
     try:
         for cells in csv.reader(lines, strict=True):
@@ -303,29 +290,36 @@ def read_csv(
                     break
                 continue
             if len(cells) != len(columns):
-                _wrong_width(cells, line, columns, problems)
+                _wrong_width(cells, line, columns, found)
             else:
-                row = _read_row(cells, line, header, columns, seen, problems)
-                if row is not None:
-                    rows.append(row)
+                chunk_lines.append(line)
+                chunk_rows.append(cells)
             read += 1
-            if progress and read % CHUNK == 0:
-                progress("reading", raw.tell() if size and raw else read, size)
+            if read % CHUNK == 0:
+                check()
+                if progress:
+                    progress("reading", raw.tell() if size and raw else read, size)
+        check()
     except _RowTooLong as exc:
+        check()
         problems.add(
             exc.line, None, None,
             f"the row is longer than {MAX_ROW_CHARS:,} characters (64 KiB), the most a row may "
             "hold; is a quote (\") left open?",
         )  # fmt: skip
     except UnicodeDecodeError:
+        check()
         problems.append(_decode_problem(raw, file))
     except csv.Error as exc:  # named at the row it began in: an open quote runs on from there
+        check()
         problems.add(
             start + 1, None, None,
             f"the file is not valid CSV from this row on: {exc} (is a quote (\") left open?)",
         )  # fmt: skip
     finally:
         if isinstance(source, (str, os.PathLike)):
+            if hashing is not None:
+                fingerprint = hashing.fingerprint(Path(source))
             text.close()
         elif isinstance(text, io.TextIOWrapper) and raw is not None:
             text.detach()  # the caller's stream stays open
@@ -344,115 +338,21 @@ def read_csv(
         group_ids=[group.id for _, group in header.groups if group.id is not None],
         property_names=[name for _, name in header.properties],
         rows=rows,
+        fingerprint=fingerprint,
     )
 
 
-def _wrong_width(cells: list[str], line: int, columns: list[str], problems: _Problems) -> None:
+def _wrong_width(cells: list[str], line: int, columns: list[str], found: list[Found]) -> None:
     width = len(columns)
     message = f"the row has {len(cells)} cells but the header has {width} columns"
     if len(cells) > width:
-        problems.add(line, None, width + 1, message)
+        found.append((line, -1, None, width + 1, message))
         return
     missing = ", ".join(columns[len(cells) : len(cells) + 3]) + (
         ", …" if width - len(cells) > 3 else ""
     )
-    problems.add(line, None, len(cells) + 1, f"{message} (missing: {missing})")
+    found.append((line, -1, None, len(cells) + 1, f"{message} (missing: {missing})"))
 
 
-# Exact cells, looked up in one step; anything else goes the slow way (_state).
-_STATE_CELLS: dict[str, str | None] = {"": None, SUBSCRIBED: SUBSCRIBED, UNSUBSCRIBED: UNSUBSCRIBED}
-
-
-def _read_row(
-    cells: list[str],
-    line: int,
-    header: _Header,
-    columns: list[str],
-    seen: dict[str, int],
-    problems: _Problems,
-) -> ParsedRow | None:
-    """The row checked, or None (its problems noted)."""
-    before = problems.total
-    # One check a row: only a row with an unprintable character has its cells searched
-    # for control characters (isprintable is also false for a no-break space: no harm).
-    suspect = not "".join(cells).isprintable()
-    at = header.identity
-    identity = cells[at].strip()
-    if identity[:1] == "'":
-        identity = restore_cell(identity)
-    if not identity:
-        problems.add(line, columns[at], at + 1, "the identity is empty; every row needs one")
-    elif suspect and (problem := control_problem(identity)):
-        problems.add(line, columns[at], at + 1, f"the identity {problem}")
-    elif len(identity) > IDENTITY_MAX:
-        problems.add(
-            line, columns[at], at + 1,
-            f"the identity is {len(identity)} characters long; the most is {IDENTITY_MAX}",
-        )  # fmt: skip
-    elif identity in seen:
-        problems.add(
-            line, columns[at], at + 1,
-            f"identity {identity!r} is also on line {seen[identity]}; a profile may appear once",
-        )  # fmt: skip
-    else:
-        seen[identity] = line
-    email = name = all_email = None
-    if header.email is not None:
-        at = header.email
-        email = cells[at].strip() or None
-        if email is not None and email[0] == "'":
-            email = restore_cell(email)
-        if email is not None and suspect and (problem := control_problem(email)):
-            problems.add(line, columns[at], at + 1, f"the email address {problem}")
-        elif email is not None and (len(email) > EMAIL_MAX or _EMAIL.fullmatch(email) is None):
-            problems.add(
-                line, columns[at], at + 1,
-                f"{email[:80]!r} is not an email address (one @, a dotted domain, no spaces, "
-                f"at most {EMAIL_MAX} characters)",
-            )  # fmt: skip
-    if header.name is not None:
-        at = header.name
-        name = cells[at].strip() or None
-        if name is not None and name[0] == "'":
-            name = restore_cell(name)
-        if name is not None and suspect and (problem := control_problem(name)):
-            problems.add(line, columns[at], at + 1, f"the name {problem}")
-        elif name is not None and len(name) > NAME_MAX:
-            problems.add(
-                line, columns[at], at + 1,
-                f"the name is {len(name)} characters long; the most is {NAME_MAX}",
-            )  # fmt: skip
-    if header.all_email is not None:
-        all_email = _state(cells, header.all_email, line, columns, problems)
-    try:
-        states = tuple(map(_STATE_CELLS.__getitem__, header.group_cells(cells)))
-    except KeyError:
-        states = tuple(_state(cells, index, line, columns, problems) for index, _ in header.groups)
-    properties = {}
-    for index, key in header.properties:
-        value = cells[index].strip()
-        if value:
-            if value[0] == "'":
-                value = restore_cell(value)
-            if suspect and (problem := control_problem(value)):
-                problems.add(line, key, index + 1, f"the value {problem}")
-            properties[key] = value
-    if problems.total != before:
-        return None
-    # tuple.__new__: the named tuple without its Python-level __new__ (hot: once a row).
-    return tuple.__new__(ParsedRow, (line, identity, email, name, all_email, states, properties))
-
-
-def _state(
-    cells: list[str], index: int, line: int, columns: list[str], problems: _Problems
-) -> str | None:
-    cell = cells[index]
-    if cell in _STATE_CELLS:
-        return _STATE_CELLS[cell]
-    word = cell.strip().lower()
-    if not word or word in STATES:
-        return word or None
-    problems.add(
-        line, columns[index], index + 1, f"{cell.strip()[:80]!r} is not a state; {STATE_HELP}"
-    )
-    return None
+def _place(found: Found) -> tuple[int, int]:
+    return found[0], found[1]

@@ -17,9 +17,10 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from app.core import bulk, clock, ledger
-from app.core.csv_io.format import CHUNK, Cancel, Progress, Source, all_groups
-from app.core.csv_io.planning import ImportPlan, clean_overwrite, plan_parsed
+from app.core import bulk, clock, ledger, migrations
+from app.core.csv_io.fingerprint import check_unchanged
+from app.core.csv_io.format import CHUNK, EMAIL, NAME, Cancel, Progress, Source, all_groups
+from app.core.csv_io.planning import ImportPlan, ProfileUpdate, clean_overwrite, plan_parsed
 from app.core.csv_io.reading import read_csv
 from app.core.errors import ImportCancelled, ImportOutdated
 from app.core.models import SUBSCRIBED, email_key
@@ -28,17 +29,44 @@ from app.core.subscriptions import apply_changes
 
 SOURCE = "import"
 
-_PROFILE_UPDATE = (
-    update(bulk.PROFILE)
-    .where(bulk.PROFILE.c.id == bindparam("b_id"))
-    .values(
-        email=bindparam("b_email"),
-        email_key=bindparam("b_email_key"),
-        name=bindparam("b_name"),
-        properties=bindparam("b_properties"),
-    )
-)
-_PROFILE_UPDATE_KEYS = ("b_email", "b_email_key", "b_name", "b_properties", "b_id")
+# Imports of at least this many rows give the planner fresh statistics afterwards.
+ANALYZE_ROWS = 50_000
+
+# An updated profile's changed fields only: a renamed person's row is rewritten,
+# but not the email indexes' entries (SQLite touches an index only when the
+# statement sets one of its columns). One statement per set of fields.
+_UPDATED_COLUMNS = {
+    "email": ("email", "email_key"),
+    "name": ("name",),
+    "properties": ("properties",),
+}
+_UPDATES: dict[tuple[str, ...], tuple[Any, tuple[str, ...]]] = {}
+
+
+def _profile_update(fields: tuple[str, ...]) -> tuple[Any, tuple[str, ...]]:
+    """The UPDATE of these fields (email, name, properties) and its keys, id last."""
+    found = _UPDATES.get(fields)
+    if found is None:
+        columns = [column for name in fields for column in _UPDATED_COLUMNS[name]]
+        statement = (
+            update(bulk.PROFILE)
+            .where(bulk.PROFILE.c.id == bindparam("b_id"))
+            .values({column: bindparam(f"b_{column}") for column in columns})
+        )
+        found = _UPDATES[fields] = (statement, (*(f"b_{c}" for c in columns), "b_id"))
+    return found
+
+
+def _changed_fields(update_: ProfileUpdate) -> tuple[str, ...]:
+    changed = {change.column for change in update_.changes}
+    fields = []
+    if EMAIL in changed:
+        fields.append("email")
+    if NAME in changed:
+        fields.append("name")
+    if changed - {EMAIL, NAME}:
+        fields.append("properties")
+    return tuple(fields)
 
 
 @dataclass(frozen=True)
@@ -93,11 +121,20 @@ def _write(
     writer = bulk.BulkWriter(session)
     to_json = writer.processor(bulk.PROFILE, "properties")
     for chunk in bulk.chunks(plan.updated_profiles, CHUNK):
-        values = [
-            (u.email, email_key(u.email), u.name, to_json(u.properties), u.profile_id)
-            for u in chunk
-        ]
-        writer.run(_PROFILE_UPDATE, _PROFILE_UPDATE_KEYS, values)
+        by_fields: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for u in chunk:
+            fields = _changed_fields(u)
+            values: list[Any] = []
+            if "email" in fields:
+                values += (u.email, email_key(u.email))
+            if "name" in fields:
+                values.append(u.name)
+            if "properties" in fields:
+                values.append(to_json(u.properties))
+            values.append(u.profile_id)
+            by_fields.setdefault(fields, []).append(tuple(values))
+        for fields, rows in by_fields.items():
+            writer.run(*_profile_update(fields), rows)
         advance(len(chunk))
     names: dict[int | None, str | None] = {group.id: group.name for group in all_groups(session)}
     names[None] = None
@@ -140,6 +177,8 @@ def _write(
             "Reason": plan.reason,
         },
     )
+    if plan.rows >= ANALYZE_ROWS:  # the tables grew or changed a lot: fresh statistics
+        migrations.analyze(session.connection())
     return events
 
 
@@ -174,9 +213,13 @@ def apply_import(
 
     The plan is made again inside the transaction: if the store changed
     since the preview (another admin, the landing page), the import is
-    refused with ``ImportOutdated`` and nothing is written.
+    refused with ``ImportOutdated`` and nothing is written. The file is not
+    read again: the plan holds its rows. If the file changed since the preview
+    (its size, time and then its SHA-256 compared), the import is refused
+    with ``ImportFileChanged`` and nothing is written.
     """
     started = time.perf_counter()
+    check_unchanged(plan.parsed.fingerprint, file=plan.file)
     with store.write() as session:
         fresh = plan_parsed(
             session, plan.parsed, overwrite_unsubscribes=plan.overwrite_unsubscribes,
