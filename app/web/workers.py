@@ -162,15 +162,14 @@ def _supervise(children: set[int]) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    # Both stop the workers, even where SIGINT came in ignored (a parent that
+    # ignores it, as test runners' workers may): ctrl+c must always work.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
         while children:
             try:
                 pid, status = os.waitpid(-1, 0)
-            except KeyboardInterrupt:  # ctrl+c reached the workers too; make sure
-                stop()
-                continue
             except ChildProcessError:
                 break
             children.discard(pid)
@@ -184,5 +183,6 @@ def _supervise(children: set[int]) -> int:
                 code = 1
                 stop()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return code

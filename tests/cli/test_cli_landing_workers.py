@@ -92,6 +92,9 @@ def serve(
             stderr=subprocess.DEVNULL,
             text=True,
             env=env,
+            # Started with SIGINT ignored, as test runners' workers may start it: ctrl+c
+            # (SIGINT) must stop it all the same.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
         started.append(proc)
         assert proc.stdout is not None
