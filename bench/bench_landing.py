@@ -1,26 +1,32 @@
 """Measure the landing server's one-click unsubscribes: speed, then durability under kill -9.
 
     python bench/bench_landing.py [--profiles 20000] [--db PATH] [--seconds 10]
-                                  [--connections 8] [--kill-after 3] [--keep]
+                                  [--connections 16] [--clients 2] [--workers 1,2,4]
+                                  [--rounds 2] [--kill-after 3] [--keep]
 
-Goals (the landing page issue): at least 500 acknowledged one-click
-unsubscribes per second on SQLite with p99 under 100 ms; and after a kill -9
-of the server during that load, every acknowledged unsubscribe is in the
+Goals (issue 10): at least 2,000 acknowledged one-click unsubscribes per
+second at 1M profiles on SQLite with p99 at most 50 ms (several worker
+processes, ``subgroups landing --workers N``); and after a kill -9 of the
+server's parent during that load, every acknowledged unsubscribe is in the
 store and in the ledger (acknowledged means committed).
 
-1. Speed. ``subgroups landing --port 0`` runs as a subprocess on a store of
-   ``--profiles`` synthetic profiles over 50 groups. A load generator in
-   another process (multiprocessing, spawn) keeps ``--connections``
-   keep-alive HTTP/1.1 connections (``http.client``, one thread each) busy
-   for ``--seconds``, each request ``POST /u/<token>`` with body
-   ``List-Unsubscribe=One-Click`` for a distinct profile whose state in the
-   campaign's one "do not send to" group is not yet unsubscribed (so every
-   request is a real change: one state row, one ledger event). Printed:
-   acknowledged (200) per second over the run, and p50 / p90 / p99 / max of
-   the request latency as the client sees it (send to full response read).
+1. Speed. ``subgroups landing --port 0 --workers N`` runs as a subprocess on
+   a store of ``--profiles`` synthetic profiles over 50 groups, for each N of
+   ``--workers``, interleaved over ``--rounds`` rounds (1, 2, 4, 1, 2, 4), so
+   the counts are compared under the same load of the machine. A load
+   generator of ``--clients`` processes (multiprocessing, spawn) keeps
+   ``--connections`` keep-alive HTTP/1.1 connections (``http.client``, one
+   thread each) busy for ``--seconds``, each request ``POST /u/<token>`` with
+   body ``List-Unsubscribe=One-Click`` for a distinct profile whose state in
+   the campaign's one "do not send to" group is not yet unsubscribed (so
+   every request is a real change: one state row, one ledger event).
+   Printed per run: acknowledged (200) per second, and p50 / p90 / p99 / max
+   of the request latency as the client sees it (send to full response
+   read), with the load average; then the median per worker count.
 
-2. Durability. A fresh server, the same load on fresh profiles; after
-   ``--kill-after`` seconds the bench sends SIGKILL to the server. The
+2. Durability. A fresh server with the largest worker count, the same load
+   on fresh profiles; after ``--kill-after`` seconds the bench sends SIGKILL
+   to the server's parent process (its workers die with it). The
    generator records every 200 it read before the connection died. Then the
    server is started again on the same store (SQLite replays its WAL on
    open) and, for every acknowledged profile, the bench checks the stored
@@ -65,9 +71,10 @@ from app.core import campaigns  # noqa: E402
 from app.core.ledger import CHANNEL_UNSUBSCRIBED  # noqa: E402
 from app.core.models import UNSUBSCRIBED, Event, Group, GroupState, Profile  # noqa: E402
 from app.core.store import open_store  # noqa: E402
+from app.core.tokens import store_binding  # noqa: E402
 
-RATE_GOAL = 500.0  # acknowledged per second
-P99_GOAL = 0.100  # seconds
+RATE_GOAL = 2000.0  # acknowledged per second (issue 10)
+P99_GOAL = 0.050  # seconds
 CAMPAIGN = "Bench one-click"
 BODY = b"List-Unsubscribe=One-Click"
 HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -93,6 +100,7 @@ class Fixture:
     campaign_id: int
     group_id: int
     candidates: list[int]  # profile ids not yet unsubscribed from the group
+    binding: Any  # the store's StoreBinding: links are signed for it
 
 
 def prepare(db: str, profiles: int) -> Fixture:
@@ -129,8 +137,9 @@ def prepare(db: str, profiles: int) -> Fixture:
             )
             ids = [i for i in session.exec(sql_select(Profile.id).order_by(col(Profile.id))) if i]
             n = int(session.exec(sql_select(func.count()).select_from(Profile)).one())
+            binding = store_binding(session)
         print(f"Store {db}: {n:,} profiles; campaign {CAMPAIGN!r} leaves group {group.name!r}.")
-        return Fixture(db, campaign.id, group.id, [i for i in ids if i not in done])
+        return Fixture(db, campaign.id, group.id, [i for i in ids if i not in done], binding)
     finally:
         store.dispose()
 
@@ -138,8 +147,10 @@ def prepare(db: str, profiles: int) -> Fixture:
 # --- the server ---------------------------------------------------------------------
 
 
-def start_server(db: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[str], str]:
-    """``subgroups landing --port 0`` on ``db``; returns the process and its URL."""
+def start_server(
+    db: str, env: dict[str, str], log: Path, workers: int = 1
+) -> tuple[subprocess.Popen[str], str]:
+    """``subgroups landing --port 0 --workers N`` on ``db``; returns the process and its URL."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -152,6 +163,8 @@ def start_server(db: str, env: dict[str, str], log: Path) -> tuple[subprocess.Po
             "0",
             "--access-log",
             str(log),
+            "--workers",
+            str(workers),
         ],
         cwd=ROOT,
         env=env,
@@ -249,44 +262,77 @@ def generate_load(
 
 
 def run_load(
-    url: str, paths: list[tuple[int, str]], connections: int, seconds: float
-) -> tuple[Any, Any]:
+    url: str, paths: list[tuple[int, str]], connections: int, seconds: float, clients: int = 1
+) -> tuple[list[Any], Any]:
+    """The load from ``clients`` processes (spawned), ``connections`` in all, paths dealt out."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    proc = ctx.Process(target=generate_load, args=(url, paths, connections, seconds, out))
-    proc.start()
-    return proc, out
+    procs = []
+    for k in range(clients):
+        mine = connections // clients + (1 if k < connections % clients else 0)
+        proc = ctx.Process(
+            target=generate_load, args=(url, paths[k::clients], max(mine, 1), seconds, out)
+        )
+        proc.start()
+        procs.append(proc)
+    return procs, out
 
 
-def make_paths(env: dict[str, str], ids: list[int], campaign_id: int) -> list[tuple[int, str]]:
+def collect(procs: list[Any], out: Any) -> tuple[float, list[tuple[int, int, float]]]:
+    """The longest client's time and every client's results."""
+    elapsed, results = 0.0, []
+    for _ in procs:
+        took, mine = out.get()
+        elapsed, results = max(elapsed, took), results + mine
+    for proc in procs:
+        proc.join()
+    return elapsed, results
+
+
+def make_paths(env: dict[str, str], ids: list[int], fx: Fixture) -> list[tuple[int, str]]:
     from app.core.tokens import load_keyring
 
     ring = load_keyring(Path(env["SUBGROUPS_SECRET_FILE"]))
-    return [(i, f"/u/{ring.sign(i, campaign_id)}") for i in ids]
+    return [(i, f"/u/{ring.sign(i, fx.campaign_id, store=fx.binding)}") for i in ids]
 
 
 # --- the two runs -------------------------------------------------------------------
 
 
-def speed_run(fx: Fixture, env: dict[str, str], args: argparse.Namespace, log: Path) -> bool:
-    # At most 60% of the fresh profiles: the durability run needs its own.
-    take = min(len(fx.candidates) * 3 // 5, int(args.seconds * 3000))
-    paths = make_paths(env, fx.candidates[:take], fx.campaign_id)
+@dataclass
+class Speed:
+    workers: int
+    rate: float
+    p99: float
+    others: int
+    load: float
+
+
+def speed_run(
+    fx: Fixture, env: dict[str, str], args: argparse.Namespace, log: Path, workers: int
+) -> Speed:
+    # At most a fifth of the fresh profiles: the other runs and the durability run need theirs.
+    take = min(len(fx.candidates) // 5, int(args.seconds * 6000))
+    paths = make_paths(env, fx.candidates[:take], fx)
     del fx.candidates[:take]
-    server, url = start_server(fx.db, env, log)
+    server, url = start_server(fx.db, env, log, workers)
     try:
-        # Warm up: one request through, so start-up is not measured.
-        assert health_status(url) == 200
-        proc, out = run_load(url, paths, args.connections, args.seconds)
-        elapsed, results = out.get()
-        proc.join()
+        # Warm up: every worker answers once, so start-up is not measured.
+        for _ in range(4 * workers):
+            assert health_status(url) == 200
+        procs, out = run_load(url, paths, args.connections, args.seconds, args.clients)
+        elapsed, results = collect(procs, out)
     finally:
         stop_server(server)
     ok = [lat for _, status, lat in results if status == 200]
     other = len(results) - len(ok)
     rate = len(ok) / elapsed if elapsed else 0.0
     p99 = percentile(ok, 99)
-    print(f"\n1. Speed: {args.connections} keep-alive connections for {elapsed:.1f} s ({url})")
+    load = os.getloadavg()[0]
+    print(
+        f"\n1. Speed, {workers} worker(s): {args.connections} keep-alive connections from "
+        f"{args.clients} client process(es) for {elapsed:.1f} s; load average {load:.2f}"
+    )
     print(f"   acknowledged (200): {len(ok):,}   other answers or failures: {other:,}")
     print(f"   acknowledged per second: {rate:,.0f}   (goal ≥ {RATE_GOAL:.0f})")
     if ok:
@@ -294,29 +340,52 @@ def speed_run(fx: Fixture, env: dict[str, str], args: argparse.Namespace, log: P
             f"   latency ms: p50 {percentile(ok, 50) * 1000:.1f}"
             f"   p90 {percentile(ok, 90) * 1000:.1f}   p99 {p99 * 1000:.1f}"
             f"   max {max(ok) * 1000:.1f}   mean {statistics.fmean(ok) * 1000:.1f}"
-            f"   (goal p99 < {P99_GOAL * 1000:.0f})"
+            f"   (goal p99 ≤ {P99_GOAL * 1000:.0f})"
         )
-    passed = rate >= RATE_GOAL and p99 < P99_GOAL and other == 0
-    print(f"   {'PASS' if passed else 'FAIL'}")
+    return Speed(workers, rate, p99, other, load)
+
+
+def summarise(speeds: list[Speed]) -> bool:
+    """Per worker count: the median rate and p99 over the rounds; whether any count passes."""
+    print("\nSummary (median over rounds, interleaved):")
+    print("   workers   acknowledged/s   p99 ms   failures   load averages")
+    passed = False
+    for workers in sorted({s.workers for s in speeds}):
+        mine = [s for s in speeds if s.workers == workers]
+        rate = statistics.median(s.rate for s in mine)
+        p99 = statistics.median(s.p99 for s in mine)
+        others = sum(s.others for s in mine)
+        loads = " ".join(f"{s.load:.2f}" for s in mine)
+        ok = rate >= RATE_GOAL and p99 <= P99_GOAL and others == 0
+        passed = passed or ok
+        print(
+            f"   {workers:>7}   {rate:>14,.0f}   {p99 * 1000:>6.1f}   {others:>8}   {loads}"
+            f"   {'PASS' if ok else 'FAIL'}"
+        )
     return passed
 
 
 def durability_run(fx: Fixture, env: dict[str, str], args: argparse.Namespace, log: Path) -> bool:
-    take = min(len(fx.candidates), int((args.kill_after + 5) * 3000))
+    take = min(len(fx.candidates), int((args.kill_after + 5) * 6000))
     ids = fx.candidates[:take]
-    paths = make_paths(env, ids, fx.campaign_id)
+    paths = make_paths(env, ids, fx)
     del fx.candidates[:take]
-    server, url = start_server(fx.db, env, log)
-    proc, out = run_load(url, paths, args.connections, args.kill_after + 30)
+    workers = max(args.workers)
+    server, url = start_server(fx.db, env, log, workers)
+    for _ in range(4 * workers):
+        assert health_status(url) == 200
+    procs, out = run_load(url, paths, args.connections, args.kill_after + 30, args.clients)
     time.sleep(args.kill_after)
-    server.send_signal(signal.SIGKILL)
+    server.send_signal(signal.SIGKILL)  # the parent: its workers die with it
     server.wait()
     killed_at = time.perf_counter()
-    elapsed, results = out.get()
-    proc.join()
+    elapsed, results = collect(procs, out)
     acked = [pid for pid, status, _ in results if status == 200]
     failed = sum(1 for _, status, _ in results if status != 200)
-    print(f"\n2. Durability: kill -9 after {args.kill_after:.1f} s of load ({url})")
+    print(
+        f"\n2. Durability: kill -9 of the parent of {workers} worker(s) after "
+        f"{args.kill_after:.1f} s of load ({url})"
+    )
     print(
         f"   acknowledged before the kill: {len(acked):,}   unanswered (in flight at the "
         f"kill, or sent after it): {failed:,}"
@@ -374,7 +443,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profiles", type=int, default=20_000)
     parser.add_argument("--db", help="an SQLite store to seed once and reuse")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the speed run")
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--clients", type=int, default=2, help="load generator processes (connections split)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2, 4],
+        help="worker counts to compare, e.g. 1,2,4 (the durability run uses the largest)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds over the worker counts")
     parser.add_argument(
         "--kill-after", type=float, default=3.0, help="seconds of load before kill -9"
     )
@@ -394,7 +473,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         fx = prepare(db, args.profiles)
-        speed = speed_run(fx, env, args, workdir / "access-speed.log")
+        speeds = [
+            speed_run(fx, env, args, workdir / "access-speed.log", workers)
+            for _ in range(args.rounds)
+            for workers in args.workers
+        ]
+        speed = summarise(speeds)
         durable = durability_run(fx, env, args, workdir / "access-durability.log")
     finally:
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")

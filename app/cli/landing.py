@@ -1,7 +1,8 @@
 """The ``subgroups landing`` command: serve the landing page, or print a profile's links.
 
-``subgroups landing [--host 127.0.0.1] [--port 8080] [--access-log FILE]``
-serves DESIGN.md's routes until ctrl+c. ``subgroups landing --link IDENTITY
+``subgroups landing [--host 127.0.0.1] [--port 8080] [--access-log FILE]
+[--workers N]`` serves DESIGN.md's routes until ctrl+c; with ``--workers N``
+from N processes sharing the socket (``app.web.workers``). ``subgroups landing --link IDENTITY
 [--campaign NAME]`` prints that person's signed preferences and unsubscribe
 links (on the page's public base URL) and exits: a way to try the page with
 a browser or curl.
@@ -12,7 +13,7 @@ import contextlib
 import sys
 from typing import TextIO
 
-from app.cli.options import Command, db_option, port
+from app.cli.options import Command, db_option, port, positive_int
 from app.core import campaigns, landing, profiles
 from app.core.errors import InvalidInput
 from app.core.store import Store
@@ -39,6 +40,13 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     landing_parser.add_argument(
         "--access-log", metavar="FILE", help="append the access log to FILE (default: stderr)"
+    )
+    landing_parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the socket (default 1; one writes at a time)",
     )
     landing_parser.add_argument(
         "--link",
@@ -91,18 +99,17 @@ def landing_command(args: argparse.Namespace, store: Store) -> int:
         raise InvalidInput("--campaign goes with --link IDENTITY", field="campaign")
     if args.link:
         return _print_links(args, store)
-    from app.web.serving import LandingServer
-
+    if args.workers > 1 and store.display_name == ":memory:":
+        raise InvalidInput("--workers needs a store file or a database server", field="workers")
     load_keyring()  # made now (0600) if this install has none, so the path printed exists
     log, log_name = _open_log(args.access_log)
     try:
+        if args.workers > 1:
+            return _serve_workers(args, store, log, log_name)
+        from app.web.serving import LandingServer
+
         server = LandingServer(store, host=args.host, port=args.port, access_log=log)
-        with store.read() as session:
-            base_url = landing.get_settings(session).base_url
-        print(f"Serving the landing page of {store.display_name} on {server.url}", flush=True)
-        print(f"Public base URL in links: {base_url}", flush=True)
-        print(f"Access log: {log_name}; link keys: {secret_path()}", flush=True)
-        print("Routes: /p/<token>, /u/<token>, /healthz; ctrl+c stops.", flush=True)
+        _say_serving(store, server.url, log_name)
         # uvicorn stops cleanly on ctrl+c, then raises it again for us: a normal stop.
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
@@ -111,6 +118,32 @@ def landing_command(args: argparse.Namespace, store: Store) -> int:
         if log is not sys.stderr:
             log.close()
     return 0
+
+
+def _say_serving(store: Store, url: str, log_name: str, workers: str = "") -> None:
+    with store.read() as session:
+        base_url = landing.get_settings(session).base_url
+    print(f"Serving the landing page of {store.display_name} on {url}", flush=True)
+    print(f"Public base URL in links: {base_url}", flush=True)
+    print(f"Access log: {log_name}; link keys: {secret_path()}", flush=True)
+    if workers:
+        print(workers, flush=True)
+    print("Routes: /p/<token>, /u/<token>, /healthz; ctrl+c stops.", flush=True)
+
+
+def _serve_workers(args: argparse.Namespace, store: Store, log: TextIO, log_name: str) -> int:
+    from app.web.serving import listen, url_of
+    from app.web.workers import lock_path, run_workers
+
+    sock = listen(args.host, args.port)
+    path = lock_path(store)
+    writes = f"one at a time under {path}" if path else "by the database server"
+    _say_serving(
+        store, url_of(sock), log_name, f"Workers: {args.workers} processes; writes {writes}."
+    )
+    code = run_workers(store=store, sock=sock, workers=args.workers, access_log=log)
+    print("Stopped.", flush=True)
+    return code
 
 
 COMMANDS: dict[str, Command] = {"landing": landing_command}

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
-from app.core import clock, models
+from app.core import clock, deferred_indexes, models
 from app.core.errors import StoreUnavailable
 
 # schema_meta keys: the store's own random id (links and the default outbox are
@@ -329,6 +329,8 @@ def upgrade(engine: Engine, *, name: str, create: bool = True) -> Upgraded:
         for step_version in range(version + 1, LATEST_VERSION + 1):
             STEPS[step_version](conn)
             _stamp(conn, step_version)
-        if version < LATEST_VERSION:
+        # A seed stopped half-way left its indexes unbuilt: built now (refused while it runs).
+        rebuilt = deferred_indexes.restore(conn, name=name)
+        if version < LATEST_VERSION or rebuilt:
             analyze(conn)
         return Upgraded(version=LATEST_VERSION, created=False)

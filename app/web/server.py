@@ -357,9 +357,23 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, UNEXPECTED)
 
 
-def create_app(store: Store, *, keyring: Keyring | None = None) -> Starlette:
-    """The landing page app over an open store (and the install's keyring by default)."""
-    lock: AbstractContextManager[object] = threading.Lock() if store.is_sqlite else nullcontext()
+def create_app(
+    store: Store,
+    *,
+    keyring: Keyring | None = None,
+    write_lock: AbstractContextManager[object] | None = None,
+) -> Starlette:
+    """The landing page app over an open store (and the install's keyring by default).
+
+    ``write_lock`` is held around every write transaction; by default a lock
+    of this process on SQLite (one writer at a time), none on PostgreSQL.
+    Worker processes sharing one SQLite file pass a lock across processes.
+    """
+    lock: AbstractContextManager[object]
+    if write_lock is not None:
+        lock = write_lock
+    else:
+        lock = threading.Lock() if store.is_sqlite else nullcontext()
     with store.read() as session:
         binding = store_binding(session)
     state = Landing(

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import MutableMapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -95,6 +96,13 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def url_of(sock: socket.socket) -> str:
+    """The URL of a listening socket, e.g. ``http://127.0.0.1:8080``."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
 class LandingServer:
     """The landing page served by uvicorn on a socket bound up front."""
 
@@ -106,10 +114,13 @@ class LandingServer:
         port: int = 8080,
         access_log: TextIO | None = sys.stderr,
         keyring: Keyring | None = None,
+        sock: socket.socket | None = None,
+        write_lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self.store = store
-        self.app = create_app(store, keyring=keyring)
-        self.socket = listen(host, port)
+        self.app = create_app(store, keyring=keyring, write_lock=write_lock)
+        # A worker process serves on the socket its parent bound (``workers``).
+        self.socket = sock if sock is not None else listen(host, port)
         served: ASGIApp = AccessLog(self.app, access_log) if access_log is not None else self.app
         self.config = uvicorn.Config(
             served,
@@ -125,9 +136,7 @@ class LandingServer:
     @property
     def url(self) -> str:
         """Where it serves, e.g. ``http://127.0.0.1:8080``."""
-        host, port = self.socket.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}"
+        return url_of(self.socket)
 
     def run(self) -> None:
         """Serve until interrupted (ctrl+c or SIGTERM stop it cleanly)."""
