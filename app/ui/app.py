@@ -22,7 +22,6 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.signal import Signal
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
@@ -33,9 +32,7 @@ from app.resources import resource_dir
 from app.ui.commands import SubgroupsCommands
 from app.ui.daemon_executor import DaemonExecutor
 from app.ui.messages import NewEvents, RunSectionAction, StoreChanged
-from app.ui.modals.confirm import ConfirmModal
-from app.ui.modals.help import HelpScreen
-from app.ui.screens.campaign_wizard import CampaignWizard
+from app.ui.screens import wizard_keys
 from app.ui.sections.base import Section
 from app.ui.sections.registry import SECTIONS
 from app.ui.widgets.event_log import EventLogPane, LogLines
@@ -163,6 +160,8 @@ class SubgroupsApp(App[None]):
         # Set when the console starts quitting: long thread work (the ledger
         # poller, a segment index build) checks it and stops.
         self.closing = threading.Event()
+        # Sections being built (mounted) right now, by key: set once they are.
+        self._building: dict[str, asyncio.Event] = {}
         # What tells the ledger poller to read (set when it starts).
         self.ledger_wakeups: LedgerWakeups | None = None
         # New ledger events, from any process: each section decides what to read again.
@@ -177,9 +176,8 @@ class SubgroupsApp(App[None]):
         yield Header(icon="✉")
         yield Static(id="section-bar")
         with Vertical(id="main"):
-            with ContentSwitcher(initial=self.section, id="sections"):
-                for key, section_class in self.SECTIONS.items():
-                    yield section_class(id=key)
+            # Empty: each section is built the first time it is shown.
+            yield ContentSwitcher(id="sections")
             yield EventLogPane(id="event-log")
         yield Footer()
 
@@ -187,13 +185,13 @@ class SubgroupsApp(App[None]):
         # Before any worker starts: thread workers on daemon threads quitting never waits for.
         asyncio.get_running_loop().set_default_executor(DaemonExecutor())
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.sub_title = self.store.display_name + (
             "  ·  demo with simulated traffic" if self.demo else ""
         )
         # What was chosen before start-up (the watchers wait for the widgets).
-        self._show_section(self.section)
         self.query_one(EventLogPane).display = self.show_log
+        await self._show_section(self.section)
         self.poll_ledger()
         if self.offer_sample_data:
             self.check_empty()
@@ -214,8 +212,8 @@ class SubgroupsApp(App[None]):
 
     def _show_section_bar(self) -> None:
         parts = []
-        for number, (key, widget_class) in enumerate(self.SECTIONS.items(), start=1):
-            label = f" {number} {widget_class.SECTION_TITLE} "
+        for number, (key, entry) in enumerate(self.SECTIONS.items(), start=1):
+            label = f" {number} {entry.title} "
             parts.append(
                 Content.styled(label, "reverse bold") if key == self.section else Content(label)
             )
@@ -232,17 +230,45 @@ class SubgroupsApp(App[None]):
         App that is a method, about a widget, and always true as a condition.)"""
         return self._is_mounted
 
-    def watch_section(self, section: str) -> None:
+    async def watch_section(self, section: str) -> None:
         if self.started:
-            self._show_section(section)
+            await self._show_section(section)
 
     def _section(self, key: str) -> Section:
         return self.query_one(f"#{key}", Section)
 
-    def _show_section(self, section: str) -> None:
-        self.query_one("#sections", ContentSwitcher).current = section
+    def built_section(self, key: str) -> Section | None:
+        """The section if it was built (shown at least once), else None."""
+        for child in self.query_one("#sections", ContentSwitcher).children:
+            if child.id == key and isinstance(child, Section):
+                return child
+        return None
+
+    async def build_section(self, key: str) -> Section:
+        """The section, built (its module imported, its widget mounted) the first time.
+
+        Nothing of a section exists before it is first shown: its module, what
+        that imports (its dialogs, its services), its widgets and its loads.
+        """
+        section = self.built_section(key)
+        if section is None:
+            section = self.SECTIONS[key].load()(id=key)
+            self._building[key] = built = asyncio.Event()
+            try:
+                await self.query_one("#sections", ContentSwitcher).mount(section)
+            finally:
+                built.set()
+                del self._building[key]
+        elif key in self._building:
+            await self._building[key].wait()  # another caller is mounting it
+        return section
+
+    async def _show_section(self, section: str) -> None:
         self._show_section_bar()
-        shown = self._section(section)
+        shown = await self.build_section(section)
+        if section != self.section:
+            return  # another section was chosen while this one was built
+        self.query_one("#sections", ContentSwitcher).current = section
         shown.focus_main()
         shown.activate()
 
@@ -271,10 +297,12 @@ class SubgroupsApp(App[None]):
             await self.run_action(message.action)
             return
         self.section = message.section
-        widget = self.query_one(f"#{message.section}", Widget)
+        widget = await self.build_section(message.section)
         await widget.run_action(message.action)
 
     def action_help(self) -> None:
+        from app.ui.modals.help import HelpScreen
+
         # Escape is live only in a text box: listed below, with what it does there.
         everywhere = [
             b
@@ -282,8 +310,8 @@ class SubgroupsApp(App[None]):
             if not (isinstance(b, Binding) and b.action == "leave_text_box")
         ]
         sections = [("Everywhere", everywhere)]
-        sections += [(cls.SECTION_TITLE, list(cls.BINDINGS)) for cls in self.SECTIONS.values()]
-        sections.append(("Campaign wizard", list(CampaignWizard.BINDINGS)))
+        sections += [(entry.title, list(entry.bindings)) for entry in self.SECTIONS.values()]
+        sections.append(("Campaign wizard", list(wizard_keys.WIZARD)))
         sections.append(("Live event log", list(LogLines.BINDINGS)))
         sections.append(
             (
@@ -407,6 +435,8 @@ class SubgroupsApp(App[None]):
 
     @on(StoreIsEmpty)
     def _offer_sample(self) -> None:
+        from app.ui.modals.confirm import ConfirmModal
+
         self.push_screen(
             ConfirmModal(
                 "This store is empty",

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
@@ -18,8 +17,7 @@ from app.core.errors import SubgroupsError
 from app.core.groups import MAX_ACTIVE_GROUPS, GroupCounts
 from app.core.models import STATUS_ACTIVE
 from app.ui.messages import GroupRow, StoreChanged
-from app.ui.modals.confirm import ConfirmModal
-from app.ui.modals.group_form import GroupFormModal
+from app.ui.sections import keys
 from app.ui.sections.base import Section
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
 
@@ -60,50 +58,11 @@ DESCRIPTION_WIDTH = 36
 class GroupsSection(Section):
     """Section 1: subscription groups."""
 
-    SECTION_TITLE = "Groups"
     MAIN_WIDGET = "#groups-table"
     # Below this width the Description column gives way; the line under the table
     # still shows the selected group's description in full.
     WIDE = 110
-    BINDINGS = [
-        Binding("n", "new_group", "New", tooltip="Create a subscription group", id="groups.new"),
-        Binding(
-            "e",
-            "edit_group",
-            "Edit",
-            tooltip="Edit the selected group (also enter)",
-            id="groups.edit",
-        ),
-        Binding(
-            "a",
-            "archive_group",
-            "Archive",
-            tooltip="Archive the selected group (asks first)",
-            id="groups.archive",
-        ),
-        Binding(
-            "u",
-            "unarchive_group",
-            "Unarchive",
-            tooltip="Unarchive the selected group (asks first)",
-            id="groups.unarchive",
-        ),
-        Binding(
-            "f",
-            "cycle_filter",
-            "Filter",
-            tooltip="Show active, archived or all groups",
-            id="groups.filter",
-        ),
-        Binding(
-            "r",
-            "reload",
-            "Reload",
-            tooltip="Read the groups and counts again",
-            show=False,
-            id="groups.reload",
-        ),
-    ]
+    BINDINGS = keys.GROUPS
 
     status_filter: reactive[str] = reactive("active")
 
@@ -289,12 +248,16 @@ class GroupsSection(Section):
     # --- actions ---------------------------------------------------------
 
     def action_new_group(self) -> None:
+        from app.ui.modals.group_form import GroupFormModal
+
         self.app.push_screen(
             GroupFormModal(self.subgroups.store, active_count=self.active), self._form_closed
         )
 
     @on(DataTable.RowSelected, "#groups-table")
     def action_edit_group(self) -> None:
+        from app.ui.modals.group_form import GroupFormModal
+
         group = self.selected_group()
         if group is None:
             self.notify("No group is selected.", severity="warning")
@@ -307,6 +270,8 @@ class GroupsSection(Section):
             self.reload()
 
     def action_archive_group(self) -> None:
+        from app.ui.modals.confirm import ConfirmModal
+
         group = self.selected_group()
         if group is None:
             self.notify("No group is selected.", severity="warning")
@@ -332,6 +297,8 @@ class GroupsSection(Section):
         )
 
     def action_unarchive_group(self) -> None:
+        from app.ui.modals.confirm import ConfirmModal
+
         group = self.selected_group()
         if group is None:
             self.notify("No group is selected.", severity="warning")

@@ -24,7 +24,6 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 from app.core import clock, text_rules
 from app.core.ledger import CHANNEL_UNSUBSCRIBED, SOURCES, EventRecord, summary
 from app.ui.event_labels import is_resubscribe, label
-from app.ui.modals.event_detail import EventDetailModal
 
 CAPACITY = 1000
 # The filter boxes: (id, placeholder, what it is matched against).
@@ -180,6 +179,8 @@ class EventLogPane(Vertical):
 
     @on(OptionList.OptionSelected, "#log-lines")
     def _open_event(self, message: OptionList.OptionSelected) -> None:
+        from app.ui.modals.event_detail import EventDetailModal
+
         message.stop()
         event = self.by_id.get(message.option.id or "")
         if event is not None:
