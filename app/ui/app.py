@@ -424,6 +424,7 @@ class SubgroupsApp(App[None]):
             names=frozenset(e.name for e in message.events),
             identities=frozenset(e.identity for e in message.events if e.identity),
             bulk=bool(message.skipped),
+            events=tuple(message.events),
         )
         # At once (the Profiles detail follows), then once the burst is over.
         self.store_changes.publish(change)

@@ -68,6 +68,9 @@ class StoreChanged:
     # The whole store changed (the sample data was loaded): read everything again.
     everything: bool = False
     settled: bool = False
+    # The events themselves, oldest first (none for a bulk write's unseen ones): a
+    # section may update what it shows from them rather than read it again.
+    events: "tuple[EventRecord, ...]" = ()
 
     @property
     def groups_changed(self) -> bool:
@@ -97,6 +100,7 @@ class StoreChanged:
             bulk=self.bulk or other.bulk,
             everything=self.everything or other.everything,
             settled=self.settled and other.settled,
+            events=self.events + other.events,
         )
 
 
