@@ -66,7 +66,8 @@ def shown_name(db: str | None) -> str:
 
 
 def open_console(argv: Sequence[str] | None) -> int | None:
-    """Open the console if the command line asks for nothing else; None if it does.
+    """Open the console, then leave the process with its exit code, if the command
+    line asks for nothing else; None (at once) if it does.
 
     The short way: no command group and no part of the data layer is imported
     here. The console paints its first frame, then opens the store in a worker
@@ -89,12 +90,18 @@ def open_console(argv: Sequence[str] | None) -> int | None:
     finally:
         if app.store is not None:
             app.store.dispose()
+    code = 0
     if app.open_error:
         print(f"subgroups: {app.open_error}", file=sys.stderr)
-        return app.return_code or 1
-    if app.store is not None and app.store.created:
+        code = app.return_code or 1
+    elif app.store is not None and app.store.created:
         print(f"subgroups: created a new store at {app.store.display_name}", file=sys.stderr)
-    return 0
+    # Gone at once: the terminal is restored and the store closed, and the
+    # interpreter's own teardown of the modules loaded (a second or more on a busy
+    # machine) would only hold up ctrl+q. Worker threads are daemons, unjoined.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def console(args: argparse.Namespace, store: "Store") -> int:

@@ -42,15 +42,14 @@ ready = SubgroupsApp._store_ready
 async def noting_ready(self):
     await ready(self)
     seen["store open"] = sorted(m for m in WATCHED if m in sys.modules)
+    with open(out, "w") as fh:  # now: the console leaves with os._exit
+        json.dump(seen, fh)
     self.set_timer(0.3, self.exit)
 
 SubgroupsApp._store_ready = noting_ready
 
 from app.cli import run
-code = run(sys.argv[2:])
-with open(out, "w") as fh:
-    json.dump(seen, fh)
-sys.exit(code)
+sys.exit(run(sys.argv[2:]))
 """
 
 
