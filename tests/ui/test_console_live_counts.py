@@ -2,6 +2,7 @@
 a state change made by another process moves its group's counts by one, from the
 event the log follower read, without counting every state again."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,11 @@ from sqlmodel import col, select
 from textual.widgets import DataTable
 
 from app.core import groups, subscriptions
+from app.core.event_names import CHANNEL_UNSUBSCRIBED
+from app.core.groups import GroupCounts
+from app.core.ledger import EventRecord
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED, GroupState, Profile
+from app.ui.reads.group_counts import LiveCounts
 from app.ui.sections.groups import GroupsSection
 
 
@@ -83,3 +88,39 @@ async def test_a_state_change_elsewhere_moves_the_count_by_one_without_a_recount
         # What the section shows is what a full count finds now.
         with other.read() as session:
             assert app.query_one(GroupsSection).counts == count_all(session)
+
+
+def event(event_id: int, group_id: int | None, old: str | None, new: str) -> EventRecord:
+    """A Channel Unsubscribed event of a group (None: all email)."""
+    return EventRecord(
+        id=event_id,
+        ts=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        name=CHANNEL_UNSUBSCRIBED,
+        identity="p1",
+        group_id=group_id,
+        source="landing_page",
+        actor="",
+        properties={"Group ID": group_id, "Old State": old, "New State": new},
+    )
+
+
+def test_events_move_the_counts_by_the_effective_change() -> None:
+    """Never set means the policy's default: opting in to an opt-in group moves one
+    person to Subscribed; unsubscribing from an opt-out group moves one the other way;
+    a change to the same effective state, all email, or an event already counted
+    moves nothing."""
+    live = LiveCounts({1: GroupCounts(10, 90), 2: GroupCounts(90, 10)}, as_of=5)
+    policies = {1: "opt-in", 2: "opt-out"}
+    moved = live.apply(
+        [
+            event(5, 1, None, SUBSCRIBED),  # already in the count (as_of 5)
+            event(6, 1, None, SUBSCRIBED),  # opt-in, never set -> subscribed
+            event(7, 2, None, UNSUBSCRIBED),  # opt-out, never set -> unsubscribed
+            event(8, 2, None, SUBSCRIBED),  # opt-out default already subscribed
+            event(9, None, None, UNSUBSCRIBED),  # all email: not a group count
+        ],
+        policies,
+    )
+    assert moved == 2
+    assert live.counts == {1: GroupCounts(11, 89), 2: GroupCounts(89, 11)}
+    assert live.as_of == 9
