@@ -30,9 +30,18 @@ def command_groups() -> tuple[ModuleType, ...]:
     return (console, seed, groups, profiles, segments, campaigns, landing, events)
 
 
+_HANDLERS: "dict[str, Command]" = {}
+
+
 def handlers() -> "dict[str, Command]":
-    """Each command's handler, by the name its parser sets as ``func``."""
-    return {name: handler for group in command_groups() for name, handler in group.COMMANDS.items()}
+    """Each command's handler, by the name its parser sets as ``func`` (made once)."""
+    if not _HANDLERS:
+        _HANDLERS.update(
+            (name, handler)
+            for group in command_groups()
+            for name, handler in group.COMMANDS.items()
+        )
+    return _HANDLERS
 
 
 def __getattr__(name: str) -> object:
