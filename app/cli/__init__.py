@@ -5,29 +5,53 @@ Each command opens the store, calls one service, and prints the result for
 people or, with --json, for scripts. Errors the services raise carry their
 exit code; they are printed as one line on stderr, never as a traceback
 (exit codes: see ``app.cli.output``).
+
+``subgroups`` alone (or ``subgroups [--db X] [console]``) takes a short way
+(``console.open_console``) that imports neither the command groups nor the data
+layer: the console paints its first frame and opens the store in a worker.
+Everything else is imported by ``run`` and ``build_parser`` when needed.
 """
 
 import argparse
 from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import OperationalError
+from app.cli import console
 
-from app import __version__
-from app.cli import campaigns, console, events, groups, landing, profiles, seed, segments
-from app.cli.options import Command, db_option
-from app.cli.output import INTERRUPTED, OK, REFUSED, error, silence_stdout
-from app.core import snapshot_writer
-from app.core.errors import SubgroupsError
-from app.core.store import open_store
-from app.core.text_rules import shown_lines
+if TYPE_CHECKING:
+    from app.cli.options import Command
 
-# The command groups, in the order ``subgroups --help`` lists them.
-GROUPS = (console, seed, groups, profiles, segments, campaigns, landing, events)
 
-# Each command's handler, by the name its parser sets as ``func``.
-COMMANDS: dict[str, Command] = {
-    name: handler for group in GROUPS for name, handler in group.COMMANDS.items()
-}
+def command_groups() -> tuple[ModuleType, ...]:
+    """The command groups, in the order ``subgroups --help`` lists them."""
+    from app.cli import campaigns, events, groups, landing, profiles, seed, segments
+
+    return (console, seed, groups, profiles, segments, campaigns, landing, events)
+
+
+_HANDLERS: "dict[str, Command]" = {}
+
+
+def handlers() -> "dict[str, Command]":
+    """Each command's handler, by the name its parser sets as ``func`` (made once)."""
+    if not _HANDLERS:
+        _HANDLERS.update(
+            (name, handler)
+            for group in command_groups()
+            for name, handler in group.COMMANDS.items()
+        )
+    return _HANDLERS
+
+
+def __getattr__(name: str) -> object:
+    # GROUPS and COMMANDS, made on first use (the console's short way needs neither).
+    if name == "GROUPS":
+        return command_groups()
+    if name == "COMMANDS":
+        return handlers()
+    raise AttributeError(name)
+
 
 # The only commands that may create a missing store (a mistyped --db must not
 # become an empty store): the console, the demo, and those that add data.
@@ -41,6 +65,9 @@ SNAPSHOT_WAIT_SECONDS = 60.0
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole CLI of DESIGN.md §2 (this release's part of it)."""
+    from app import __version__
+    from app.cli.options import db_option
+
     parser = argparse.ArgumentParser(
         prog="subgroups",
         parents=[db_option()],
@@ -49,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"subgroups {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in GROUPS:
+    for group in command_groups():
         group.add_parser(commands)
     return parser
 
@@ -59,6 +86,17 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     Bad usage exits through argparse (SystemExit 2, its message on stderr).
     """
+    fast = console.open_console(argv)
+    if fast is not None:
+        return fast
+    from sqlalchemy.exc import OperationalError
+
+    from app.cli.output import INTERRUPTED, OK, REFUSED, error, silence_stdout
+    from app.core import snapshot_writer
+    from app.core.errors import SubgroupsError
+    from app.core.store import open_store
+    from app.core.text_rules import shown_lines
+
     args = build_parser().parse_args(argv)
     func_name: str = getattr(args, "func", "console")
     db: str | None = getattr(args, "db", None)
@@ -72,7 +110,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if store.created:
         error(f"created a new store at {store.display_name}")
     try:
-        return COMMANDS[func_name](args, store)
+        return handlers()[func_name](args, store)
     except SubgroupsError as exc:
         error(shown_lines(str(exc)))
         return exc.exit_code

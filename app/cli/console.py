@@ -2,14 +2,19 @@
 fresh sample store with simulated live traffic."""
 
 import argparse
+import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli.options import Command, db_option
 from app.core import clock
 from app.core.errors import SubgroupsError
-from app.core.store import Store
+
+if TYPE_CHECKING:
+    from app.core.store import Store
 
 
 def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -30,14 +35,83 @@ def demo_db() -> str:
     return str(Path(tempfile.mkdtemp(prefix="subgroups-demo-")) / "demo.db")
 
 
-def console(args: argparse.Namespace, store: Store) -> int:
+def console_db(argv: Sequence[str]) -> tuple[str | None] | None:
+    """The --db of a command line that only opens the console (``[--db X] [console]``),
+    as a 1-tuple (its value None: the default store); None for any other command line."""
+    db: str | None = None
+    named_console = False
+    rest = list(argv)
+    while rest:
+        word = rest.pop(0)
+        if word == "--db" and rest and not rest[0].startswith("-"):
+            db = rest.pop(0)
+        elif word.startswith("--db=") and len(word) > len("--db="):
+            db = word[len("--db=") :]
+        elif word == "console" and not named_console:
+            named_console = True
+        else:
+            return None  # anything else: the whole parser decides
+    return (db,)
+
+
+def shown_name(db: str | None) -> str:
+    """What the header names before the store is open: a path as given (absolute),
+    nothing for a URL (which may carry a password; named once it is parsed)."""
+    text = db or os.environ.get("SUBGROUPS_DB") or ""
+    if not text:
+        return ""
+    if "://" in text or text == ":memory:":
+        return ""
+    return str(Path(text).expanduser().absolute())
+
+
+def open_console(argv: Sequence[str] | None) -> int | None:
+    """Open the console, then leave the process with its exit code, if the command
+    line asks for nothing else; None (at once) if it does.
+
+    The short way: no command group and no part of the data layer is imported
+    here. The console paints its first frame, then opens the store in a worker
+    (creating it if missing, as ``subgroups console`` may).
+    """
+    found = console_db(sys.argv[1:] if argv is None else argv)
+    if found is None:
+        return None
+    (db,) = found
+    from app.ui.app import SubgroupsApp
+
+    def open_it() -> "Store":
+        from app.core.store import open_store
+
+        return open_store(db, create=True)
+
+    app = SubgroupsApp(open_store=open_it, store_name=shown_name(db))
+    try:
+        app.run()
+    finally:
+        if app.store is not None:
+            app.store.dispose()
+    code = 0
+    if app.open_error:
+        print(f"subgroups: {app.open_error}", file=sys.stderr)
+        code = app.return_code or 1
+    elif app.store is not None and app.store.created:
+        print(f"subgroups: created a new store at {app.store.display_name}", file=sys.stderr)
+    # Gone at once: the terminal is restored and the store closed, and the
+    # interpreter's own teardown of the modules loaded (a second or more on a busy
+    # machine) would only hold up ctrl+q. Worker threads are daemons, unjoined.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def console(args: argparse.Namespace, store: "Store") -> int:
     from app.ui.app import SubgroupsApp
 
     SubgroupsApp(store=store).run()
     return 0
 
 
-def demo(args: argparse.Namespace, store: Store) -> int:
+def demo(args: argparse.Namespace, store: "Store") -> int:
     from app.core import sample_campaigns
     from app.core import seed as seeding
     from app.core.outbox import MaildirOutbox, default_outbox_dir

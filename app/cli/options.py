@@ -3,8 +3,10 @@ whole numbers and port numbers."""
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from app.core.store import Store
+if TYPE_CHECKING:
+    from app.core.store import Store
 
 
 def db_option() -> argparse.ArgumentParser:
@@ -48,4 +50,4 @@ def port(text: str) -> int:
 
 
 # A command's handler: the parsed arguments and the open store in, the exit code out.
-Command = Callable[[argparse.Namespace, Store], int]
+Command = Callable[[argparse.Namespace, "Store"], int]

@@ -13,11 +13,13 @@ import os
 import sys
 from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.errors import InvalidInput
-from app.core.store import Store
 from app.core.text_rules import json_shown, shown
+
+if TYPE_CHECKING:
+    from app.core.store import Store
 
 OK = 0
 REFUSED = 1
@@ -92,7 +94,7 @@ def silence_stdout() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def export_csv(store: Store, file: str | None, identities: list[str] | None = None) -> int | None:
+def export_csv(store: "Store", file: str | None, identities: list[str] | None = None) -> int | None:
     """Write profiles (all, or those named) as a profile CSV to FILE, or stdout for None or "-".
 
     Returns how many were written to a file; None for stdout, where a reader

@@ -4,15 +4,22 @@ below them, a footer with the current keys, help on F1 or ?.
 Sections are children of one ContentSwitcher rather than separate screens or
 modes, so the event log pane is one widget fed by one poller and keeps its
 history, pause and filters while you move between sections.
+
+The first frame comes before the data layer: given a way to open the store
+(``open_store``) rather than an open store, the console paints its frame (the
+section bar, the log pane, the footer) first and opens the store in a worker,
+which imports SQLAlchemy and the shown section meanwhile; each section is built
+the first time it is shown.
 """
 
 import asyncio
+import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import OperationalError
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -22,23 +29,24 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.signal import Signal
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
-from app.core import clock, ledger
-from app.core.ledger_wakeups import LedgerWakeups
-from app.core.store import Store
+from app.core import clock
 from app.resources import resource_dir
+from app.ui import app_keys
 from app.ui.commands import SubgroupsCommands
 from app.ui.daemon_executor import DaemonExecutor
 from app.ui.messages import NewEvents, RunSectionAction, StoreChanged
-from app.ui.modals.confirm import ConfirmModal
-from app.ui.modals.help import HelpScreen
-from app.ui.screens.campaign_wizard import CampaignWizard
+from app.ui.screens import wizard_keys
 from app.ui.sections.base import Section
 from app.ui.sections.registry import SECTIONS
 from app.ui.widgets.event_log import EventLogPane, LogLines
+
+if TYPE_CHECKING:
+    from app.core import ledger
+    from app.core.ledger_wakeups import LedgerWakeups
+    from app.core.store import Store
 
 STYLES = resource_dir("styles")
 POLL_SECONDS = 0.05  # how often the ledger is asked whether it changed (not read)
@@ -64,74 +72,7 @@ class SubgroupsApp(App[None]):
     ]
     COMMANDS = App.COMMANDS | {SubgroupsCommands}
     SECTIONS = SECTIONS
-    BINDINGS = [
-        Binding(
-            "1",
-            "show_section('groups')",
-            "Groups",
-            tooltip="Show the Groups section",
-            id="app.groups",
-            show=False,
-        ),
-        Binding(
-            "2",
-            "show_section('profiles')",
-            "Profiles",
-            tooltip="Show the Profiles section",
-            id="app.profiles",
-            show=False,
-        ),
-        Binding(
-            "3",
-            "show_section('segments')",
-            "Segments",
-            tooltip="Show the Segments section",
-            id="app.segments",
-            show=False,
-        ),
-        Binding(
-            "4",
-            "show_section('campaigns')",
-            "Campaigns",
-            tooltip="Show the Campaigns section",
-            id="app.campaigns",
-            show=False,
-        ),
-        Binding(
-            "5",
-            "show_section('landing')",
-            "Landing page",
-            tooltip="Show the Landing page section",
-            id="app.landing",
-            show=False,
-        ),
-        Binding("l", "toggle_log", "Log", tooltip="Show or hide the live event log", id="app.log"),
-        Binding(
-            "p",
-            "pause_log",
-            "Pause log",
-            tooltip="Pause or resume the live event log",
-            show=False,
-            id="app.pause_log",
-        ),
-        Binding(
-            "L",
-            "focus_log",
-            "Log lines",
-            tooltip="Go to the log (enter opens an event)",
-            show=False,
-            id="app.focus_log",
-        ),
-        Binding("f1,question_mark", "help", "Help", tooltip="List every key", id="app.help"),
-        Binding(
-            "escape",
-            "leave_text_box",
-            "Leave text box",
-            tooltip="Leave the text box, back to the section (then number keys switch sections)",
-            show=False,
-            id="app.leave_text_box",
-        ),
-    ]
+    BINDINGS = app_keys.APP
 
     section: reactive[str] = reactive("groups")
     show_log: reactive[bool] = reactive(True)
@@ -144,17 +85,35 @@ class SubgroupsApp(App[None]):
     class SampleLoaded(Message):
         error: str | None = None
 
+    @dataclass
+    class StoreOpened(Message):
+        """The worker opened the store (``store`` None: it could not; ``error`` says why)."""
+
+        store: "Store | None"
+        error: str = ""
+        exit_code: int = 0
+
     def __init__(
         self,
-        store: Store,
+        store: "Store | None" = None,
         *,
+        open_store: "Callable[[], Store] | None" = None,
+        store_name: str = "",
         demo: bool = False,
         poll_seconds: float = POLL_SECONDS,
         offer_sample_data: bool = True,
         outbox_dir: Path | None = None,
     ) -> None:
         super().__init__()
-        self.store = store
+        if (store is None) == (open_store is None):
+            raise ValueError("give the console a store or a way to open one, not both")
+        # None until the store is open (at once when handed an open store).
+        self.store: Store = store  # type: ignore[assignment]
+        self._open_store = open_store
+        # What the header names before the store is open.
+        self.store_name = store_name
+        # Why the store could not be opened (the console then exits with exit_code).
+        self.open_error = ""
         # Where campaigns sent from the console go (None: the default Maildir outbox).
         self.outbox_dir = outbox_dir
         self.demo = demo
@@ -163,6 +122,8 @@ class SubgroupsApp(App[None]):
         # Set when the console starts quitting: long thread work (the ledger
         # poller, a segment index build) checks it and stops.
         self.closing = threading.Event()
+        # Sections being built (mounted) right now, by key: set once they are.
+        self._building: dict[str, asyncio.Event] = {}
         # What tells the ledger poller to read (set when it starts).
         self.ledger_wakeups: LedgerWakeups | None = None
         # New ledger events, from any process: each section decides what to read again.
@@ -177,9 +138,8 @@ class SubgroupsApp(App[None]):
         yield Header(icon="✉")
         yield Static(id="section-bar")
         with Vertical(id="main"):
-            with ContentSwitcher(initial=self.section, id="sections"):
-                for key, section_class in self.SECTIONS.items():
-                    yield section_class(id=key)
+            # Empty: each section is built the first time it is shown.
+            yield ContentSwitcher(id="sections")
             yield EventLogPane(id="event-log")
         yield Footer()
 
@@ -187,13 +147,54 @@ class SubgroupsApp(App[None]):
         # Before any worker starts: thread workers on daemon threads quitting never waits for.
         asyncio.get_running_loop().set_default_executor(DaemonExecutor())
 
-    def on_mount(self) -> None:
-        self.sub_title = self.store.display_name + (
-            "  ·  demo with simulated traffic" if self.demo else ""
-        )
+    def _set_sub_title(self, name: str) -> None:
+        self.sub_title = name + ("  ·  demo with simulated traffic" if self.demo else "")
+
+    async def on_mount(self) -> None:
         # What was chosen before start-up (the watchers wait for the widgets).
-        self._show_section(self.section)
         self.query_one(EventLogPane).display = self.show_log
+        self._show_section_bar()
+        if self.store is None:
+            self._set_sub_title(self.store_name)
+            # After the first frame is out: the worker's imports would hold it up.
+            self.call_after_refresh(self.open_the_store, self.section)
+            return
+        await self._store_ready()
+
+    @work(thread=True, exclusive=True, group="store-open", name="store opener")
+    def open_the_store(self, section: str) -> None:
+        """Open the store off the UI thread, after the first frame: this imports the
+        data layer (SQLAlchemy, the models) and the shown section's module too."""
+        from app.core.errors import SubgroupsError
+
+        assert self._open_store is not None
+        try:
+            store = self._open_store()
+        except SubgroupsError as error:
+            self.post_message(self.StoreOpened(None, str(error), error.exit_code))
+            return
+        try:
+            importlib.import_module(self.SECTIONS[section].module)
+            importlib.import_module("app.core.ledger_wakeups")
+        except ImportError:  # pragma: no cover - the UI thread imports it again and says why
+            pass
+        self.post_message(self.StoreOpened(store))
+
+    @on(StoreOpened)
+    async def _store_opened(self, message: StoreOpened) -> None:
+        if message.store is None:
+            self.open_error = message.error
+            self.exit(return_code=message.exit_code or 1)
+            return
+        self.store = message.store
+        if self.closing.is_set():
+            return
+        await self._store_ready()
+
+    async def _store_ready(self) -> None:
+        """The store is open: name it, show the section, follow the ledger."""
+        self._set_sub_title(self.store.display_name)
+        await self._show_section(self.section)
         self.poll_ledger()
         if self.offer_sample_data:
             self.check_empty()
@@ -214,8 +215,8 @@ class SubgroupsApp(App[None]):
 
     def _show_section_bar(self) -> None:
         parts = []
-        for number, (key, widget_class) in enumerate(self.SECTIONS.items(), start=1):
-            label = f" {number} {widget_class.SECTION_TITLE} "
+        for number, (key, entry) in enumerate(self.SECTIONS.items(), start=1):
+            label = f" {number} {entry.title} "
             parts.append(
                 Content.styled(label, "reverse bold") if key == self.section else Content(label)
             )
@@ -232,17 +233,47 @@ class SubgroupsApp(App[None]):
         App that is a method, about a widget, and always true as a condition.)"""
         return self._is_mounted
 
-    def watch_section(self, section: str) -> None:
+    async def watch_section(self, section: str) -> None:
         if self.started:
-            self._show_section(section)
+            await self._show_section(section)
 
     def _section(self, key: str) -> Section:
         return self.query_one(f"#{key}", Section)
 
-    def _show_section(self, section: str) -> None:
-        self.query_one("#sections", ContentSwitcher).current = section
+    def built_section(self, key: str) -> Section | None:
+        """The section if it was built (shown at least once), else None."""
+        for child in self.query_one("#sections", ContentSwitcher).children:
+            if child.id == key and isinstance(child, Section):
+                return child
+        return None
+
+    async def build_section(self, key: str) -> Section:
+        """The section, built (its module imported, its widget mounted) the first time.
+
+        Nothing of a section exists before it is first shown: its module, what
+        that imports (its dialogs, its services), its widgets and its loads.
+        """
+        section = self.built_section(key)
+        if section is None:
+            section = self.SECTIONS[key].load()(id=key)
+            self._building[key] = built = asyncio.Event()
+            try:
+                await self.query_one("#sections", ContentSwitcher).mount(section)
+            finally:
+                built.set()
+                del self._building[key]
+        elif key in self._building:
+            await self._building[key].wait()  # another caller is mounting it
+        return section
+
+    async def _show_section(self, section: str) -> None:
         self._show_section_bar()
-        shown = self._section(section)
+        if self.store is None:
+            return  # shown once the store is open
+        shown = await self.build_section(section)
+        if section != self.section:
+            return  # another section was chosen while this one was built
+        self.query_one("#sections", ContentSwitcher).current = section
         shown.focus_main()
         shown.activate()
 
@@ -263,18 +294,25 @@ class SubgroupsApp(App[None]):
     def action_leave_text_box(self) -> None:
         """Escape in a text box (the Profiles search, the log's filters): back to the
         section's main widget, where the number keys switch sections again."""
-        self._section(self.section).focus_main()
+        section = self.built_section(self.section)
+        if section is not None:
+            section.focus_main()
 
     @on(RunSectionAction)
     async def _run_section_action(self, message: RunSectionAction) -> None:
         if not message.section:
             await self.run_action(message.action)
             return
+        if self.store is None:
+            self.notify("The store is still opening.", severity="warning")
+            return
         self.section = message.section
-        widget = self.query_one(f"#{message.section}", Widget)
+        widget = await self.build_section(message.section)
         await widget.run_action(message.action)
 
     def action_help(self) -> None:
+        from app.ui.modals.help import HelpScreen
+
         # Escape is live only in a text box: listed below, with what it does there.
         everywhere = [
             b
@@ -282,8 +320,8 @@ class SubgroupsApp(App[None]):
             if not (isinstance(b, Binding) and b.action == "leave_text_box")
         ]
         sections = [("Everywhere", everywhere)]
-        sections += [(cls.SECTION_TITLE, list(cls.BINDINGS)) for cls in self.SECTIONS.values()]
-        sections.append(("Campaign wizard", list(CampaignWizard.BINDINGS)))
+        sections += [(entry.title, list(entry.bindings)) for entry in self.SECTIONS.values()]
+        sections.append(("Campaign wizard", list(wizard_keys.WIZARD)))
         sections.append(("Live event log", list(LogLines.BINDINGS)))
         sections.append(
             (
@@ -332,6 +370,9 @@ class SubgroupsApp(App[None]):
         The ledger is read only when it may have changed (``LedgerWakeups``:
         SQLite's data_version, PostgreSQL's LISTEN/NOTIFY), from the last id seen.
         """
+        from app.core import ledger
+        from app.core.ledger_wakeups import LedgerWakeups
+
         # Made before the first read: a commit after this point wakes the loop.
         self.ledger_wakeups = wakeups = LedgerWakeups(self.store.engine, interval=self.poll_seconds)
         try:
@@ -350,8 +391,12 @@ class SubgroupsApp(App[None]):
         finally:
             wakeups.close()
 
-    def _read_new_events(self, follower: ledger.LedgerFollower) -> bool:
+    def _read_new_events(self, follower: "ledger.LedgerFollower") -> bool:
         """Hand the new events to the UI; False if the store was busy."""
+        from sqlalchemy.exc import OperationalError
+
+        from app.core import ledger
+
         try:
             with self.store.read() as session:
                 fresh = follower.poll(session)
@@ -379,6 +424,7 @@ class SubgroupsApp(App[None]):
             names=frozenset(e.name for e in message.events),
             identities=frozenset(e.identity for e in message.events if e.identity),
             bulk=bool(message.skipped),
+            events=tuple(message.events),
         )
         # At once (the Profiles detail follows), then once the burst is over.
         self.store_changes.publish(change)
@@ -407,6 +453,8 @@ class SubgroupsApp(App[None]):
 
     @on(StoreIsEmpty)
     def _offer_sample(self) -> None:
+        from app.ui.modals.confirm import ConfirmModal
+
         self.push_screen(
             ConfirmModal(
                 "This store is empty",

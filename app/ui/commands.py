@@ -7,6 +7,7 @@ wizard, the palette offers the wizard's own actions instead (the sections
 are behind it).
 """
 
+import sys
 from collections.abc import Iterator
 from functools import partial
 
@@ -14,11 +15,18 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from app.ui.messages import RunSectionAction
-from app.ui.screens.campaign_wizard import CampaignWizard
+from app.ui.screens.wizard_keys import WIZARD as WIZARD_KEYS
 from app.ui.sections.registry import SECTIONS
 
 # The "section" of entries that run on the open campaign wizard.
 WIZARD = "campaign wizard"
+
+
+def is_wizard(screen: object) -> bool:
+    """The screen is the campaign wizard (not imported until first opened, so
+    a screen cannot be one while its module is not loaded)."""
+    module = sys.modules.get("app.ui.screens.campaign_wizard")
+    return module is not None and isinstance(screen, module.CampaignWizard)
 
 
 class SubgroupsCommands(Provider):
@@ -27,8 +35,8 @@ class SubgroupsCommands(Provider):
     def _entries(self) -> Iterator[tuple[str, str, str, str]]:
         """(title, help, section, action) for every palette entry."""
         app = self.app
-        if isinstance(self.screen, CampaignWizard):
-            for binding in CampaignWizard.BINDINGS:
+        if is_wizard(self.screen):
+            for binding in WIZARD_KEYS:
                 if isinstance(binding, Binding) and self.screen.check_action(binding.action, ()):
                     key = app.get_key_display(Binding(binding.key.split(",")[0], ""))
                     yield (
@@ -47,9 +55,9 @@ class SubgroupsCommands(Provider):
                     "",
                     binding.action,
                 )
-        for section, widget_class in SECTIONS.items():
-            title = widget_class.SECTION_TITLE
-            for binding in widget_class.BINDINGS:
+        for section, entry in SECTIONS.items():
+            title = entry.title
+            for binding in entry.bindings:
                 if isinstance(binding, Binding):
                     key = app.get_key_display(Binding(binding.key.split(",")[0], ""))
                     yield (

@@ -7,20 +7,22 @@ them and none of them imports it back.
 
 import threading
 from pathlib import Path
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from textual.dom import DOMNode
 from textual.signal import Signal
 
-from app.core.store import Store
 from app.ui.messages import StoreChanged
+
+if TYPE_CHECKING:
+    from app.core.store import Store
 
 
 class Console(Protocol):
     """The console app as its parts see it."""
 
     # The store every read and write goes to.
-    store: Store
+    store: "Store"
     # Where campaigns sent from the console go (None: the default Maildir outbox).
     outbox_dir: Path | None
     # Set when the console starts quitting: long thread work checks it and stops.

@@ -1,11 +1,19 @@
-"""Messages workers post to the UI: plain data only, never live ORM objects."""
+"""Messages workers post to the UI: plain data only, never live ORM objects.
+
+Importable before the data layer (the console's first frame needs none of it):
+the ledger's and the models' types are named for the type checker only.
+"""
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from app.core.ledger import CHANNEL_UNSUBSCRIBED, EventRecord
-from app.core.models import Campaign, Group
+from app.core.event_names import CHANNEL_UNSUBSCRIBED
+
+if TYPE_CHECKING:
+    from app.core.ledger import EventRecord
+    from app.core.models import Campaign, Group
 
 
 @dataclass(frozen=True)
@@ -20,7 +28,7 @@ class GroupRow:
     shown_on_landing_page: bool
 
     @classmethod
-    def from_group(cls, group: Group) -> "GroupRow":
+    def from_group(cls, group: "Group") -> "GroupRow":
         assert group.id is not None
         return cls(
             id=group.id,
@@ -36,7 +44,7 @@ class GroupRow:
 class NewEvents(Message):
     """Events the ledger poller saw commit (from any process), oldest first."""
 
-    events: list[EventRecord] = field(default_factory=list)
+    events: "list[EventRecord]" = field(default_factory=list)
     initial: bool = False
     # Events of a bulk write that went by without being shown.
     skipped: int = 0
@@ -60,6 +68,9 @@ class StoreChanged:
     # The whole store changed (the sample data was loaded): read everything again.
     everything: bool = False
     settled: bool = False
+    # The events themselves, oldest first (none for a bulk write's unseen ones): a
+    # section may update what it shows from them rather than read it again.
+    events: "tuple[EventRecord, ...]" = ()
 
     @property
     def groups_changed(self) -> bool:
@@ -89,6 +100,7 @@ class StoreChanged:
             bulk=self.bulk or other.bulk,
             everything=self.everything or other.everything,
             settled=self.settled and other.settled,
+            events=self.events + other.events,
         )
 
 
@@ -120,7 +132,7 @@ class CampaignDraft:
     status: str = "draft"
 
     @classmethod
-    def from_campaign(cls, campaign: Campaign) -> "CampaignDraft":
+    def from_campaign(cls, campaign: "Campaign") -> "CampaignDraft":
         return cls(
             id=campaign.id,
             name=campaign.name,

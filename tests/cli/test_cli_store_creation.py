@@ -10,7 +10,9 @@ from cli_runner import CliRunner
 from sqlalchemy import text
 
 from app import cli as cli_module
+from app.cli import console as console_cli
 from app.core.store import open_store
+from app.ui.app import SubgroupsApp
 
 # Every command that must not create a store, with the arguments it needs.
 READERS: dict[str, list[str]] = {
@@ -108,6 +110,16 @@ def test_the_console_and_demo_may_create_a_store(
     monkeypatch.setitem(
         cli_module.COMMANDS, name, lambda args, store: opened.append(store.url) or 0
     )
+
+    def run_without_a_screen(app: SubgroupsApp) -> None:
+        app.store = app._open_store()  # type: ignore[misc]
+        opened.append(app.store.url)
+
+    def leave(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(SubgroupsApp, "run", run_without_a_screen)
+    monkeypatch.setattr(console_cli.os, "_exit", leave)
     db = tmp_path / f"{name}.db"
     code, _, err = cli(*([command] if command else []), "--db", str(db))
     assert code == 0, err

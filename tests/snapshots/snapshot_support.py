@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, TextArea
+from textual.widgets import ContentSwitcher, DataTable, Input, TextArea
 
 from app.core import groups, profiles, subscriptions
 from app.core.models import UNSUBSCRIBED
@@ -217,18 +217,36 @@ async def settle(
 
 def console_ready(app: SubgroupsApp) -> bool:
     """Groups and their counts shown, the log pane fed, the first profile shown."""
+    if app.built_section(app.section) is None:
+        return False
     section = app.query_one(GroupsSection)
     if section.active is None or section.counts is None:
         return False
     table = app.query_one("#groups-table", DataTable)
     cells = [str(c) for i in range(table.row_count) for c in table.get_row_at(i)]
     pane = app.query_one(EventLogPane)
-    shown_profile = app.query_one(ProfilesSection).view is not None
+    # The Profiles section is built when first shown: its first profile, if so.
+    built = app.query(ProfilesSection)
+    shown_profile = not built or built.first().view is not None
     return (
         "…" not in cells
         and bool(pane.events)
         and (shown_profile or not app.query_one("#profiles-table", DataTable).row_count)
     )
+
+
+async def show(pilot: Pilot[None], number: str) -> None:
+    """Press a section's number key and wait until the section is built (it is built
+    the first time it is shown, so its widgets exist only from then on)."""
+    app = pilot.app
+    assert isinstance(app, SubgroupsApp)
+    await pilot.press(number)
+    key = list(app.SECTIONS)[int(number) - 1]
+    deadline = time.monotonic() + 10
+    switcher = app.query_one("#sections", ContentSwitcher)
+    while switcher.current != key:  # built, then shown (and told to load)
+        assert time.monotonic() < deadline, f"section {key} was not built"
+        await pilot.pause(0.02)
 
 
 def steady_cursors(app: SubgroupsApp) -> None:

@@ -22,6 +22,7 @@ from snapshot_support import (
     load_sample_store,
     local_time_in_utc,
     settle,
+    show,
     write_full_store,
     write_small_store,
 )
@@ -158,9 +159,10 @@ def test_profiles(snap_compare, console, sample_store: Path, size: tuple[int, in
 
     async def steps(pilot: Pilot[None]) -> None:
         app = pilot.app
+        await show(pilot, "2")
         section = app.query_one(ProfilesSection)
         found = app.query_one("#profiles-found")
-        await pilot.press("2", "slash", *query)
+        await pilot.press("slash", *query)
         await settle(pilot, lambda: str(found.render()).endswith(f"matching {query!r}"))
         await pilot.press("enter")  # from the search box to the results
         table = app.query_one("#profiles-table", DataTable)
@@ -280,8 +282,8 @@ def test_segment_builder(snap_compare, console, sample_store: Path, size: tuple[
         from app.ui.sections.segments import SegmentsSection
 
         app = pilot.app
+        await show(pilot, "3")
         section = app.query_one(SegmentsSection)
-        await pilot.press("3")
         table = app.query_one("#segments-table", DataTable)
         await settle(pilot, lambda: table.row_count == 1)
         await pilot.press("enter")
@@ -715,8 +717,8 @@ async def _open_landing_for(pilot: Pilot[None], identity: str) -> None:
     from app.ui.widgets.landing_recipient import RecipientPane
 
     app = pilot.app
+    await show(pilot, "5")
     pane = app.query_one(RecipientPane)
-    await pilot.press("5")
     await settle(pilot, lambda: pane.draft is not None and pane.recipient is not None)
     await pilot.press("ctrl+r", *identity)
     await settle(pilot, lambda: pane.recipient is not None and pane.recipient.identity == identity)

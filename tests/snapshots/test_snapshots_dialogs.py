@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import test_snapshots as shared
-from snapshot_support import SIZES, before, console_on, settle, steady_cursors
+from snapshot_support import SIZES, before, console_on, settle, show, steady_cursors
 from textual.app import App
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
@@ -145,7 +145,7 @@ def test_change_state_dialog(
 
     async def steps(pilot: Pilot[None]) -> None:
         app = pilot.app
-        await pilot.press("2")
+        await show(pilot, "2")
         found = app.query_one("#profiles-found")
         await settle(pilot, lambda: "profiles in the store" in str(found.render()))
         await pilot.press("s")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import test_snapshots as shared
-from snapshot_support import CONSOLE_USER, NOW, SIZES, before, settle
+from snapshot_support import CONSOLE_USER, NOW, SIZES, before, settle, show
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -69,8 +69,8 @@ def test_profile_detail_with_a_long_group_name(
     _add_long_names(sample_store)
 
     async def steps(pilot: Pilot[None]) -> None:
+        await show(pilot, "2")
         section = pilot.app.query_one(ProfilesSection)
-        await pilot.press("2")
         await settle(pilot, lambda: section.view is not None)
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
@@ -86,8 +86,8 @@ def test_saved_segment_with_a_long_name(
 
     async def steps(pilot: Pilot[None]) -> None:
         app = pilot.app
+        await show(pilot, "3")
         section = app.query_one(SegmentsSection)
-        await pilot.press("3")
         table = app.query_one("#segments-table", DataTable)
         await settle(
             pilot,
@@ -120,8 +120,8 @@ def test_segment_builder_third_condition_at_80x24(
 
     async def steps(pilot: Pilot[None]) -> None:
         app = pilot.app
+        await show(pilot, "3")
         section = app.query_one(SegmentsSection)
-        await pilot.press("3")
         await settle(
             pilot,
             lambda: (

@@ -23,6 +23,7 @@ from snapshot_support import (
     console_on,
     local_time_in_utc,
     settle,
+    show,
 )
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
@@ -105,8 +106,8 @@ def test_demo_2_profiles(snap_compare, console, demo_store: Path, size: tuple[in
     async def steps(pilot: Pilot[None]) -> None:
         from app.ui.sections.profiles import ProfilesSection
 
+        await show(pilot, "2")
         section = pilot.app.query_one(ProfilesSection)
-        await pilot.press("2")
         await settle(pilot, lambda: section.view is not None)
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
@@ -122,8 +123,8 @@ def test_demo_3_segments(snap_compare, console, demo_store: Path, size: tuple[in
         from app.ui.sections.segments import SegmentsSection
 
         app = pilot.app
+        await show(pilot, "3")
         section = app.query_one(SegmentsSection)
-        await pilot.press("3")
         table = app.query_one("#segments-table", DataTable)
         await settle(
             pilot,
@@ -169,8 +170,8 @@ def test_demo_5_landing_page(
     async def steps(pilot: Pilot[None]) -> None:
         from app.ui.widgets.landing_recipient import RecipientPane
 
+        await show(pilot, "5")
         pane = pilot.app.query_one(RecipientPane)
-        await pilot.press("5")
         await settle(pilot, lambda: pane.draft is not None and pane.recipient is not None)
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))

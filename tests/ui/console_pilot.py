@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from rich.text import Text
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import DataTable, OptionList
+from textual.widgets import ContentSwitcher, DataTable, OptionList
 
 from app.ui.app import SubgroupsApp
 from app.ui.sections.groups import GroupsSection
@@ -104,16 +104,35 @@ def groups_loaded(app: SubgroupsApp) -> bool:
     return all("…" not in cell for row in table_rows(table) for cell in row[-2:])
 
 
-def console_ready(app: SubgroupsApp) -> bool:
-    """Groups and counts shown, the first profile shown (if any), the log pane fed."""
-    pane = app.query_one(EventLogPane)
-    profiles = app.query_one(ProfilesSection)
+def profiles_ready(app: SubgroupsApp) -> bool:
+    """The Profiles section, if built (it is when first shown), shows its first profile."""
+    built = app.query(ProfilesSection)
+    if not built:
+        return True
     table = app.query_one("#profiles-table", DataTable)
+    return table.row_count == 0 or built.first().view is not None
+
+
+def console_ready(app: SubgroupsApp) -> bool:
+    """Groups and counts shown, the first profile shown (if built), the log pane fed."""
+    pane = app.query_one(EventLogPane)
     return (
-        groups_loaded(app)
+        app.built_section(app.section) is not None
+        and (app.built_section("groups") is None or groups_loaded(app))
         and bool(pane.events)
-        and (table.row_count == 0 or profiles.view is not None)
+        and profiles_ready(app)
     )
+
+
+async def show_section(pilot: Pilot[None], key: str) -> None:
+    """Show a section (built the first time: its widgets exist from then on) and let it load."""
+    app = pilot.app
+    assert isinstance(app, SubgroupsApp)
+    app.section = key
+    switcher = app.query_one("#sections", ContentSwitcher)
+    # Built, then shown (and told to load): the switcher shows it.
+    await wait_for(pilot, lambda: switcher.current == key, what=f"section {key}")
+    await settle(pilot, lambda: profiles_ready(app), what=f"section {key}")
 
 
 async def start(pilot: Pilot[None]) -> None:

@@ -13,6 +13,7 @@ from console_pilot import (
     paste,
     select_row,
     settle,
+    show_section,
     start,
     table_rows,
     wait_for,
@@ -349,6 +350,7 @@ async def test_after_a_search_the_detail_shows_a_profile_from_the_results(
     monkeypatch.setattr(profiles, "profile_view", slow_for_previous)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
+        await show_section(pilot, "profiles")
         section = app.query_one(ProfilesSection)
         post = section.post_message
 
@@ -407,6 +409,7 @@ async def test_a_superseded_search_does_not_replace_the_newer_results(
     monkeypatch.setattr(profiles, "search_profiles", slow_for_tanaka)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
+        await show_section(pilot, "profiles")
         section = app.query_one(ProfilesSection)
         post = section.post_message
 

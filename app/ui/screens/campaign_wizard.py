@@ -24,7 +24,6 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
@@ -41,6 +40,8 @@ from app.ui.context import console
 from app.ui.messages import CampaignDraft, StoreChanged
 from app.ui.modals.explain import ExplainModal
 from app.ui.reads.campaigns import Review, SegmentChoice, WizardData, audience_sizes
+from app.ui.screens import wizard_keys
+from app.ui.screens.wizard_keys import AUDIENCE, CONTENT, DETAILS, GROUPS, REVIEW
 from app.ui.widgets.campaign_content import ContentStep
 from app.ui.widgets.campaign_review import ReviewStep
 from app.ui.widgets.campaign_steps import (
@@ -53,7 +54,6 @@ from app.ui.widgets.campaign_steps import (
 )
 from app.ui.widgets.reach import ReachBreakdown
 
-DETAILS, AUDIENCE, GROUPS, CONTENT, REVIEW = 1, 2, 3, 4, 5
 # The value fields a step's problem is about (the audience's problem is "segment").
 VALUE_FIELD = {"segment": "segment_id"}
 
@@ -61,42 +61,7 @@ VALUE_FIELD = {"segment": "segment_id"}
 class CampaignWizard(Screen[int | None]):
     """Create or edit a campaign step by step; dismisses with its id (None: nothing saved)."""
 
-    BINDINGS = [
-        Binding(
-            "ctrl+n",
-            "next",
-            "Next",
-            tooltip="Check this step, save, go to the next",
-            id="wizard.next",
-        ),
-        Binding(
-            "ctrl+b",
-            "back",
-            "Back",
-            tooltip="Save this step, go to the previous one",
-            id="wizard.back",
-        ),
-        Binding(
-            "ctrl+s", "save", "Save", tooltip="Save the draft, stay on this step", id="wizard.save"
-        ),
-        Binding(
-            "s",
-            "send",
-            "Send",
-            tooltip="Send the campaign (review step; asks first)",
-            id="wizard.send",
-        ),
-        Binding(
-            "x",
-            "explain",
-            "Explain",
-            tooltip="Why a person gets the campaign or not (review step)",
-            id="wizard.explain",
-        ),
-        Binding(
-            "escape", "close", "Close", tooltip="Save what is valid and close", id="wizard.close"
-        ),
-    ]
+    BINDINGS = wizard_keys.WIZARD
 
     step: reactive[int] = reactive(DETAILS, init=False)
 

@@ -1,6 +1,6 @@
 """What every section is: a titled widget in the console's ContentSwitcher.
 
-A section has a title (the section bar, help, the palette), a main widget
+A section (its title and keys are in the registry) has a main widget
 (focused when it is shown and when escape leaves a text box), may load on
 first being shown (``activate``), decides for itself what to read again when
 the store changes (``store_changed``, fed by the app's ``store_changes``
@@ -19,7 +19,6 @@ from app.ui.messages import StoreChanged
 class Section(Vertical, can_focus=False):
     """One of the console's sections."""
 
-    SECTION_TITLE: ClassVar[str] = ""
     # The widget focused when the section is shown (a selector).
     MAIN_WIDGET: ClassVar[str] = ""
     # From this width (cells) the section shows its optional columns (0: it has none).

@@ -14,7 +14,6 @@ from functools import partial
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
@@ -23,10 +22,9 @@ from app.core import campaigns, clock, eligibility
 from app.core.campaigns import CampaignRow
 from app.core.errors import SubgroupsError
 from app.ui.messages import StoreChanged
-from app.ui.modals.confirm import ConfirmModal
-from app.ui.modals.explain import ExplainModal
 from app.ui.reads.campaigns import WizardData, load_wizard_data
-from app.ui.screens.campaign_wizard import DETAILS, REVIEW, CampaignWizard
+from app.ui.screens.wizard_keys import DETAILS, REVIEW
+from app.ui.sections import keys
 from app.ui.sections.base import Section
 
 COLUMNS = (
@@ -43,52 +41,10 @@ COLUMNS = (
 class CampaignsSection(Section):
     """Section 4: email campaigns."""
 
-    SECTION_TITLE = "Campaigns"
     MAIN_WIDGET = "#campaigns-table"
     # Below this width the Changed column gives way (the line under the table has the date).
     WIDE = 100
-    BINDINGS = [
-        Binding(
-            "n", "new_campaign", "New", tooltip="Create a campaign (the wizard)", id="campaigns.new"
-        ),
-        Binding(
-            "e",
-            "edit_campaign",
-            "Open",
-            tooltip="Open the selected campaign in the wizard (also enter)",
-            id="campaigns.edit",
-        ),
-        Binding(
-            "s",
-            "send_campaign",
-            "Send",
-            tooltip="Review and send the selected campaign (asks first)",
-            id="campaigns.send",
-        ),
-        Binding(
-            "x",
-            "explain",
-            "Explain",
-            tooltip="Why a person gets the selected campaign or not",
-            id="campaigns.explain",
-        ),
-        Binding(
-            "c",
-            "cancel_campaign",
-            "Cancel campaign",
-            tooltip="Cancel the selected campaign for good (asks first)",
-            show=False,
-            id="campaigns.cancel",
-        ),
-        Binding(
-            "r",
-            "reload",
-            "Reload",
-            tooltip="Read the campaigns and their reach again",
-            show=False,
-            id="campaigns.reload",
-        ),
-    ]
+    BINDINGS = keys.CAMPAIGNS
 
     @dataclass
     class Loaded(Message):
@@ -309,6 +265,8 @@ class CampaignsSection(Section):
 
     @on(WizardReady)
     def _wizard_ready(self, message: WizardReady) -> None:
+        from app.ui.screens.campaign_wizard import CampaignWizard
+
         wizard = CampaignWizard(
             self.subgroups.store,
             message.data,
@@ -330,11 +288,15 @@ class CampaignsSection(Section):
     # --- explain and cancel --------------------------------------------------------------------
 
     def action_explain(self) -> None:
+        from app.ui.modals.explain import ExplainModal
+
         row = self._need_selection()
         if row is not None:
             self.app.push_screen(ExplainModal(self.subgroups.store, campaign_id=row.id))
 
     def action_cancel_campaign(self) -> None:
+        from app.ui.modals.confirm import ConfirmModal
+
         row = self._need_selection()
         if row is None:
             return

@@ -6,20 +6,20 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from app.core import clock, groups, text_rules
+from app.core import clock, groups, ledger, text_rules
 from app.core.errors import SubgroupsError
 from app.core.groups import MAX_ACTIVE_GROUPS, GroupCounts
+from app.core.ledger import EventRecord
 from app.core.models import STATUS_ACTIVE
 from app.ui.messages import GroupRow, StoreChanged
-from app.ui.modals.confirm import ConfirmModal
-from app.ui.modals.group_form import GroupFormModal
+from app.ui.reads.group_counts import LiveCounts, moves_counts_only_by_one
+from app.ui.sections import keys
 from app.ui.sections.base import Section
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
 
@@ -60,50 +60,11 @@ DESCRIPTION_WIDTH = 36
 class GroupsSection(Section):
     """Section 1: subscription groups."""
 
-    SECTION_TITLE = "Groups"
     MAIN_WIDGET = "#groups-table"
     # Below this width the Description column gives way; the line under the table
     # still shows the selected group's description in full.
     WIDE = 110
-    BINDINGS = [
-        Binding("n", "new_group", "New", tooltip="Create a subscription group", id="groups.new"),
-        Binding(
-            "e",
-            "edit_group",
-            "Edit",
-            tooltip="Edit the selected group (also enter)",
-            id="groups.edit",
-        ),
-        Binding(
-            "a",
-            "archive_group",
-            "Archive",
-            tooltip="Archive the selected group (asks first)",
-            id="groups.archive",
-        ),
-        Binding(
-            "u",
-            "unarchive_group",
-            "Unarchive",
-            tooltip="Unarchive the selected group (asks first)",
-            id="groups.unarchive",
-        ),
-        Binding(
-            "f",
-            "cycle_filter",
-            "Filter",
-            tooltip="Show active, archived or all groups",
-            id="groups.filter",
-        ),
-        Binding(
-            "r",
-            "reload",
-            "Reload",
-            tooltip="Read the groups and counts again",
-            show=False,
-            id="groups.reload",
-        ),
-    ]
+    BINDINGS = keys.GROUPS
 
     status_filter: reactive[str] = reactive("active")
 
@@ -115,6 +76,10 @@ class GroupsSection(Section):
     @dataclass
     class CountsLoaded(Message):
         counts: dict[int, GroupCounts] = field(default_factory=dict)
+        # The ledger id the counts include (read in the same transaction).
+        as_of: int = 0
+        # Which reload read them (a superseded one's result is dropped).
+        generation: int = 0
 
     @dataclass
     class ActionDone(Message):
@@ -126,6 +91,11 @@ class GroupsSection(Section):
         self.rows: list[GroupRow] = []
         self.counts: dict[int, GroupCounts] | None = None
         self.active: int | None = None
+        # The counts as of a ledger id, moved by later events (None: not counted yet).
+        self.live: LiveCounts | None = None
+        # While a full count runs: the events seen meanwhile (applied to its result).
+        self._held: list[EventRecord] | None = None
+        self._generation = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="groups-bar"):
@@ -151,8 +121,14 @@ class GroupsSection(Section):
 
     # --- loading ---------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="groups.load")
     def reload(self, counts_only: bool = False) -> None:
+        """Read the groups (unless ``counts_only``), then count them in full."""
+        self._held = []
+        self._generation += 1
+        self._read(counts_only, self._generation)
+
+    @work(thread=True, exclusive=True, group="groups.load")
+    def _read(self, counts_only: bool, generation: int) -> None:
         """Read the groups, then their counts (slower on big stores), off the UI thread."""
         store = self.subgroups.store
         if not counts_only:
@@ -161,16 +137,36 @@ class GroupsSection(Section):
                 active = groups.active_count(session)
             self.post_message(self.Loaded(rows, active))
         with store.read() as session:
+            if not store.is_sqlite:
+                # One snapshot for the ledger id and the counts (SQLite's read
+                # transaction is one already).
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            as_of = ledger.latest_id(session)
             counts = groups.group_counts(session)
-        self.post_message(self.CountsLoaded(counts))
+        self.post_message(self.CountsLoaded(counts, as_of, generation))
 
     def action_reload(self) -> None:
         self.reload()
 
     def store_changed(self, change: StoreChanged) -> None:
-        """Once a burst of events is over: the counts, and the groups too if they changed."""
+        """State changes move the counts as they arrive; other changes (a group's, an
+        import's) read the groups or the counts again once the burst is over."""
+        followed = not (change.bulk or change.everything or change.groups_changed) and all(
+            moves_counts_only_by_one(event) for event in change.events
+        )
+        if not followed:
+            if change.settled:
+                self.reload(counts_only=not change.groups_changed)
+            return
         if change.settled:
-            self.reload(counts_only=not change.groups_changed)
+            return  # each batch moved the counts when it came
+        if self._held is not None:
+            self._held.extend(change.events)  # a full count is running: after it
+        elif self.live is not None and self.live.apply(change.events, self._policies()):
+            self._show_counts()
+
+    def _policies(self) -> dict[int, str]:
+        return {row.id: row.policy for row in self.rows}
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
@@ -185,7 +181,16 @@ class GroupsSection(Section):
 
     @on(CountsLoaded)
     def _counts_loaded(self, message: CountsLoaded) -> None:
-        self.counts = message.counts
+        if message.generation != self._generation:
+            return  # a superseded count: the newer one is on its way
+        self.live = LiveCounts(dict(message.counts), message.as_of)
+        self.live.apply(self._held or [], self._policies())
+        self._held = None
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        assert self.live is not None
+        self.counts = self.live.counts
         table = self.query_one("#groups-table", DataTable)
         for row in self._visible_rows():
             key = str(row.id)
@@ -289,12 +294,16 @@ class GroupsSection(Section):
     # --- actions ---------------------------------------------------------
 
     def action_new_group(self) -> None:
+        from app.ui.modals.group_form import GroupFormModal
+
         self.app.push_screen(
             GroupFormModal(self.subgroups.store, active_count=self.active), self._form_closed
         )
 
     @on(DataTable.RowSelected, "#groups-table")
     def action_edit_group(self) -> None:
+        from app.ui.modals.group_form import GroupFormModal
+
         group = self.selected_group()
         if group is None:
             self.notify("No group is selected.", severity="warning")
@@ -307,6 +316,8 @@ class GroupsSection(Section):
             self.reload()
 
     def action_archive_group(self) -> None:
+        from app.ui.modals.confirm import ConfirmModal
+
         group = self.selected_group()
         if group is None:
             self.notify("No group is selected.", severity="warning")
@@ -332,6 +343,8 @@ class GroupsSection(Section):
         )
 
     def action_unarchive_group(self) -> None:
+        from app.ui.modals.confirm import ConfirmModal
+
         group = self.selected_group()
         if group is None:
             self.notify("No group is selected.", severity="warning")

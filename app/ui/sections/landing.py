@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, SelectionList, TextArea
@@ -28,7 +27,7 @@ from app.core.errors import SubgroupsError
 from app.core.landing import PageSettings
 from app.core.models import STATUS_ACTIVE
 from app.ui.messages import GroupRow, StoreChanged
-from app.ui.modals.confirm import ConfirmModal
+from app.ui.sections import keys
 from app.ui.sections.base import Section
 from app.ui.widgets.landing_form import FIELDS, FORM_ERROR, GROUPS_ERROR, LandingForm
 from app.ui.widgets.landing_recipient import PageDraft, RecipientPane
@@ -37,62 +36,8 @@ from app.ui.widgets.landing_recipient import PageDraft, RecipientPane
 class LandingSection(Section):
     """Section 5: the email landing page (preference center)."""
 
-    SECTION_TITLE = "Landing page"
     MAIN_WIDGET = "#landing-page-scroll"
-    BINDINGS = [
-        Binding(
-            "e",
-            "edit_settings",
-            "Edit",
-            tooltip="Edit the settings (to the Title field)",
-            id="landing.edit",
-        ),
-        Binding(
-            "escape",
-            "leave_field",
-            "Leave field",
-            tooltip="Leave the field, back to the page (then number keys switch sections)",
-            show=False,
-            id="landing.leave_field",
-        ),
-        Binding(
-            "ctrl+s",
-            "save",
-            "Save",
-            tooltip="Save the landing page settings and shown groups",
-            id="landing.save",
-        ),
-        Binding(
-            "ctrl+r",
-            "pick_recipient",
-            "Recipient",
-            tooltip="Choose whose page the preview shows (identity, email or name)",
-            id="landing.recipient",
-        ),
-        Binding(
-            "ctrl+o",
-            "act_as_recipient",
-            "Act as recipient",
-            tooltip="Save the preview's changed boxes as that person's choices (asks first)",
-            id="landing.act",
-        ),
-        Binding(
-            "ctrl+l",
-            "copy_link",
-            "Copy link",
-            tooltip="Copy the recipient's preferences link to the clipboard",
-            show=False,
-            id="landing.copy_link",
-        ),
-        Binding(
-            "ctrl+t",
-            "revert",
-            "Revert",
-            tooltip="Discard unsaved settings, back to the stored ones (asks first)",
-            show=False,
-            id="landing.revert",
-        ),
-    ]
+    BINDINGS = keys.LANDING
 
     @dataclass
     class Loaded(Message):
@@ -315,6 +260,8 @@ class LandingSection(Section):
         self.notify(message.text, title="Not saved", severity="error", markup=False)
 
     def action_revert(self) -> None:
+        from app.ui.modals.confirm import ConfirmModal
+
         if self.saved is None or not self.dirty():
             self.notify("Nothing to revert: the form matches the stored settings.")
             return

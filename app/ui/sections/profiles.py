@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -18,9 +17,7 @@ from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE, UNSUBSCRIBED
 from app.core.profiles import ProfileView
 from app.ui.messages import StoreChanged
-from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal, StateTarget
-from app.ui.modals.explain import ExplainModal
-from app.ui.modals.import_csv import ImportModal
+from app.ui.sections import keys
 from app.ui.sections.base import Section
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
 
@@ -40,46 +37,8 @@ class ProfileHit:
 class ProfilesSection(Section):
     """Section 2: profiles."""
 
-    SECTION_TITLE = "Profiles"
     MAIN_WIDGET = "#profiles-table"
-    BINDINGS = [
-        Binding(
-            "slash",
-            "focus_search",
-            "Search",
-            tooltip="Search by identity, email or name",
-            id="profiles.search",
-        ),
-        Binding(
-            "s",
-            "change_state",
-            "Change state",
-            tooltip="Subscribe or unsubscribe the selected profile (group or all email)",
-            id="profiles.change_state",
-        ),
-        Binding(
-            "i",
-            "import_csv",
-            "Import",
-            tooltip="Import profiles from a CSV file (preview first)",
-            id="profiles.import",
-        ),
-        Binding(
-            "x",
-            "explain_campaign",
-            "Explain",
-            tooltip="Why the selected profile gets a campaign or not (choose the campaign)",
-            id="profiles.explain",
-        ),
-        Binding(
-            "r",
-            "reload",
-            "Reload",
-            tooltip="Search again and reload the profile",
-            show=False,
-            id="profiles.reload",
-        ),
-    ]
+    BINDINGS = keys.PROFILES
 
     @dataclass
     class Found(Message):
@@ -129,6 +88,10 @@ class ProfilesSection(Section):
     def _refit(self) -> None:
         if self._hits is not None:
             self._fill_results(self._hits)
+        if self.view is not None:
+            self._fill_groups(self.view)
+
+    def _refit_groups(self) -> None:
         if self.view is not None:
             self._fill_groups(self.view)
 
@@ -269,6 +232,9 @@ class ProfilesSection(Section):
             text.append(" (one recipient: an opt-out under any counts for all)", style="dim")
         summary.update(text)
         self._fill_groups(view)
+        # Again once the summary's new lines are laid out: they change the groups
+        # table's height, and so whether its rows need a scrollbar's room.
+        self.call_after_refresh(self._refit_groups)
         for ev in view.history:
             history.add_row(
                 ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"),
@@ -336,6 +302,8 @@ class ProfilesSection(Section):
     # --- import -------------------------------------------------------------
 
     def action_import_csv(self) -> None:
+        from app.ui.modals.import_csv import ImportModal
+
         self.app.push_screen(ImportModal(self.subgroups.store), self._imported)
 
     def _imported(self, summary: str | None) -> None:
@@ -346,6 +314,8 @@ class ProfilesSection(Section):
     # --- change a state ----------------------------------------------------
 
     def action_change_state(self) -> None:
+        from app.ui.modals.change_state import ALL_EMAIL, ChangeStateModal, StateTarget
+
         view = self.view
         if view is None:
             self.notify("Select a profile first.", severity="warning")
@@ -381,6 +351,8 @@ class ProfilesSection(Section):
 
     def action_explain_campaign(self) -> None:
         """Why the shown person gets a campaign or not: the campaign is chosen in the dialog."""
+        from app.ui.modals.explain import ExplainModal
+
         if self.view is None:
             self.notify("Select a profile first.", severity="warning")
             return

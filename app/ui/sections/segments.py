@@ -12,7 +12,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
@@ -23,8 +22,7 @@ from app.core.groups import clean_name
 from app.core.segment_index import BuildCancelled
 from app.core.segment_rules import SegmentRule
 from app.ui.messages import GroupRow, StoreChanged
-from app.ui.modals.confirm import ConfirmModal
-from app.ui.modals.prompt import PromptModal
+from app.ui.sections import keys
 from app.ui.sections.base import Section
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
 from app.ui.widgets.segment_builder import SegmentBuilder
@@ -44,80 +42,8 @@ class SavedRow:
 class SegmentsSection(Section):
     """Section 3: find people by their subscription groups and properties."""
 
-    SECTION_TITLE = "Segments"
     MAIN_WIDGET = "#segments-table"
-    BINDINGS = [
-        Binding(
-            "ctrl+g",
-            "add_groups",
-            "+Groups",
-            tooltip="Add a Subscription Groups condition",
-            id="segments.add_groups",
-        ),
-        Binding(
-            "ctrl+o",
-            "add_property",
-            "+Property",
-            tooltip="Add a profile property condition",
-            id="segments.add_property",
-        ),
-        Binding(
-            "ctrl+b",
-            "add_email",
-            "+All email",
-            tooltip="Add the all-email opt-out condition",
-            id="segments.add_email",
-        ),
-        Binding(
-            "ctrl+r",
-            "remove_clause",
-            "Remove",
-            tooltip="Remove the condition that has focus",
-            id="segments.remove_clause",
-        ),
-        Binding(
-            "ctrl+s",
-            "save",
-            "Save",
-            tooltip="Save the segment (asks for a name the first time)",
-            id="segments.save",
-        ),
-        Binding(
-            "ctrl+n", "new_segment", "New", tooltip="Start a new, empty segment", id="segments.new"
-        ),
-        Binding(
-            "ctrl+t",
-            "rename",
-            "Rename",
-            tooltip="Rename the open segment",
-            show=False,
-            id="segments.rename",
-        ),
-        Binding(
-            "ctrl+y",
-            "duplicate",
-            "Duplicate",
-            tooltip="Save a copy of the open segment",
-            show=False,
-            id="segments.duplicate",
-        ),
-        Binding(
-            "ctrl+x",
-            "delete",
-            "Delete",
-            tooltip="Delete the open segment (asks first)",
-            show=False,
-            id="segments.delete",
-        ),
-        Binding(
-            "ctrl+w",
-            "export",
-            "Export",
-            tooltip="Export the members to a CSV file",
-            show=False,
-            id="segments.export",
-        ),
-    ]
+    BINDINGS = keys.SEGMENTS
 
     @dataclass
     class GroupsLoaded(Message):
@@ -266,6 +192,8 @@ class SegmentsSection(Section):
     # --- saving and the saved list ----------------------------------------------
 
     def action_save(self) -> None:
+        from app.ui.modals.prompt import PromptModal
+
         rule, problems = self.builder.current_rule()
         if any(problems):
             self.notify("Finish or remove the highlighted condition first.", severity="warning")
@@ -301,6 +229,8 @@ class SegmentsSection(Section):
             self.post_message(self.Done(exc.message, error=True))
 
     def action_rename(self) -> None:
+        from app.ui.modals.prompt import PromptModal
+
         if self.segment_id is None:
             self.notify("Open or save a segment first.", severity="warning")
             return
@@ -321,6 +251,8 @@ class SegmentsSection(Section):
         self._write("duplicate", self.segment_id)
 
     def action_delete(self) -> None:
+        from app.ui.modals.confirm import ConfirmModal
+
         if self.segment_id is None:
             self.notify("Open a saved segment first.", severity="warning")
             return
@@ -384,6 +316,8 @@ class SegmentsSection(Section):
     # --- export -------------------------------------------------------------------
 
     def action_export(self) -> None:
+        from app.ui.modals.prompt import PromptModal
+
         rule, problems = self.builder.current_rule()
         if any(problems):
             self.notify("Finish or remove the highlighted condition first.", severity="warning")

@@ -18,8 +18,6 @@ from textual.widgets import Static
 
 from app.core import campaigns
 from app.core.store import Store
-from app.ui.modals.confirm import ConfirmModal
-from app.ui.modals.send_campaign import SendModal
 from app.ui.reads.campaigns import Review, read_review
 from app.ui.widgets.campaign_steps import WizardStep
 from app.ui.widgets.reach import ReachBreakdown
@@ -85,6 +83,9 @@ class ReviewStep(Vertical, WizardStep):
 
     def send(self, store: Store, outbox_dir: Path | None) -> None:
         """Ask first, then send the reviewed campaign in the send dialog; read again after."""
+        from app.ui.modals.confirm import ConfirmModal
+        from app.ui.modals.send_campaign import SendModal
+
         review = self.review
         if review is None or review.draft.id is None:
             return

@@ -10,6 +10,7 @@ list follows new events; moved up, it stays where the reader is.
 """
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -22,9 +23,11 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from app.core import clock, text_rules
-from app.core.ledger import CHANNEL_UNSUBSCRIBED, SOURCES, EventRecord, summary
+from app.core.event_names import CHANNEL_UNSUBSCRIBED, SOURCES
 from app.ui.event_labels import is_resubscribe, label
-from app.ui.modals.event_detail import EventDetailModal
+
+if TYPE_CHECKING:
+    from app.core.ledger import EventRecord
 
 CAPACITY = 1000
 # The filter boxes: (id, placeholder, what it is matched against).
@@ -36,7 +39,7 @@ FILTERS = (
 )
 
 
-def event_line(event: EventRecord) -> Text:
+def event_line(event: "EventRecord") -> Text:
     """One event as a line of plain text (user text is never read as markup).
 
     Control characters show as escapes (``\\x1b``, ``\\n``): a stored newline
@@ -56,6 +59,8 @@ def event_line(event: EventRecord) -> Text:
         style = "bold italic"
     line.append(f"{text_rules.shown(label(event)):<20}", style=style)
     line.append(" ")
+    from app.core.ledger import summary  # the data layer: loaded once the store is open
+
     line.append(text_rules.shown(summary(event)))
     return line
 
@@ -109,7 +114,7 @@ class EventLogPane(Vertical):
     def _filter(self, filter_id: str) -> str:
         return self.query_one(f"#{filter_id}", Input).value.strip().casefold()
 
-    def _matches(self, event: EventRecord) -> bool:
+    def _matches(self, event: "EventRecord") -> bool:
         name = self._filter("log-filter-name")
         group = self._filter("log-filter-group")
         source = self._filter("log-filter-source")
@@ -123,10 +128,10 @@ class EventLogPane(Vertical):
         return not (person and person not in (event.identity or "").casefold())
 
     @staticmethod
-    def _option(event: EventRecord) -> Option:
+    def _option(event: "EventRecord") -> Option:
         return Option(event_line(event), id=str(event.id))
 
-    def add(self, events: list[EventRecord], *, skipped: int = 0) -> None:
+    def add(self, events: list["EventRecord"], *, skipped: int = 0) -> None:
         """Take new events (oldest first); show them unless paused.
 
         ``skipped``: events of a bulk write that went by before these, not shown.
@@ -180,6 +185,8 @@ class EventLogPane(Vertical):
 
     @on(OptionList.OptionSelected, "#log-lines")
     def _open_event(self, message: OptionList.OptionSelected) -> None:
+        from app.ui.modals.event_detail import EventDetailModal
+
         message.stop()
         event = self.by_id.get(message.option.id or "")
         if event is not None:

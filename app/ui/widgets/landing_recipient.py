@@ -27,7 +27,6 @@ from app.core.landing import PageSettings
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.ui.context import Console, console
 from app.ui.messages import GroupRow
-from app.ui.modals.confirm import ConfirmModal
 from app.ui.widgets.landing_preview import GroupChoice, PageGroupText, PagePreview
 
 RECIPIENT_DELAY = 0.25  # seconds of quiet typing before the preview reads the recipient
@@ -346,6 +345,8 @@ class RecipientPane(Vertical):
     @on(Button.Pressed, "#page-save")
     def act(self) -> None:
         """Save the page's changed boxes as the recipient's choices, after asking."""
+        from app.ui.modals.confirm import ConfirmModal
+
         person, draft = self.recipient, self.draft
         if person is None or draft is None:
             self.notify("Choose a recipient first (ctrl+r).", severity="warning")

@@ -1,0 +1,13 @@
+"""The ledger's event names and change sources: plain constants, importable without
+the data layer (the console's log pane names them before the store is open)."""
+
+CHANNEL_UNSUBSCRIBED = "Channel Unsubscribed"
+GROUP_CREATED = "Group Created"
+GROUP_UPDATED = "Group Updated"
+GROUP_ARCHIVED = "Group Archived"
+GROUP_UNARCHIVED = "Group Unarchived"
+SAMPLE_DATA_LOADED = "Sample Data Loaded"
+PROFILES_IMPORTED = "Profiles Imported"
+LANDING_PAGE_UPDATED = "Landing Page Updated"
+
+SOURCES = ("landing_page", "one_click", "console", "cli", "import", "simulator")

@@ -1,0 +1,75 @@
+"""The console's own keys (everywhere): sections by number, the log pane, help.
+
+Apart from the app, as the sections' keys are (sections/keys.py).
+"""
+
+from textual.binding import Binding, BindingType
+
+APP: list[BindingType] = [
+    Binding(
+        "1",
+        "show_section('groups')",
+        "Groups",
+        tooltip="Show the Groups section",
+        id="app.groups",
+        show=False,
+    ),
+    Binding(
+        "2",
+        "show_section('profiles')",
+        "Profiles",
+        tooltip="Show the Profiles section",
+        id="app.profiles",
+        show=False,
+    ),
+    Binding(
+        "3",
+        "show_section('segments')",
+        "Segments",
+        tooltip="Show the Segments section",
+        id="app.segments",
+        show=False,
+    ),
+    Binding(
+        "4",
+        "show_section('campaigns')",
+        "Campaigns",
+        tooltip="Show the Campaigns section",
+        id="app.campaigns",
+        show=False,
+    ),
+    Binding(
+        "5",
+        "show_section('landing')",
+        "Landing page",
+        tooltip="Show the Landing page section",
+        id="app.landing",
+        show=False,
+    ),
+    Binding("l", "toggle_log", "Log", tooltip="Show or hide the live event log", id="app.log"),
+    Binding(
+        "p",
+        "pause_log",
+        "Pause log",
+        tooltip="Pause or resume the live event log",
+        show=False,
+        id="app.pause_log",
+    ),
+    Binding(
+        "L",
+        "focus_log",
+        "Log lines",
+        tooltip="Go to the log (enter opens an event)",
+        show=False,
+        id="app.focus_log",
+    ),
+    Binding("f1,question_mark", "help", "Help", tooltip="List every key", id="app.help"),
+    Binding(
+        "escape",
+        "leave_text_box",
+        "Leave text box",
+        tooltip="Leave the text box, back to the section (then number keys switch sections)",
+        show=False,
+        id="app.leave_text_box",
+    ),
+]
