@@ -32,7 +32,7 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
-from app.core import clock
+from app.core import actors
 from app.resources import resource_dir
 from app.ui import app_keys
 from app.ui.commands import SubgroupsCommands
@@ -479,7 +479,7 @@ class SubgroupsApp(App[None]):
         self.call_from_thread(self.notify, "Loading the sample data…")
         try:
             outbox = MaildirOutbox(self.outbox_dir or default_outbox_dir(self.store.store_id))
-            load_sample(store=self.store, actor=clock.os_user(), outbox=outbox)
+            load_sample(store=self.store, actor=actors.actor_name(), outbox=outbox)
             self.post_message(self.SampleLoaded())
         except Exception as exc:
             self.post_message(self.SampleLoaded(str(exc)))

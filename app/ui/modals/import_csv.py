@@ -29,7 +29,7 @@ from textual.widgets import (
     Static,
 )
 
-from app.core import clock
+from app.core import actors
 from app.core.errors import SubgroupsError
 from app.core.store import Store
 
@@ -210,7 +210,7 @@ class ImportModal(ModalScreen[str | None]):
             result = csv_io.apply_import(
                 store=self.store,
                 plan=plan,
-                actor=clock.os_user(),
+                actor=actors.actor_name(),
                 progress=self._progress,
                 cancel=self._cancel.is_set,
             )
