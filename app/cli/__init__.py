@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 def command_groups() -> tuple[ModuleType, ...]:
     """The command groups, in the order ``subgroups --help`` lists them."""
-    from app.cli import campaigns, events, groups, landing, profiles, seed, segments
+    from app.cli import admins, campaigns, events, groups, landing, profiles, seed, segments
 
-    return (console, seed, groups, profiles, segments, campaigns, landing, events)
+    return (console, seed, groups, profiles, segments, campaigns, landing, events, admins)
 
 
 _HANDLERS: "dict[str, Command]" = {}
