@@ -18,6 +18,8 @@ from app.core.event_names import (  # noqa: F401  (the ledger's names, as before
     ADMIN_ADDED,
     ADMIN_REMOVED,
     ADMIN_ROLE_CHANGED,
+    ADMIN_SESSION_ENDED,
+    ADMIN_SESSION_STARTED,
     CHANNEL_UNSUBSCRIBED,
     GROUP_ARCHIVED,
     GROUP_CREATED,
@@ -191,6 +193,8 @@ _ADMIN_WORDS = {
     ADMIN_ADDED: "added as {role}",
     ADMIN_REMOVED: "removed (was {role})",
     ADMIN_ROLE_CHANGED: "now {role} (was {previous})",
+    ADMIN_SESSION_STARTED: "signed in as {role} from {client}",
+    ADMIN_SESSION_ENDED: "signed out after {seconds} s (from {client})",
 }
 
 
@@ -220,7 +224,10 @@ def summary(event: EventRecord) -> str:
         return f"group {props['Group']!r} by {event.actor} [{event.source}]"
     if event.name in _ADMIN_WORDS:
         what = _ADMIN_WORDS[event.name].format(
-            role=props.get("Role"), previous=props.get("Previous Role")
+            role=props.get("Role"),
+            previous=props.get("Previous Role"),
+            client=props.get("Client"),
+            seconds=props.get("Seconds"),
         )
         return f"admin {props.get('Admin')!r} {what} by {event.actor} [{event.source}]"
     # Actor is said once, after "by".
