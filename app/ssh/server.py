@@ -249,12 +249,12 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
 
     async def _finish(self, code: int) -> None:
         """The console exited: record it, then end the client's session with its status."""
-        self.state.sessions.discard(self)
         seconds = round(time.monotonic() - self.started, 1)
         properties = {"Client": self.client, "Seconds": seconds, "Exit Status": code}
         try:
             await asyncio.to_thread(self.state.record, ADMIN_SESSION_ENDED, self.admin, properties)
         finally:
+            self.state.sessions.discard(self)
             self.state.log(f"session of {self.admin!r} from {self.client} ended ({code})")
             if self.chan is not None:
                 with contextlib.suppress(Exception):  # the client is gone already
