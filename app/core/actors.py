@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.core import clock
-from app.core.errors import RoleRefused
+from app.core.errors import RoleRefused, RuleRefused
 
 if TYPE_CHECKING:  # the console names the actor before the data layer is imported
     from sqlmodel import Session
@@ -125,3 +125,19 @@ def require_if_admin_source(session: "Session", source: str, needed: str, doing:
     """``require`` for a change an admin makes; recipients' own changes are not checked."""
     if source in ADMIN_SOURCES:
         require(session, needed, doing)
+
+
+def require_host_files(doing: str) -> None:
+    """Refuse (``RuleRefused``) reading or writing a file on the host for an admin process.
+
+    Files on the host are its own user's: an SSH session runs as that user, so
+    a path typed in the console could read the server's keys or overwrite its
+    ``authorized_keys``. Imports and exports from files are for the host's
+    own user (``subgroups profiles import``/``export`` there).
+    """
+    name = acting_admin()
+    if name is not None:
+        raise RuleRefused(
+            f"{name} works through subgroups ssh; {doing} uses the server's files, which only "
+            "its own user may do (on the host: `subgroups profiles import` or `export`)"
+        )

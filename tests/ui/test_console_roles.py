@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from admin_keys import ED25519, RSA
 from console_pilot import SIZE, column, paste, select_row, settle, start
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 from textual.widgets._toast import Toast
 
 from app.core import actors, admins, groups, ledger
@@ -15,6 +15,7 @@ from app.core.models import STATUS_ACTIVE
 from app.core.ssh_keys import parse_key_line
 from app.core.store import Store
 from app.ui.modals.group_form import GroupFormModal
+from app.ui.modals.prompt import PromptModal
 
 
 def add_admins(store: Store) -> None:
@@ -88,3 +89,28 @@ async def test_an_editors_action_is_recorded_under_their_name(
         )
     (event,) = [e for e in archived_events(store) if e.properties.get("Group") == "Newsletter"]
     assert (event.actor, event.properties["Actor"], event.source) == ("ed", "ed", "console")
+
+
+async def test_an_admin_session_cannot_write_the_servers_files(
+    sample_db: Path, make_app, open_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export's path is a file of the server's own user (its authorized_keys, say)."""
+    store = open_db(sample_db)
+    add_admins(store)
+    monkeypatch.setenv(actors.ADMIN_ENV, "ed")
+    target = tmp_path / "authorized_keys"
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await start(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("ctrl+w")
+        await settle(pilot, lambda: isinstance(app.screen, PromptModal), what="the file prompt")
+        app.screen.query_one(Input).value = str(target)
+        await pilot.press("enter")
+        await settle(pilot, lambda: bool(app.query(Toast)), what="the refusal")
+        (toast,) = [str(t.render()) for t in app.query(Toast)]
+        assert "ed works through subgroups ssh; exporting to a file uses the server's files" in (
+            " ".join(toast.split())
+        )
+    assert not target.exists()

@@ -182,6 +182,7 @@ class ImportModal(ModalScreen[str | None]):
         from app.core import csv_io
 
         try:
+            actors.require_host_files("importing a file")
             with self.store.read() as session:
                 plan = csv_io.plan_import(
                     session=session,

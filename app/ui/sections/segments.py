@@ -340,6 +340,7 @@ class SegmentsSection(Section):
 
         store = self.subgroups.store
         try:
+            actors.require_host_files("exporting to a file")
             identities = segments.member_identities(store, rule)
             target = Path(path).expanduser()
             with target.open("w", encoding="utf-8", newline="") as fh, store.read() as session:
