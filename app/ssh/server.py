@@ -15,8 +15,10 @@ import asyncio
 import base64
 import contextlib
 import os
+import socket
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +161,8 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
         self.process: PtyProcess | None = None
         self.started = time.monotonic()
         self.refusal: str | None = None
+        # Pairs the session's two events (``app.core.presence``).
+        self.id = uuid.uuid4().hex
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
         self.chan = chan
@@ -199,9 +203,6 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
         assert self.term is not None
         term_type, columns, rows = self.term
         self.state.sessions.add(self)
-        await asyncio.to_thread(
-            self.state.record, ADMIN_SESSION_STARTED, self.admin, {"Client": self.client}
-        )
         env = {
             key: value
             for key, value in os.environ.items()
@@ -223,6 +224,17 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
             rows=rows,
             output=self.chan.write,
             ended=self._ended,
+        )
+        await asyncio.to_thread(
+            self.state.record,
+            ADMIN_SESSION_STARTED,
+            self.admin,
+            {
+                "Client": self.client,
+                "Session": self.id,
+                "Host": socket.gethostname(),
+                "Process": self.process.pid,
+            },
         )
         self.state.log(
             f"session of {self.admin!r} from {self.client}: console pid {self.process.pid}, "
@@ -250,7 +262,12 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
     async def _finish(self, code: int) -> None:
         """The console exited: record it, then end the client's session with its status."""
         seconds = round(time.monotonic() - self.started, 1)
-        properties = {"Client": self.client, "Seconds": seconds, "Exit Status": code}
+        properties = {
+            "Client": self.client,
+            "Session": self.id,
+            "Seconds": seconds,
+            "Exit Status": code,
+        }
         try:
             await asyncio.to_thread(self.state.record, ADMIN_SESSION_ENDED, self.admin, properties)
         finally:

@@ -42,6 +42,7 @@ from app.ui.screens import wizard_keys
 from app.ui.sections.base import Section
 from app.ui.sections.registry import SECTIONS
 from app.ui.widgets.event_log import EventLogPane, LogLines
+from app.ui.widgets.presence import PresenceLine
 
 if TYPE_CHECKING:
     from app.core import ledger
@@ -137,6 +138,7 @@ class SubgroupsApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header(icon="✉")
         yield Static(id="section-bar")
+        yield PresenceLine()
         with Vertical(id="main"):
             # Empty: each section is built the first time it is shown.
             yield ContentSwitcher(id="sections")
@@ -195,6 +197,7 @@ class SubgroupsApp(App[None]):
         """The store is open: name it, show the section, follow the ledger."""
         self._set_sub_title(self.store.display_name)
         await self._show_section(self.section)
+        self.query_one(PresenceLine).start()
         self.poll_ledger()
         if self.offer_sample_data:
             self.check_empty()

@@ -2,6 +2,9 @@
 a viewer's refused action is shown, saying their role and the one needed, and nothing
 changes; an editor's action is recorded under the admin's name."""
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,11 +14,13 @@ from textual.widgets import DataTable, Input, Static
 from textual.widgets._toast import Toast
 
 from app.core import actors, admins, groups, ledger
+from app.core.event_names import ADMIN_SESSION_ENDED, ADMIN_SESSION_STARTED
 from app.core.models import STATUS_ACTIVE
 from app.core.ssh_keys import parse_key_line
 from app.core.store import Store
 from app.ui.modals.group_form import GroupFormModal
 from app.ui.modals.prompt import PromptModal
+from app.ui.widgets.presence import PresenceLine
 
 
 def add_admins(store: Store) -> None:
@@ -114,3 +119,42 @@ async def test_an_admin_session_cannot_write_the_servers_files(
             " ".join(toast.split())
         )
     assert not target.exists()
+
+
+async def test_the_console_shows_who_else_is_connected(sample_db: Path, make_app, open_db) -> None:
+    store = open_db(sample_db)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        app = make_app(sample_db)
+        async with app.run_test(size=SIZE) as pilot:
+            await start(pilot)
+            line = app.query_one(PresenceLine)
+            assert not line.display  # nobody else: the line takes no room
+            with store.write() as s:
+                ledger.record(
+                    s,
+                    name=ADMIN_SESSION_STARTED,
+                    source="ssh",
+                    actor="bob",
+                    properties={
+                        "Role": "viewer",
+                        "Client": "10.0.0.7:50000",
+                        "Session": "b1",
+                        "Host": socket.gethostname(),
+                        "Process": other.pid,
+                    },
+                )
+            await settle(pilot, lambda: line.display, what="the presence line")
+            assert str(line.render()) == "Also connected over SSH: bob (viewer)"
+            with store.write() as s:
+                ledger.record(
+                    s,
+                    name=ADMIN_SESSION_ENDED,
+                    source="ssh",
+                    actor="bob",
+                    properties={"Session": "b1"},
+                )
+            await settle(pilot, lambda: not line.display, what="the line to go")
+    finally:
+        other.kill()
+        other.wait()
