@@ -71,8 +71,10 @@ class PtyProcess:
             os.close(slave)
         self.master = master
         os.set_blocking(master, False)
-        self._loop.add_reader(master, self._readable)
         self._closed = False
+        self._pending = bytearray()
+        self._waiting = False
+        self._loop.add_reader(master, self._readable)
 
     @property
     def pid(self) -> int:
@@ -95,6 +97,8 @@ class PtyProcess:
             return
         self._closed = True
         self._loop.remove_reader(self.master)
+        if self._waiting:
+            self._loop.remove_writer(self.master)
         os.close(self.master)
         # The child closed its terminal: it is exiting; reap it off the event loop.
         self._loop.run_in_executor(None, self._reap)
@@ -104,18 +108,31 @@ class PtyProcess:
         self._loop.call_soon_threadsafe(self._ended, code)
 
     def write(self, data: bytes) -> None:
-        """What the client typed, to the child."""
+        """What the client typed, to the child; kept while the pty's input is full (a long
+        paste) and written when it has room, so one busy session never holds up the others."""
         if self._closed:
             return
-        view = memoryview(data)
-        while view:
+        self._pending += data
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._pending and not self._closed:
             try:
-                written = os.write(self.master, view)
+                written = os.write(self.master, self._pending)
             except BlockingIOError:
-                continue  # the pty's input buffer is full for a moment
-            except OSError:
+                if not self._waiting:
+                    self._waiting = True
+                    self._loop.add_writer(self.master, self._writable)
                 return
-            view = view[written:]
+            except OSError:  # the child is gone
+                self._pending.clear()
+                return
+            del self._pending[:written]
+
+    def _writable(self) -> None:
+        self._waiting = False
+        self._loop.remove_writer(self.master)
+        self._flush()
 
     def resize(self, columns: int, rows: int) -> None:
         """The client's window changed size."""

@@ -45,6 +45,8 @@ PROBE = textwrap.dedent(
     signal.signal(signal.SIGWINCH, say)
     tty.setcbreak(0)
     say()
+    if os.environ.get("SUBGROUPS_ADMIN") == "ann":  # a busy console: reads nothing for a while
+        import time; time.sleep(4)
     while sys.stdin.read(1) != "q":
         pass
     print("bye", flush=True)
@@ -335,3 +337,38 @@ def test_the_host_key_is_made_once_private_and_its_fingerprint_printed(
         child.wait(30)
     assert first.startswith("Serving the console over SSH on 127.0.0.1:")
     assert second == f"Host key {made.fingerprint}: {path}\n"
+
+
+def test_a_long_paste_into_a_busy_console_holds_up_no_other_session(
+    store: Store, tmp_path: Path, keys: dict[str, asyncssh.SSHKey]
+) -> None:
+    """ann's console reads nothing for 4 s while she pastes far more than a pty holds;
+    bob's session opens and answers meanwhile, and ann's paste arrives whole after."""
+
+    async def main() -> tuple[float, str]:
+        async with (
+            running(store, tmp_path, command=probe_command(tmp_path)) as (port, _),
+            connect(port, "ann", keys["ann"]) as ann_conn,
+            connect(port, "bob", keys["bob"]) as bob_conn,
+        ):
+            ann = await ann_conn.create_process(
+                term_type="xterm", term_size=(80, 24), encoding=None
+            )
+            await read_until(ann, lambda t: "size=80x24" in t, 30)
+            ann.stdin.write(b"x" * 200_000 + b"q")
+            began = asyncio.get_running_loop().time()
+            bob = await bob_conn.create_process(
+                term_type="xterm", term_size=(70, 20), encoding=None
+            )
+            await read_until(bob, lambda t: "size=70x20 admin=bob" in t, 30)
+            bob_answered = asyncio.get_running_loop().time() - began
+            text = await read_until(ann, lambda t: "bye" in t, 60)
+            bob.stdin.write(b"q")
+            await asyncio.wait_for(bob.wait_closed(), 30)
+            await asyncio.wait_for(ann.wait_closed(), 30)
+            return bob_answered, text
+
+    bob_answered, text = asyncio.run(main())
+
+    assert bob_answered < 3.5, "bob waited for ann's console"
+    assert "bye" in text
