@@ -18,7 +18,7 @@ from app.cli.options import Command, db_option, json_option
 from app.cli.output import print_json, table
 from app.cli.sending import COMMANDS as SEND_COMMANDS
 from app.cli.sending import add_parser as add_send_parser
-from app.core import body_template, campaigns, clock, eligibility, explainer, segments
+from app.core import actors, body_template, campaigns, eligibility, explainer, segments
 from app.core.errors import InvalidInput
 from app.core.models import Campaign
 from app.core.store import Store
@@ -107,7 +107,7 @@ def campaigns_create(args: argparse.Namespace, store: Store) -> int:
         campaign = campaigns.create_campaign(
             session=session,
             name=args.name,
-            actor=clock.os_user(),
+            actor=actors.actor_name(),
             source="cli",
             subject=args.subject,
             from_address=args.from_address,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.options import Command, db_option
-from app.core import clock
+from app.core import actors
 from app.core.errors import SubgroupsError
 
 if TYPE_CHECKING:
@@ -127,7 +127,9 @@ def demo(args: argparse.Namespace, store: "Store") -> int:
         )
     print(f"Loading the sample data into {store.display_name} …", file=sys.stderr)
     sample_campaigns.load_sample(
-        store=store, actor=clock.os_user(), outbox=MaildirOutbox(default_outbox_dir(store.store_id))
+        store=store,
+        actor=actors.actor_name(),
+        outbox=MaildirOutbox(default_outbox_dir(store.store_id)),
     )
     simulator = TrafficSimulator(store)
     simulator.start()

@@ -4,7 +4,7 @@ import argparse
 
 from app.cli.options import Command, db_option, json_option
 from app.cli.output import print_json, table
-from app.core import clock, groups
+from app.core import actors, groups
 from app.core.models import Group
 from app.core.store import Store
 
@@ -109,7 +109,7 @@ def groups_create(args: argparse.Namespace, store: Store) -> int:
             description=args.description,
             policy=args.policy,
             shown_on_landing_page=not args.hidden,
-            actor=clock.os_user(),
+            actor=actors.actor_name(),
             source="cli",
         )
     _print_group(args, group, "Created")
@@ -129,7 +129,7 @@ def groups_update(args: argparse.Namespace, store: Store) -> int:
                 policy=args.policy,
                 shown_on_landing_page=args.shown,
                 accept_consent_change=args.yes,
-                actor=clock.os_user(),
+                actor=actors.actor_name(),
                 source="cli",
             )
     except groups.PolicyChangeUnconfirmed as exc:
@@ -143,7 +143,7 @@ def _change_status(args: argparse.Namespace, store: Store, *, archive: bool) -> 
     with store.write() as session:
         found = groups.find_group(session, args.name)
         assert found.id is not None
-        group = service(session=session, group_id=found.id, actor=clock.os_user(), source="cli")
+        group = service(session=session, group_id=found.id, actor=actors.actor_name(), source="cli")
     _print_group(args, group, "Archived" if archive else "Unarchived")
     return 0
 

@@ -13,7 +13,7 @@ from app.cli.output import (
     progress_printer,
     table,
 )
-from app.core import clock, ledger, profiles, subscriptions
+from app.core import actors, ledger, profiles, subscriptions
 from app.core.store import Store
 from app.core.text_rules import shown
 
@@ -105,7 +105,7 @@ def profiles_set(args: argparse.Namespace, store: Store) -> int:
             all_email=args.all_email,
             status=args.status,
             source="cli",
-            actor=clock.os_user(),
+            actor=actors.actor_name(),
             reason=args.reason,
         )
     record, target = done.event, done.target
@@ -126,7 +126,7 @@ def profiles_import(args: argparse.Namespace, store: Store) -> int:
         result = csv_io.import_profiles(
             store=store,
             source=Path(args.file),
-            actor=clock.os_user(),
+            actor=actors.actor_name(),
             dry_run=args.dry_run,
             overwrite_unsubscribes=args.overwrite_unsubscribes,
             reason=args.reason,

@@ -5,7 +5,7 @@ import sys
 import time
 
 from app.cli.options import Command, db_option, positive_int
-from app.core import clock
+from app.core import actors
 from app.core.store import Store
 
 
@@ -62,7 +62,7 @@ def seed(args: argparse.Namespace, store: Store) -> int:
         synthetic.seed_synthetic(
             store=store,
             profiles=args.profiles,
-            actor=clock.os_user(),
+            actor=actors.actor_name(),
             progress=progress,
             on_build=progress.building,
         )
@@ -76,7 +76,7 @@ def seed(args: argparse.Namespace, store: Store) -> int:
     else:
         outbox = MaildirOutbox(default_outbox_dir(store.store_id))
         loaded = sample_campaigns.load_sample(
-            store=store, actor=clock.os_user(), outbox=outbox, progress=progress
+            store=store, actor=actors.actor_name(), outbox=outbox, progress=progress
         )
         what = (
             f"the sample data (and its campaigns: {loaded.sent:,} messages sent into "

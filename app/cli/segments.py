@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from app.cli.options import Command, db_option, json_option
 from app.cli.output import export_csv, print_json, table
-from app.core import clock, segments, text_rules
+from app.core import actors, segments, text_rules
 from app.core.errors import InvalidInput
 from app.core.models import Segment
 from app.core.segment_index import SegmentCount
@@ -198,7 +198,7 @@ def segments_save(args: argparse.Namespace, store: Store) -> int:
     with store.write() as session:
         rule = rule_from_args(session, args)
         saved = segments.save_segment(
-            session=session, name=args.name, rule=rule, actor=clock.os_user(), source="cli"
+            session=session, name=args.name, rule=rule, actor=actors.actor_name(), source="cli"
         )
     with store.read() as session:
         shown = _segment_json(session, store, segments.get_segment(session, saved.name))

@@ -24,7 +24,7 @@ from types import FrameType
 
 from app.cli.options import Command, db_option, positive_int
 from app.cli.output import INTERRUPTED, OK, REFUSED, clear_progress, count
-from app.core import campaigns, clock, sending
+from app.core import actors, campaigns, sending
 from app.core.errors import InvalidInput
 from app.core.outbox import (
     MaildirOutbox,
@@ -172,7 +172,7 @@ def campaigns_send(args: argparse.Namespace, store: Store) -> int:
                 store=store,
                 campaign_id=campaign.id,
                 outbox=outbox,
-                actor=clock.os_user(),
+                actor=actors.actor_name(),
                 source="cli",
                 batch_size=args.batch_size,
                 progress=progress,

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.core import body_template, clock, landing, ledger
+from app.core import actors, body_template, clock, landing, ledger
 from app.core.campaign_fields import (
     check_body_draft,
     check_groups,
@@ -230,6 +230,7 @@ def create_campaign(
     now: datetime | None = None,
 ) -> Campaign:
     """A new draft. Fields given are checked; blank subject/from are allowed until sending."""
+    actors.require(session, actors.EDITOR, "creating a campaign draft")
     cleaned = clean_campaign_name(name)
     key = name_key(cleaned)
     KIND.check_name_free(session, key)
@@ -270,6 +271,7 @@ def update_campaign(
     unknown = set(fields) - set(_FIELDS)
     if unknown:
         raise TypeError(f"update_campaign: unknown fields {sorted(unknown)}")
+    actors.require(session, actors.EDITOR, "changing a campaign draft")
     campaign = get_campaign_by_id(session, campaign_id)
     if campaign.status not in EDITABLE:
         raise WrongStatus(
@@ -341,6 +343,12 @@ def set_status(
     campaign = session.get(Campaign, campaign_id, populate_existing=True, with_for_update=True)
     if campaign is None:
         raise UnknownCampaign(f"No campaign has id {campaign_id}", field="campaign")
+    if status == CANCELLED:
+        # A draft is the editors'; stopping a send for good is the owners', as sending is.
+        if campaign.status == DRAFT:
+            actors.require(session, actors.EDITOR, "cancelling a campaign draft")
+        else:
+            actors.require(session, actors.OWNER, "cancelling a campaign's send")
     if campaign.status in (SENT, CANCELLED):
         raise WrongStatus(
             f"Campaign {campaign.name!r} is already {campaign.status}", field="campaign"

@@ -76,3 +76,14 @@ class ImportFileChanged(ImportOutdated):
 
 class ImportCancelled(SubgroupsError):
     """The user stopped the import; nothing was written."""
+
+
+# --- admins and roles (app.core.actors, app.core.admins) ---------------------------
+
+
+class RoleRefused(RuleRefused):
+    """The acting person's role does not allow the action; nothing was written."""
+
+
+class UnknownAdmin(RuleRefused):
+    """No admin has this name."""

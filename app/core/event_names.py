@@ -10,4 +10,10 @@ SAMPLE_DATA_LOADED = "Sample Data Loaded"
 PROFILES_IMPORTED = "Profiles Imported"
 LANDING_PAGE_UPDATED = "Landing Page Updated"
 
-SOURCES = ("landing_page", "one_click", "console", "cli", "import", "simulator")
+ADMIN_ADDED = "Admin Added"
+ADMIN_REMOVED = "Admin Removed"
+ADMIN_ROLE_CHANGED = "Admin Role Changed"
+ADMIN_SESSION_STARTED = "Admin Session Started"
+ADMIN_SESSION_ENDED = "Admin Session Ended"
+
+SOURCES = ("landing_page", "one_click", "console", "cli", "import", "simulator", "ssh")

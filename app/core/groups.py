@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
-from app.core import clock, ledger
+from app.core import actors, clock, ledger
 from app.core.errors import (
     GroupLimitReached,
     InvalidInput,
@@ -141,6 +141,7 @@ def create_group(
     now: datetime | None = None,
 ) -> Group:
     """Create an active group; refused when the name is taken or 50 are active."""
+    actors.require(session, actors.EDITOR, "creating a group")
     cleaned = clean_name(name)
     desc = clean_description(description)
     policy = clean_policy(policy)
@@ -287,6 +288,7 @@ def update_group(
     never flipped silently. The event then records the old and new policy
     and how many people it affected.
     """
+    actors.require(session, actors.EDITOR, "changing a group")
     changes: dict[str, list[object]] = {}
     new_name = clean_name(name) if name is not None else None
     new_desc = clean_description(description) if description is not None else None
@@ -346,6 +348,8 @@ def _set_status(
     session: Session, group_id: int, status: str, *, actor: str, source: str, now: datetime | None
 ) -> Group:
     """Archive or unarchive, with the limit checked for unarchive and the admin event."""
+    doing = "archiving a group" if status == STATUS_ARCHIVED else "unarchiving a group"
+    actors.require(session, actors.EDITOR, doing)
     _lock_groups(session)
     group = get_group(session, group_id, fresh=True)
     if group.status == status:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from app.core import clock, groups, ledger, subscriptions
+from app.core import actors, clock, groups, ledger, subscriptions
 from app.core.errors import InvalidInput, RuleRefused, UnknownGroup, UnknownProfile
 from app.core.ledger import EventRecord
 from app.core.models import (
@@ -160,6 +160,7 @@ def update_settings(
     ``Landing Page Updated`` event listing what changed, or nothing when
     nothing did. Call it in a write session.
     """
+    actors.require(session, actors.OWNER, "changing the landing page settings")
     given = {
         "title": title,
         "intro": intro,
@@ -219,6 +220,7 @@ def set_shown_groups(
     (through ``groups.update_group``). An unknown or archived id is refused
     before anything changes. Returns the groups shown now.
     """
+    actors.require(session, actors.OWNER, "choosing the landing page's groups")
     wanted = set(group_ids)
     active = {g.id: g for g in groups.list_groups(session, status=STATUS_ACTIVE) if g.id}
     for group_id in sorted(wanted - set(active)):

@@ -15,6 +15,11 @@ from sqlmodel import Session, col, select
 
 from app.core import clock
 from app.core.event_names import (  # noqa: F401  (the ledger's names, as before)
+    ADMIN_ADDED,
+    ADMIN_REMOVED,
+    ADMIN_ROLE_CHANGED,
+    ADMIN_SESSION_ENDED,
+    ADMIN_SESSION_STARTED,
     CHANNEL_UNSUBSCRIBED,
     GROUP_ARCHIVED,
     GROUP_CREATED,
@@ -45,9 +50,15 @@ def record(
     campaign_id: int | None = None,
     now: datetime | None = None,
 ) -> Event:
-    """Append one event; the caller's transaction commits it with its change."""
+    """Append one event; the caller's transaction commits it with its change.
+
+    Every event carries ``Actor`` among its properties (DESIGN.md, "Admins,
+    roles and Actor"): the person who acted, as the ``actor`` column holds it.
+    """
     if source not in SOURCES:
         raise ValueError(f"unknown event source {source!r}")
+    if "Actor" not in properties:
+        properties = {**properties, "Actor": actor}
     event = Event(
         ts=now or clock.now(),
         name=name,
@@ -177,6 +188,16 @@ def profile_events(session: Session, *, profile_id: int, limit: int = 200) -> li
     return [to_record(row) for row in rows]
 
 
+# The words for an admin event in a summary, from its properties.
+_ADMIN_WORDS = {
+    ADMIN_ADDED: "added as {role}",
+    ADMIN_REMOVED: "removed (was {role})",
+    ADMIN_ROLE_CHANGED: "now {role} (was {previous})",
+    ADMIN_SESSION_STARTED: "signed in as {role} from {client}",
+    ADMIN_SESSION_ENDED: "signed out after {seconds} s (from {client})",
+}
+
+
 def summary(event: EventRecord) -> str:
     """A one-line plain-text account of an event (CLI and the console's log pane)."""
     props = event.properties
@@ -201,7 +222,16 @@ def summary(event: EventRecord) -> str:
         return f"landing page: {parts} by {event.actor} [{event.source}]"
     if props.get("Group"):
         return f"group {props['Group']!r} by {event.actor} [{event.source}]"
-    detail = ", ".join(f"{k}: {v}" for k, v in props.items())
+    if event.name in _ADMIN_WORDS:
+        what = _ADMIN_WORDS[event.name].format(
+            role=props.get("Role"),
+            previous=props.get("Previous Role"),
+            client=props.get("Client"),
+            seconds=props.get("Seconds"),
+        )
+        return f"admin {props.get('Admin')!r} {what} by {event.actor} [{event.source}]"
+    # Actor is said once, after "by".
+    detail = ", ".join(f"{k}: {v}" for k, v in props.items() if k != "Actor")
     return f"{detail} by {event.actor} [{event.source}]"
 
 

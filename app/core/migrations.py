@@ -222,6 +222,11 @@ def _v9_index_snapshots(conn: Connection) -> None:
     models.IndexSnapshot.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _v10_admins(conn: Connection) -> None:
+    """Version 10: the admins who may use the console over SSH, with their roles (issue 11)."""
+    models.Admin.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
 def analyze(conn: Connection) -> None:
     """Give the planner fresh statistics (after an upgrade, a seed).
 
@@ -244,6 +249,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     7: _v7_ledger_by_person,
     8: _v8_campaign_attribution,
     9: _v9_index_snapshots,
+    10: _v10_admins,
 }
 LATEST_VERSION = max(STEPS, default=1)
 

@@ -280,6 +280,26 @@ class IndexSnapshot(SQLModel, table=True):
     written_at: datetime = Field(sa_column=utc_column())
 
 
+class Admin(SQLModel, table=True):
+    """A person who may use the console over SSH, with their role (schema version 10).
+
+    ``role`` is viewer, editor or owner (``app.core.actors``); ``public_key`` is
+    their OpenSSH public key line, ``key_fingerprint`` its ``SHA256:...`` as
+    ``ssh-keygen -lf`` prints it. Names are unique case-insensitively (``name_key``).
+    """
+
+    __tablename__ = "admin"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=32)
+    name_key: str = Field(max_length=32, unique=True)
+    role: str = Field(max_length=16)
+    public_key: str = Field(max_length=16384)
+    key_fingerprint: str = Field(max_length=64, unique=True)
+    added_at: datetime = Field(sa_column=utc_column())
+    added_by: str = Field(default="", max_length=128)
+
+
 # Which tables each schema version introduced (see store.migrate).
 TABLES_V1 = (SchemaMeta, Group, Profile, GroupState, Event)
 TABLES_V2 = (Segment, Campaign, Delivery, LandingSettings)

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 
 from sqlmodel import Session
 
-from app.core import landing, profiles
+from app.core import actors, landing, profiles
 from app.core.errors import InvalidInput, UnknownProfile
 from app.core.ledger import EventRecord
 from app.core.models import Profile
@@ -65,6 +65,9 @@ def act_as_recipient(
     shows other groups now is ``PageOutdated``; nothing is written then. Call
     it in a write session; returns the events written, in order.
     """
+    actors.require_if_admin_source(
+        session, source, actors.EDITOR, "changing a person's subscriptions"
+    )
     page_ids = set(page_group_ids)
     stray = sorted(set(group_choices) - page_ids)
     if stray:

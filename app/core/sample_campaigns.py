@@ -29,7 +29,17 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from app.core import campaigns, clock, deliveries, groups, landing, one_click, segments, sending
+from app.core import (
+    actors,
+    campaigns,
+    clock,
+    deliveries,
+    groups,
+    landing,
+    one_click,
+    segments,
+    sending,
+)
 from app.core.body_template import DEFAULT_BODY
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED, Delivery
 from app.core.outbox import Outbox
@@ -78,6 +88,8 @@ def load_sample(
     progress: Progress | None = None,
 ) -> SampleSummary:
     """The sample data (refused on a store with data), then its campaigns (module docstring)."""
+    with store.read() as session:  # it sends a campaign: checked before anything is written
+        actors.require(session, actors.OWNER, "loading the sample data and its campaigns")
     now = now or clock.now()
     start = now - STORY
     data = load_sample_data(store=store, actor=actor, now=start, progress=progress)

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.core import bulk, clock, ledger, migrations
+from app.core import actors, bulk, clock, ledger, migrations
 from app.core import groups as group_service
 from app.core.errors import InvalidInput, RuleRefused
 from app.core.models import (
@@ -411,6 +411,7 @@ def load_sample_data(
     if progress:
         progress(0, total)
     with store.write() as session:
+        actors.require(session, actors.EDITOR, "loading the sample data")
         refuse_unless_empty(session)
         created = create_groups(session, specs, actor=actor, at=start - timedelta(days=60))
         by_name = {group.name: group for group in created}

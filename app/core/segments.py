@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.core import clock, snapshot_writer
+from app.core import actors, clock, snapshot_writer
 from app.core.bitsets import page as rank_page
 from app.core.errors import InvalidInput, RuleRefused, UnknownGroup
 from app.core.groups import clean_name, find_group, name_key
@@ -260,6 +260,7 @@ def save_segment(
     now: datetime | None = None,
 ) -> Segment:
     """Save a new segment, or replace the rule (and name) of an existing one."""
+    actors.require(session, actors.EDITOR, "saving a segment")
     cleaned = clean_name(name)
     check_rule_groups(session, rule)
     check_rule_text(rule)
@@ -304,6 +305,7 @@ def rename_segment(
     source: str = "console",
     now: datetime | None = None,
 ) -> Segment:
+    actors.require(session, actors.EDITOR, "renaming a segment")
     segment = KIND.by_id(session, segment_id)
     cleaned = clean_name(name)
     key = name_key(cleaned)
@@ -326,6 +328,7 @@ def duplicate_segment(
     now: datetime | None = None,
 ) -> Segment:
     """A copy named "Copy of X" (or "Copy 2 of X" …)."""
+    actors.require(session, actors.EDITOR, "copying a segment")
     original = KIND.by_id(session, segment_id)
     return save_segment(
         session=session,
@@ -346,6 +349,7 @@ def delete_segment(
     now: datetime | None = None,
 ) -> str:
     """Delete a saved segment (not one a campaign uses); returns its name."""
+    actors.require(session, actors.EDITOR, "deleting a segment")
     segment = KIND.by_id(session, segment_id)
     used = session.exec(select(Campaign).where(col(Campaign.segment_id) == segment_id)).first()
     if used is not None:

@@ -48,7 +48,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from app.core import campaigns, clock, deliveries, eligibility, send_lease
+from app.core import actors, campaigns, clock, deliveries, eligibility, send_lease
 from app.core.deliveries import CLAIMED, DELIVERY, FAILED, SENT, UNKNOWN, chunks
 from app.core.errors import InvalidInput, RuleRefused
 from app.core.mail import CampaignMail, Recipient, usable_address
@@ -172,6 +172,7 @@ class _Sender:
         """Check the campaign, move it to sending (the lease) and settle what a crash left."""
         reach = self._draft_reach()
         with self.store.write() as session:
+            actors.require(session, actors.OWNER, "sending a campaign")
             campaign = session.exec(
                 select(Campaign)
                 .where(col(Campaign.id) == self.campaign_id)

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
-from app.core import bulk, clock, groups, ledger, ledger_wakeups, profiles
+from app.core import actors, bulk, clock, groups, ledger, ledger_wakeups, profiles
 from app.core.errors import InvalidInput, RuleRefused, UnknownProfile
 from app.core.ledger import EventRecord
 from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Event, Group, GroupState, Profile
@@ -86,6 +86,7 @@ def set_state(
     ``status`` (nothing changes, nothing is written). Archived groups can be
     changed too: their opt-outs stay enforced, so they must stay correctable.
     """
+    actors.require_if_admin_source(session, source, actors.EDITOR, "changing a subscription")
     status = clean_status(status)
     reason = clean_reason(reason)
     assert profile.id is not None
@@ -316,6 +317,7 @@ def apply_changes(
     fields. Events are written in the order given, timed ``ts`` (or ``now``);
     returns how many.
     """
+    actors.require_if_admin_source(session, source, actors.EDITOR, "changing subscriptions")
     ts_default = now or clock.now()
     writer = bulk.BulkWriter(session)
     to_ts = writer.processor(bulk.EVENT, "ts")  # the same type as group_state.updated_at

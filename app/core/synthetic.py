@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from app.core import bulk, clock, deferred_indexes, ledger, migrations
+from app.core import actors, bulk, clock, deferred_indexes, ledger, migrations
 from app.core.errors import InvalidInput
 from app.core.models import (
     POLICY_OPT_IN,
@@ -116,6 +116,7 @@ def seed_synthetic(
     ]
     plans, plan_weights = weighted(PLANS)
     with store.write() as session:
+        actors.require(session, actors.EDITOR, "seeding the store")
         refuse_unless_empty(session)
         created = create_groups(
             session, synthetic_group_specs(groups), actor=actor, at=start - timedelta(days=30)

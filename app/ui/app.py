@@ -32,7 +32,7 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, TextArea
 from textual.worker import get_current_worker
 
-from app.core import clock
+from app.core import actors
 from app.resources import resource_dir
 from app.ui import app_keys
 from app.ui.commands import SubgroupsCommands
@@ -42,6 +42,7 @@ from app.ui.screens import wizard_keys
 from app.ui.sections.base import Section
 from app.ui.sections.registry import SECTIONS
 from app.ui.widgets.event_log import EventLogPane, LogLines
+from app.ui.widgets.presence import PresenceLine
 
 if TYPE_CHECKING:
     from app.core import ledger
@@ -137,6 +138,7 @@ class SubgroupsApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header(icon="✉")
         yield Static(id="section-bar")
+        yield PresenceLine()
         with Vertical(id="main"):
             # Empty: each section is built the first time it is shown.
             yield ContentSwitcher(id="sections")
@@ -195,6 +197,7 @@ class SubgroupsApp(App[None]):
         """The store is open: name it, show the section, follow the ledger."""
         self._set_sub_title(self.store.display_name)
         await self._show_section(self.section)
+        self.query_one(PresenceLine).start()
         self.poll_ledger()
         if self.offer_sample_data:
             self.check_empty()
@@ -479,7 +482,7 @@ class SubgroupsApp(App[None]):
         self.call_from_thread(self.notify, "Loading the sample data…")
         try:
             outbox = MaildirOutbox(self.outbox_dir or default_outbox_dir(self.store.store_id))
-            load_sample(store=self.store, actor=clock.os_user(), outbox=outbox)
+            load_sample(store=self.store, actor=actors.actor_name(), outbox=outbox)
             self.post_message(self.SampleLoaded())
         except Exception as exc:
             self.post_message(self.SampleLoaded(str(exc)))

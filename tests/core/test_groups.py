@@ -100,6 +100,7 @@ def test_create_stores_the_group_and_writes_group_created(
         "Description": "Weekly news",
         "Policy": "opt-in",
         "Shown On Landing Page": True,
+        "Actor": ACTOR,
     }
 
 
@@ -414,7 +415,12 @@ def test_archive_and_unarchive_write_their_events(store: Store, fixed_clock: dat
     for event in (archived_event, unarchived_event):
         assert event.group_id == group.id
         assert event.actor == ACTOR
-        assert event.properties == {"Group": "Promotions", "Group ID": group.id, "Channel": "Email"}
+        assert event.properties == {
+            "Group": "Promotions",
+            "Group ID": group.id,
+            "Channel": "Email",
+            "Actor": ACTOR,
+        }
 
 
 def test_archive_twice_and_unarchive_an_active_group_are_refused(store: Store) -> None:

@@ -198,7 +198,7 @@ def test_a_new_store_has_every_table_and_the_latest_version(store: Store) -> Non
     expected = {m.__tablename__ for m in (*models.TABLES_V1, *models.TABLES_V2)}  # type: ignore[attr-defined]
 
     assert expected <= table_names(store)
-    assert version_of(store) == migrations.LATEST_VERSION == 9
+    assert version_of(store) == migrations.LATEST_VERSION == 10
 
 
 def _build_version_1_store(url: str) -> None:
@@ -267,6 +267,8 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str)
         assert "ix_ledger_event_campaign" in ledger_indexes
         # Version 9: the segment index's snapshots have a table.
         assert "index_snapshot" in table_names(store)
+        # Version 10: the admins who may use the console over SSH.
+        assert "admin" in table_names(store)
         if store.engine.dialect.name == "sqlite":  # the upgrade left the planner statistics
             with store.engine.connect() as conn:
                 assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar()

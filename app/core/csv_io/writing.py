@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from app.core import bulk, clock, ledger, migrations
+from app.core import actors, bulk, clock, ledger, migrations
 from app.core.csv_io.fingerprint import check_unchanged
 from app.core.csv_io.format import CHUNK, EMAIL, NAME, Cancel, Progress, Source, all_groups
 from app.core.csv_io.planning import ImportPlan, ProfileUpdate, clean_overwrite, plan_parsed
@@ -221,6 +221,7 @@ def apply_import(
     started = time.perf_counter()
     check_unchanged(plan.parsed.fingerprint, file=plan.file)
     with store.write() as session:
+        actors.require(session, actors.EDITOR, "importing profiles")
         fresh = plan_parsed(
             session, plan.parsed, overwrite_unsubscribes=plan.overwrite_unsubscribes,
             reason=plan.reason, lock=True,
@@ -253,6 +254,8 @@ def import_profiles(
     started = time.perf_counter()
     cleaned = clean_overwrite(overwrite_unsubscribes, reason)
     with store.read() as session:
+        if not dry_run:  # a dry run writes nothing: anyone may preview
+            actors.require(session, actors.EDITOR, "importing profiles")
         groups = all_groups(session)
     parsed = read_csv(source, groups=groups, progress=progress)
     if dry_run:

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static
 
-from app.core import clock, subscriptions, text_rules
+from app.core import actors, subscriptions, text_rules
 from app.core.errors import SubgroupsError
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED
 from app.core.store import Store
@@ -138,7 +138,7 @@ class ChangeStateModal(ModalScreen[str | None]):
                     all_email=target == ALL_EMAIL,
                     status=status,
                     source="console",
-                    actor=clock.os_user(),
+                    actor=actors.actor_name(),
                     reason=reason,
                 )
             what = done.target

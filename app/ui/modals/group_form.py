@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from app.core import clock, groups
+from app.core import actors, groups
 from app.core.errors import SubgroupsError
 from app.core.models import POLICY_OPT_IN, POLICY_OPT_OUT
 from app.core.store import Store
@@ -258,7 +258,7 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
                         description=description,
                         policy=policy,
                         shown_on_landing_page=shown,
-                        actor=clock.os_user(),
+                        actor=actors.actor_name(),
                         source="console",
                     )
                 else:
@@ -270,7 +270,7 @@ class GroupFormModal(ModalScreen[GroupRow | None]):
                         policy=policy,
                         shown_on_landing_page=shown,
                         accept_consent_change=accept_consent_change,
-                        actor=clock.os_user(),
+                        actor=actors.actor_name(),
                         source="console",
                     )
             self.post_message(self.Saved(GroupRow.from_group(saved)))

@@ -29,7 +29,7 @@ from textual.widgets import (
     Static,
 )
 
-from app.core import clock
+from app.core import actors
 from app.core.errors import SubgroupsError
 from app.core.store import Store
 
@@ -182,6 +182,7 @@ class ImportModal(ModalScreen[str | None]):
         from app.core import csv_io
 
         try:
+            actors.require_host_files("importing a file")
             with self.store.read() as session:
                 plan = csv_io.plan_import(
                     session=session,
@@ -210,7 +211,7 @@ class ImportModal(ModalScreen[str | None]):
             result = csv_io.apply_import(
                 store=self.store,
                 plan=plan,
-                actor=clock.os_user(),
+                actor=actors.actor_name(),
                 progress=self._progress,
                 cancel=self._cancel.is_set,
             )

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, ProgressBar, Static
 
-from app.core import clock, outbox, sending
+from app.core import actors, outbox, sending
 from app.core.errors import SubgroupsError
 from app.core.store import Store
 from app.ui.context import console
@@ -119,7 +119,7 @@ class SendModal(ModalScreen[str | None]):
                 outbox=outbox.MaildirOutbox(
                     self.outbox_dir or outbox.default_outbox_dir(self.store.store_id)
                 ),
-                actor=clock.os_user(),
+                actor=actors.actor_name(),
                 source="console",
                 progress=progress,
                 cancelled=self._stop_asked,

@@ -32,7 +32,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, ContentSwitcher, Footer, Header, Static
 
-from app.core import campaigns, clock, eligibility
+from app.core import actors, campaigns, eligibility
 from app.core.eligibility import Reach
 from app.core.errors import SubgroupsError
 from app.core.store import Store
@@ -302,13 +302,13 @@ class CampaignWizard(Screen[int | None]):
             with self.store.write() as session:
                 if campaign_id is None:
                     saved = campaigns.create_campaign(
-                        session=session, actor=clock.os_user(), source="console", **fields
+                        session=session, actor=actors.actor_name(), source="console", **fields
                     )
                 else:
                     saved = campaigns.update_campaign(
                         session=session,
                         campaign_id=campaign_id,
-                        actor=clock.os_user(),
+                        actor=actors.actor_name(),
                         source="console",
                         **fields,
                     )

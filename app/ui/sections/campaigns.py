@@ -18,7 +18,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from app.core import campaigns, clock, eligibility
+from app.core import actors, campaigns, eligibility
 from app.core.campaigns import CampaignRow
 from app.core.errors import SubgroupsError
 from app.ui.messages import StoreChanged
@@ -326,7 +326,7 @@ class CampaignsSection(Section):
                     session=session,
                     campaign_id=row.id,
                     status=campaigns.CANCELLED,
-                    actor=clock.os_user(),
+                    actor=actors.actor_name(),
                     source="console",
                 )
             self.post_message(self.Done(f"Cancelled {row.name!r}."))

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from app.core import clock, groups, ledger, text_rules
+from app.core import actors, groups, ledger, text_rules
 from app.core.errors import SubgroupsError
 from app.core.groups import MAX_ACTIVE_GROUPS, GroupCounts
 from app.core.ledger import EventRecord
@@ -367,7 +367,9 @@ class GroupsSection(Section):
         try:
             with self.subgroups.store.write() as session:
                 service = groups.archive_group if archive else groups.unarchive_group
-                service(session=session, group_id=group.id, actor=clock.os_user(), source="console")
+                service(
+                    session=session, group_id=group.id, actor=actors.actor_name(), source="console"
+                )
             verb = "Archived" if archive else "Unarchived"
             self.post_message(self.ActionDone(f"{verb} {group.name!r}."))
         except SubgroupsError as exc:

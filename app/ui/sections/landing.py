@@ -22,7 +22,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, SelectionList, TextArea
 
-from app.core import clock, groups, landing
+from app.core import actors, groups, landing
 from app.core.errors import SubgroupsError
 from app.core.landing import PageSettings
 from app.core.models import STATUS_ACTIVE
@@ -210,7 +210,7 @@ class LandingSection(Section):
     @work(thread=True, group="landing.write")
     def _save(self, values: PageSettings, shown: frozenset[int]) -> None:
         """Save the wording and the shown groups in one transaction, or neither."""
-        actor = clock.os_user()
+        actor = actors.actor_name()
         try:
             with self.subgroups.store.write() as session:
                 row = landing.update_settings(

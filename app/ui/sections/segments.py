@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from app.core import clock, groups, segments
+from app.core import actors, groups, segments
 from app.core.errors import SubgroupsError
 from app.core.groups import clean_name
 from app.core.segment_index import BuildCancelled
@@ -219,7 +219,7 @@ class SegmentsSection(Section):
                     session=session,
                     name=name,
                     rule=rule,
-                    actor=clock.os_user(),
+                    actor=actors.actor_name(),
                     segment_id=self.segment_id,
                 )
             self.post_message(
@@ -273,7 +273,7 @@ class SegmentsSection(Section):
 
     @work(thread=True, group="segments.write")
     def _write(self, what: str, segment_id: int, name: str | None = None) -> None:
-        actor = clock.os_user()
+        actor = actors.actor_name()
         try:
             with self.subgroups.store.write() as session:
                 if what == "rename":
@@ -340,6 +340,7 @@ class SegmentsSection(Section):
 
         store = self.subgroups.store
         try:
+            actors.require_host_files("exporting to a file")
             identities = segments.member_identities(store, rule)
             target = Path(path).expanduser()
             with target.open("w", encoding="utf-8", newline="") as fh, store.read() as session:

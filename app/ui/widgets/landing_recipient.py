@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from app.core import clock, landing, profiles, recipient, text_rules, tokens
+from app.core import actors, landing, profiles, recipient, text_rules, tokens
 from app.core.errors import SubgroupsError
 from app.core.landing import PageSettings
 from app.core.models import SUBSCRIBED, UNSUBSCRIBED
@@ -376,7 +376,7 @@ class RecipientPane(Vertical):
                 for what, now, wanted in changes
             ],
             "\n\nEach change is a Channel Unsubscribed event with Source console and "
-            f"Actor {clock.os_user()}.",
+            f"Actor {actors.actor_name()}.",
         )
         group_changes = {g: ticked for g, ticked in self.choices.items() if g in draft.saved_shown}
         all_email = (
@@ -415,7 +415,7 @@ class RecipientPane(Vertical):
                     group_choices=group_changes,
                     all_email=all_email,
                     page_group_ids=page_ids,
-                    actor=clock.os_user(),
+                    actor=actors.actor_name(),
                 )
             self.post_message(self.Acted(person.identity, len(events)))
         except SubgroupsError as exc:
