@@ -12,7 +12,9 @@ missing (the seed also writes the index snapshot). What is measured:
   at most 1.3x). With ``--before-src DIR`` (a checkout of the code before
   this change, e.g. main), the same two commands of that code run in the same
   rounds against a schema-8 copy of the store (made next to it once: the
-  copy loses the snapshot table), for a before/after in one run;
+  copy loses the snapshot table), for a before/after in one run; with
+  ``--before-same-store`` that code runs on the store itself (both read the
+  same schema and snapshot: for changes after the snapshot came in);
 - in one process, interleaved: the first count of a freshly opened store
   from the snapshot (warm) against the same with the snapshot ignored (cold:
   read from the tables through raw cursors);
@@ -100,7 +102,7 @@ def fresh_processes(args: argparse.Namespace, names: list[str]) -> float:
         ("segments count", ROOT, args.db, ["segments", "count", "--include", include, "--json"]),
     ]
     if args.before_src:
-        before_db = schema_8_copy(args.db)
+        before_db = args.db if args.before_same_store else schema_8_copy(args.db)
         kinds += [
             (
                 "before: groups list --json",
@@ -203,6 +205,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--before-src", type=Path, default=None)
+    parser.add_argument(
+        "--before-same-store",
+        action="store_true",
+        help="run --before-src's code on the store itself (same schema), not a schema-8 copy",
+    )
     args = parser.parse_args()
     if not args.db.exists():
         print(f"Seeding {args.profiles:,} profiles into {args.db} ...")
