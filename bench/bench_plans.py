@@ -123,7 +123,10 @@ def main() -> None:
         }
     with store.write() as session:
         campaign = campaigns.create_campaign(
-            session=session, name="bench plans", actor="bench", do_not_send_to=gids
+            session=session,
+            name=f"bench plans {time.time_ns()}",  # a reused --db keeps the earlier ones
+            actor="bench",
+            do_not_send_to=gids,
         )
         campaign_id = campaign.id
 
