@@ -33,7 +33,11 @@ each round. CPU seconds of this process are shown too: on a machine shared
 with other work they vary much less than wall time. The load average is
 printed before and after each round. The exit code is 0 when the median of
 our first.csv imports reaches 50k rows/s (wall). With ``--db URL`` (say
-PostgreSQL) only ours runs, into that store, once.
+PostgreSQL) only ours runs, into that store, once. That store may be new or
+one seeded with ``subgroups seed`` (its synthetic groups are used; e.g. the
+10M store): the file's people are new to it as long as their identities
+(``--prefix``, default C: C00000001 …) are not in it yet; a seeded store's
+identities start with S.
 """
 
 import argparse
@@ -68,10 +72,13 @@ ACTOR = "bench"
 
 
 def make_groups(store: Store, count: int) -> list[tuple[str, str]]:
-    """Create the synthetic groups; (name, policy) of each."""
+    """Create the synthetic groups (those the store lacks); (name, policy) of each."""
     specs = synthetic.synthetic_group_specs(count)
     with store.write() as session:
+        have = {g.name for g in groups.list_groups(session, status="all")}
         for spec in specs:
+            if spec.name in have:  # a seeded store given with --db: its groups are used
+                continue
             groups.create_group(
                 session=session, name=spec.name, description=spec.description,
                 policy=spec.policy, actor=ACTOR, source="import",
@@ -80,7 +87,13 @@ def make_groups(store: Store, count: int) -> list[tuple[str, str]]:
 
 
 def write_files(
-    folder: Path, *, rows: int, columns: list[tuple[str, str]], fill: float, seed_value: int = 3
+    folder: Path,
+    *,
+    rows: int,
+    columns: list[tuple[str, str]],
+    fill: float,
+    prefix: str = "C",
+    seed_value: int = 3,
 ) -> tuple[Path, Path]:
     """first.csv (new customers) and second.csv (the same people, states drawn again)."""
     rng = random.Random(seed_value)
@@ -109,7 +122,7 @@ def write_files(
         wa.writerow(header)
         wb.writerow(header)
         for n in range(rows):
-            identity = f"C{n + 1:08d}"
+            identity = f"{prefix}{n + 1:08d}"
             name = f"Customer {n + 1}"
             # Emails in no particular order, as in a real customer list.
             email = (
@@ -239,7 +252,15 @@ def main() -> int:
     parser.add_argument("--groups", type=int, default=50, help="groups in the store (max 50)")
     parser.add_argument("--group-columns", type=int, default=5, help="group columns in the file")
     parser.add_argument("--fill", type=float, default=0.35, help="share of group cells filled")
-    parser.add_argument("--db", help="a database URL for the store (must be new): ours only")
+    parser.add_argument(
+        "--db",
+        help="a database URL or SQLite path (new, or a synthetic seeded store): ours only",
+    )
+    parser.add_argument(
+        "--prefix",
+        default="C",
+        help="the file's identities start with this (another one for each run into one --db)",
+    )
     parser.add_argument("--folder", help="where the files and stores go (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
@@ -252,7 +273,9 @@ def main() -> int:
         step = max(1, len(all_groups) // args.group_columns)
         columns = all_groups[::step][: args.group_columns]
         started = time.perf_counter()
-        first, second = write_files(folder, rows=args.rows, columns=columns, fill=args.fill)
+        first, second = write_files(
+            folder, rows=args.rows, columns=columns, fill=args.fill, prefix=args.prefix
+        )
         size = first.stat().st_size
         print(
             f"{args.rows:,} rows, {len(columns)} group columns of {len(all_groups)} groups, "

@@ -1,10 +1,11 @@
 """Measure event to follower: how long after a separate process commits a ledger
 event the console's follower has read it (issue 10 goal: p95 <= 150 ms).
 
-    python bench/bench_wakeups.py [--events 200] [--url URL]
+    python bench/bench_wakeups.py [--events 200] [--url URL | --db PATH]
 
 Side by side in one run, on one store (a temporary SQLite file, or ``--url``,
-e.g. a PostgreSQL URL):
+e.g. a PostgreSQL URL, or ``--db``, an existing store such as a seeded 10M
+one: the writer adds its ``Bench`` events to that store's ledger):
 
 - **old**: the follower the console had before, reading ``id > last`` every 300 ms;
 - **new**: the follower waiting on ``LedgerWakeups`` (SQLite: ``PRAGMA
@@ -98,7 +99,9 @@ def quantile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200)
-    parser.add_argument("--url", help="a store URL (default: a temporary SQLite file)")
+    parser.add_argument(
+        "--url", "--db", help="a store URL or SQLite path (default: a temporary SQLite file)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(args.url or str(Path(tmp) / "bench.db"))

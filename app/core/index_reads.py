@@ -1,5 +1,6 @@
 """What the segment index asks the database beyond states: property matches and
-address twins (profiles sharing one ``email_key``), as bitmaps."""
+address twins (profiles sharing one ``email_key``), as bitmaps; the profile of
+each state-change event it replays."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -9,8 +10,9 @@ from pyroaring import BitMap, FrozenBitMap
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from app.core import ledger
 from app.core.bitsets import Bits
-from app.core.models import Profile
+from app.core.models import Event, Profile
 from app.core.segment_rules import PROFILE_FIELDS, PropertyCondition
 
 
@@ -100,3 +102,20 @@ def read_twins(session: Session) -> AddressTwins:
     return AddressTwins(
         key_of, {key: tuple(ids) for key, ids in members.items()}, FrozenBitMap(key_of)
     )
+
+
+def state_change_profiles(
+    session: Session, events: list[ledger.EventRecord]
+) -> list[tuple[ledger.EventRecord, int]]:
+    """The state-change events with the profile each one concerns (read from its row)."""
+    wanted = [e for e in events if e.name == ledger.CHANNEL_UNSUBSCRIBED]
+    profile_of: dict[int, int] = {}
+    for start in range(0, len(wanted), 5000):
+        ids = [e.id for e in wanted[start : start + 5000]]
+        rows = session.execute(
+            select(col(Event.id), col(Event.profile_id)).where(
+                col(Event.id).in_(ids), col(Event.profile_id).is_not(None)
+            )
+        ).all()
+        profile_of.update((int(event_id), int(pid)) for event_id, pid in rows)
+    return [(e, profile_of[e.id]) for e in wanted if e.id in profile_of]

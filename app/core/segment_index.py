@@ -16,7 +16,10 @@ by id; property conditions are answered by the database and cached until
 profiles change.
 
 Bitmaps the index hands out are new objects (or frozen): callers may change
-them in place without touching the index.
+them in place without touching the index. A group's stored states loaded from
+the snapshot stay frozen views of the bytes read until an event changes them
+(then that one is copied): a process that starts from the snapshot copies
+only what changes.
 """
 
 import logging
@@ -31,13 +34,12 @@ from sqlmodel import Session, col
 
 from app.core import index_snapshot, ledger
 from app.core.bitsets import Bits, read_ids
-from app.core.index_reads import AddressTwins, property_bits, read_twins
+from app.core.index_reads import AddressTwins, property_bits, read_twins, state_change_profiles
 from app.core.models import (
     POLICY_OPT_IN,
     STATUS_ACTIVE,
     SUBSCRIBED,
     UNSUBSCRIBED,
-    Event,
     Group,
     Profile,
 )
@@ -91,7 +93,8 @@ class SegmentIndex:
         self.max_id = 0
         self.profile_count = 0
         self.email_unsubscribed = BitMap()
-        self.stored: dict[tuple[int, str], BitMap] = {}
+        # Frozen while as the snapshot left them; copied when an event changes one.
+        self.stored: dict[tuple[int, str], Bits] = {}
         # Groups whose stored states have been read (see _load).
         self._loaded: set[int] = set()
         self.groups: dict[int, GroupInfo] = {}
@@ -127,7 +130,7 @@ class SegmentIndex:
         email_unsubscribed: BitMap,
         max_id: int,
         groups: dict[int, GroupInfo],
-        stored: dict[tuple[int, str], BitMap],
+        stored: dict[tuple[int, str], Bits],
         after_id: int,
     ) -> None:
         self.max_id, self.everyone, self.email_unsubscribed = max_id, everyone, email_unsubscribed
@@ -294,7 +297,7 @@ class SegmentIndex:
                 if not more:
                     break
                 events.extend(more)
-            changes = self._changes(session, events)
+            changes = state_change_profiles(session, events)
             if any(e.name.startswith("Group ") for e in events):
                 self.groups = self._read_groups(session)
             max_id = int(session.execute(select(func.max(Profile.id))).scalar() or 0)
@@ -306,23 +309,6 @@ class SegmentIndex:
                     self._twins = None
             for event, profile_id in changes:
                 self._apply(event, profile_id)
-
-    @staticmethod
-    def _changes(
-        session: Session, events: list[ledger.EventRecord]
-    ) -> list[tuple[ledger.EventRecord, int]]:
-        """The state-change events with the profile each one concerns (read from its row)."""
-        wanted = [e for e in events if e.name == ledger.CHANNEL_UNSUBSCRIBED]
-        profile_of: dict[int, int] = {}
-        for start in range(0, len(wanted), 5000):
-            ids = [e.id for e in wanted[start : start + 5000]]
-            rows = session.execute(
-                select(col(Event.id), col(Event.profile_id)).where(
-                    col(Event.id).in_(ids), col(Event.profile_id).is_not(None)
-                )
-            ).all()
-            profile_of.update((int(event_id), int(pid)) for event_id, pid in rows)
-        return [(e, profile_of[e.id]) for e in wanted if e.id in profile_of]
 
     def _add_profiles(self, session: Session) -> bool:
         """Add the profiles committed since the last look; True when there were any.
@@ -370,7 +356,10 @@ class SegmentIndex:
         if event.group_id not in self._loaded:
             return  # read from the store, as it then is, when first needed
         for state in (SUBSCRIBED, UNSUBSCRIBED):
-            bits = self.stored.setdefault((event.group_id, state), BitMap())
+            key = (event.group_id, state)
+            bits = self.stored.get(key)
+            if not isinstance(bits, BitMap):  # none yet, or the snapshot's frozen part
+                bits = self.stored[key] = BitMap(bits) if bits is not None else BitMap()
             if state == new:
                 bits.add(profile_id)
             else:
@@ -403,7 +392,7 @@ class SegmentIndex:
         """Everyone effectively subscribed to the group (its states must be loaded)."""
         info = self.groups.get(group_id)
         if info is not None and info.policy == POLICY_OPT_IN:
-            return self.stored.get((group_id, SUBSCRIBED), BitMap()) & self.everyone
+            return self.everyone & self.stored.get((group_id, SUBSCRIBED), BitMap())
         return self.everyone - self.stored.get((group_id, UNSUBSCRIBED), BitMap())
 
     def all_profiles(self) -> BitMap:
