@@ -222,6 +222,17 @@ def _v9_index_snapshots(conn: Connection) -> None:
     models.IndexSnapshot.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _v10_no_index_on_written_addresses(conn: Connection) -> None:
+    """Version 10: profiles lose the index on the address as written (issue 10).
+
+    No query looks a profile up by ``email``: addresses are compared by
+    ``email_key`` (its own index), and search reads ``email`` with LIKE
+    '%...%', which no index serves. Each new profile paid for it all the same:
+    one more entry, in random order, 9 MB per 200k profiles.
+    """
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_profile_email")
+
+
 def analyze(conn: Connection) -> None:
     """Give the planner fresh statistics (after an upgrade, a seed).
 
@@ -244,6 +255,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     7: _v7_ledger_by_person,
     8: _v8_campaign_attribution,
     9: _v9_index_snapshots,
+    10: _v10_no_index_on_written_addresses,
 }
 LATEST_VERSION = max(STEPS, default=1)
 

@@ -9,6 +9,7 @@ means "never set": the group's policy decides); the *ledger* holds every
 event, subscription changes and admin actions alike, and is append-only.
 """
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,17 @@ UNSUBSCRIBED = "unsubscribed"
 STATES = (SUBSCRIBED, UNSUBSCRIBED)
 
 CHANNEL_EMAIL = "email"
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's value as stored: compact, with no space after ``,`` and ``:``.
+
+    The engines write every JSON column through this (``store.make_engine``).
+    A ledger event's properties take 22 bytes fewer (a tenth of the event),
+    and the ledger is most of what an import writes; reading parses the text,
+    so the values read back are the same.
+    """
+    return json.dumps(value, separators=(",", ":"))
 
 
 def email_key(email: str | None) -> str | None:
@@ -119,7 +131,9 @@ class Profile(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     identity: str = Field(max_length=320, unique=True)
-    email: str | None = Field(default=None, max_length=320, index=True)
+    # Not indexed: no query looks a profile up by its address as written (search
+    # reads it with LIKE '%...%', which no index serves); version 10 dropped it.
+    email: str | None = Field(default=None, max_length=320)
     # The address as compared: stripped and lower-cased (``profiles.email_key``), None
     # without one. One address is one recipient, whatever profiles carry it (version 5).
     email_key: str | None = Field(default=None, max_length=320, index=True)
