@@ -49,7 +49,7 @@ def test_the_held_back_indexes_are_the_address_state_and_ledger_ones() -> None:
     assert {
         "ix_profile_email_key",
         "ix_group_state_group_state_profile",
-        "ix_ledger_event_name",
+        "ix_ledger_event_other_names",
         "ix_ledger_event_profile",
         "ix_ledger_event_campaign",
     } == PLAIN
