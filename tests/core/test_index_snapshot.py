@@ -284,7 +284,7 @@ def test_a_version_8_store_is_upgraded_and_then_snapshotted(store_url: str) -> N
     upgraded = open_store(store_url)
     try:
         with upgraded.engine.connect() as conn:
-            assert migrations.schema_version(conn) == 9
+            assert migrations.schema_version(conn) == migrations.LATEST_VERSION
         assert segments.count(upgraded, SegmentRule()).total == 5
         _snapshot(upgraded)
     finally:
