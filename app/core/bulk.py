@@ -14,7 +14,6 @@ events are written by ``subscriptions.apply_changes``, on top of this.
 """
 
 import gc
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import JSON, Table, TypeDecorator, insert
 from sqlmodel import Session
 
-from app.core.models import Event, GroupState, Profile, email_key
+from app.core.models import Event, GroupState, Profile, email_key, json_text
 
 PROFILE: Table = Profile.__table__  # type: ignore[attr-defined]
 GROUP_STATE: Table = GroupState.__table__  # type: ignore[attr-defined]
@@ -153,9 +152,9 @@ class BulkWriter:
     def processor(self, table: Table, column: str) -> Callable[[Any], Any]:
         """How a value of this column goes to the driver (as SQLAlchemy would send it)."""
         kind = table.c[column].type
-        if self.copy:  # COPY takes plain values, and JSON as its text (as json.dumps writes it)
+        if self.copy:  # COPY takes plain values, and JSON as its text (as the engine writes it)
             if isinstance(kind, JSON):
-                return json.dumps
+                return json_text
             if isinstance(kind, TypeDecorator):
                 dialect = self.dialect
                 return lambda value: kind.process_bind_param(value, dialect)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from app.core import clock
@@ -31,7 +31,7 @@ from app.core.event_names import (  # noqa: F401  (the ledger's names, as before
     SOURCES,
 )
 from app.core.ledger_wakeups import notify_followers
-from app.core.models import Event
+from app.core.models import OTHER_NAMES, Event
 
 # How many events recent_events reads per page when filtering by group.
 GROUP_SCAN_PAGE = 2000
@@ -151,6 +151,8 @@ def recent_events(
     query = select(Event)
     if name:
         query = query.where(col(Event.name) == name)
+        if name != CHANNEL_UNSUBSCRIBED:  # the name index's condition, so it may be used
+            query = query.where(text(OTHER_NAMES))
     if profile_id is not None:
         query = query.where(col(Event.profile_id) == profile_id)
     if not group:

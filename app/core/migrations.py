@@ -227,6 +227,26 @@ def _v10_admins(conn: Connection) -> None:
     models.Admin.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _v11_fewer_index_entries_per_import_row(conn: Connection) -> None:
+    """Version 11: indexes an imported row no longer pays for (issue 10).
+
+    Profiles lose the index on the address as written: no query looks a
+    profile up by ``email`` (addresses are compared by ``email_key``, its own
+    index; search reads ``email`` with LIKE '%...%', which no index serves).
+    The ledger's name index keeps only the names other than "Channel
+    Unsubscribed", which nearly every event has: a query by that name finds
+    them newest first through the ledger itself. Each imported profile and
+    state change wrote an entry to each (20 MB per 200k rows). Building the
+    new name index reads the ledger once (about 10 s at 5M events).
+    """
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_profile_email")
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_ledger_event_other_names ON ledger_event (name) "
+        f"WHERE {models.OTHER_NAMES}"
+    )
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_ledger_event_name")
+
+
 def analyze(conn: Connection) -> None:
     """Give the planner fresh statistics (after an upgrade, a seed).
 
@@ -250,6 +270,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     8: _v8_campaign_attribution,
     9: _v9_index_snapshots,
     10: _v10_admins,
+    11: _v11_fewer_index_entries_per_import_row,
 }
 LATEST_VERSION = max(STEPS, default=1)
 

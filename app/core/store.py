@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from app.core.errors import StoreUnavailable
 from app.core.migrations import STORE_ID_KEY, upgrade
+from app.core.models import json_text
 
 ENV_DB = "SUBGROUPS_DB"
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -158,7 +159,8 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         if not memory:
             _check_sqlite_path(Path(database), create=create)
         kwargs: dict[str, Any] = {
-            "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+            "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+            "json_serializer": json_text,
         }
         if memory:
             from sqlalchemy.pool import StaticPool
@@ -180,7 +182,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
                 raise StoreUnavailable(f"--db {database}: cannot open: {why}") from exc
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, json_serializer=json_text)
     except (ArgumentError, ModuleNotFoundError, ImportError) as exc:
         raise StoreUnavailable(f"--db {url}: cannot use this database URL: {exc}") from exc
 

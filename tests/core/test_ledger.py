@@ -260,3 +260,39 @@ def test_an_event_as_json(store: Store, fixed_clock: datetime) -> None:
         "identity": None,
         "properties": event.properties,
     }
+
+
+def test_event_properties_are_stored_compact_and_read_back_whole(store: Store) -> None:
+    """A ledger event's JSON has no padding (a tenth of an imported event) and reads back equal."""
+    group = create(store, "News: daily, weekly")
+    with store.write() as session:
+        profile = profiles.create_profile(session=session, identity="ann", properties={"a": "b c"})
+        assert group.id is not None
+        subscriptions.apply_changes(
+            session=session,
+            changes=[(profile.id, "ann", group.id, group.name, None, "unsubscribed", None, None)],
+            source="import",
+            actor=ACTOR,
+        )
+    with store.engine.connect() as conn:
+        stored = [
+            str(row[0])
+            for row in conn.execute(
+                text(
+                    "SELECT CAST(properties AS TEXT) FROM ledger_event UNION ALL "
+                    "SELECT CAST(properties AS TEXT) FROM profile"
+                )
+            )
+        ]
+    assert len(stored) == 3
+    assert not [s for s in stored if '", ' in s or '": ' in s], stored
+    # The text inside values keeps its spaces and punctuation.
+    assert '"Group":"News: daily, weekly"' in stored[1] and stored[2] == '{"a":"b c"}'
+    with store.read() as session:
+        created, changed = ledger.recent_events(session)
+        ann = profiles.get_profile(session, "ann")
+    assert (created.name, changed.name) == ("Group Created", "Channel Unsubscribed")
+    assert changed.properties["Group"] == "News: daily, weekly"
+    assert changed.properties["New State"] == "unsubscribed"
+    assert changed.properties["Old State"] is None and changed.properties["Reason"] is None
+    assert ann.properties == {"a": "b c"}

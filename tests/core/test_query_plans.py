@@ -218,3 +218,36 @@ def test_campaign_list_reaches_attributed_unsubscribes_by_campaign(seeded: Store
             )
         else:
             assert "ix_ledger_event_campaign" in plan and not PG_SCAN.search(plan), plan
+
+
+def test_events_by_an_admin_name_are_found_through_the_name_index(seeded: Store) -> None:
+    """``events --name "Group Created"``: through the index of the names other than the one
+    nearly every event has (version 11), not by paging back through the whole ledger."""
+
+    def run() -> None:
+        with seeded.read() as session:
+            found = ledger.recent_events(session, name=ledger.GROUP_CREATED, limit=20)
+            assert found and {e.name for e in found} == {ledger.GROUP_CREATED}
+
+    with recorded(seeded) as statements:
+        run()
+    ledger_plans = [
+        plan for statement, plan in plans(seeded, statements) if "ledger_event" in statement
+    ]
+    assert ledger_plans, "no events were read"
+    for plan in ledger_plans:
+        assert "ix_ledger_event_other_names" in plan and not PG_SCAN.search(plan), plan
+        assert not SQLITE_SCAN.search(plan), plan
+
+
+def test_every_channel_unsubscribed_event_is_still_found_by_name(seeded: Store) -> None:
+    """The name index leaves out "Channel Unsubscribed": that filter still finds them all."""
+    with seeded.read() as session:
+        total = int(
+            session.execute(
+                text("SELECT count(*) FROM ledger_event WHERE name = 'Channel Unsubscribed'")
+            ).scalar_one()
+        )
+        found = ledger.recent_events(session, name=ledger.CHANNEL_UNSUBSCRIBED, limit=total + 10)
+    assert total > PROFILES and len(found) == total
+    assert {e.name for e in found} == {ledger.CHANNEL_UNSUBSCRIBED}

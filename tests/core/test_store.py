@@ -198,7 +198,7 @@ def test_a_new_store_has_every_table_and_the_latest_version(store: Store) -> Non
     expected = {m.__tablename__ for m in (*models.TABLES_V1, *models.TABLES_V2)}  # type: ignore[attr-defined]
 
     assert expected <= table_names(store)
-    assert version_of(store) == migrations.LATEST_VERSION == 10
+    assert version_of(store) == migrations.LATEST_VERSION == 11
 
 
 def _build_version_1_store(url: str) -> None:
@@ -225,6 +225,8 @@ def _build_version_1_store(url: str) -> None:
         # Until version 8 nothing found a campaign's events but the name index.
         conn.execute(text("DROP INDEX ix_ledger_event_campaign"))
         # Until version 9 the segment index kept no snapshots (TABLES_V1 does not make it).
+        # Until version 11 profiles had an index on the address as written.
+        conn.execute(text("CREATE INDEX ix_profile_email ON profile (email)"))
         if conn.dialect.name == "postgresql":
             # Version 1 had 64-character name keys (version 3 widened them).
             conn.execute(
@@ -269,6 +271,10 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str)
         assert "index_snapshot" in table_names(store)
         # Version 10: the admins who may use the console over SSH.
         assert "admin" in table_names(store)
+        # Version 11: addresses are looked up by their key only.
+        profile_indexes = {i["name"] for i in inspect(store.engine).get_indexes("profile")}
+        assert "ix_profile_email_key" in profile_indexes
+        assert "ix_profile_email" not in profile_indexes
         if store.engine.dialect.name == "sqlite":  # the upgrade left the planner statistics
             with store.engine.connect() as conn:
                 assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar()
