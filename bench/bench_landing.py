@@ -45,6 +45,7 @@ import argparse
 import http.client
 import multiprocessing as mp
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -479,6 +480,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--take", type=int, help="links prepared per speed run (default: 5,000 a second)"
     )
+    parser.add_argument(
+        "--order",
+        choices=["id", "random"],
+        default="id",
+        help="the order people click in: by profile id (neighbours share pages), or at random "
+        "over the store, as real mail traffic comes",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     unknown = [g for g in args.generators if g not in GENERATORS]
@@ -501,6 +509,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         fx = prepare(db, args.profiles)
+        if args.order == "random":
+            random.Random(10).shuffle(fx.candidates)
         runs = [
             (label, root, generator, workers)
             for _ in range(args.rounds)
