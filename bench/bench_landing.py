@@ -2,7 +2,9 @@
 
     python bench/bench_landing.py [--profiles 20000] [--db PATH] [--seconds 10]
                                   [--connections 16] [--clients 2] [--workers 1,2,4]
-                                  [--rounds 2] [--kill-after 3] [--keep]
+                                  [--rounds 2] [--kill-after 3] [--generators raw,http]
+                                  [--compare CHECKOUT] [--order id|random] [--take N]
+                                  [--keep]
 
 Goals (issue 10): at least 2,000 acknowledged one-click unsubscribes per
 second at 1M profiles on SQLite with p99 at most 50 ms (several worker
@@ -13,16 +15,24 @@ store and in the ledger (acknowledged means committed).
 1. Speed. ``subgroups landing --port 0 --workers N`` runs as a subprocess on
    a store of ``--profiles`` synthetic profiles over 50 groups, for each N of
    ``--workers``, interleaved over ``--rounds`` rounds (1, 2, 4, 1, 2, 4), so
-   the counts are compared under the same load of the machine. A load
-   generator of ``--clients`` processes (multiprocessing, spawn) keeps
-   ``--connections`` keep-alive HTTP/1.1 connections (``http.client``, one
-   thread each) busy for ``--seconds``, each request ``POST /u/<token>`` with
+   the counts are compared under the same load of the machine; with
+   ``--compare CHECKOUT`` that checkout's server (e.g. of main) runs too, in
+   the same rounds, labelled "before". A load generator of ``--clients``
+   processes (multiprocessing, spawn; ``landing_load.py``) keeps
+   ``--connections`` keep-alive HTTP/1.1 connections busy for ``--seconds``
+   (``raw``: one selectors loop with prebuilt requests; ``http``: an
+   ``http.client`` thread each; ``--generators raw,http`` runs both,
+   interleaved), each request ``POST /u/<token>`` with
    body ``List-Unsubscribe=One-Click`` for a distinct profile whose state in
    the campaign's one "do not send to" group is not yet unsubscribed (so
    every request is a real change: one state row, one ledger event).
    Printed per run: acknowledged (200) per second, and p50 / p90 / p99 / max
    of the request latency as the client sees it (send to full response
-   read), with the load average; then the median per worker count.
+   read), the CPU seconds per acknowledged request of the server (its
+   process and workers, during the load) and of the load generator, with the
+   load average; then the medians per server, generator and worker count.
+   People click in profile id order, or with ``--order random`` at random
+   over the store (real traffic: each batch reads pages no other touched).
 
 2. Durability. A fresh server with the largest worker count, the same load
    on fresh profiles; after ``--kill-after`` seconds the bench sends SIGKILL
