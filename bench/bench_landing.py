@@ -2,7 +2,9 @@
 
     python bench/bench_landing.py [--profiles 20000] [--db PATH] [--seconds 10]
                                   [--connections 16] [--clients 2] [--workers 1,2,4]
-                                  [--rounds 2] [--kill-after 3] [--keep]
+                                  [--rounds 2] [--kill-after 3] [--generators raw,http]
+                                  [--compare CHECKOUT] [--order id|random] [--take N]
+                                  [--keep]
 
 Goals (issue 10): at least 2,000 acknowledged one-click unsubscribes per
 second at 1M profiles on SQLite with p99 at most 50 ms (several worker
@@ -13,16 +15,24 @@ store and in the ledger (acknowledged means committed).
 1. Speed. ``subgroups landing --port 0 --workers N`` runs as a subprocess on
    a store of ``--profiles`` synthetic profiles over 50 groups, for each N of
    ``--workers``, interleaved over ``--rounds`` rounds (1, 2, 4, 1, 2, 4), so
-   the counts are compared under the same load of the machine. A load
-   generator of ``--clients`` processes (multiprocessing, spawn) keeps
-   ``--connections`` keep-alive HTTP/1.1 connections (``http.client``, one
-   thread each) busy for ``--seconds``, each request ``POST /u/<token>`` with
+   the counts are compared under the same load of the machine; with
+   ``--compare CHECKOUT`` that checkout's server (e.g. of main) runs too, in
+   the same rounds, labelled "before". A load generator of ``--clients``
+   processes (multiprocessing, spawn; ``landing_load.py``) keeps
+   ``--connections`` keep-alive HTTP/1.1 connections busy for ``--seconds``
+   (``raw``: one selectors loop with prebuilt requests; ``http``: an
+   ``http.client`` thread each; ``--generators raw,http`` runs both,
+   interleaved), each request ``POST /u/<token>`` with
    body ``List-Unsubscribe=One-Click`` for a distinct profile whose state in
    the campaign's one "do not send to" group is not yet unsubscribed (so
    every request is a real change: one state row, one ledger event).
    Printed per run: acknowledged (200) per second, and p50 / p90 / p99 / max
    of the request latency as the client sees it (send to full response
-   read), with the load average; then the median per worker count.
+   read), the CPU seconds per acknowledged request of the server (its
+   process and workers, during the load) and of the load generator, with the
+   load average; then the medians per server, generator and worker count.
+   People click in profile id order, or with ``--order random`` at random
+   over the store (real traffic: each batch reads pages no other touched).
 
 2. Durability. A fresh server with the largest worker count, the same load
    on fresh profiles; after ``--kill-after`` seconds the bench sends SIGKILL
@@ -45,6 +55,7 @@ import argparse
 import http.client
 import multiprocessing as mp
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -72,12 +83,11 @@ from app.core.ledger import CHANNEL_UNSUBSCRIBED  # noqa: E402
 from app.core.models import UNSUBSCRIBED, Event, Group, GroupState, Profile  # noqa: E402
 from app.core.store import open_store  # noqa: E402
 from app.core.tokens import store_binding  # noqa: E402
+from bench.landing_load import GENERATORS  # noqa: E402
 
 RATE_GOAL = 2000.0  # acknowledged per second (issue 10)
 P99_GOAL = 0.050  # seconds
 CAMPAIGN = "Bench one-click"
-BODY = b"List-Unsubscribe=One-Click"
-HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -148,9 +158,15 @@ def prepare(db: str, profiles: int) -> Fixture:
 
 
 def start_server(
-    db: str, env: dict[str, str], log: Path, workers: int = 1
+    db: str, env: dict[str, str], log: Path, workers: int = 1, root: Path = ROOT
 ) -> tuple[subprocess.Popen[str], str]:
-    """``subgroups landing --port 0 --workers N`` on ``db``; returns the process and its URL."""
+    """``subgroups landing --port 0 --workers N`` on ``db`` from the checkout ``root``.
+
+    Returns the process and its URL. ``root`` is this checkout, or another one
+    (``--compare``) whose ``app`` package is imported instead.
+    """
+    if root != ROOT:
+        env = {**env, "PYTHONPATH": str(root)}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -166,7 +182,7 @@ def start_server(
             "--workers",
             str(workers),
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -203,68 +219,19 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-# --- the load generator (its own process) -------------------------------------------
-
-
-def generate_load(
-    url: str, paths: list[tuple[int, str]], connections: int, seconds: float, out: Any
-) -> None:
-    """POST each path once over ``connections`` keep-alive connections; put the results on ``out``.
-
-    Results: (profile id, status or 0 for a failure, seconds). Stops after
-    ``seconds``, when the paths run out, or when the server is gone.
-    """
-    parts = urlsplit(url)
-    lock = threading.Lock()
-    queue = iter(paths)
-    deadline = time.perf_counter() + seconds
-    results: list[tuple[int, int, float]] = []
-
-    def worker() -> None:
-        conn: http.client.HTTPConnection | None = None
-        failures = 0
-        mine: list[tuple[int, int, float]] = []
-        # Three failures in a row: the server is gone (the durability run killed it).
-        while time.perf_counter() < deadline and failures < 3:
-            with lock:
-                item = next(queue, None)
-            if item is None:
-                break
-            profile_id, path = item
-            started = time.perf_counter()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=10)
-                conn.request("POST", path, body=BODY, headers=HEADERS)
-                response = conn.getresponse()
-                response.read()
-                mine.append((profile_id, response.status, time.perf_counter() - started))
-                failures = 0
-            except (OSError, http.client.HTTPException):
-                mine.append((profile_id, 0, time.perf_counter() - started))
-                failures += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-                time.sleep(0.05)
-        if conn is not None:
-            conn.close()
-        with lock:
-            results.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    out.put((time.perf_counter() - started, results))
+# --- the load (``landing_load``, in processes of its own) ----------------------------
 
 
 def run_load(
-    url: str, paths: list[tuple[int, str]], connections: int, seconds: float, clients: int = 1
+    url: str,
+    paths: list[tuple[int, str]],
+    connections: int,
+    seconds: float,
+    clients: int = 1,
+    generator: str = "raw",
 ) -> tuple[list[Any], Any]:
     """The load from ``clients`` processes (spawned), ``connections`` in all, paths dealt out."""
+    generate_load = GENERATORS[generator]
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     procs = []
@@ -278,15 +245,15 @@ def run_load(
     return procs, out
 
 
-def collect(procs: list[Any], out: Any) -> tuple[float, list[tuple[int, int, float]]]:
-    """The longest client's time and every client's results."""
-    elapsed, results = 0.0, []
+def collect(procs: list[Any], out: Any) -> tuple[float, list[tuple[int, int, float]], float]:
+    """The longest client's time, every client's results, and the clients' CPU seconds."""
+    elapsed, results, cpu = 0.0, [], 0.0
     for _ in procs:
-        took, mine = out.get()
-        elapsed, results = max(elapsed, took), results + mine
+        took, mine, used = out.get()
+        elapsed, results, cpu = max(elapsed, took), results + mine, cpu + used
     for proc in procs:
         proc.join()
-    return elapsed, results
+    return elapsed, results, cpu
 
 
 def make_paths(env: dict[str, str], ids: list[int], fx: Fixture) -> list[tuple[int, str]]:
@@ -299,29 +266,59 @@ def make_paths(env: dict[str, str], ids: list[int], fx: Fixture) -> list[tuple[i
 # --- the two runs -------------------------------------------------------------------
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its live children (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (OSError, IndexError, ValueError):
+            continue
+        pending += [int(child) for child in children]
+    return total
+
+
 @dataclass
 class Speed:
+    label: str  # which server: "after" (this checkout) or "before" (--compare)
+    generator: str
     workers: int
     rate: float
     p99: float
     others: int
     load: float
+    server_cpu_ms: float  # the server's CPU per acknowledged request, during the load
+    client_cpu_ms: float  # the load generators' CPU per acknowledged request
 
 
 def speed_run(
-    fx: Fixture, env: dict[str, str], args: argparse.Namespace, log: Path, workers: int
+    fx: Fixture,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    log: Path,
+    *,
+    workers: int,
+    label: str,
+    root: Path,
+    generator: str,
 ) -> Speed:
-    # At most a fifth of the fresh profiles: the other runs and the durability run need theirs.
-    take = min(len(fx.candidates) // 5, int(args.seconds * 6000))
+    take = min(len(fx.candidates), args.take)
     paths = make_paths(env, fx.candidates[:take], fx)
     del fx.candidates[:take]
-    server, url = start_server(fx.db, env, log, workers)
+    server, url = start_server(fx.db, env, log, workers, root)
     try:
         # Warm up: every worker answers once, so start-up is not measured.
         for _ in range(4 * workers):
             assert health_status(url) == 200
-        procs, out = run_load(url, paths, args.connections, args.seconds, args.clients)
-        elapsed, results = collect(procs, out)
+        cpu_before = tree_cpu(server.pid)
+        procs, out = run_load(url, paths, args.connections, args.seconds, args.clients, generator)
+        elapsed, results, client_cpu = collect(procs, out)
+        server_cpu = tree_cpu(server.pid) - cpu_before
     finally:
         stop_server(server)
     ok = [lat for _, status, lat in results if status == 200]
@@ -329,12 +326,20 @@ def speed_run(
     rate = len(ok) / elapsed if elapsed else 0.0
     p99 = percentile(ok, 99)
     load = os.getloadavg()[0]
+    per = 1000 / max(len(ok), 1)
     print(
-        f"\n1. Speed, {workers} worker(s): {args.connections} keep-alive connections from "
-        f"{args.clients} client process(es) for {elapsed:.1f} s; load average {load:.2f}"
+        f"\n1. Speed, {label} ({root}), {workers} worker(s), {generator} generator: "
+        f"{args.connections} keep-alive connections from {args.clients} client process(es) "
+        f"for {elapsed:.1f} s; load average {load:.2f}"
     )
     print(f"   acknowledged (200): {len(ok):,}   other answers or failures: {other:,}")
+    if len(results) >= take:
+        print("   (every prepared link was used: raise --take, the run ended early)")
     print(f"   acknowledged per second: {rate:,.0f}   (goal ≥ {RATE_GOAL:.0f})")
+    print(
+        f"   CPU ms per acknowledged: server {server_cpu * per:.3f}   "
+        f"load generator {client_cpu * per:.3f}"
+    )
     if ok:
         print(
             f"   latency ms: p50 {percentile(ok, 50) * 1000:.1f}"
@@ -342,24 +347,35 @@ def speed_run(
             f"   max {max(ok) * 1000:.1f}   mean {statistics.fmean(ok) * 1000:.1f}"
             f"   (goal p99 ≤ {P99_GOAL * 1000:.0f})"
         )
-    return Speed(workers, rate, p99, other, load)
+    return Speed(
+        label, generator, workers, rate, p99, other, load, server_cpu * per, client_cpu * per
+    )
 
 
 def summarise(speeds: list[Speed]) -> bool:
-    """Per worker count: the median rate and p99 over the rounds; whether any count passes."""
+    """Per server, generator and worker count: medians over the rounds; whether "after" passes."""
     print("\nSummary (median over rounds, interleaved):")
-    print("   workers   acknowledged/s   p99 ms   failures   load averages")
+    print(
+        "   server   generator   workers   acknowledged/s   p99 ms   server CPU ms/ack   "
+        "client CPU ms/ack   failures   load averages"
+    )
     passed = False
-    for workers in sorted({s.workers for s in speeds}):
-        mine = [s for s in speeds if s.workers == workers]
+    keys = dict.fromkeys((s.label, s.generator, s.workers) for s in speeds)
+    for key in keys:
+        label, generator, workers = key
+        mine = [s for s in speeds if (s.label, s.generator, s.workers) == key]
         rate = statistics.median(s.rate for s in mine)
         p99 = statistics.median(s.p99 for s in mine)
+        server_cpu = statistics.median(s.server_cpu_ms for s in mine)
+        client_cpu = statistics.median(s.client_cpu_ms for s in mine)
         others = sum(s.others for s in mine)
         loads = " ".join(f"{s.load:.2f}" for s in mine)
         ok = rate >= RATE_GOAL and p99 <= P99_GOAL and others == 0
-        passed = passed or ok
+        if label == "after":
+            passed = passed or ok
         print(
-            f"   {workers:>7}   {rate:>14,.0f}   {p99 * 1000:>6.1f}   {others:>8}   {loads}"
+            f"   {label:>6}   {generator:>9}   {workers:>7}   {rate:>14,.0f}   {p99 * 1000:>6.1f}"
+            f"   {server_cpu:>17.3f}   {client_cpu:>17.3f}   {others:>8}   {loads}"
             f"   {'PASS' if ok else 'FAIL'}"
         )
     return passed
@@ -374,12 +390,14 @@ def durability_run(fx: Fixture, env: dict[str, str], args: argparse.Namespace, l
     server, url = start_server(fx.db, env, log, workers)
     for _ in range(4 * workers):
         assert health_status(url) == 200
-    procs, out = run_load(url, paths, args.connections, args.kill_after + 30, args.clients)
+    procs, out = run_load(
+        url, paths, args.connections, args.kill_after + 30, args.clients, args.generators[0]
+    )
     time.sleep(args.kill_after)
     server.send_signal(signal.SIGKILL)  # the parent: its workers die with it
     server.wait()
     killed_at = time.perf_counter()
-    elapsed, results = collect(procs, out)
+    elapsed, results, _ = collect(procs, out)
     acked = [pid for pid, status, _ in results if status == 200]
     failed = sum(1 for _, status, _ in results if status != 200)
     print(
@@ -457,8 +475,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--kill-after", type=float, default=3.0, help="seconds of load before kill -9"
     )
+    parser.add_argument(
+        "--generators",
+        type=lambda text: text.split(","),
+        default=["raw"],
+        help="load generators to compare: raw (selectors, prebuilt requests), http "
+        "(http.client threads); e.g. raw,http (the durability run uses the first)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout (e.g. of main) whose server runs too, interleaved, as 'before'",
+    )
+    parser.add_argument(
+        "--take", type=int, help="links prepared per speed run (default: 5,000 a second)"
+    )
+    parser.add_argument(
+        "--order",
+        choices=["id", "random"],
+        default="id",
+        help="the order people click in: by profile id (neighbours share pages), or at random "
+        "over the store, as real mail traffic comes",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
+    unknown = [g for g in args.generators if g not in GENERATORS]
+    if unknown:
+        parser.error(f"--generators: unknown {', '.join(unknown)}; use {', '.join(GENERATORS)}")
+    if args.compare is not None and not (args.compare / "app" / "__main__.py").is_file():
+        parser.error(f"--compare {args.compare}: no app/__main__.py there")
+    servers = [("after", ROOT)] + ([("before", args.compare.resolve())] if args.compare else [])
 
     workdir = Path(tempfile.mkdtemp(prefix="subgroups-bench-landing-"))
     db = args.db or str(workdir / "landing.db")
@@ -473,10 +519,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         fx = prepare(db, args.profiles)
-        speeds = [
-            speed_run(fx, env, args, workdir / "access-speed.log", workers)
+        if args.order == "random":
+            random.Random(10).shuffle(fx.candidates)
+        runs = [
+            (label, root, generator, workers)
             for _ in range(args.rounds)
+            for generator in args.generators
+            for label, root in servers
             for workers in args.workers
+        ]
+        # Each run its own fresh profiles, and as many again for the durability run.
+        args.take = args.take or min(
+            int(args.seconds * 5000), len(fx.candidates) // (len(runs) + 2)
+        )
+        speeds = [
+            speed_run(
+                fx,
+                env,
+                args,
+                workdir / "access-speed.log",
+                workers=workers,
+                label=label,
+                root=root,
+                generator=generator,
+            )
+            for label, root, generator, workers in runs
         ]
         speed = summarise(speeds)
         durable = durability_run(fx, env, args, workdir / "access-durability.log")

@@ -11,6 +11,7 @@ the link carried, as ``subscriptions.set_state`` writes it.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
@@ -65,18 +66,49 @@ _CAMPAIGN_GROUPS = core_select(_CAMPAIGN.c.do_not_send_to).where(_CAMPAIGN.c.id 
 _GROUP_NAMES = core_select(_GROUP.c.id, _GROUP.c.name).where(
     _GROUP.c.id.in_(bindparam("ids", expanding=True))
 )
-_PEOPLE_FOR_UPDATE = (
-    core_select(bulk.PROFILE.c.id, bulk.PROFILE.c.identity, bulk.PROFILE.c.all_email)
-    .where(bulk.PROFILE.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(bulk.PROFILE.c.id)  # PostgreSQL: lock in one order, so batches cannot deadlock
-    .with_for_update()
-)
-# By profile only (the primary key's lead column), the groups kept in Python:
-# with "group_id IN" too, SQLite walked whole groups through the (group, state)
-# index, 7-11 ms a batch at 1M profiles. A profile has few states.
-_STATES_OF = core_select(
-    bulk.GROUP_STATE.c.profile_id, bulk.GROUP_STATE.c.group_id, bulk.GROUP_STATE.c.state
-).where(bulk.GROUP_STATE.c.profile_id.in_(bindparam("profiles", expanding=True)))
+
+
+def _rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """The rows of ``sql`` (``?`` placeholders) sent as it is, through the connection.
+
+    A batch's reads skip SQLAlchemy's statement handling (an expanding IN
+    compiled anew for each batch size, result rows): a third less CPU than a
+    Core statement for these few-row reads (bench/README.md), and still seen
+    by the engine's listeners (``tests/core/test_query_plans.py`` explains them).
+    """
+    connection = session.connection()
+    if connection.dialect.paramstyle != "qmark":  # psycopg; our SQL holds no other ? or %
+        sql = sql.replace("?", "%s")
+    return list(connection.exec_driver_sql(sql, tuple(params)))
+
+
+def _people_for_update(session: Session, profile_ids: Sequence[int]) -> list[Any]:
+    """(id, identity, all_email) of these people; on PostgreSQL locked, in id order
+    (so batches cannot deadlock)."""
+    lock = " FOR UPDATE" if session.get_bind().dialect.name == "postgresql" else ""
+    rows: list[Any] = []
+    for chunk in bulk.chunks(profile_ids, bulk.IN_CHUNK):
+        marks = ", ".join(["?"] * len(chunk))
+        sql = f"SELECT id, identity, all_email FROM {bulk.PROFILE.name} WHERE id IN ({marks})"
+        rows += _rows(session, f"{sql} ORDER BY id{lock}", chunk)
+    return rows
+
+
+def _states_of(session: Session, profile_ids: Sequence[int]) -> list[Any]:
+    """(profile id, group id, state) of every stored state of these people.
+
+    By profile only (the primary key's lead column), the groups kept in
+    Python: with "group_id IN" too, SQLite walked whole groups through the
+    (group, state) index, 7-11 ms a batch at 1M profiles. A profile has few
+    states.
+    """
+    rows: list[Any] = []
+    table = bulk.GROUP_STATE.name
+    for chunk in bulk.chunks(profile_ids, bulk.IN_CHUNK):
+        marks = ", ".join(["?"] * len(chunk))
+        sql = f"SELECT profile_id, group_id, state FROM {table} WHERE profile_id IN ({marks})"
+        rows += _rows(session, sql, chunk)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -161,13 +193,10 @@ def one_click_many(
     twice is changed once. Call it in a write session; nothing is visible
     until it commits.
     """
-    # Core statements on the connection: the ORM's per-statement work would
-    # cost more than the database's for these few-row reads.
-    connection = session.connection()
     profile_ids = sorted({profile_id for profile_id, _ in requests})
     people = {
-        row.id: (row.identity, row.all_email)
-        for row in connection.execute(_PEOPLE_FOR_UPDATE, {"ids": profile_ids})
+        pid: (identity, all_email)
+        for pid, identity, all_email in _people_for_update(session, profile_ids)
     }
     campaign_ids = {campaign_id for _, campaign_id in requests}
     scopes = {campaign_id: unsubscribe_scope(session, campaign_id) for campaign_id in campaign_ids}
@@ -177,7 +206,7 @@ def one_click_many(
     ts = now or clock.now()
     stored: dict[tuple[int, int], str] = {}
     if group_ids and people:
-        rows = connection.execute(_STATES_OF, {"profiles": sorted(people)})
+        rows = _states_of(session, sorted(people))
         stored = {(pid, gid): state for pid, gid, state in rows if gid in group_ids}
     channel = {pid: all_email for pid, (_, all_email) in people.items()}
     plans: dict[int | None, list[subscriptions.StateChange]] = {}

@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,6 +357,26 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, UNEXPECTED)
 
 
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+EXCEPTION_HANDLERS: dict[type[Exception], ExceptionHandler] = {
+    WebError: _on_web_error,
+    FormError: _on_form_error,
+    HTTPException: _on_http_exception,
+    SubgroupsError: _on_subgroups_error,
+    OperationalError: _on_operational_error,
+    Exception: _on_unexpected,
+}
+
+
+def handler_for(exc: Exception) -> ExceptionHandler:
+    """The answer's maker for ``exc``, chosen as Starlette chooses (the nearest class)."""
+    for kind in type(exc).__mro__:
+        found = EXCEPTION_HANDLERS.get(kind)
+        if found is not None:
+            return found
+    return _on_unexpected
+
+
 def create_app(
     store: Store,
     *,
@@ -389,14 +409,7 @@ def create_app(
             Route("/u/{token}", unsubscribe, methods=methods),
             Route("/healthz", health, methods=["GET"]),
         ],
-        exception_handlers={
-            WebError: _on_web_error,
-            FormError: _on_form_error,
-            HTTPException: _on_http_exception,
-            SubgroupsError: _on_subgroups_error,
-            OperationalError: _on_operational_error,
-            Exception: _on_unexpected,
-        },
+        exception_handlers=dict(EXCEPTION_HANDLERS),
     )
     app.state.landing = state
     return app

@@ -19,6 +19,8 @@ import uvicorn
 from app.core.errors import InvalidInput
 from app.core.store import Store
 from app.core.tokens import Keyring
+from app.web.fast_path import OneClickFastPath
+from app.web.http_protocol import CoalescingHttpToolsProtocol
 from app.web.server import create_app, redact_path
 
 ASGIApp = Any  # an ASGI callable (scope, receive, send)
@@ -121,9 +123,13 @@ class LandingServer:
         self.app = create_app(store, keyring=keyring, write_lock=write_lock)
         # A worker process serves on the socket its parent bound (``workers``).
         self.socket = sock if sock is not None else listen(host, port)
-        served: ASGIApp = AccessLog(self.app, access_log) if access_log is not None else self.app
+        # The usual one-click unsubscribe below Starlette, inside the access log.
+        served: ASGIApp = OneClickFastPath(self.app)
+        if access_log is not None:
+            served = AccessLog(served, access_log)
         self.config = uvicorn.Config(
             served,
+            http=CoalescingHttpToolsProtocol,  # an answer's head and body in one write
             lifespan="off",
             access_log=False,  # ours, with tokens cut short
             log_config=None,  # leave the process's logging alone (tests, the CLI)

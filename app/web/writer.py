@@ -9,6 +9,10 @@ in one transaction (``one_click.one_click_many``), commits, and only then
 answers each waiting request. Under light load a batch is one request and
 nothing waits; under heavy load the batches grow by themselves, with no
 timer. An acknowledged unsubscribe is therefore always a committed one.
+
+With several worker processes (``workers``) the writers take turns on one
+write lock; a writer takes its batch only once it holds the lock, so what
+queued while another process wrote goes into one transaction.
 """
 
 import asyncio
@@ -105,36 +109,43 @@ class OneClickWriter:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._write(batch)
+            batch, stop = [first], False
+            outcomes: list[object]
+            try:
+                # The batch is taken once the write lock is held: with several
+                # worker processes taking turns on it, what queued meanwhile
+                # joins this transaction instead of waiting for another turn.
+                with self.write_lock:
+                    batch, stop = self._take(first)
+                    outcomes = self._write(batch)
+            except Exception as exc:  # nothing was committed: every request in it fails
+                log.exception("one-click batch of %d failed; nothing was written", len(batch))
+                outcomes = [exc] * len(batch)
+            # Committed (or failed), and the lock given back: now the requests are answered.
+            _settle(batch, outcomes)
             if stop:
                 return
 
-    def _write(self, batch: list[_Pending]) -> None:
-        try:
-            with self.write_lock, self.store.write() as session:
-                results = one_click.one_click_many(
-                    session=session,
-                    requests=[(p.profile_id, p.campaign_id) for p in batch],
-                )
-                settings = landing.page_settings(session)
-            self.batches += 1
-        except Exception as exc:  # nothing was committed: every request in it fails
-            log.exception("one-click batch of %d failed; nothing was written", len(batch))
-            _settle(batch, [exc] * len(batch))
-            return
-        # Committed: now, and only now, the requests are answered.
-        _settle(
-            batch,
-            [r if isinstance(r, UnknownProfile) else (settings, r) for r in results],
-        )
+    def _take(self, first: _Pending) -> tuple[list[_Pending], bool]:
+        """``first`` and what is queued after it (up to ``MAX_BATCH``); whether to stop after."""
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _write(self, batch: list[_Pending]) -> list[object]:
+        """One committed transaction for ``batch`` (the write lock held); each one's outcome."""
+        with self.store.write() as session:
+            results = one_click.one_click_many(
+                session=session,
+                requests=[(p.profile_id, p.campaign_id) for p in batch],
+            )
+            settings = landing.page_settings(session)
+        self.batches += 1
+        return [r if isinstance(r, UnknownProfile) else (settings, r) for r in results]

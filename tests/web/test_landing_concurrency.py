@@ -7,15 +7,18 @@ committed state, and for every (person, group) the events chain from the first
 state to the stored one without a gap or a repeat.
 """
 
+import asyncio
 import random
 import threading
 from collections import defaultdict
 from urllib.parse import urlencode
 
-from landing_world import stored_states, subscription_events
+from landing_world import build_world, stored_states, subscription_events
 from web_client import Served, parse_page
 
 from app.core import profiles
+from app.core.store import Store
+from app.web.writer import OneClickWriter
 
 THREADS = 8
 SAVES_PER_THREAD = 5
@@ -126,3 +129,47 @@ def test_concurrent_one_clicks_are_each_committed_once(served: Served) -> None:
             w.old: "unsubscribed",
             None: "subscribed",
         }
+
+
+class WatchedLock:
+    """A write lock another process holds, telling when the writer starts waiting for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting = threading.Event()
+
+    def __enter__(self) -> "WatchedLock":
+        self.waiting.set()
+        self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def test_one_clicks_queued_while_another_process_writes_join_one_transaction(
+    sqlite_store: Store,
+) -> None:
+    """Worker processes take turns on the write lock: what queues during a turn waits for
+    the next one, and then goes in one transaction, not one per request."""
+    w = build_world(sqlite_store)
+    lock = WatchedLock()
+    writer = OneClickWriter(sqlite_store, lock)
+
+    async def scenario() -> list[object]:
+        lock.lock.acquire()  # another worker's transaction
+        first = asyncio.create_task(writer.unsubscribe(w.ann, w.campaign_groups))
+        await asyncio.get_running_loop().run_in_executor(None, lock.waiting.wait, 10)
+        second = asyncio.create_task(writer.unsubscribe(w.bob, w.campaign_groups))
+        await asyncio.sleep(0)  # it is queued
+        lock.lock.release()
+        return list(await asyncio.gather(first, second))
+
+    try:
+        answers = asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert len(answers) == 2
+    assert writer.batches == 1
+    for person in (w.ann, w.bob):
+        assert stored_states(sqlite_store, person)[w.newsletter] == "unsubscribed"
