@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
@@ -38,10 +37,10 @@ from app.ui import app_keys
 from app.ui.commands import SubgroupsCommands
 from app.ui.daemon_executor import DaemonExecutor
 from app.ui.messages import NewEvents, RunSectionAction, StoreChanged
-from app.ui.screens import wizard_keys
 from app.ui.sections.base import Section
 from app.ui.sections.registry import SECTIONS
-from app.ui.widgets.event_log import EventLogPane, LogLines
+from app.ui.widgets.event_log import EventLogPane
+from app.ui.widgets.group_gauge import GroupsFirstLook
 
 if TYPE_CHECKING:
     from app.core import ledger
@@ -51,6 +50,8 @@ if TYPE_CHECKING:
 STYLES = resource_dir("styles")
 POLL_SECONDS = 0.05  # how often the ledger is asked whether it changed (not read)
 INITIAL_EVENTS = 50
+# How long the store opener waits for the first look to be drawn before its imports.
+FIRST_LOOK_WAIT = 0.25
 
 
 class SubgroupsApp(App[None]):
@@ -93,11 +94,18 @@ class SubgroupsApp(App[None]):
         error: str = ""
         exit_code: int = 0
 
+    @dataclass
+    class FirstLook(Message):
+        """The active groups, counted by a first look at the store before it opened."""
+
+        active: int
+
     def __init__(
         self,
         store: "Store | None" = None,
         *,
         open_store: "Callable[[], Store] | None" = None,
+        first_look: Callable[[], int | None] | None = None,
         store_name: str = "",
         demo: bool = False,
         poll_seconds: float = POLL_SECONDS,
@@ -110,6 +118,11 @@ class SubgroupsApp(App[None]):
         # None until the store is open (at once when handed an open store).
         self.store: Store = store  # type: ignore[assignment]
         self._open_store = open_store
+        # A quick count of the active groups before the store opens (None: none to show).
+        self._first_look = first_look
+        self.first_look_active: int | None = None
+        # Set once the first look is on screen (the opener's imports wait for it).
+        self._first_look_shown = threading.Event()
         # What the header names before the store is open.
         self.store_name = store_name
         # Why the store could not be opened (the console then exits with exit_code).
@@ -165,6 +178,13 @@ class SubgroupsApp(App[None]):
     def open_the_store(self, section: str) -> None:
         """Open the store off the UI thread, after the first frame: this imports the
         data layer (SQLAlchemy, the models) and the shown section's module too."""
+        if self._first_look is not None:
+            active = self._first_look()
+            if active is not None:
+                self.post_message(self.FirstLook(active))
+                # Let the UI draw it before this thread's imports take the GIL (a limit:
+                # never longer than this).
+                self._first_look_shown.wait(FIRST_LOOK_WAIT)
         from app.core.errors import SubgroupsError
 
         assert self._open_store is not None
@@ -179,6 +199,15 @@ class SubgroupsApp(App[None]):
         except ImportError:  # pragma: no cover - the UI thread imports it again and says why
             pass
         self.post_message(self.StoreOpened(store))
+
+    @on(FirstLook)
+    async def _first_look_read(self, message: FirstLook) -> None:
+        if self.store is None and not self.closing.is_set():
+            self.first_look_active = message.active
+            look = GroupsFirstLook(message.active, id="groups-first-look")
+            look.display = self.section == "groups"
+            await self.query_one("#sections", ContentSwitcher).mount(look)
+        self.call_after_refresh(self._first_look_shown.set)
 
     @on(StoreOpened)
     async def _store_opened(self, message: StoreOpened) -> None:
@@ -268,12 +297,15 @@ class SubgroupsApp(App[None]):
 
     async def _show_section(self, section: str) -> None:
         self._show_section_bar()
+        first_look = self.query("#groups-first-look")
         if self.store is None:
+            first_look.set(display=section == "groups")
             return  # shown once the store is open
         shown = await self.build_section(section)
         if section != self.section:
             return  # another section was chosen while this one was built
         self.query_one("#sections", ContentSwitcher).current = section
+        await first_look.remove()  # in the same refresh as the section: nothing moves
         shown.focus_main()
         shown.activate()
 
@@ -313,35 +345,7 @@ class SubgroupsApp(App[None]):
     def action_help(self) -> None:
         from app.ui.modals.help import HelpScreen
 
-        # Escape is live only in a text box: listed below, with what it does there.
-        everywhere = [
-            b
-            for b in self.BINDINGS
-            if not (isinstance(b, Binding) and b.action == "leave_text_box")
-        ]
-        sections = [("Everywhere", everywhere)]
-        sections += [(entry.title, list(entry.bindings)) for entry in self.SECTIONS.values()]
-        sections.append(("Campaign wizard", list(wizard_keys.WIZARD)))
-        sections.append(("Live event log", list(LogLines.BINDINGS)))
-        sections.append(
-            (
-                "Forms",
-                [
-                    Binding("ctrl+s", "", "Save"),
-                    Binding("escape", "", "Cancel / close; in a text box: back to the section"),
-                ],
-            )
-        )
-        sections.append(
-            (
-                "Everywhere",
-                [
-                    Binding("ctrl+p", "", "Command palette: every action by name"),
-                    Binding("ctrl+q", "", "Quit"),
-                ],
-            )
-        )
-        self.push_screen(HelpScreen(sections))
+        self.push_screen(HelpScreen(app_keys.help_sections(self.BINDINGS)))
 
     # --- the live event log ----------------------------------------------------
 

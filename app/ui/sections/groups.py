@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
@@ -22,8 +20,8 @@ from app.ui.reads.group_counts import LiveCounts, moves_counts_only_by_one
 from app.ui.sections import keys
 from app.ui.sections.base import Section
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
+from app.ui.widgets.group_gauge import FILTERS, active_text, filter_text, gauge, groups_header
 
-FILTERS = ("active", "archived", "all")
 COLUMNS = (
     ("Name", "name"),
     ("Description", "description"),
@@ -33,25 +31,6 @@ COLUMNS = (
     ("Subscribed", "subscribed"),
     ("Unsubscribed", "unsubscribed"),
 )
-GAUGE_WIDTH = 25
-
-
-def gauge(active: int | None) -> Content:
-    """The N / 50 gauge: one cell per two slots, in the error colour when full.
-
-    Drawn as text rather than a ProgressBar, whose bar rounds to its width at
-    the moment the value is set (0 before the first layout) and so could draw
-    the same count two ways.
-    """
-    if active is None:
-        return Content.styled("·" * GAUGE_WIDTH, "$foreground-muted")
-    filled = round(min(active, MAX_ACTIVE_GROUPS) / MAX_ACTIVE_GROUPS * GAUGE_WIDTH)
-    colour = "$error" if active >= MAX_ACTIVE_GROUPS else "$primary"
-    return Content.assemble(
-        Content.styled("━" * filled, colour),
-        Content.styled("━" * (GAUGE_WIDTH - filled), "$panel-lighten-2"),
-    )
-
 
 # The Description column's width when there is room (its text ends in "…").
 DESCRIPTION_WIDTH = 36
@@ -98,10 +77,10 @@ class GroupsSection(Section):
         self._generation = 0
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="groups-bar"):
-            yield Label("… / 50 active", id="active-count")
-            yield Static(gauge(None), id="active-gauge")
-            yield Label("", id="groups-filter")
+        # The console's first look at the store (if it had one) until the groups are read.
+        first_look = self.subgroups.first_look_active
+        self.set_class(first_look is not None and first_look >= MAX_ACTIVE_GROUPS, "-at-limit")
+        yield from groups_header(first_look, status_filter=self.status_filter)
         yield DataTable(id="groups-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="groups-detail")
 
@@ -172,9 +151,7 @@ class GroupsSection(Section):
     def _loaded(self, message: Loaded) -> None:
         self.rows = message.groups
         self.active = message.active
-        self.query_one("#active-count", Label).update(
-            f"{message.active} / {MAX_ACTIVE_GROUPS} active"
-        )
+        self.query_one("#active-count", Label).update(active_text(message.active))
         self.query_one("#active-gauge", Static).update(gauge(message.active))
         self.set_class(message.active >= MAX_ACTIVE_GROUPS, "-at-limit")
         self._fill_table()
@@ -288,8 +265,7 @@ class GroupsSection(Section):
             self._fill_table()
 
     def _show_filter(self) -> None:
-        shown = " ".join(f"[{f}]" if f == self.status_filter else f" {f} " for f in FILTERS)
-        self.query_one("#groups-filter", Label).update(Content(f"f shows: {shown}"))
+        self.query_one("#groups-filter", Label).update(filter_text(self.status_filter))
 
     # --- actions ---------------------------------------------------------
 
