@@ -169,6 +169,8 @@ class SubgroupsApp(App[None]):
         self._show_section_bar()
         if self.store is None:
             self._set_sub_title(self.store_name)
+            # Not the log's filter box while no section is there: the number keys go to it.
+            self.screen.AUTO_FOCUS = "#sections *"
             # After the first frame is out: the worker's imports would hold it up.
             self.call_after_refresh(self.open_the_store, self.section)
             return
@@ -182,8 +184,7 @@ class SubgroupsApp(App[None]):
             active = self._first_look()
             if active is not None:
                 self.post_message(self.FirstLook(active))
-                # Let the UI draw it before this thread's imports take the GIL (a limit:
-                # never longer than this).
+                # Drawn first: this thread's imports would hold the GIL (at most so long).
                 self._first_look_shown.wait(FIRST_LOOK_WAIT)
         from app.core.errors import SubgroupsError
 
