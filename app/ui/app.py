@@ -94,11 +94,8 @@ class SubgroupsApp(App[None]):
         error: str = ""
         exit_code: int = 0
 
-    @dataclass
     class FirstLook(Message):
-        """The active groups, counted by a first look at the store before it opened."""
-
-        active: int
+        """The first look counted the active groups (``first_look_active``)."""
 
     def __init__(
         self,
@@ -159,6 +156,17 @@ class SubgroupsApp(App[None]):
     def on_load(self) -> None:
         # Before any worker starts: thread workers on daemon threads quitting never waits for.
         asyncio.get_running_loop().set_default_executor(DaemonExecutor())
+        if self.store is None and self._first_look is not None:
+            self.take_first_look(self._first_look)  # meanwhile the first frame is built
+        else:
+            self._first_look_shown.set()
+
+    @work(thread=True, group="first-look", name="first look")
+    def take_first_look(self, look: Callable[[], int | None]) -> None:
+        """Count the active groups at once (the standard library's sqlite3), if that can be
+        done; else the gauge waits for the store."""
+        self.first_look_active = look()
+        self.post_message(self.FirstLook())  # on_mount drew it already, if it came first
 
     def _set_sub_title(self, name: str) -> None:
         self.sub_title = name + ("  ·  demo with simulated traffic" if self.demo else "")
@@ -171,6 +179,8 @@ class SubgroupsApp(App[None]):
             self._set_sub_title(self.store_name)
             # Not the log's filter box while no section is there: the number keys go to it.
             self.screen.AUTO_FOCUS = "#sections *"
+            if self.first_look_active is not None:  # read already: in the first frame
+                await self._show_first_look()
             # After the first frame is out: the worker's imports would hold it up.
             self.call_after_refresh(self.open_the_store, self.section)
             return
@@ -180,12 +190,8 @@ class SubgroupsApp(App[None]):
     def open_the_store(self, section: str) -> None:
         """Open the store off the UI thread, after the first frame: this imports the
         data layer (SQLAlchemy, the models) and the shown section's module too."""
-        if self._first_look is not None:
-            active = self._first_look()
-            if active is not None:
-                self.post_message(self.FirstLook(active))
-                # Drawn first: this thread's imports would hold the GIL (at most so long).
-                self._first_look_shown.wait(FIRST_LOOK_WAIT)
+        # The first look drawn first: this thread's imports would hold the GIL (at most so long).
+        self._first_look_shown.wait(FIRST_LOOK_WAIT)
         from app.core.errors import SubgroupsError
 
         assert self._open_store is not None
@@ -202,10 +208,12 @@ class SubgroupsApp(App[None]):
         self.post_message(self.StoreOpened(store))
 
     @on(FirstLook)
-    async def _first_look_read(self, message: FirstLook) -> None:
-        if self.store is None and not self.closing.is_set():
-            self.first_look_active = message.active
-            look = GroupsFirstLook(message.active, id="groups-first-look")
+    async def _show_first_look(self) -> None:
+        """The Groups header from the first look, until the store is open."""
+        active = self.first_look_active
+        shown = self.query("#groups-first-look")
+        if self.store is None and not self.closing.is_set() and active is not None and not shown:
+            look = GroupsFirstLook(active, id="groups-first-look")
             look.display = self.section == "groups"
             await self.query_one("#sections", ContentSwitcher).mount(look)
         self.call_after_refresh(self._first_look_shown.set)
@@ -400,24 +408,14 @@ class SubgroupsApp(App[None]):
         """Hand the new events to the UI; False if the store was busy."""
         from sqlalchemy.exc import OperationalError
 
-        from app.core import ledger
+        from app.ui.reads.new_events import new_events
 
         try:
-            with self.store.read() as session:
-                fresh = follower.poll(session)
+            message = new_events(self.store, follower, keep=INITIAL_EVENTS)
         except OperationalError:
             return False  # busy or briefly unavailable
-        if len(fresh) >= ledger.PAGE:
-            # A bulk write (an import, the sample data): show its newest
-            # events and say how many went by, rather than replaying them all.
-            with self.store.read() as session:
-                latest = ledger.latest_id(session)
-                skipped = follower.skip_to(max(follower.last, latest - INITIAL_EVENTS))
-                fresh += follower.poll(session)
-            shown = fresh[-INITIAL_EVENTS:]
-            self.post_message(NewEvents(shown, skipped=skipped + len(fresh) - len(shown)))
-        elif fresh:
-            self.post_message(NewEvents(fresh))
+        if message is not None:
+            self.post_message(message)
         return True
 
     @on(NewEvents)

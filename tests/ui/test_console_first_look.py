@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from console_pilot import SIZE, run_on_a_terminal, settle, start
 from textual.widgets import ContentSwitcher, Label
 
@@ -26,11 +27,22 @@ def shown_count(app: SubgroupsApp) -> str:
     return f"{owner}: {label.render()}"
 
 
-async def test_the_gauge_shows_the_first_look_until_the_store_opens(full_db: Path) -> None:
+@pytest.mark.parametrize("look_done", ["at once", "after the first frame"])
+async def test_the_gauge_shows_the_first_look_until_the_store_opens(
+    full_db: Path, look_done: str
+) -> None:
     """50 active groups (one archived, not counted): "50 / 50 active" while the store
-    is still opening, hidden while another section is chosen, then the section's."""
+    is still opening, hidden while another section is chosen, then the section's.
+    The number keys switch sections meanwhile (nothing else has the focus)."""
     may_open = threading.Event()
+    may_look = threading.Event()
+    if look_done == "at once":
+        may_look.set()
     stores: list[Store] = []
+
+    def look() -> int | None:
+        may_look.wait(30)
+        return first_look.active_groups(str(full_db))
 
     def slow_open() -> Store:
         may_open.wait(30)
@@ -39,12 +51,14 @@ async def test_the_gauge_shows_the_first_look_until_the_store_opens(full_db: Pat
 
     app = SubgroupsApp(
         open_store=slow_open,
-        first_look=lambda: first_look.active_groups(str(full_db)),
+        first_look=look,
         offer_sample_data=False,
     )
     app.animation_level = "none"
     try:
         async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            may_look.set()
             for _ in range(100):
                 if app.query("#groups-first-look"):
                     break
@@ -69,6 +83,7 @@ async def test_the_gauge_shows_the_first_look_until_the_store_opens(full_db: Pat
             assert app.query_one("#sections", ContentSwitcher).current == "groups"
     finally:
         may_open.set()
+        may_look.set()
         for store in stores:
             store.dispose()
 
