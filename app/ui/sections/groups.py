@@ -10,11 +10,12 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from app.core import clock, groups, ledger, text_rules
+from app.core import clock, groups, segments, text_rules
 from app.core.errors import SubgroupsError
 from app.core.groups import MAX_ACTIVE_GROUPS, GroupCounts
 from app.core.ledger import EventRecord
 from app.core.models import STATUS_ACTIVE
+from app.core.segment_index import BuildCancelled
 from app.ui.messages import GroupRow, StoreChanged
 from app.ui.reads.group_counts import LiveCounts, moves_counts_only_by_one
 from app.ui.sections import keys
@@ -55,7 +56,7 @@ class GroupsSection(Section):
     @dataclass
     class CountsLoaded(Message):
         counts: dict[int, GroupCounts] = field(default_factory=dict)
-        # The ledger id the counts include (read in the same transaction).
+        # The ledger id the counts include (later events are not in them).
         as_of: int = 0
         # Which reload read them (a superseded one's result is dropped).
         generation: int = 0
@@ -115,13 +116,11 @@ class GroupsSection(Section):
                 rows = [GroupRow.from_group(g) for g in groups.list_groups(session, status="all")]
                 active = groups.active_count(session)
             self.post_message(self.Loaded(rows, active))
-        with store.read() as session:
-            if not store.is_sqlite:
-                # One snapshot for the ledger id and the counts (SQLite's read
-                # transaction is one already).
-                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            as_of = ledger.latest_id(session)
-            counts = groups.group_counts(session)
+        # From the audience index (a snapshot and the events after it), as of a ledger id.
+        try:
+            counts, as_of = segments.group_counts(store, cancelled=self.subgroups.closing.is_set)
+        except BuildCancelled:
+            return  # the console is quitting
         self.post_message(self.CountsLoaded(counts, as_of, generation))
 
     def action_reload(self) -> None:
