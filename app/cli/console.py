@@ -71,7 +71,8 @@ def open_console(argv: Sequence[str] | None) -> int | None:
 
     The short way: no command group and no part of the data layer is imported
     here. The console paints its first frame, then opens the store in a worker
-    (creating it if missing, as ``subgroups console`` may).
+    (creating it if missing, as ``subgroups console`` may); a first look at an
+    SQLite store (the standard library's sqlite3) shows the Groups gauge meanwhile.
     """
     found = console_db(sys.argv[1:] if argv is None else argv)
     if found is None:
@@ -84,7 +85,13 @@ def open_console(argv: Sequence[str] | None) -> int | None:
 
         return open_store(db, create=True)
 
-    app = SubgroupsApp(open_store=open_it, store_name=shown_name(db))
+    def first_look() -> int | None:
+        # The standard library's sqlite3 only: on screen before SQLAlchemy is loaded.
+        from app.core.first_look import active_groups
+
+        return active_groups(db)
+
+    app = SubgroupsApp(open_store=open_it, first_look=first_look, store_name=shown_name(db))
     try:
         app.run()
     finally:

@@ -23,6 +23,7 @@ from app.core.errors import (
     UnknownGroup,
     WrongStatus,
 )
+from app.core.limits import MAX_ACTIVE_GROUPS
 from app.core.models import (
     POLICIES,
     POLICY_OPT_IN,
@@ -36,7 +37,6 @@ from app.core.models import (
 )
 from app.core.text_rules import refuse_controls
 
-MAX_ACTIVE_GROUPS = 50
 NAME_MAX = 64
 DESCRIPTION_MAX = 280
 STATUS_FILTERS = ("active", "archived", "all")

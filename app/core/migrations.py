@@ -22,6 +22,7 @@ from sqlmodel import SQLModel
 
 from app.core import clock, deferred_indexes, models
 from app.core.errors import StoreUnavailable
+from app.core.schema_version import LATEST_VERSION
 
 # schema_meta keys: the store's own random id (links and the default outbox are
 # bound to it), and the last day links signed before that binding may carry.
@@ -272,7 +273,10 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     10: _v10_admins,
     11: _v11_fewer_index_entries_per_import_row,
 }
-LATEST_VERSION = max(STEPS, default=1)
+if max(STEPS) != LATEST_VERSION:  # pragma: no cover - caught by any test that imports this
+    raise RuntimeError(
+        f"migrations end at version {max(STEPS)} but schema_version says {LATEST_VERSION}"
+    )
 
 
 def _lock(conn: Connection) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.core.errors import InvalidInput, SubgroupsError
-from app.core.store import data_dir
+from app.core.places import data_dir
 
 ENV_SMTP_USER = "SUBGROUPS_SMTP_USER"
 ENV_SMTP_PASSWORD = "SUBGROUPS_SMTP_PASSWORD"

@@ -9,14 +9,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pyroaring import BitMap
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.core import actors, clock, snapshot_writer
+from app.core import actors, clock, ledger, snapshot_writer
 from app.core.bitsets import page as rank_page
 from app.core.errors import InvalidInput, RuleRefused, UnknownGroup
-from app.core.groups import clean_name, find_group, name_key
-from app.core.models import STATUS_ACTIVE, Campaign, Group, GroupState, Profile, Segment
+from app.core.groups import GroupCounts, clean_name, find_group, name_key
+from app.core.groups import group_counts as counted_in_sql
+from app.core.models import (
+    POLICY_OPT_IN,
+    STATUS_ACTIVE,
+    SUBSCRIBED,
+    UNSUBSCRIBED,
+    Campaign,
+    Group,
+    GroupState,
+    Profile,
+    Segment,
+)
 from app.core.profiles import effective_state
 from app.core.saved_objects import SavedKind
 from app.core.segment_index import SegmentCount, SegmentIndex
@@ -81,6 +93,40 @@ def count(
     with store.read() as session:
         refresh(store, index, session, cancelled=cancelled)
         return index.count(rule, session, cancelled=cancelled)
+
+
+def group_counts(
+    store: Store, *, cancelled: Callable[[], bool] | None = None
+) -> tuple[dict[int, GroupCounts], int]:
+    """Each group's effective counts, as ``groups.group_counts`` gives them, and the
+    ledger id they include (later events are not in them).
+
+    From the segment index (its snapshot, then the ledger after it) rather than a
+    pass over every stored state: milliseconds rather than seconds at 1M. While the
+    index lacks a group's states (no snapshot of them yet), the SQL count instead.
+    """
+    index = index_for(store)
+    with store.read() as session, index.locked():
+        refresh(store, index, session, cancelled=cancelled)
+        # The index's own position: another thread may have moved it past this session.
+        follower = index._follower
+        if follower is not None and not index.missing_groups():
+            everyone = index.everyone
+            total = len(everyone)
+            counts: dict[int, GroupCounts] = {}
+            for group_id, info in index.groups.items():
+                state = SUBSCRIBED if info.policy == POLICY_OPT_IN else UNSUBSCRIBED
+                n = everyone.intersection_cardinality(index.stored.get((group_id, state), BitMap()))
+                counts[group_id] = (
+                    GroupCounts(n, total - n) if state == SUBSCRIBED else GroupCounts(total - n, n)
+                )
+            return counts, follower.last
+    with store.read() as session:
+        if not store.is_sqlite:
+            # One snapshot for the ledger id and the counts (SQLite's read is one already).
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        as_of = ledger.latest_id(session)
+        return counted_in_sql(session), as_of
 
 
 def group_names(session: Session) -> dict[int, str]:

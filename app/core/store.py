@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_data_path
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -27,27 +26,15 @@ from sqlmodel import Session
 from app.core.errors import StoreUnavailable
 from app.core.migrations import STORE_ID_KEY, upgrade
 from app.core.models import json_text
+from app.core.places import db_text
 
-ENV_DB = "SUBGROUPS_DB"
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 15_000
 
 
-def data_dir() -> Path:
-    """The user data directory (XDG: ``$XDG_DATA_HOME/subgroups``)."""
-    return user_data_path("subgroups", appauthor=False)
-
-
-def default_db_path() -> Path:
-    """Where the store lives when no --db and no SUBGROUPS_DB is given."""
-    return data_dir() / "subgroups.db"
-
-
 def resolve_db_url(db: str | os.PathLike[str] | None) -> str:
     """Turn a --db value (path or URL; None: environment, then default) into a URL."""
-    if db is None or str(db) == "":
-        db = os.environ.get(ENV_DB) or str(default_db_path())
-    text = str(db)
+    text = db_text(db)
     if "://" in text:
         try:
             make_url(text)

@@ -43,7 +43,8 @@ from sqlmodel import Session
 from app.core import clock
 from app.core.errors import InvalidInput, SubgroupsError
 from app.core.migrations import LEGACY_LINKS_KEY
-from app.core.store import data_dir, read_store_id
+from app.core.places import data_dir
+from app.core.store import read_store_id
 
 ENV_SECRET_FILE = "SUBGROUPS_SECRET_FILE"
 SECRET_FILE_NAME = "link-keys.json"

@@ -28,7 +28,8 @@ import asyncssh
 
 from app.core import actors, admins, ledger
 from app.core.event_names import ADMIN_SESSION_ENDED, ADMIN_SESSION_STARTED
-from app.core.store import Store, data_dir
+from app.core.places import data_dir
+from app.core.store import Store
 from app.ssh.console_pty import PtyProcess, console_command
 
 HOST_KEY_NAME = "ssh_host_ed25519_key"

@@ -5,11 +5,10 @@ Sections are children of one ContentSwitcher rather than separate screens or
 modes, so the event log pane is one widget fed by one poller and keeps its
 history, pause and filters while you move between sections.
 
-The first frame comes before the data layer: given a way to open the store
-(``open_store``) rather than an open store, the console paints its frame (the
-section bar, the log pane, the footer) first and opens the store in a worker,
-which imports SQLAlchemy and the shown section meanwhile; each section is built
-the first time it is shown.
+The first frame comes before the data layer: given ``open_store`` rather than
+an open store, the console paints its frame (section bar, log pane, footer)
+first and opens the store in a worker, which imports SQLAlchemy and the shown
+section meanwhile; each section is built the first time it is shown.
 """
 
 import asyncio
@@ -22,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
@@ -38,10 +36,10 @@ from app.ui import app_keys
 from app.ui.commands import SubgroupsCommands
 from app.ui.daemon_executor import DaemonExecutor
 from app.ui.messages import NewEvents, RunSectionAction, StoreChanged
-from app.ui.screens import wizard_keys
 from app.ui.sections.base import Section
 from app.ui.sections.registry import SECTIONS
-from app.ui.widgets.event_log import EventLogPane, LogLines
+from app.ui.widgets.event_log import EventLogPane
+from app.ui.widgets.group_gauge import GroupsFirstLook
 from app.ui.widgets.presence import PresenceLine
 
 if TYPE_CHECKING:
@@ -52,6 +50,8 @@ if TYPE_CHECKING:
 STYLES = resource_dir("styles")
 POLL_SECONDS = 0.05  # how often the ledger is asked whether it changed (not read)
 INITIAL_EVENTS = 50
+# How long the store opener waits for the first look to be drawn before its imports.
+FIRST_LOOK_WAIT = 0.25
 
 
 class SubgroupsApp(App[None]):
@@ -94,11 +94,15 @@ class SubgroupsApp(App[None]):
         error: str = ""
         exit_code: int = 0
 
+    class FirstLook(Message):
+        """The first look counted the active groups (``first_look_active``)."""
+
     def __init__(
         self,
         store: "Store | None" = None,
         *,
         open_store: "Callable[[], Store] | None" = None,
+        first_look: Callable[[], int | None] | None = None,
         store_name: str = "",
         demo: bool = False,
         poll_seconds: float = POLL_SECONDS,
@@ -111,6 +115,11 @@ class SubgroupsApp(App[None]):
         # None until the store is open (at once when handed an open store).
         self.store: Store = store  # type: ignore[assignment]
         self._open_store = open_store
+        # A quick count of the active groups before the store opens (None: none to show).
+        self._first_look = first_look
+        self.first_look_active: int | None = None
+        # Set once the first look is on screen (the opener's imports wait for it).
+        self._first_look_shown = threading.Event()
         # What the header names before the store is open.
         self.store_name = store_name
         # Why the store could not be opened (the console then exits with exit_code).
@@ -148,6 +157,17 @@ class SubgroupsApp(App[None]):
     def on_load(self) -> None:
         # Before any worker starts: thread workers on daemon threads quitting never waits for.
         asyncio.get_running_loop().set_default_executor(DaemonExecutor())
+        if self.store is None and self._first_look is not None:
+            self.take_first_look(self._first_look)  # meanwhile the first frame is built
+        else:
+            self._first_look_shown.set()
+
+    @work(thread=True, group="first-look", name="first look")
+    def take_first_look(self, look: Callable[[], int | None]) -> None:
+        """Count the active groups at once (the standard library's sqlite3), if that can be
+        done; else the gauge waits for the store."""
+        self.first_look_active = look()
+        self.post_message(self.FirstLook())  # on_mount drew it already, if it came first
 
     def _set_sub_title(self, name: str) -> None:
         self.sub_title = name + ("  ·  demo with simulated traffic" if self.demo else "")
@@ -158,6 +178,10 @@ class SubgroupsApp(App[None]):
         self._show_section_bar()
         if self.store is None:
             self._set_sub_title(self.store_name)
+            # Not the log's filter box while no section is there: the number keys go to it.
+            self.screen.AUTO_FOCUS = "#sections *"
+            if self.first_look_active is not None:  # read already: in the first frame
+                await self._show_first_look()
             # After the first frame is out: the worker's imports would hold it up.
             self.call_after_refresh(self.open_the_store, self.section)
             return
@@ -167,6 +191,8 @@ class SubgroupsApp(App[None]):
     def open_the_store(self, section: str) -> None:
         """Open the store off the UI thread, after the first frame: this imports the
         data layer (SQLAlchemy, the models) and the shown section's module too."""
+        # The first look drawn first: this thread's imports would hold the GIL (at most so long).
+        self._first_look_shown.wait(FIRST_LOOK_WAIT)
         from app.core.errors import SubgroupsError
 
         assert self._open_store is not None
@@ -181,6 +207,17 @@ class SubgroupsApp(App[None]):
         except ImportError:  # pragma: no cover - the UI thread imports it again and says why
             pass
         self.post_message(self.StoreOpened(store))
+
+    @on(FirstLook)
+    async def _show_first_look(self) -> None:
+        """The Groups header from the first look, until the store is open."""
+        active = self.first_look_active
+        shown = self.query("#groups-first-look")
+        if self.store is None and not self.closing.is_set() and active is not None and not shown:
+            look = GroupsFirstLook(active, id="groups-first-look")
+            look.display = self.section == "groups"
+            await self.query_one("#sections", ContentSwitcher).mount(look)
+        self.call_after_refresh(self._first_look_shown.set)
 
     @on(StoreOpened)
     async def _store_opened(self, message: StoreOpened) -> None:
@@ -271,12 +308,15 @@ class SubgroupsApp(App[None]):
 
     async def _show_section(self, section: str) -> None:
         self._show_section_bar()
+        first_look = self.query("#groups-first-look")
         if self.store is None:
+            first_look.set(display=section == "groups")
             return  # shown once the store is open
         shown = await self.build_section(section)
         if section != self.section:
             return  # another section was chosen while this one was built
         self.query_one("#sections", ContentSwitcher).current = section
+        await first_look.remove()  # in the same refresh as the section: nothing moves
         shown.focus_main()
         shown.activate()
 
@@ -316,35 +356,7 @@ class SubgroupsApp(App[None]):
     def action_help(self) -> None:
         from app.ui.modals.help import HelpScreen
 
-        # Escape is live only in a text box: listed below, with what it does there.
-        everywhere = [
-            b
-            for b in self.BINDINGS
-            if not (isinstance(b, Binding) and b.action == "leave_text_box")
-        ]
-        sections = [("Everywhere", everywhere)]
-        sections += [(entry.title, list(entry.bindings)) for entry in self.SECTIONS.values()]
-        sections.append(("Campaign wizard", list(wizard_keys.WIZARD)))
-        sections.append(("Live event log", list(LogLines.BINDINGS)))
-        sections.append(
-            (
-                "Forms",
-                [
-                    Binding("ctrl+s", "", "Save"),
-                    Binding("escape", "", "Cancel / close; in a text box: back to the section"),
-                ],
-            )
-        )
-        sections.append(
-            (
-                "Everywhere",
-                [
-                    Binding("ctrl+p", "", "Command palette: every action by name"),
-                    Binding("ctrl+q", "", "Quit"),
-                ],
-            )
-        )
-        self.push_screen(HelpScreen(sections))
+        self.push_screen(HelpScreen(app_keys.help_sections(self.BINDINGS)))
 
     # --- the live event log ----------------------------------------------------
 
@@ -398,24 +410,14 @@ class SubgroupsApp(App[None]):
         """Hand the new events to the UI; False if the store was busy."""
         from sqlalchemy.exc import OperationalError
 
-        from app.core import ledger
+        from app.ui.reads.new_events import new_events
 
         try:
-            with self.store.read() as session:
-                fresh = follower.poll(session)
+            message = new_events(self.store, follower, keep=INITIAL_EVENTS)
         except OperationalError:
             return False  # busy or briefly unavailable
-        if len(fresh) >= ledger.PAGE:
-            # A bulk write (an import, the sample data): show its newest
-            # events and say how many went by, rather than replaying them all.
-            with self.store.read() as session:
-                latest = ledger.latest_id(session)
-                skipped = follower.skip_to(max(follower.last, latest - INITIAL_EVENTS))
-                fresh += follower.poll(session)
-            shown = fresh[-INITIAL_EVENTS:]
-            self.post_message(NewEvents(shown, skipped=skipped + len(fresh) - len(shown)))
-        elif fresh:
-            self.post_message(NewEvents(fresh))
+        if message is not None:
+            self.post_message(message)
         return True
 
     @on(NewEvents)

@@ -5,6 +5,10 @@ Apart from the app, as the sections' keys are (sections/keys.py).
 
 from textual.binding import Binding, BindingType
 
+from app.ui.screens import wizard_keys
+from app.ui.sections.registry import SECTIONS
+from app.ui.widgets.event_log import LogLines
+
 APP: list[BindingType] = [
     Binding(
         "1",
@@ -73,3 +77,34 @@ APP: list[BindingType] = [
         id="app.leave_text_box",
     ),
 ]
+
+
+def help_sections(app_bindings: list[BindingType]) -> list[tuple[str, list[BindingType]]]:
+    """What F1 shows: the keys by where they work, read from the bindings themselves."""
+    # Escape is live only in a text box: listed below, with what it does there.
+    everywhere = [
+        b for b in app_bindings if not (isinstance(b, Binding) and b.action == "leave_text_box")
+    ]
+    sections = [("Everywhere", everywhere)]
+    sections += [(entry.title, list(entry.bindings)) for entry in SECTIONS.values()]
+    sections.append(("Campaign wizard", list(wizard_keys.WIZARD)))
+    sections.append(("Live event log", list(LogLines.BINDINGS)))
+    sections.append(
+        (
+            "Forms",
+            [
+                Binding("ctrl+s", "", "Save"),
+                Binding("escape", "", "Cancel / close; in a text box: back to the section"),
+            ],
+        )
+    )
+    sections.append(
+        (
+            "Everywhere",
+            [
+                Binding("ctrl+p", "", "Command palette: every action by name"),
+                Binding("ctrl+q", "", "Quit"),
+            ],
+        )
+    )
+    return sections

@@ -23,6 +23,8 @@ class Console(Protocol):
 
     # The store every read and write goes to.
     store: "Store"
+    # The active groups as the first look counted them before the store opened (None: not read).
+    first_look_active: int | None
     # Where campaigns sent from the console go (None: the default Maildir outbox).
     outbox_dir: Path | None
     # Set when the console starts quitting: long thread work checks it and stops.

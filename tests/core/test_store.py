@@ -15,7 +15,8 @@ from sqlalchemy import inspect, text
 
 from app.core import campaigns, groups, ledger, migrations, models, profiles, subscriptions
 from app.core.errors import StoreUnavailable
-from app.core.store import ENV_DB, Store, default_db_path, make_engine, open_store, resolve_db_url
+from app.core.places import ENV_DB, default_db_path
+from app.core.store import Store, make_engine, open_store, resolve_db_url
 
 ACTOR = "ada"
 

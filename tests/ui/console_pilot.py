@@ -7,6 +7,10 @@ Import from here (``from console_pilot import settle``), not from
 names whichever was imported last.
 """
 
+import os
+import pty
+import select
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -192,3 +196,28 @@ async def paste(pilot: Pilot[None], text: str) -> None:
     """
     pilot.app.post_message(events.Paste(text))
     await pilot.pause()
+
+
+# --- the console for real -------------------------------------------------------
+
+
+def run_on_a_terminal(args: list[str], *, timeout: float = 60.0) -> int:
+    """Run a command with a pseudo-terminal as its terminal (120x40); its exit code."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color"}
+    proc = subprocess.Popen(args, stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.1)
+            if ready:
+                try:
+                    os.read(leader, 65536)  # the screen: read so the console never blocks
+                except OSError:
+                    break
+        return proc.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)

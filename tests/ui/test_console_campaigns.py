@@ -9,6 +9,7 @@ from pathlib import Path
 from console_pilot import SIZE, paste, settle, start, table_rows, wait_for
 from sqlmodel import col, func, select
 from textual.widgets import DataTable, Input, Select, SelectionList, Static, TextArea
+from textual.widgets.data_table import ColumnKey
 
 from app.core import campaigns, eligibility, groups
 from app.core.models import Delivery
@@ -653,3 +654,32 @@ async def test_the_review_of_a_campaign_that_reaches_nobody_offers_no_send(  # t
         assert isinstance(app.screen, CampaignWizard)
     with check.read() as session:
         assert campaigns.get_campaign(session, "Empty").status == campaigns.DRAFT
+
+
+async def test_a_reach_wider_than_its_header_shows_whole(  # type: ignore[no-untyped-def]
+    make_app, open_db, sample_db: Path
+) -> None:
+    """At 1M a draft's reach (906,865) is longer than "Reach": the column widens to it
+    (it was cut to "906,8": the cell came after the column was sized to "…")."""
+    check: Store = open_db(sample_db)
+    with check.write() as session:
+        draft = campaigns.create_campaign(
+            session=session,
+            name="Wide reach",
+            subject="Hello",
+            from_address="news@example.com",
+            actor="test",
+        )
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("4")
+        section = app.query_one(CampaignsSection)
+        table = app.query_one("#campaigns-table", DataTable)
+        await settle(pilot, lambda: section.reach.get(draft.id) is not None)
+        section.post_message(CampaignsSection.ReachCounted(section.generation, draft.id, 906_865))
+        await settle(pilot, lambda: section.reach.get(draft.id) == 906_865)
+        row = table_rows(table)[table.get_row_index(str(draft.id))]
+        reach = table.columns[ColumnKey("reach")]
+        assert "906,865" in row
+        assert reach.get_render_width(table) >= len("906,865") + 2 * table.cell_padding

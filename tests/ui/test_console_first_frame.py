@@ -8,13 +8,11 @@ frame was written.
 """
 
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from console_pilot import run_on_a_terminal
 
 # Started as ``python -c PROBE OUT --db F``: notes the modules loaded at the first
 # frame and once the store is open, then quits.
@@ -51,28 +49,6 @@ SubgroupsApp._store_ready = noting_ready
 from app.cli import run
 sys.exit(run(sys.argv[2:]))
 """
-
-
-def run_on_a_terminal(args: list[str], *, timeout: float = 60.0) -> int:
-    """Run a command with a pseudo-terminal as its terminal (120x40); its exit code."""
-    leader, follower = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color"}
-    proc = subprocess.Popen(args, stdin=follower, stdout=follower, stderr=follower, env=env)
-    os.close(follower)
-    deadline = time.monotonic() + timeout
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.1)
-            if ready:
-                try:
-                    os.read(leader, 65536)  # the screen: read so the console never blocks
-                except OSError:
-                    break
-        return proc.wait(timeout=max(deadline - time.monotonic(), 1))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(leader)
 
 
 def test_the_first_frame_comes_before_the_data_layer(sample_db: Path, tmp_path: Path) -> None:

@@ -191,7 +191,10 @@ class CampaignsSection(Section):
         table = self.query_one("#campaigns-table", DataTable)
         key = str(message.campaign_id)
         if key in table.rows:
-            table.update_cell(key, "reach", self._reach_cell(message.campaign_id))
+            # Widened to fit: a reach of 906,865 is longer than its header.
+            table.update_cell(
+                key, "reach", self._reach_cell(message.campaign_id), update_width=True
+            )
 
     def selected_campaign(self) -> CampaignRow | None:
         table = self.query_one("#campaigns-table", DataTable)

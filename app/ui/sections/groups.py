@@ -6,24 +6,23 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from app.core import actors, groups, ledger, text_rules
+from app.core import actors, groups, segments, text_rules
 from app.core.errors import SubgroupsError
 from app.core.groups import MAX_ACTIVE_GROUPS, GroupCounts
 from app.core.ledger import EventRecord
 from app.core.models import STATUS_ACTIVE
+from app.core.segment_index import BuildCancelled
 from app.ui.messages import GroupRow, StoreChanged
 from app.ui.reads.group_counts import LiveCounts, moves_counts_only_by_one
 from app.ui.sections import keys
 from app.ui.sections.base import Section
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
+from app.ui.widgets.group_gauge import FILTERS, active_text, filter_text, gauge, groups_header
 
-FILTERS = ("active", "archived", "all")
 COLUMNS = (
     ("Name", "name"),
     ("Description", "description"),
@@ -33,25 +32,6 @@ COLUMNS = (
     ("Subscribed", "subscribed"),
     ("Unsubscribed", "unsubscribed"),
 )
-GAUGE_WIDTH = 25
-
-
-def gauge(active: int | None) -> Content:
-    """The N / 50 gauge: one cell per two slots, in the error colour when full.
-
-    Drawn as text rather than a ProgressBar, whose bar rounds to its width at
-    the moment the value is set (0 before the first layout) and so could draw
-    the same count two ways.
-    """
-    if active is None:
-        return Content.styled("·" * GAUGE_WIDTH, "$foreground-muted")
-    filled = round(min(active, MAX_ACTIVE_GROUPS) / MAX_ACTIVE_GROUPS * GAUGE_WIDTH)
-    colour = "$error" if active >= MAX_ACTIVE_GROUPS else "$primary"
-    return Content.assemble(
-        Content.styled("━" * filled, colour),
-        Content.styled("━" * (GAUGE_WIDTH - filled), "$panel-lighten-2"),
-    )
-
 
 # The Description column's width when there is room (its text ends in "…").
 DESCRIPTION_WIDTH = 36
@@ -76,7 +56,7 @@ class GroupsSection(Section):
     @dataclass
     class CountsLoaded(Message):
         counts: dict[int, GroupCounts] = field(default_factory=dict)
-        # The ledger id the counts include (read in the same transaction).
+        # The ledger id the counts include (later events are not in them).
         as_of: int = 0
         # Which reload read them (a superseded one's result is dropped).
         generation: int = 0
@@ -98,10 +78,10 @@ class GroupsSection(Section):
         self._generation = 0
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="groups-bar"):
-            yield Label("… / 50 active", id="active-count")
-            yield Static(gauge(None), id="active-gauge")
-            yield Label("", id="groups-filter")
+        # The console's first look at the store (if it had one) until the groups are read.
+        first_look = self.subgroups.first_look_active
+        self.set_class(first_look is not None and first_look >= MAX_ACTIVE_GROUPS, "-at-limit")
+        yield from groups_header(first_look, status_filter=self.status_filter)
         yield DataTable(id="groups-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="groups-detail")
 
@@ -136,13 +116,11 @@ class GroupsSection(Section):
                 rows = [GroupRow.from_group(g) for g in groups.list_groups(session, status="all")]
                 active = groups.active_count(session)
             self.post_message(self.Loaded(rows, active))
-        with store.read() as session:
-            if not store.is_sqlite:
-                # One snapshot for the ledger id and the counts (SQLite's read
-                # transaction is one already).
-                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            as_of = ledger.latest_id(session)
-            counts = groups.group_counts(session)
+        # From the audience index (a snapshot and the events after it), as of a ledger id.
+        try:
+            counts, as_of = segments.group_counts(store, cancelled=self.subgroups.closing.is_set)
+        except BuildCancelled:
+            return  # the console is quitting
         self.post_message(self.CountsLoaded(counts, as_of, generation))
 
     def action_reload(self) -> None:
@@ -172,9 +150,7 @@ class GroupsSection(Section):
     def _loaded(self, message: Loaded) -> None:
         self.rows = message.groups
         self.active = message.active
-        self.query_one("#active-count", Label).update(
-            f"{message.active} / {MAX_ACTIVE_GROUPS} active"
-        )
+        self.query_one("#active-count", Label).update(active_text(message.active))
         self.query_one("#active-gauge", Static).update(gauge(message.active))
         self.set_class(message.active >= MAX_ACTIVE_GROUPS, "-at-limit")
         self._fill_table()
@@ -288,8 +264,7 @@ class GroupsSection(Section):
             self._fill_table()
 
     def _show_filter(self) -> None:
-        shown = " ".join(f"[{f}]" if f == self.status_filter else f" {f} " for f in FILTERS)
-        self.query_one("#groups-filter", Label).update(Content(f"f shows: {shown}"))
+        self.query_one("#groups-filter", Label).update(filter_text(self.status_filter))
 
     # --- actions ---------------------------------------------------------
 

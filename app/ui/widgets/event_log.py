@@ -165,6 +165,9 @@ class EventLogPane(Vertical):
             return
         if lines.highlighted is not None:
             lines.highlighted = lines.option_count - 1
+        # Now, so the new line is drawn in this frame (add_options sized the list); and
+        # after the refresh for a list not laid out yet.
+        lines.scroll_end(animate=False, immediate=True)
         lines.call_after_refresh(lines.scroll_end, animate=False, immediate=True)
 
     def _redraw(self) -> None:
