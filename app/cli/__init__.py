@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 def command_groups() -> tuple[ModuleType, ...]:
     """The command groups, in the order ``subgroups --help`` lists them."""
-    from app.cli import campaigns, events, groups, landing, profiles, seed, segments
+    from app.cli import campaigns, events, groups, landing, profiles, seed, segments, serve
 
-    return (console, seed, groups, profiles, segments, campaigns, landing, events)
+    return (console, seed, groups, profiles, segments, campaigns, landing, serve, events)
 
 
 _HANDLERS: "dict[str, Command]" = {}
@@ -59,7 +59,7 @@ CREATING_COMMANDS = frozenset({"console", "demo", "seed", "groups_create", "prof
 
 
 # Commands that run until the user stops them: they never wait for the snapshot writer.
-LONG_RUNNING = frozenset({"console", "demo", "landing", "events"})
+LONG_RUNNING = frozenset({"console", "demo", "landing", "serve", "events"})
 SNAPSHOT_WAIT_SECONDS = 60.0
 
 
