@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 from app.cli.options import Command, db_option, port
-from app.core.errors import InvalidInput
 from app.core.store import Store
 
 DEFAULT_PORT = 8000
@@ -55,12 +54,7 @@ def _is_loopback(host: str) -> bool:
 
 def serve_command(args: argparse.Namespace, store: Store) -> int:
     """Serve the console until ctrl+c."""
-    if store.display_name == ":memory:":
-        raise InvalidInput(
-            "serve needs a store file or a database server: each browser tab opens the "
-            "store again, and an in-memory one would be empty",
-            field="db",
-        )
+    # An in-memory store never gets here (no store at :memory:): each tab opens the store.
     from app.web.console import ConsoleServer, console_command
     from app.web.serving import listen, url_of
 

@@ -49,6 +49,15 @@ class ConsoleServer(Server):
         self.sock = sock
         # The tasks serving open websockets (one console each), ended on shutdown.
         self._sessions: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+
+    def request_exit(self) -> None:
+        """The first ctrl+c (or SIGTERM) stops the server; another, while its consoles
+        are told to quit, changes nothing (raised again, it would end it with exit 1)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        super().request_exit()
 
     def initialize_logging(self) -> None:
         # Problems only (a console that failed to start), not a line per request.
