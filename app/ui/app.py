@@ -337,7 +337,6 @@ class SubgroupsApp(App[None]):
                 "Everywhere",
                 [
                     Binding("ctrl+p", "", "Command palette: every action by name"),
-                    Binding("ctrl+q", "", "Quit"),
                 ],
             )
         )

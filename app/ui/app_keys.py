@@ -64,6 +64,17 @@ APP: list[BindingType] = [
         id="app.focus_log",
     ),
     Binding("f1,question_mark", "help", "Help", tooltip="List every key", id="app.help"),
+    # Textual quits on ctrl+q, which Firefox keeps for itself: f10 (as in mc and
+    # htop) quits in a browser too. Priority, as Textual's own quit key is.
+    Binding(
+        "f10,ctrl+q",
+        "quit",
+        "Quit",
+        tooltip="Quit the console",
+        show=False,
+        priority=True,
+        id="app.quit",
+    ),
     Binding(
         "escape",
         "leave_text_box",
