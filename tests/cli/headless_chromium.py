@@ -125,9 +125,11 @@ async def screenshot(
     wait_for: str,
     size: tuple[int, int] = (1280, 800),
     timeout: float = 60.0,
+    then_quit: bool = False,
 ) -> tuple[float, str]:
     """Open ``url``, wait until the console shows ``wait_for`` (a regular expression),
-    save a PNG to ``out``.
+    save a PNG to ``out``; with ``then_quit``, press F10 in the page and wait for the
+    page's "Session ended" (the console quit).
 
     Returns the seconds from navigation to that text arriving, and the console's
     output so far (escape sequences removed). Raises TimeoutError if it never comes.
@@ -159,7 +161,11 @@ async def screenshot(
                 async with session.ws_connect(
                     page["webSocketDebuggerUrl"], max_msg_size=0
                 ) as websocket:
-                    return await _shoot(DevTools(websocket), url, out, wait_for, size, timeout)
+                    devtools = DevTools(websocket)
+                    shot = await _shoot(devtools, url, out, wait_for, size, timeout)
+                    if then_quit:
+                        await _quit_with_f10(devtools, timeout)
+                    return shot
         finally:
             if process.returncode is None:
                 process.terminate()
@@ -210,3 +216,24 @@ async def _shoot(
     shot = await devtools.call("Page.captureScreenshot", format="png")
     out.write_bytes(base64.b64decode(shot["data"]))
     return seconds, text
+
+
+async def _quit_with_f10(devtools: DevTools, timeout: float) -> None:
+    """F10 as a person presses it (key down, key up), then the page's "Session ended"."""
+    key = {"key": "F10", "code": "F10", "windowsVirtualKeyCode": 121, "nativeVirtualKeyCode": 121}
+    # The terminal takes keys through its hidden text box, which has focus once clicked.
+    await devtools.call(
+        "Runtime.evaluate", expression="document.querySelector('.xterm-helper-textarea').focus()"
+    )
+    await devtools.call("Input.dispatchKeyEvent", type="rawKeyDown", **key)
+    await devtools.call("Input.dispatchKeyEvent", type="keyUp", **key)
+    started = time.monotonic()
+    while True:
+        found = await devtools.call(
+            "Runtime.evaluate", expression="document.body.classList.contains('-closed')"
+        )
+        if found.get("result", {}).get("value"):
+            return
+        if time.monotonic() - started > timeout:
+            raise TimeoutError("F10 in the page did not end the console's session")
+        await asyncio.sleep(0.2)

@@ -242,10 +242,11 @@ def test_stopping_the_server_ends_its_consoles(served: Served) -> None:
 )
 def test_headless_chromium_draws_the_console_with_its_gauge(served: Served, tmp_path: Path) -> None:
     """The browser itself: the page's script opens the console; the picture is taken once
-    the gauge's count has reached the browser (docs/serve-console.png is one such)."""
+    the gauge's count has reached the browser (docs/serve-console.png is one such). Then
+    F10, pressed in the page, quits the console: the page says the session ended."""
     picture = tmp_path / "console.png"
     _, shown = asyncio.run(
-        screenshot(served.url + "/", picture, wait_for=GAUGE.pattern, timeout=90)
+        screenshot(served.url + "/", picture, wait_for=GAUGE.pattern, timeout=90, then_quit=True)
     )
     assert "11 / 50 active" in shown
     data = picture.read_bytes()
