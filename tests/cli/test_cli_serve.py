@@ -7,6 +7,7 @@ line and exit 2, changing nothing.
 """
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -264,3 +265,56 @@ def test_the_console_command_quotes_the_store_path() -> None:
 
     assert console_command(None).endswith(" -m app")
     assert console_command("/tmp/a b.db").endswith(" -m app --db '/tmp/a b.db'")
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_is_served_without_its_password_on_a_command_line(
+    pg_url: str, python: str, subprocess_env: dict[str, str]
+) -> None:
+    """On PostgreSQL each tab's console reads the URL from its environment: the console
+    comes up with its gauge, and no process under the server shows the password."""
+    store = open_store(pg_url, create=True)
+    try:
+        load_sample_data(store=store, actor="test")
+    finally:
+        store.dispose()
+    password = urlsplit(pg_url).password
+    assert password
+    secret = f":{password}@"  # as it stands in the URL (the test role's name is its password)
+    proc = subprocess.Popen(
+        [python, "-m", "app", "serve", "--port", "0", "--db", pg_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env,
+    )
+    server = None
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("Serving the console of postgresql+psycopg://"), first
+        assert secret not in first
+        server = Served(proc, first.rsplit(" on ", 1)[1].strip(), [first])
+
+        async def session() -> list[str]:
+            async with (
+                aiohttp.ClientSession() as client,
+                client.ws_connect(server.url + "/ws?width=120&height=40") as websocket,
+            ):
+                assert "11 / 50 active" in await read_until_gauge(websocket)
+                command_lines = []
+                for pid in children_of(proc.pid):
+                    with contextlib.suppress(OSError):
+                        command_lines.append(Path(f"/proc/{pid}/cmdline").read_text())
+                await websocket.send_str(json.dumps(["stdin", F10]))
+                return command_lines
+
+        command_lines = asyncio.run(session())
+        assert any("-m\0app" in line for line in command_lines), command_lines
+        assert not any(secret in line for line in command_lines)
+    finally:
+        if server is not None:
+            code, _, err = server.stop()
+            assert code == 0, err
+        elif proc.poll() is None:
+            proc.kill()
