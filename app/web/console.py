@@ -7,10 +7,11 @@ goes. The socket is bound before anything is printed, so a port in use or an
 address this machine does not have is one line and an exit code, and port 0
 (any free port) prints the port it got.
 
-Two changes to textual-serve's own server: the page's links (its scripts and
-its websocket) are made from the address the browser used, so a console
-served on 0.0.0.0 works from other machines; and the page is textual-serve's
-with its font served from here rather than fetched from a font CDN.
+Changes to textual-serve's own server: the page's links (its scripts and its
+websocket) are made from the address the browser used, so a console served on
+0.0.0.0 works from other machines; a websocket opened by another site's page
+is refused; and the page is textual-serve's with its font served from here
+rather than fetched from a font CDN.
 """
 
 import asyncio
@@ -21,6 +22,7 @@ import socket
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -77,7 +79,18 @@ class ConsoleServer(Server):
         await asyncio.gather(*sessions, return_exceptions=True)
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
-        """One browser tab's console, for as long as its websocket is open."""
+        """One browser tab's console, for as long as its websocket is open.
+
+        Only for this server's own page: a browser names the page that opens a
+        websocket (Origin), and any other site's page (which could otherwise drive
+        the console of whoever visits it) is refused. Clients that are not browsers
+        send no Origin.
+        """
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            raise web.HTTPForbidden(
+                text=f"refused: a page from {origin} may not open this console\n"
+            )
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)

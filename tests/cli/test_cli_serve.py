@@ -209,6 +209,28 @@ def test_the_page_and_a_console_session(served: Served, sample_store: Path) -> N
     assert out.strip().endswith("Stopped.")
 
 
+def test_another_sites_page_may_not_open_a_console(served: Served) -> None:
+    """A page from elsewhere, open in the admin's browser, cannot reach the console on
+    127.0.0.1 (its websocket names its own origin): refused with 403, no console started.
+    The server's own page may."""
+
+    async def try_origins() -> None:
+        async with aiohttp.ClientSession() as client:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await client.ws_connect(
+                    served.url + "/ws", headers={"Origin": "http://evil.example"}
+                )
+            assert refused.value.status == 403
+            assert children_of(served.proc.pid) == set()
+            async with client.ws_connect(
+                served.url + "/ws?width=100&height=30", headers={"Origin": served.url}
+            ) as websocket:
+                assert GAUGE.search(await read_until_gauge(websocket))
+                await websocket.send_str(json.dumps(["stdin", F10]))
+
+    asyncio.run(try_origins())
+
+
 def test_stopping_the_server_ends_its_consoles(served: Served) -> None:
     """ctrl+c with a console open: the tab's websocket closes, the console process ends,
     the server exits 0 (a second ctrl+c while it stops changes nothing)."""
