@@ -1,4 +1,4 @@
-"""The console's own keys (everywhere): sections by number, the log pane, help.
+"""The console's own keys (everywhere): sections by number, the log pane, help, quit.
 
 Apart from the app, as the sections' keys are (sections/keys.py).
 """
