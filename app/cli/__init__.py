@@ -25,9 +25,32 @@ if TYPE_CHECKING:
 
 def command_groups() -> tuple[ModuleType, ...]:
     """The command groups, in the order ``subgroups --help`` lists them."""
-    from app.cli import admins, campaigns, events, groups, landing, profiles, seed, segments, ssh
+    from app.cli import (
+        admins,
+        campaigns,
+        events,
+        groups,
+        landing,
+        profiles,
+        seed,
+        segments,
+        serve,
+        ssh,
+    )
 
-    return (console, seed, groups, profiles, segments, campaigns, landing, events, admins, ssh)
+    return (
+        console,
+        seed,
+        groups,
+        profiles,
+        segments,
+        campaigns,
+        landing,
+        serve,
+        events,
+        admins,
+        ssh,
+    )
 
 
 _HANDLERS: "dict[str, Command]" = {}
@@ -59,7 +82,7 @@ CREATING_COMMANDS = frozenset({"console", "demo", "seed", "groups_create", "prof
 
 
 # Commands that run until the user stops them: they never wait for the snapshot writer.
-LONG_RUNNING = frozenset({"console", "demo", "landing", "events", "ssh"})
+LONG_RUNNING = frozenset({"console", "demo", "landing", "serve", "events", "ssh"})
 SNAPSHOT_WAIT_SECONDS = 60.0
 
 

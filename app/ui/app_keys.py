@@ -1,4 +1,4 @@
-"""The console's own keys (everywhere): sections by number, the log pane, help.
+"""The console's own keys (everywhere): sections by number, the log pane, help, quit.
 
 Apart from the app, as the sections' keys are (sections/keys.py).
 """
@@ -68,6 +68,17 @@ APP: list[BindingType] = [
         id="app.focus_log",
     ),
     Binding("f1,question_mark", "help", "Help", tooltip="List every key", id="app.help"),
+    # Textual quits on ctrl+q, which Firefox keeps for itself: f10 (as in mc and
+    # htop) quits in a browser too. Priority, as Textual's own quit key is.
+    Binding(
+        "f10,ctrl+q",
+        "quit",
+        "Quit",
+        tooltip="Quit the console",
+        show=False,
+        priority=True,
+        id="app.quit",
+    ),
     Binding(
         "escape",
         "leave_text_box",
@@ -103,7 +114,6 @@ def help_sections(app_bindings: list[BindingType]) -> list[tuple[str, list[Bindi
             "Everywhere",
             [
                 Binding("ctrl+p", "", "Command palette: every action by name"),
-                Binding("ctrl+q", "", "Quit"),
             ],
         )
     )

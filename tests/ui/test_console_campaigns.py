@@ -248,7 +248,8 @@ async def test_a_stale_reach_never_replaces_a_newer_one(  # type: ignore[no-unty
         await settle(pilot, lambda: table.row_count == 1)
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, CampaignWizard))
-        await pilot.press("ctrl+n", "ctrl+n")
+        # Next: ctrl+f (what a browser user has), then the terminal's ctrl+n.
+        await pilot.press("ctrl+f", "ctrl+n")
         await settle(pilot, lambda: reach_shown(app, "groups-breakdown") is not None)
         shown = reach_shown(app, "groups-breakdown")
         steps = wizard(app)

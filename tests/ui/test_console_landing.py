@@ -522,7 +522,7 @@ async def test_help_lists_the_landing_keys_and_the_palette_opens_the_section(
 
         rows = await open_help(pilot)
         listed = {row[1] for row in rows if row[0] == "Landing page"}
-        assert listed == {"e", "esc", "^s", "^r", "^o", "^l", "^t"}
+        assert listed == {"e", "esc", "^s", "^r", "^o", "^l", "^z, ^t"}
         assert_listed_keys_work(app, rows, "Landing page", LandingSection)
         # In a field, Escape leaves it, so the number keys switch sections again.
         await pilot.press("e")

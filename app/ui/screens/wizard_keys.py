@@ -7,8 +7,9 @@ from textual.binding import Binding, BindingType
 DETAILS, AUDIENCE, GROUPS, CONTENT, REVIEW = 1, 2, 3, 4, 5
 
 WIZARD: list[BindingType] = [
+    # ctrl+f (forward) and ctrl+b (back); ctrl+n too, which a browser keeps for itself.
     Binding(
-        "ctrl+n",
+        "ctrl+f,ctrl+n",
         "next",
         "Next",
         tooltip="Check this step, save, go to the next",

@@ -3,6 +3,10 @@
 The footer, the help screen and the command palette list them; the palette and
 help read them here, so they can list a section's actions before (or without)
 its module being imported: sections are built when first shown.
+
+An action's first key is the one the footer and the palette show: never one a
+browser keeps for itself (ctrl+n, ctrl+t, ctrl+w...; ``subgroups serve`` runs the
+console in a browser). Where a terminal key was one of those, it stays second.
 """
 
 from textual.binding import Binding, BindingType
@@ -123,10 +127,14 @@ SEGMENTS: list[BindingType] = [
         id="segments.save",
     ),
     Binding(
-        "ctrl+n", "new_segment", "New", tooltip="Start a new, empty segment", id="segments.new"
+        "ctrl+l,ctrl+n",
+        "new_segment",
+        "New",
+        tooltip="Start a new, empty segment (clears the builder)",
+        id="segments.new",
     ),
     Binding(
-        "ctrl+t",
+        "f2,ctrl+t",
         "rename",
         "Rename",
         tooltip="Rename the open segment",
@@ -150,7 +158,7 @@ SEGMENTS: list[BindingType] = [
         id="segments.delete",
     ),
     Binding(
-        "ctrl+w",
+        "ctrl+e,ctrl+w",
         "export",
         "Export",
         tooltip="Export the members to a CSV file",
@@ -248,7 +256,7 @@ LANDING: list[BindingType] = [
         id="landing.copy_link",
     ),
     Binding(
-        "ctrl+t",
+        "ctrl+z,ctrl+t",
         "revert",
         "Revert",
         tooltip="Discard unsaved settings, back to the stored ones (asks first)",
