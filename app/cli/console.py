@@ -27,6 +27,12 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         parents=[db_option()],
         help="the console on a fresh sample store, with simulated live traffic",
     )
+    demo_parser.add_argument(
+        "--tour",
+        action="store_true",
+        help="with a guided tour for a presenter: a panel narrates each step of the sample's "
+        "story and notices when it is done (F8 next, F9 restart)",
+    )
     demo_parser.set_defaults(func="demo")
 
 
@@ -140,8 +146,13 @@ def demo(args: argparse.Namespace, store: "Store") -> int:
     )
     simulator = TrafficSimulator(store)
     simulator.start()
+    app_class = SubgroupsApp
+    if getattr(args, "tour", False):
+        from app.ui.tour_app import TourApp
+
+        app_class = TourApp
     try:
-        SubgroupsApp(store=store, demo=True).run()
+        app_class(store=store, demo=True).run()
     finally:
         simulator.stop()
     print(f"The demo store is kept at {store.display_name}.")
