@@ -7,9 +7,9 @@ campaign to the following subscription groups"; a recipient unsubscribing on
 the landing page; their `Channel Unsubscribed` event in the live log; the
 explainer saying why they will not get the next campaign.
 
-Narrations are plain text: ``{campaign}`` and ``{identity}`` are filled in from
-what earlier steps found, and the whole is shown as literal text (never
-markup), since those are names people typed.
+Narrations are plain text: ``{campaign}`` (the campaign's name in quotes) and
+``{identity}`` are filled in from what earlier steps found, and the whole is
+shown as literal text (never markup), since those are names people typed.
 """
 
 from dataclasses import dataclass
@@ -59,23 +59,23 @@ STEPS: Final[tuple[TourStep, ...]] = (
     ),
     TourStep(
         title="A segment that excludes a group",
-        narration="Press 3 for Segments, ctrl+g adds a Subscription Groups condition: "
-        "choose Exclude and a group (Promotions, say), then ctrl+s and a name saves it.",
+        narration="Press 3 for Segments, ctrl+g adds a Subscription Groups condition: turn "
+        "Include into Exclude, tick a group (Promotions, say), then ctrl+s and a name saves it.",
         waiting="Waiting for a saved segment that excludes a group…",
         looks_for=SEGMENT_SAVED,
     ),
     TourStep(
         title="A campaign that leaves out who opted out",
-        narration="Press 4 for Campaigns, n starts the wizard: a name, ctrl+f to the groups "
-        'step, tick a group under "Do not send this campaign to the following '
-        'subscription groups", ctrl+s saves the draft, escape closes.',
+        narration="Press 4 for Campaigns, n starts the wizard: a name, a subject and a From "
+        'address, then ctrl+f to Groups and tick one under "Do not send this campaign to '
+        'the following subscription groups"; ctrl+s saves the draft, escape closes.',
         waiting="Waiting for a draft with a \u201cdo not send to\u201d group…",
         looks_for=CAMPAIGN_MADE,
     ),
     TourStep(
         title="A recipient unsubscribes on the landing page",
-        narration='Someone who would get "{campaign}" clicks its one-click unsubscribe '
-        "link. Press F8 to make it happen, or POST to a real link on `subgroups landing`.",
+        narration="Someone who would get {campaign} clicks its one-click unsubscribe link. "
+        "Press F8 to make it happen, or POST to a real link on `subgroups landing`.",
         waiting="Waiting for an unsubscribe from the landing page…",
         looks_for=LANDING_UNSUBSCRIBE,
         act=UNSUBSCRIBE_A_RECIPIENT,
@@ -91,7 +91,7 @@ STEPS: Final[tuple[TourStep, ...]] = (
     TourStep(
         title="Why they will not get it",
         narration="Press F8: the explainer shows, step by step, why {identity} will not "
-        'get "{campaign}".',
+        "get {campaign}.",
         waiting="Waiting for the explainer…",
         looks_for=EXPLAINED,
         act=OPEN_EXPLAINER,

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from app.core.demo_tour import Found
@@ -34,6 +35,9 @@ STORE_LOOKS = frozenset(
         tour_steps.LANDING_UNSUBSCRIBE,
     }
 )
+
+# Said for the campaign before the tour knows it (tour_campaign finds it then).
+STAND_IN_CAMPAIGN = 'the draft from step 3 (else the sample\'s "Winter sale")'
 
 
 @dataclass
@@ -64,7 +68,8 @@ class TourState:
 
     def fill(self, text: str) -> str:
         """A narration with what earlier steps found (or words that stand in for it)."""
-        campaign = self.campaign_name() or "a draft campaign"
+        name = self.campaign_name()
+        campaign = f'"{name}"' if name else STAND_IN_CAMPAIGN
         unsubscribed = self.found.get(tour_steps.LANDING_UNSUBSCRIBE)
         identity = unsubscribed.identity if unsubscribed else "the person who left"
         return text.replace("{campaign}", campaign).replace("{identity}", identity)
@@ -84,8 +89,45 @@ class TourState:
         return None
 
 
-class TourPanel(Vertical):
-    """The tour, docked at the bottom: step n of 6, what to do, done or waiting, the keys."""
+class TourView(Vertical):
+    """What the tour says now, docked at the bottom of a screen: step n of 6 (title),
+    what to do, done or waiting, and the presenter's keys (bottom border).
+
+    The console's main screen has the tour itself (``TourPanel``); a full screen
+    opened over it (the campaign wizard) gets a view of its own, kept saying the same.
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # (title, narration, status, keys): what the view says now.
+        self.said: tuple[Content, Content, Content, Content] = (
+            Content(),
+            Content(),
+            Content(),
+            Content(),
+        )
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.said[1], id="tour-narration")
+        yield Static(self.said[2], id="tour-status")
+
+    def on_mount(self) -> None:
+        self.show(*self.said)
+
+    def show(self, title: Content, narration: Content, status: Content, keys: Content) -> None:
+        self.said = (title, narration, status, keys)
+        self.border_title = title
+        self.border_subtitle = keys
+        if self.is_mounted:
+            self.query_one("#tour-narration", Static).update(narration)
+            shown = self.query_one("#tour-status", Static)
+            shown.update(status)
+            shown.display = bool(status)
+
+
+class TourPanel(TourView):
+    """The tour: its steps, what they found, the presenter's keys; shown here and in the
+    views on screens opened over the main one."""
 
     @dataclass
     class Looked(Message):
@@ -103,13 +145,18 @@ class TourPanel(Vertical):
         # Bumped at each (re)start: a late answer for an earlier start is dropped.
         self.generation = 0
 
-    def compose(self) -> ComposeResult:
-        yield Static(id="tour-narration")
-        yield Static(id="tour-status")
-
     def on_mount(self) -> None:
         console(self).store_changes.subscribe(self, self._store_changed)
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
         self.restart()
+
+    def _screen_changed(self, screen: Screen[object]) -> None:
+        """A full screen over the console (the campaign wizard) gets the tour too."""
+        if isinstance(screen, ModalScreen) or screen is self.screen or screen.query(TourView):
+            return
+        view = TourView()
+        view.said = self.said
+        screen.mount(view)
 
     # --- the presenter's keys ----------------------------------------------------
 
@@ -295,30 +342,33 @@ class TourPanel(Vertical):
         return Content(f"{now} · F9 restart")
 
     def _show(self) -> None:
+        """Say where the tour is, here and in the views on the screens over this one."""
+        said = self._contents()
+        for screen in self.app.screen_stack:
+            for view in screen.query(TourView):
+                view.show(*said)
+
+    def _contents(self) -> tuple[Content, Content, Content, Content]:
+        """(title, narration, status, keys): what the views show."""
         state = self.state
         step = state.step
-        narration = self.query_one("#tour-narration", Static)
-        status = self.query_one("#tour-status", Static)
-        self.border_subtitle = self.key_line()
+        keys = self.key_line()
         if step is None:
-            self.border_title = Content("Tour: the end")
-            narration.update(
-                Content(
-                    "That is the story: a group, a segment without its leavers, a campaign "
-                    "that honours them, an unsubscribe from the landing page, its event, and "
-                    "the explainer's answer."
-                )
+            ending = (
+                "That is the story: a group, a segment without the people who left a group, "
+                "a campaign that honours them, an unsubscribe from the landing page, its "
+                "event in the log, and the explainer's answer."
             )
-            status.update(Content(""))
-            return
-        self.border_title = Content(f"Tour {state.index + 1}/{len(STEPS)}: {step.title}")
-        narration.update(Content(state.fill(step.narration)))
+            return Content("Tour: the end"), Content(ending), Content(""), keys
+        title = Content(f"Tour {state.index + 1}/{len(STEPS)}: {step.title}")
+        narration = Content(state.fill(step.narration))
         found = state.found.get(step.looks_for)
         if found is not None:
-            status.update(Content.styled(f"✓ Done. {found.summary}", "$success"))
+            status = Content.styled(f"✓ Done. {found.summary}", "$success")
         elif state.problem:
-            status.update(Content.styled(f"✗ {state.problem}", "$error"))
+            status = Content.styled(f"✗ {state.problem}", "$error")
         elif state.acting:
-            status.update(Content.styled("Working…", "$text-muted"))
+            status = Content.styled("Working…", "$text-muted")
         else:
-            status.update(Content.styled(step.waiting, "$text-muted"))
+            status = Content.styled(step.waiting, "$text-muted")
+        return title, narration, status, keys
