@@ -123,6 +123,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func_name: str = getattr(args, "func", "console")
     db: str | None = getattr(args, "db", None)
+    if func_name == "serve" and getattr(args, "demo_tour", False):
+        # Each browser tab makes a sample store of its own: the server opens none.
+        from app.cli.serve import serve_demo_tour
+
+        return serve_demo_tour(args)
     if func_name == "demo" and db is None:
         db = console.demo_db()
     try:

@@ -3,6 +3,7 @@ fresh sample store with simulated live traffic."""
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -33,12 +34,19 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="with a guided tour for a presenter: a panel narrates each step of the sample's "
         "story and notices when it is done (F8 next, F9 restart)",
     )
+    # For `subgroups serve --demo-tour` (each browser tab's console): the store and outbox
+    # made for this demo are removed when it ends, and it says nothing on its way out.
+    demo_parser.add_argument("--discard", action="store_true", help=argparse.SUPPRESS)
     demo_parser.set_defaults(func="demo")
+
+
+# The start of the name of a demo store's temporary folder.
+DEMO_PREFIX = "subgroups-demo-"
 
 
 def demo_db() -> str:
     """Where the demo's store goes when no --db is given: a new temporary folder."""
-    return str(Path(tempfile.mkdtemp(prefix="subgroups-demo-")) / "demo.db")
+    return str(Path(tempfile.mkdtemp(prefix=DEMO_PREFIX)) / "demo.db")
 
 
 def console_db(argv: Sequence[str]) -> tuple[str | None] | None:
@@ -138,11 +146,12 @@ def demo(args: argparse.Namespace, store: "Store") -> int:
             f"demo needs an empty store and {store.display_name} has data; "
             "leave out --db to use a fresh one"
         )
-    print(f"Loading the sample data into {store.display_name} …", file=sys.stderr)
+    discard = bool(getattr(args, "discard", False)) and getattr(args, "db", None) is None
+    if not discard:
+        print(f"Loading the sample data into {store.display_name} …", file=sys.stderr)
+    outbox_dir = default_outbox_dir(store.store_id)
     sample_campaigns.load_sample(
-        store=store,
-        actor=actors.actor_name(),
-        outbox=MaildirOutbox(default_outbox_dir(store.store_id)),
+        store=store, actor=actors.actor_name(), outbox=MaildirOutbox(outbox_dir)
     )
     simulator = TrafficSimulator(store)
     simulator.start()
@@ -155,7 +164,13 @@ def demo(args: argparse.Namespace, store: "Store") -> int:
         app_class(store=store, demo=True).run()
     finally:
         simulator.stop()
-    print(f"The demo store is kept at {store.display_name}.")
+        folder = Path(store.display_name).parent
+        if discard and folder.name.startswith(DEMO_PREFIX):
+            # The store's folder was made for this demo (demo_db): nothing else is in it.
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(outbox_dir, ignore_errors=True)
+    if not discard:
+        print(f"The demo store is kept at {store.display_name}.")
     return 0
 
 

@@ -42,6 +42,12 @@ def console_command(db: str | None) -> str:
     return command
 
 
+def demo_tour_command() -> str:
+    """The shell command each browser tab runs for ``serve --demo-tour``: the demo with
+    its tour on a fresh sample store, removed (with its outbox) when the tab closes."""
+    return f"{shlex.quote(sys.executable)} -m app demo --tour --discard"
+
+
 class ConsoleServer(Server):
     """textual-serve's server for the subgroups console, serving on ``sock``."""
 
