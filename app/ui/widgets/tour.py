@@ -118,11 +118,11 @@ class TourView(Vertical):
         self.said = (title, narration, status, keys)
         self.border_title = title
         self.border_subtitle = keys
-        if self.is_mounted:
-            self.query_one("#tour-narration", Static).update(narration)
-            shown = self.query_one("#tour-status", Static)
-            shown.update(status)
-            shown.display = bool(status)
+        # Not there while being composed: compose() starts them with ``said``.
+        for shown in self.query("#tour-narration, #tour-status").results(Static):
+            text = narration if shown.id == "tour-narration" else status
+            shown.update(text)
+            shown.display = bool(text)
 
 
 class TourPanel(TourView):
