@@ -53,7 +53,7 @@ STEPS: Final[tuple[TourStep, ...]] = (
     TourStep(
         title="Create a group",
         narration="Press 1 for Groups, then n: name the new group and press ctrl+s. "
-        "Watch the count in the corner: N / 50 active (at 50, a new one is refused).",
+        "Watch the count above the table: N / 50 active (at 50, a new one is refused).",
         waiting="Waiting for a new group…",
         looks_for=GROUP_CREATED,
     ),
