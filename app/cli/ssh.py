@@ -8,6 +8,7 @@ and its fingerprint printed, for admins to check on their first login.
 
 import argparse
 import asyncio
+import signal
 from pathlib import Path
 
 from app.cli.options import Command, db_option, port, positive_int
@@ -63,6 +64,9 @@ def ssh(args: argparse.Namespace, store: Store) -> int:
             flush=True,
         )
         print(f"Host key {host_key.fingerprint}{made}: {host_key.path}", flush=True)
+        # SIGTERM (systemctl stop) stops it as ctrl+c does: the consoles are hung up
+        # and the command exits 0, rather than dying at once with the signal.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, acceptor.close)
         try:
             await acceptor.wait_closed()
         finally:
