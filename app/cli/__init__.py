@@ -127,7 +127,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         # Each browser tab makes a sample store of its own: the server opens none.
         from app.cli.serve import serve_demo_tour
 
-        return serve_demo_tour(args)
+        try:
+            return serve_demo_tour(args)
+        except SubgroupsError as exc:  # cannot listen there
+            error(shown_lines(str(exc)))
+            return exc.exit_code
+        except KeyboardInterrupt:
+            return INTERRUPTED
     if func_name == "demo" and db is None:
         db = console.demo_db()
     try:

@@ -146,3 +146,11 @@ def test_serve_demo_tour_in_a_browser_tab(python: str, subprocess_env: dict[str,
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=30)
+
+
+def test_serve_demo_tour_on_an_address_not_here_is_one_line_and_exit_2(cli: CliRunner) -> None:
+    # An address of no interface here (TEST-NET-1): binding fails.
+    code, out, err = cli("serve", "--demo-tour", "--host", "192.0.2.1", "--port", "0")
+    assert (code, out) == (2, "")
+    assert err.startswith("subgroups: cannot listen on 192.0.2.1:0") and "Traceback" not in err
+    assert len(err.splitlines()) == 1
