@@ -309,6 +309,8 @@ class TourPanel(TourView):
     def _open_explainer(self) -> None:
         from app.ui.modals.explain import ExplainModal
 
+        if isinstance(self.app.screen, ExplainModal):
+            return  # open already: it is answering
         state = self.state
         unsubscribed = state.found.get(tour_steps.LANDING_UNSUBSCRIBE)
         campaign_id = state.campaign_id()
