@@ -56,6 +56,10 @@ def ssh(args: argparse.Namespace, store: Store) -> int:
         acceptor = await server.start_server(
             state, host=args.host, port=args.port, host_key=host_key
         )
+        # SIGTERM (systemctl stop) stops it as ctrl+c does: the consoles are hung up
+        # and the command exits 0, rather than dying at once with the signal. Set
+        # before saying it serves: whoever reads that may stop it at once.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, acceptor.close)
         bound = acceptor.sockets[0].getsockname()
         made = " (made now)" if host_key.made else ""
         print(
@@ -64,9 +68,6 @@ def ssh(args: argparse.Namespace, store: Store) -> int:
             flush=True,
         )
         print(f"Host key {host_key.fingerprint}{made}: {host_key.path}", flush=True)
-        # SIGTERM (systemctl stop) stops it as ctrl+c does: the consoles are hung up
-        # and the command exits 0, rather than dying at once with the signal.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, acceptor.close)
         try:
             await acceptor.wait_closed()
         finally:
