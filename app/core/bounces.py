@@ -27,8 +27,8 @@ from sqlmodel import Session, col, select
 
 from app.core import clock, ledger
 from app.core.bitsets import read_ids
-from app.core.event_names import EMAIL_BOUNCED
 from app.core.errors import UnknownProfile
+from app.core.event_names import EMAIL_BOUNCED
 from app.core.models import Deliverability, Profile
 
 SOFT_BOUNCE_LIMIT = 3
