@@ -30,6 +30,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         campaigns,
         events,
         groups,
+        inbound,
         landing,
         profiles,
         seed,
@@ -46,6 +47,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         segments,
         campaigns,
         landing,
+        inbound,
         serve,
         events,
         admins,
@@ -82,7 +84,7 @@ CREATING_COMMANDS = frozenset({"console", "demo", "seed", "groups_create", "prof
 
 
 # Commands that run until the user stops them: they never wait for the snapshot writer.
-LONG_RUNNING = frozenset({"console", "demo", "landing", "serve", "events", "ssh"})
+LONG_RUNNING = frozenset({"console", "demo", "landing", "inbound", "serve", "events", "ssh"})
 SNAPSHOT_WAIT_SECONDS = 60.0
 
 
