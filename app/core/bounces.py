@@ -43,7 +43,7 @@ class Bounce:
     """One failed recipient of a delivery status notification (RFC 3464)."""
 
     status: str  # "5.1.1"
-    action: str  # "failed" or "delayed"
+    action: str  # "failed" (a "delayed" report is not a bounce)
     diagnostic: str
     recipient: str
 

@@ -140,7 +140,11 @@ def _field_blocks(part: Message) -> list[Message]:
 
 
 def parse_dsn(content: bytes) -> bounces.Bounce:
-    """The first failed (or delayed) recipient of a delivery status notification (RFC 3464)."""
+    """The first failed recipient of a delivery status notification (RFC 3464).
+
+    Only ``Action: failed`` is a bounce: a ``delayed`` report is a warning
+    (the sender keeps trying, the message may yet arrive), so it counts for nothing.
+    """
     parts = _report_parts(_parse(content), "delivery-status")
     status_part = next(
         (p for p in parts if p.get_content_type() == "message/delivery-status"), None
@@ -151,7 +155,7 @@ def parse_dsn(content: bytes) -> bounces.Bounce:
     for block in blocks[1:] if len(blocks) > 1 else blocks:
         action = (block.get("Action") or "").strip().lower()
         status = (block.get("Status") or "").strip()
-        if action not in ("failed", "delayed"):
+        if action != "failed":
             continue
         match = bounces.STATUS.match(status)
         if match is None or match.group(1) == "2":
@@ -164,7 +168,7 @@ def parse_dsn(content: bytes) -> bounces.Bounce:
             diagnostic=diagnostic[:500],
             recipient=recipient.partition(";")[2].strip()[:320],
         )
-    raise Refused("5.6.0 the report names no failed recipient (Action: failed or delayed)")
+    raise Refused("5.6.0 the report names no failed recipient (Action: failed)")
 
 
 def quoted_tokens(content: bytes) -> list[str]:
