@@ -35,6 +35,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         seed,
         segments,
         serve,
+        settings,
         ssh,
     )
 
@@ -46,6 +47,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         segments,
         campaigns,
         landing,
+        settings,
         serve,
         events,
         admins,

@@ -9,6 +9,7 @@ GROUP_UNARCHIVED = "Group Unarchived"
 SAMPLE_DATA_LOADED = "Sample Data Loaded"
 PROFILES_IMPORTED = "Profiles Imported"
 LANDING_PAGE_UPDATED = "Landing Page Updated"
+SETTINGS_CHANGED = "Settings Changed"
 
 ADMIN_ADDED = "Admin Added"
 ADMIN_REMOVED = "Admin Removed"
