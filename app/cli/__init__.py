@@ -36,6 +36,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         seed,
         segments,
         serve,
+        settings,
         ssh,
     )
 
@@ -48,6 +49,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         campaigns,
         landing,
         inbound,
+        settings,
         serve,
         events,
         admins,

@@ -10,6 +10,7 @@ SAMPLE_DATA_LOADED = "Sample Data Loaded"
 PROFILES_IMPORTED = "Profiles Imported"
 LANDING_PAGE_UPDATED = "Landing Page Updated"
 EMAIL_BOUNCED = "Email Bounced"
+SETTINGS_CHANGED = "Settings Changed"
 
 ADMIN_ADDED = "Admin Added"
 ADMIN_REMOVED = "Admin Removed"

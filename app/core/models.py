@@ -331,6 +331,22 @@ class Admin(SQLModel, table=True):
     added_by: str = Field(default="", max_length=128)
 
 
+class StoreSetting(SQLModel, table=True):
+    """One store-wide setting (schema version 13): ``inbound-domain``, ``dkim-domain``...
+
+    Keys and values as ``app.core.settings`` checks them; the public base URL is
+    not here (it is ``LandingSettings.base_url``, one source of truth), nor is
+    the DKIM private key (a file in the data directory; this holds its fingerprint).
+    """
+
+    __tablename__ = "store_setting"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=1000)
+    updated_at: datetime = Field(sa_column=utc_column())
+    updated_by: str = Field(default="", max_length=128)
+
+
 class Deliverability(SQLModel, table=True):
     """What bounces said of a profile's address (schema version 14; issue 12).
 
