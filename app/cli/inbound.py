@@ -1,19 +1,20 @@
 """The ``subgroups inbound`` command: the SMTP listener for mail that comes back.
 
 ``subgroups inbound [--host 127.0.0.1] [--port 2525] [--domain D]`` takes mail
-for the inbound domain D until ctrl+c: ``unsubscribe+T@D`` (mailto:
-unsubscribes), ``bounces+T@D`` (delivery status notifications) and ``fbl@D``
-(feedback reports). What each one does is ``app.core.inbound``'s; the
-listener is ``app.inbound.server``.
+for the inbound domain D (default: the store's ``inbound-domain`` setting) until
+ctrl+c: ``unsubscribe+T@D`` (mailto: unsubscribes), ``bounces+T@D`` (delivery
+status notifications) and ``fbl@D`` (feedback reports). What each one does
+is ``app.core.inbound``'s; the listener is ``app.inbound.server``.
 """
 
 import argparse
 import contextlib
 import signal
-import sys
 from types import FrameType
 
 from app.cli.options import Command, db_option, port
+from app.core import settings
+from app.core.errors import InvalidInput
 from app.core.inbound import InboundDomain, Refused, clean_domain
 from app.core.store import Store
 from app.core.tokens import load_keyring, secret_path, store_binding
@@ -34,8 +35,8 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument(
         "--domain",
         metavar="D",
-        required=True,
-        help="the inbound domain: mail to unsubscribe+T@D, bounces+T@D and fbl@D is taken",
+        help="the inbound domain: mail to unsubscribe+T@D, bounces+T@D and fbl@D is taken "
+        "(default: the store's inbound-domain setting)",
     )
     parser.set_defaults(func="inbound")
 
@@ -48,14 +49,20 @@ def inbound_command(args: argparse.Namespace, store: Store) -> int:
     """Listen for inbound mail until ctrl+c or SIGTERM."""
     from app.inbound.server import InboundServer
 
-    try:
-        domain_name = clean_domain(args.domain)
-    except Refused as exc:
-        print(f"subgroups: --domain: {exc}", file=sys.stderr)
-        return 2
-    keyring = load_keyring()
     with store.read() as session:
         binding = store_binding(session)
+        configured = settings.get_settings(session).inbound_domain
+    given = args.domain if args.domain is not None else configured
+    if not given:
+        raise InvalidInput(
+            "no inbound domain: give --domain D or run: subgroups settings set inbound-domain D",
+            field="domain",
+        )
+    try:
+        domain_name = clean_domain(given)
+    except Refused as exc:
+        raise InvalidInput(f"--domain: {exc}", field="domain") from exc
+    keyring = load_keyring()
     domain = InboundDomain(domain_name, keyring, binding)
     server = InboundServer(store, domain, host=args.host, port=args.port)
 
@@ -71,8 +78,13 @@ def inbound_command(args: argparse.Namespace, store: Store) -> int:
         )
 
     signal.signal(signal.SIGTERM, _stop_on_term)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run(on_ready=ready)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(on_ready=ready)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", field="port"
+        ) from exc
     print("Stopped.", flush=True)
     return 0
 
