@@ -31,6 +31,7 @@ from sqlmodel import Session
 from app.core import bounces, landing, one_click
 from app.core.errors import SubgroupsError, UnknownProfile
 from app.core.landing import RECIPIENT
+from app.core.ledger import EventRecord
 from app.core.models import UNSUBSCRIBED
 from app.core.tokens import BadToken, Keyring, LinkToken, StoreBinding
 
@@ -209,6 +210,29 @@ def _complaint_token(domain: InboundDomain, content: bytes) -> LinkToken:
     raise Refused("5.6.0 the quoted message carries none of our link tokens")
 
 
+def mailto_unsubscribe(
+    session: Session, *, profile_id: int, campaign_id: int | None, actor: str = RECIPIENT
+) -> tuple[one_click.UnsubscribeScope, list[EventRecord]]:
+    """Mail to ``unsubscribe+T@D``: the one-click effect, Source ``mailto``."""
+    return one_click.one_click(
+        session=session,
+        profile_id=profile_id,
+        campaign_id=campaign_id,
+        source="mailto",
+        actor=actor,
+    )
+
+
+def complaint(
+    session: Session, *, profile_id: int, campaign_id: int | None, actor: str = RECIPIENT
+) -> list[EventRecord]:
+    """A spam complaint about our message: unsubscribed from all email, Source ``complaint``."""
+    profile = landing.linked_profile(session, profile_id, lock=True)
+    return landing.set_state_records(
+        session, profile, None, UNSUBSCRIBED, "complaint", actor, campaign_id
+    )
+
+
 def accept(
     session: Session, domain: InboundDomain, recipient: Recipient, content: bytes
 ) -> Outcome:
@@ -220,11 +244,8 @@ def accept(
         if recipient.kind == UNSUBSCRIBE:
             assert recipient.token is not None
             token = recipient.token
-            scope, _events = one_click.one_click(
-                session=session,
-                profile_id=token.profile_id,
-                campaign_id=token.campaign_id,
-                source="mailto",
+            scope, _events = mailto_unsubscribe(
+                session, profile_id=token.profile_id, campaign_id=token.campaign_id
             )
             what = "all email" if scope.all_email else ", ".join(scope.group_names)
             return Outcome(UNSUBSCRIBE, token.profile_id, f"unsubscribed from {what}")
@@ -243,10 +264,7 @@ def accept(
                 BOUNCES, token.profile_id, f"{bounce.kind} bounce {bounce.status}, {deliverable}"
             )
         token = _complaint_token(domain, content)
-        profile = landing.linked_profile(session, token.profile_id, lock=True)
-        landing.set_state_records(
-            session, profile, None, UNSUBSCRIBED, "complaint", RECIPIENT, token.campaign_id
-        )
+        complaint(session, profile_id=token.profile_id, campaign_id=token.campaign_id)
         return Outcome(FEEDBACK, token.profile_id, "complaint: unsubscribed from all email")
     except UnknownProfile as exc:
         raise Refused(f"5.1.1 {exc}") from exc
