@@ -1,18 +1,20 @@
 """Measure ``subgroups inbound``: messages processed per second over real SMTP.
 
     python bench/bench_inbound.py [--profiles 20000] [--db PATH] [--messages 3000]
-                                  [--connections 8] [--mixes mailto,mixed] [--rounds 2]
+                                  [--connections 8] [--clients 2] [--rounds 2]
+                                  [--mixes mailto,mixed,bounce,complaint]
                                   [--keep]
 
 Goal (issue 12): at least 500 messages a second processed (each one answered
 250 after its change is committed).
 
 ``subgroups inbound --port 0`` runs as a subprocess on a store of
-``--profiles`` synthetic profiles over 50 groups. ``--connections`` client
-processes (multiprocessing, spawn) each open one SMTP connection with
-smtplib and send their share of ``--messages`` messages on it, one after
-another, each to a distinct profile not touched before (every message is a
-real change: one state row and one ledger event, or one bounce). Mixes:
+``--profiles`` synthetic profiles over 50 groups. ``--clients`` client
+processes (multiprocessing, spawn) hold ``--connections`` SMTP connections
+between them (a thread each, smtplib), each sending its share of
+``--messages`` messages, one after another, each to a distinct profile not
+touched before (every message is a real change: one state row and one ledger
+event, or one bounce). Mixes:
 ``mailto`` (every message to ``unsubscribe+T@D``) and ``mixed`` (70%
 mailto, 20% bounces to ``bounces+T@D`` with RFC 3464's simple DSN, 10%
 complaints to ``fbl@D`` with RFC 5965's example report quoting our
@@ -42,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,7 +65,12 @@ from app.core.tokens import load_keyring, store_binding  # noqa: E402
 GOAL = 500.0
 DOMAIN = "in.bench.example"
 CAMPAIGN = "Inbound bench"
-MIXES = {"mailto": (1.0, 0.0, 0.0), "mixed": (0.7, 0.2, 0.1)}
+MIXES = {
+    "mailto": (1.0, 0.0, 0.0),
+    "mixed": (0.7, 0.2, 0.1),
+    "bounce": (0.0, 1.0, 0.0),
+    "complaint": (0.0, 0.0, 1.0),
+}
 
 
 def load() -> str:
@@ -144,19 +152,28 @@ def messages_for(
     return out
 
 
-def client(port: int, batch: list[tuple[str, bytes]], start: Any, out: Any) -> None:
-    """One SMTP connection sending its messages one after another; reports 250s and CPU."""
-    start.wait()
-    ok = 0
-    cpu = time.process_time()
+def _connection(port: int, batch: list[tuple[str, bytes]], done: list[int]) -> None:
+    """One SMTP connection sending its messages one after another."""
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
         for rcpt, content in batch:
             try:
                 smtp.sendmail("mailer-daemon@example.net", [rcpt], content)
-                ok += 1
+                done.append(1)
             except smtplib.SMTPException:
                 pass
-    out.put((ok, time.process_time() - cpu, time.perf_counter()))
+
+
+def client(port: int, shares: list[list[tuple[str, bytes]]], start: Any, out: Any) -> None:
+    """One client process: a thread per connection; reports its 250s, CPU and end time."""
+    start.wait()
+    done: list[int] = []
+    cpu = time.process_time()
+    threads = [threading.Thread(target=_connection, args=(port, s, done)) for s in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put((len(done), time.process_time() - cpu, time.perf_counter()))
 
 
 def start_server(db: str, env: dict[str, str]) -> tuple["subprocess.Popen[str]", int]:
@@ -176,7 +193,13 @@ def start_server(db: str, env: dict[str, str]) -> tuple["subprocess.Popen[str]",
 
 
 def run(
-    db: str, env: dict[str, str], mix: str, ids: list[int], fx: tuple[int, Any], connections: int
+    db: str,
+    env: dict[str, str],
+    mix: str,
+    ids: list[int],
+    fx: tuple[int, Any],
+    connections: int,
+    clients: int,
 ) -> tuple[float, int, float, float, str]:
     campaign_id, binding = fx
     messages = messages_for(ids, mix, campaign_id, binding)
@@ -185,7 +208,10 @@ def run(
         ctx = mp.get_context("spawn")
         start, out = ctx.Event(), ctx.Queue()
         shares = [messages[i::connections] for i in range(connections)]
-        procs = [ctx.Process(target=client, args=(port, s, start, out)) for s in shares]
+        procs = [
+            ctx.Process(target=client, args=(port, shares[i::clients], start, out))
+            for i in range(min(clients, connections))
+        ]
         for p in procs:
             p.start()
         time.sleep(1.0)  # every client imported and waiting
@@ -220,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profiles", type=int, default=20_000)
     parser.add_argument("--messages", type=int, default=3_000)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=2, help="client processes (threads share)")
     parser.add_argument("--mixes", default="mailto,mixed")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true")
@@ -246,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 batch = ids[taken : taken + args.messages]
                 taken += args.messages
                 rate, acked, server_ms, client_ms, loads = run(
-                    db, env, mix, batch, (campaign_id, binding), args.connections
+                    db, env, mix, batch, (campaign_id, binding), args.connections, args.clients
                 )
                 rates[mix].append(rate)
                 print(
