@@ -198,7 +198,8 @@ def quoted_tokens(content: bytes) -> list[str]:
 # --- acting on them ---------------------------------------------------------------
 
 
-def _complaint_token(domain: InboundDomain, content: bytes) -> LinkToken:
+def complaint_token(domain: InboundDomain, content: bytes) -> LinkToken:
+    """The token of our message a feedback report quotes, verified; or ``Refused``."""
     tokens = quoted_tokens(content)
     for token in tokens:
         try:
@@ -263,7 +264,7 @@ def accept(
             return Outcome(
                 BOUNCES, token.profile_id, f"{bounce.kind} bounce {bounce.status}, {deliverable}"
             )
-        token = _complaint_token(domain, content)
+        token = complaint_token(domain, content)
         complaint(session, profile_id=token.profile_id, campaign_id=token.campaign_id)
         return Outcome(FEEDBACK, token.profile_id, "complaint: unsubscribed from all email")
     except UnknownProfile as exc:

@@ -7,10 +7,11 @@ so a kill -9 after a 250 loses nothing. Under light load a batch is one
 message; under heavy load batches grow by themselves, with no timer (as the
 landing server's one-click writer does, ``app.web.writer``).
 
-A ``mailto:`` unsubscribe with one recipient (nearly all of them) goes
-through ``one_click.one_click_many`` for the whole batch; other messages each
-run in a savepoint, so one refused message (550) changes nothing and leaves
-the others of its batch alone.
+A ``mailto:`` unsubscribe or a complaint with one recipient (nearly all of
+them) goes through ``one_click.one_click_many`` for the whole batch (the
+complaints leaving all email); other messages each run in a savepoint, so
+one refused message (550) changes nothing and leaves the others of its
+batch alone.
 """
 
 import asyncio
@@ -24,6 +25,7 @@ from typing import Any
 from app.core import inbound, one_click
 from app.core.errors import UnknownProfile
 from app.core.store import Store
+from app.core.tokens import LinkToken
 
 log = logging.getLogger("subgroups.inbound")
 MAX_BATCH = 256
@@ -38,9 +40,9 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
     future: "asyncio.Future[Any]"
 
-    @property
-    def simple_mailto(self) -> bool:
-        return len(self.recipients) == 1 and self.recipients[0].kind == inbound.UNSUBSCRIBE
+    def single(self, kind: str) -> bool:
+        """Whether the message has one recipient, of this kind."""
+        return len(self.recipients) == 1 and self.recipients[0].kind == kind
 
 
 Answer = list[inbound.Outcome] | BaseException
@@ -139,29 +141,44 @@ class InboundWriter:
     def _write(self, batch: list[_Pending]) -> list[Answer]:
         """One committed transaction for ``batch``; each message's outcome."""
         outcomes: list[Answer] = [inbound.Refused("4.3.0 not handled")] * len(batch)
+        # (index in batch, token) of the one-recipient mailto and complaint messages.
+        mailto: list[tuple[int, LinkToken]] = []
+        complaints: list[tuple[int, LinkToken]] = []
+        others: list[int] = []
+        for i, pending in enumerate(batch):
+            token = pending.recipients[0].token
+            if pending.single(inbound.UNSUBSCRIBE) and token is not None:
+                mailto.append((i, token))
+            elif pending.single(inbound.FEEDBACK):
+                try:  # read before the transaction: a report that does not parse waits for nothing
+                    complaints.append((i, inbound.complaint_token(self.domain, pending.content)))
+                except inbound.Refused as exc:
+                    outcomes[i] = exc
+            else:
+                others.append(i)
         with self.store.write() as session:
-            simple = [i for i, pending in enumerate(batch) if pending.simple_mailto]
-            if simple:
-                tokens = [batch[i].recipients[0].token for i in simple]
+            for kind, source, planned in (
+                (inbound.UNSUBSCRIBE, "mailto", mailto),
+                (inbound.FEEDBACK, "complaint", complaints),
+            ):
+                if not planned:
+                    continue
                 results = one_click.one_click_many(
                     session=session,
-                    requests=[(t.profile_id, t.campaign_id) for t in tokens if t is not None],
-                    source="mailto",
+                    requests=[(t.profile_id, t.campaign_id) for _, t in planned],
+                    source=source,
+                    all_email=kind == inbound.FEEDBACK,
                 )
-                for i, token, result in zip(simple, tokens, results, strict=True):
-                    assert token is not None
+                for (i, token), result in zip(planned, results, strict=True):
                     if isinstance(result, UnknownProfile):
                         outcomes[i] = inbound.Refused(f"5.1.1 {result}")
                     else:
                         what = "all email" if result.all_email else ", ".join(result.group_names)
                         outcomes[i] = [
-                            inbound.Outcome(
-                                inbound.UNSUBSCRIBE, token.profile_id, f"unsubscribed from {what}"
-                            )
+                            inbound.Outcome(kind, token.profile_id, f"unsubscribed from {what}")
                         ]
-            for i, pending in enumerate(batch):
-                if pending.simple_mailto:
-                    continue
+            for i in others:
+                pending = batch[i]
                 try:
                     with session.begin_nested():
                         outcomes[i] = [
