@@ -124,3 +124,27 @@ def test_the_listener_stops_on_sigterm(
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Stopped." in out
+
+
+def test_profiles_show_says_when_the_address_bounced(
+    cli: CliRunner, db: str, world: LandingWorld
+) -> None:
+    from app.core import bounces
+
+    store = open_store(db, create=False)
+    try:
+        with store.write() as session:
+            bounces.record_bounce(
+                session,
+                profile_id=world.ann,
+                campaign_id=None,
+                bounce=bounces.Bounce("5.1.1", "failed", "smtp; 550 user unknown", ""),
+            )
+    finally:
+        store.dispose()
+    code, out, _ = cli("profiles", "show", "ann", "--db", db)
+    assert code == 0 and "Deliverable: no (the address bounced" in out
+    code, out, _ = cli("profiles", "show", "bob", "--db", db)
+    assert code == 0 and "Deliverable" not in out
+    code, out, _ = cli("profiles", "show", "ann", "--json", "--db", db)
+    assert code == 0 and '"deliverable": false' in out
