@@ -28,6 +28,7 @@ def command_groups() -> tuple[ModuleType, ...]:
     from app.cli import (
         admins,
         campaigns,
+        dkim,
         events,
         groups,
         landing,
@@ -48,6 +49,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         campaigns,
         landing,
         settings,
+        dkim,
         serve,
         events,
         admins,
