@@ -28,6 +28,7 @@ def command_groups() -> tuple[ModuleType, ...]:
     from app.cli import (
         admins,
         campaigns,
+        dkim,
         events,
         groups,
         inbound,
@@ -50,6 +51,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         landing,
         inbound,
         settings,
+        dkim,
         serve,
         events,
         admins,

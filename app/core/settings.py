@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from app.core import actors, clock, dkim_keys, landing, ledger
+from app.core import actors, clock, dkim_keys, landing, ledger, tokens
 from app.core.errors import InvalidInput
 from app.core.event_names import SETTINGS_CHANGED
 from app.core.models import StoreSetting
@@ -50,10 +50,9 @@ LABELS = {
     DKIM_KEY: "DKIM Key",
 }
 
-# The longest signed token (``tokens``: 35 bytes, 47 base64url characters) in the
-# longest inbound address, ``unsubscribe+TOKEN@D``: RFC 5321 allows 254 in all.
-LONGEST_TOKEN = 47
-LONGEST_INBOUND_DOMAIN = 254 - len("unsubscribe+@") - LONGEST_TOKEN
+# The longest inbound address, ``unsubscribe+TOKEN@D`` (a token is 47 characters),
+# within the 254 that RFC 5321 allows an address.
+LONGEST_INBOUND_DOMAIN = 254 - len("unsubscribe+@") - tokens.TOKEN_LENGTH
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
