@@ -3,6 +3,7 @@ row", what the explainer says of an undeliverable address, and the segment index
 following bounces from the ledger and through its snapshot."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from landing_world import LandingWorld, build_world
@@ -109,3 +110,27 @@ def test_the_segment_index_follows_bounces_and_keeps_them_in_its_snapshot(
         fresh.build(session)
     assert fresh.snapshot_ledger_id is not None, "built from the snapshot"
     assert list(fresh.undeliverable) == [world.ann]
+
+
+def test_a_version_11_store_gets_the_deliverability_table(tmp_path: Path) -> None:
+    """Opening a store from before inbound mail adds the table; bounces then work on it."""
+    from sqlalchemy import inspect, text
+
+    from app.core import migrations
+    from app.core.store import open_store
+
+    path = tmp_path / "old.db"
+    old = open_store(path)
+    with old.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE deliverability")
+        conn.execute(text("UPDATE schema_meta SET value = '11' WHERE key = 'schema_version'"))
+    old.dispose()
+    store = open_store(path, create=False)
+    try:
+        assert "deliverability" in inspect(store.engine).get_table_names()
+        with store.engine.connect() as conn:
+            assert migrations.schema_version(conn) == migrations.LATEST_VERSION == 14
+        world = build_world(store)
+        assert _bounce(world, None, HARD)["Deliverable"] is False
+    finally:
+        store.dispose()
