@@ -21,7 +21,10 @@ is changed. This module knows no SMTP: ``app.inbound`` is the listener.
 
 import email
 import email.policy
+import os
 import re
+import threading
+import time
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -33,7 +36,14 @@ from app.core.errors import SubgroupsError, UnknownProfile
 from app.core.landing import RECIPIENT
 from app.core.ledger import EventRecord
 from app.core.models import UNSUBSCRIBED
-from app.core.tokens import BadToken, Keyring, LinkToken, StoreBinding
+from app.core.tokens import (
+    BadToken,
+    Keyring,
+    LinkToken,
+    SecretFileError,
+    StoreBinding,
+    load_keyring,
+)
 
 UNSUBSCRIBE, BOUNCES, FEEDBACK = "unsubscribe", "bounces", "fbl"
 # Longest message taken: reports quote at most headers and a part of a message.
@@ -67,17 +77,55 @@ class Outcome:
 
 
 class InboundDomain:
-    """Checks addresses of the domain D: the keyring and the store's binding, read once."""
+    """Checks addresses of the domain D with the install's keyring and the store's binding.
+
+    The keyring file is looked at again (one ``stat``) at most every
+    ``CHECK_SECONDS``: mail about messages signed with a key added after the
+    listener started must be taken without a restart, and a retired key must
+    stop working (as the landing server's ``LinkKeys`` does). A keyring that
+    becomes unreadable answers 451 (try later) until it is readable again.
+    """
+
+    CHECK_SECONDS = 1.0
 
     def __init__(self, domain: str, keyring: Keyring, binding: StoreBinding) -> None:
         self.domain = clean_domain(domain)
         self.keyring = keyring
         self.binding = binding
+        self._seen = self._stamp()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        if self.keyring.path is None:
+            return None
+        try:
+            st = os.stat(self.keyring.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def _current_keyring(self) -> Keyring:
+        now = time.monotonic()
+        if now - self._checked < self.CHECK_SECONDS:
+            return self.keyring
+        with self._lock:
+            self._checked = now
+            stamp = self._stamp()
+            if stamp is not None and stamp != self._seen:
+                try:
+                    self.keyring = load_keyring(self.keyring.path, create=False)
+                except SecretFileError as exc:
+                    self._checked = 0.0  # look again at the next message
+                    raise Refused(f"4.3.0 the link keyring cannot be read: {exc}") from exc
+                self._seen = stamp
+            return self.keyring
 
     def verify(self, token: str) -> LinkToken:
         """The token's profile and campaign, or ``Refused`` (forged, altered, expired)."""
+        keyring = self._current_keyring()
         try:
-            return self.keyring.verify(token, store=self.binding)
+            return keyring.verify(token, store=self.binding)
         except BadToken as exc:
             raise Refused(f"5.7.1 {exc}") from exc
 

@@ -29,6 +29,11 @@ def _reply(code: int, exc: BaseException) -> str:
     return f"{code} {_UNSAFE.sub('?', str(exc))[:400]}"
 
 
+def _code(refused: BaseException) -> int:
+    """451 (try again later) for a temporary failure (status 4.x.x), else 550."""
+    return 451 if str(refused).startswith("4.") else 550
+
+
 class InboundHandler:
     """aiosmtpd's handler: checks recipients, hands messages to the writer."""
 
@@ -48,7 +53,7 @@ class InboundHandler:
             self.domain.recipient(address)
         except inbound.Refused as exc:
             log.info("refused RCPT %s: %s", address, exc)
-            return _reply(550, exc)
+            return _reply(_code(exc), exc)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -62,7 +67,7 @@ class InboundHandler:
             outcomes = await self.writer.apply(recipients, content)
         except inbound.Refused as exc:
             log.info("refused message to %s: %s", ", ".join(envelope.rcpt_tos), exc)
-            return _reply(451 if str(exc).startswith("4.") else 550, exc)
+            return _reply(_code(exc), exc)
         for outcome in outcomes:
             log.info("%s (profile %d): %s", outcome.kind, outcome.profile_id, outcome.summary)
         return "250 2.0.0 OK: " + ", ".join(o.kind for o in outcomes)

@@ -202,3 +202,21 @@ def test_one_refused_message_leaves_the_others_of_its_session(
     assert stored_states(world.store, world.ann)[None] == "unsubscribed"
     assert stored_states(world.store, world.bob)[None] == "unsubscribed"
     assert events_named(world.store, EMAIL_BOUNCED, world.bob) == []
+
+
+def test_a_rotated_key_is_taken_and_a_retired_one_refused_without_a_restart(
+    world: LandingWorld, listener: InboundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process rotates the link keys: mail about a message signed with the new
+    key is taken; once the old key is retired, mail about the old one is refused."""
+    monkeypatch.setattr(InboundDomain, "CHECK_SECONDS", 0.0)
+    old = token_for(world.store, world.bob, world.campaign_none)
+    ring = load_keyring()
+    ring.rotate()
+    new = token_for(world.store, world.ann, world.campaign_none)
+    send(listener.port, f"unsubscribe+{new}@{DOMAIN}")
+    assert stored_states(world.store, world.ann)[None] == "unsubscribed"
+    ring.retire(1)
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        send(listener.port, f"unsubscribe+{old}@{DOMAIN}")
+    assert stored_states(world.store, world.bob)[None] == "subscribed"
