@@ -148,3 +148,10 @@ def test_profiles_show_says_when_the_address_bounced(
     assert code == 0 and "Deliverable" not in out
     code, out, _ = cli("profiles", "show", "ann", "--json", "--db", db)
     assert code == 0 and '"deliverable": false' in out
+
+
+def test_a_missing_store_is_not_created(cli: CliRunner, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "store.db"
+    code, _out, err = cli("inbound", "--db", str(missing), "--domain", DOMAIN)
+    assert code == 2 and f"no store at {missing}" in err
+    assert not missing.parent.exists()
