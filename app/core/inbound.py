@@ -184,7 +184,8 @@ def _field_blocks(part: Message) -> list[Message]:
     if isinstance(payload, list):
         return [block for block in payload if isinstance(block, Message)]
     if isinstance(payload, str):
-        return [email.message_from_string(chunk + "\n") for chunk in payload.split("\n\n")]
+        text = payload.replace("\r\n", "\n")
+        return [email.message_from_string(chunk + "\n") for chunk in text.split("\n\n")]
     return []
 
 
