@@ -21,13 +21,15 @@ is changed. This module knows no SMTP: ``app.inbound`` is the listener.
 
 import email
 import email.policy
+import functools
 import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 
@@ -158,6 +160,25 @@ def clean_domain(value: str) -> str:
 
 # --- reading reports ------------------------------------------------------------
 
+_T = TypeVar("_T")
+
+
+def _unreadable_is_refused(read: Callable[[bytes], _T]) -> Callable[[bytes], _T]:
+    """A report the ``email`` package chokes on is refused (550), never an error that
+    would fail the other messages of its batch and be retried for ever."""
+
+    @functools.wraps(read)
+    def reading(content: bytes) -> _T:
+        try:
+            return read(content)
+        except Refused:
+            raise
+        except (ValueError, TypeError, LookupError, AttributeError, UnicodeError) as exc:
+            raise Refused(f"5.6.0 the report cannot be read ({type(exc).__name__})") from exc
+
+    return reading
+
+
 
 def _parse(content: bytes) -> Message:
     if len(content) > MAX_MESSAGE_BYTES:
@@ -189,6 +210,7 @@ def _field_blocks(part: Message) -> list[Message]:
     return []
 
 
+@_unreadable_is_refused
 def parse_dsn(content: bytes) -> bounces.Bounce:
     """The first failed recipient of a delivery status notification (RFC 3464).
 
@@ -221,6 +243,7 @@ def parse_dsn(content: bytes) -> bounces.Bounce:
     raise Refused("5.6.0 the report names no failed recipient (Action: failed)")
 
 
+@_unreadable_is_refused
 def quoted_tokens(content: bytes) -> list[str]:
     """The link tokens in the message a feedback report (RFC 5965) quotes, in order."""
     parts = _report_parts(_parse(content), "feedback-report")

@@ -164,7 +164,8 @@ def test_a_complaint_unsubscribes_from_all_email(
 
 
 @pytest.mark.parametrize(
-    "case", ["forged arf", "plain text to bounces", "delivered dsn", "arf without token"]
+    "case",
+    ["forged arf", "plain text to bounces", "delivered dsn", "arf without token", "broken mime"],
 )
 def test_bad_reports_are_refused_at_data(
     world: LandingWorld, listener: InboundServer, case: str
@@ -178,6 +179,11 @@ def test_bad_reports_are_refused_at_data(
         ),
         "delivered dsn": (f"bounces+{token}@{DOMAIN}", dsn(status="2.0.0", action="delivered")),
         "arf without token": (f"fbl@{DOMAIN}", arf("x").replace(b"/u/x", b"/about")),
+        "broken mime": (
+            f"bounces+{token}@{DOMAIN}",
+            b'Content-Type: multipart/report; report-type=delivery-status; boundary="x"\r\n'
+            b"\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\n\xff\xfe\x00 ?\r\n",
+        ),
     }[case]
     before = ledger_size(world.store)
     with pytest.raises(smtplib.SMTPDataError) as refused:
