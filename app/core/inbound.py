@@ -179,7 +179,6 @@ def _unreadable_is_refused(read: Callable[[bytes], _T]) -> Callable[[bytes], _T]
     return reading
 
 
-
 def _parse(content: bytes) -> Message:
     if len(content) > MAX_MESSAGE_BYTES:
         raise Refused(f"5.3.4 message too big for a report ({len(content)} bytes)")
