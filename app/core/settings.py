@@ -236,6 +236,26 @@ def _install_dkim_key(session: Session, value: str) -> str:
     return key.fingerprint
 
 
+def check_dkim_key(session: Session) -> None:
+    """``DkimKeyError`` when DKIM is set up and its key file is missing or not right."""
+    found = get_settings(session)
+    if found.dkim_ready:
+        assert found.dkim_key is not None
+        dkim_keys.load_key(read_store_id(session), found.dkim_key)
+
+
+def unsigned_warning(session: Session) -> str | None:
+    """What the campaign review says when mail would go out without a DKIM signature."""
+    found = get_settings(session)
+    if found.dkim_ready:
+        return None
+    return (
+        "Mail goes out unsigned (no DKIM): Gmail and Yahoo expect bulk mail with one-click "
+        f"unsubscribe to be DKIM-signed; set {', '.join(found.dkim_missing())} "
+        "with `subgroups settings set`"
+    )
+
+
 def dkim_key_path(session: Session, settings: StoreSettings | None = None) -> Path | None:
     """Where the store's DKIM key file is (None: no key set)."""
     fingerprint = (settings or get_settings(session)).dkim_key
