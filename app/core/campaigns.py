@@ -442,9 +442,9 @@ def warnings(session: Session, campaign: Campaign) -> list[str]:
     https = https_warning(session)
     if https is not None:
         notes.append(https)
-    unsigned = settings.unsigned_warning(session)
-    if unsigned is not None:
-        notes.append(unsigned)
+    signing = settings.signing_warning(session, campaign.from_address)
+    if signing is not None:
+        notes.append(signing)
     return notes
 
 

@@ -26,6 +26,7 @@ Other services read the settings with ``get_settings(session)``.
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -244,15 +245,26 @@ def check_dkim_key(session: Session) -> None:
         dkim_keys.load_key(read_store_id(session), found.dkim_key)
 
 
-def unsigned_warning(session: Session) -> str | None:
-    """What the campaign review says when mail would go out without a DKIM signature."""
+def signing_warning(session: Session, from_address: str = "") -> str | None:
+    """What the campaign review says when mail would go out without a DKIM signature, or
+    signed for a domain the From address is not within (DMARC would not count it)."""
     found = get_settings(session)
-    if found.dkim_ready:
+    if not found.dkim_ready:
+        return (
+            "Mail goes out unsigned (no DKIM): Gmail and Yahoo expect bulk mail with one-click "
+            f"unsubscribe to be DKIM-signed; set {', '.join(found.dkim_missing())} "
+            "with `subgroups settings set`"
+        )
+    sender_domain = parseaddr(from_address)[1].rpartition("@")[2].lower().rstrip(".")
+    signing = found.dkim_domain or ""
+    if not sender_domain or any(
+        a == b or a.endswith("." + b)
+        for a, b in ((sender_domain, signing), (signing, sender_domain))
+    ):
         return None
     return (
-        "Mail goes out unsigned (no DKIM): Gmail and Yahoo expect bulk mail with one-click "
-        f"unsubscribe to be DKIM-signed; set {', '.join(found.dkim_missing())} "
-        "with `subgroups settings set`"
+        f"Mail is DKIM-signed for {signing}, but it is from {sender_domain}: receivers "
+        "checking DMARC will not count the signature (set dkim-domain to the From domain)"
     )
 
 

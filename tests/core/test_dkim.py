@@ -217,7 +217,14 @@ def test_the_review_says_when_mail_would_go_out_unsigned_and_a_broken_key_stops_
     assert problems == []
     set_up_dkim(store, tmp_path)
     warnings, problems = notes()
-    assert not any("unsigned" in w for w in warnings) and problems == []
+    assert not any("DKIM" in w for w in warnings) and problems == []
+    with store.write() as session:  # signed for another domain than the From's
+        settings.set_setting(session=session, key="dkim-domain", value="other.org", actor="t")
+    warnings, _ = notes()
+    assert (
+        "Mail is DKIM-signed for other.org, but it is from example.com: receivers checking "
+        "DMARC will not count the signature (set dkim-domain to the From domain)"
+    ) in warnings
     with store.read() as session:
         path = settings.dkim_key_path(session)
     assert path is not None
