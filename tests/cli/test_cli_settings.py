@@ -82,6 +82,10 @@ def test_setting_the_inbound_domain_records_who_did_it_and_can_be_cleared(
     assert isinstance(properties, dict)
     assert properties["Changes"] == {"Inbound Domain": [None, "mail.example.com"]}
     assert properties["Actor"] == actors.actor_name()
+    code, out, _ = cli("events", "--db", db)
+    assert (
+        f"settings: inbound domain None → 'mail.example.com' by {actors.actor_name()} [cli]" in out
+    )
 
     code, out, _ = cli("settings", "set", "inbound-domain", "mail.example.com", "--db", db)
     assert (code, out) == (0, "inbound-domain is already mail.example.com; nothing changed.\n")
