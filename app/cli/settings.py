@@ -11,6 +11,7 @@ import argparse
 from app.cli.options import Command, db_option, json_option
 from app.cli.output import print_json, table
 from app.core import actors, settings
+from app.core.errors import SubgroupsError
 from app.core.store import Store
 
 KEYS_HELP = (
@@ -45,11 +46,18 @@ def settings_show(args: argparse.Namespace, store: Store) -> int:
     with store.read() as session:
         found = settings.get_settings(session)
         key_file = settings.dkim_key_path(session, found)
+        try:
+            settings.check_dkim_key(session)
+            key_problem = None
+        except SubgroupsError as exc:
+            key_problem = exc.message
     if args.json:
         print_json(found.to_json())
         return 0
     print(table([[key, _shown(found.value(key))] for key in settings.KEYS], ["KEY", "VALUE"]))
-    if found.dkim_ready:
+    if key_problem is not None:
+        print(f"Sends are refused until the DKIM key is set again: {key_problem}")
+    elif found.dkim_ready:
         print(f"Mail is DKIM-signed (d={found.dkim_domain}, s={found.dkim_selector}).")
         print(f"Key file: {key_file}")
     else:

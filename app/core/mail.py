@@ -44,7 +44,6 @@ from urllib.parse import quote
 from sqlmodel import Session, col, select
 
 from app.core import body_template, clock, settings, tokens
-from app.core.dkim_keys import load_key
 from app.core.dkim_signing import DkimSigner, signer_for
 from app.core.models import Campaign, Group, Profile
 from app.core.outbox import OutgoingMessage
@@ -452,14 +451,6 @@ class CampaignMail:
             self.body_text(recipient, unsubscribe_url, preferences_url), charset="utf-8"
         )
         return message
-
-
-def check_signing(session: Session) -> None:
-    """``DkimKeyError`` when DKIM is set up and its key file is missing or not right."""
-    found = settings.get_settings(session)
-    if found.dkim_ready:
-        assert found.dkim_key is not None
-        load_key(tokens.store_binding(session).store_id, found.dkim_key)
 
 
 def recipient_of(profile: Profile) -> Recipient | None:

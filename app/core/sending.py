@@ -51,7 +51,7 @@ from sqlmodel import col, select
 from app.core import actors, campaigns, clock, deliveries, eligibility, send_lease
 from app.core.deliveries import CLAIMED, DELIVERY, FAILED, SENT, UNKNOWN, chunks
 from app.core.errors import InvalidInput, RuleRefused
-from app.core.mail import CampaignMail, Recipient, check_signing, usable_address
+from app.core.mail import CampaignMail, Recipient, usable_address
 from app.core.models import Campaign, Delivery, Profile
 from app.core.outbox import DeliveryRefused, Outbox, OutboxUnavailable, OutgoingMessage
 from app.core.store import Store
@@ -394,8 +394,6 @@ class _Sender:
 
     def run(self) -> SendResult:
         started = time.perf_counter()
-        with self.store.read() as session:
-            check_signing(session)  # a broken DKIM key stops the send before it starts
         campaign = self.start()
         try:
             with send_lease.Heartbeat(self.store, self.campaign_id, self.holder):

@@ -26,6 +26,7 @@ Other services read the settings with ``get_settings(session)``.
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -234,6 +235,37 @@ def _install_dkim_key(session: Session, value: str) -> str:
     key = dkim_keys.read_key_file(Path(value.strip()).expanduser())
     dkim_keys.install_key(read_store_id(session), key)
     return key.fingerprint
+
+
+def check_dkim_key(session: Session) -> None:
+    """``DkimKeyError`` when DKIM is set up and its key file is missing or not right."""
+    found = get_settings(session)
+    if found.dkim_ready:
+        assert found.dkim_key is not None
+        dkim_keys.load_key(read_store_id(session), found.dkim_key)
+
+
+def signing_warning(session: Session, from_address: str = "") -> str | None:
+    """What the campaign review says when mail would go out without a DKIM signature, or
+    signed for a domain the From address is not within (DMARC would not count it)."""
+    found = get_settings(session)
+    if not found.dkim_ready:
+        return (
+            "Mail goes out unsigned (no DKIM): Gmail and Yahoo expect bulk mail with one-click "
+            f"unsubscribe to be DKIM-signed; set {', '.join(found.dkim_missing())} "
+            "with `subgroups settings set`"
+        )
+    sender_domain = parseaddr(from_address)[1].rpartition("@")[2].lower().rstrip(".")
+    signing = found.dkim_domain or ""
+    if not sender_domain or any(
+        a == b or a.endswith("." + b)
+        for a, b in ((sender_domain, signing), (signing, sender_domain))
+    ):
+        return None
+    return (
+        f"Mail is DKIM-signed for {signing}, but it is from {sender_domain}: receivers "
+        "checking DMARC will not count the signature (set dkim-domain to the From domain)"
+    )
 
 
 def dkim_key_path(session: Session, settings: StoreSettings | None = None) -> Path | None:

@@ -82,6 +82,10 @@ def test_setting_the_inbound_domain_records_who_did_it_and_can_be_cleared(
     assert isinstance(properties, dict)
     assert properties["Changes"] == {"Inbound Domain": [None, "mail.example.com"]}
     assert properties["Actor"] == actors.actor_name()
+    code, out, _ = cli("events", "--db", db)
+    assert (
+        f"settings: inbound domain None → 'mail.example.com' by {actors.actor_name()} [cli]" in out
+    )
 
     code, out, _ = cli("settings", "set", "inbound-domain", "mail.example.com", "--db", db)
     assert (code, out) == (0, "inbound-domain is already mail.example.com; nothing changed.\n")
@@ -221,6 +225,10 @@ def test_the_dkim_key_is_copied_into_the_data_directory_and_never_into_the_store
     assert f"Key file: {copy}" in out
     changes = [e["properties"]["Changes"] for e in events(cli, db)[1:]]  # type: ignore[index]
     assert changes[0] == {"DKIM Key": [None, fingerprint]}
+    copy.unlink()  # lost: show says sends stop, and why
+    code, out, _ = cli("settings", "show", "--db", db)
+    assert "Sends are refused until the DKIM key is set again: DKIM key " in out
+    assert "cannot read: No such file or directory" in out
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ from dkim_test_keys import key_file, rsa_pem
 from sending_world import add_campaign, reference_eligible, shop, status_of, with_usable_email
 from test_mail import BODY, STORE, keyring
 
-from app.core import dkim_keys, dkim_signing, sending, settings
-from app.core.dkim_keys import DkimKeyError
+from app.core import campaigns, dkim_keys, dkim_signing, sending, settings
 from app.core.dkim_signing import DkimSigner
+from app.core.errors import InvalidInput
 from app.core.mail import CampaignMail, Recipient
 from app.core.outbox import MaildirOutbox
 from app.core.store import Store
@@ -190,7 +190,44 @@ def test_a_send_whose_key_file_is_gone_sends_nothing_and_says_why(
     path.unlink()
     cid = add_campaign(store)
     outbox = MaildirOutbox(tmp_path / "outbox")
-    with pytest.raises(DkimKeyError, match="cannot read"):
+    with pytest.raises(InvalidInput, match="cannot be sent: DKIM key .*: cannot read"):
         sending.send_campaign(store=store, campaign_id=cid, outbox=outbox, actor="t")
     assert outbox.message_paths() == []
     assert status_of(store, cid) == "draft"  # not started: fix the key and send again
+
+
+def test_the_review_says_when_mail_would_go_out_unsigned_and_a_broken_key_stops_a_send(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    store = sqlite_store
+    shop(store)
+    cid = add_campaign(store)
+
+    def notes() -> tuple[list[str], list[tuple[str, str]]]:
+        with store.read() as session:
+            campaign = campaigns.get_campaign_by_id(session, cid)
+            return campaigns.warnings(session, campaign), campaigns.send_problems(session, campaign)
+
+    warnings, problems = notes()
+    assert (
+        "Mail goes out unsigned (no DKIM): Gmail and Yahoo expect bulk mail with one-click "
+        "unsubscribe to be DKIM-signed; set dkim-domain, dkim-selector, dkim-key with "
+        "`subgroups settings set`"
+    ) in warnings
+    assert problems == []
+    set_up_dkim(store, tmp_path)
+    warnings, problems = notes()
+    assert not any("DKIM" in w for w in warnings) and problems == []
+    with store.write() as session:  # signed for another domain than the From's
+        settings.set_setting(session=session, key="dkim-domain", value="other.org", actor="t")
+    warnings, _ = notes()
+    assert (
+        "Mail is DKIM-signed for other.org, but it is from example.com: receivers checking "
+        "DMARC will not count the signature (set dkim-domain to the From domain)"
+    ) in warnings
+    with store.read() as session:
+        path = settings.dkim_key_path(session)
+    assert path is not None
+    path.chmod(0o644)
+    _, problems = notes()
+    assert problems == [("dkim", f"DKIM key {path}: readable by others; run: chmod 600 {path}")]

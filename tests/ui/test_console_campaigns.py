@@ -595,7 +595,8 @@ async def test_the_review_shows_the_message_and_refuses_the_placeholder(  # type
     make_app, open_db, sample_db: Path
 ) -> None:
     """The review renders subject and body for step 4's recipient; the untouched
-    placeholder body is named as what stops a send, and s offers no send."""
+    placeholder body is named as what stops a send, and s offers no send; unsigned
+    mail (no DKIM set up) is among what to know."""
     check: Store = open_db(sample_db)
     with check.write() as session:
         campaigns.create_campaign(
@@ -622,6 +623,9 @@ async def test_the_review_shows_the_message_and_refuses_the_placeholder(  # type
         assert f"Hello {name}," in shown and "{{" not in shown
         problems = text_of(steps.query_one("#review-problems", Static))
         assert "'Write your message here.' (line 3): write the message" in problems
+        # No DKIM set up: the review says the mail would go out unsigned (issue 12, ask 8).
+        warnings = text_of(steps.query_one("#review-warnings", Static))
+        assert "Mail goes out unsigned (no DKIM)" in warnings
         assert steps.query_one("#wizard-next").disabled
         await pilot.press("s")
         await settle(pilot)
