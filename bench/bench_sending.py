@@ -2,6 +2,7 @@
 
     python bench/bench_sending.py [--profiles 100000] [--db PATH] [--batch-size 500]
                                   [--groups 2] [--runs 1] [--audience-opt-in N] [--keep]
+                                  [--dkim]
 
 The store is seeded with ``app.core.synthetic.seed_synthetic`` (50 groups,
 about five stored states per profile, 2% unsubscribed from all email), or
@@ -26,6 +27,14 @@ Printed for each run (wall time, seconds):
   check and claim, marking deliveries sent, the ledger events;
 - each part also as messages/s, as if it ran alone.
 
+With ``--dkim`` each run is two sends, one unsigned and one DKIM-signed
+(``app.core.dkim_signing``, a fresh 2048-bit key; settings switched between
+them), in alternating order, so the two are measured side by side under the
+same load; each also prints the process's CPU seconds. Then the signing cost
+alone: the same messages rendered unsigned, signed, and signed with dkimpy's
+own pure-Python RSA step (what ``dkim_signing`` hands to OpenSSL), in
+interleaved rounds, as milliseconds per message.
+
 Exit code 0 when every run meets the goal, 1 otherwise.
 """
 
@@ -36,7 +45,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -45,8 +56,17 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
-from app.core import body_template, campaigns, segments, sending  # noqa: E402
-from app.core.mail import CampaignMail  # noqa: E402
+from app.core import (  # noqa: E402
+    body_template,
+    campaigns,
+    dkim_keys,
+    dkim_signing,
+    segments,
+    sending,
+    settings,
+    tokens,
+)
+from app.core.mail import CampaignMail, Recipient  # noqa: E402
 from app.core.models import POLICY_OPT_IN, STATUS_ACTIVE, Group, Profile  # noqa: E402
 from app.core.outbox import MaildirOutbox, OutgoingMessage  # noqa: E402
 from app.core.seed import store_is_empty  # noqa: E402
@@ -99,10 +119,25 @@ class TimedMaildir(MaildirOutbox):
         self.messages += 1
 
 
+class RunResult(NamedTuple):
+    """What one send measured."""
+
+    rate: float  # messages/s, the whole send_campaign
+    cpu: float  # the process's CPU seconds in send_campaign
+    sent: int
+    building: float  # seconds in CampaignMail.render (signing included)
+
+
 def run_once(
-    store: Store, *, run: int, groups: int, batch_size: int, workdir: Path, audience_opt_in: int
-) -> float:
-    """One send of a fresh campaign; prints the numbers and returns messages/s."""
+    store: Store,
+    *,
+    run: int | str,
+    groups: int,
+    batch_size: int,
+    workdir: Path,
+    audience_opt_in: int,
+) -> RunResult:
+    """One send of a fresh campaign; prints the numbers and returns what it measured."""
     with store.write() as session:
         group_ids = list(session.exec(select(Group.id).order_by(col(Group.id)).limit(groups)).all())
         segment_id = None
@@ -145,7 +180,7 @@ def run_once(
 
     CampaignMail.render = timed_render  # type: ignore[method-assign]
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = sending.send_campaign(
             store=store,
             campaign_id=campaign.id,
@@ -154,6 +189,7 @@ def run_once(
             batch_size=batch_size,
         )
         total = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     finally:
         CampaignMail.render = render  # type: ignore[method-assign]
     files = len(os.listdir(outbox.path / "new"))
@@ -173,6 +209,7 @@ def run_once(
         ("building messages", building[0]),
         ("writing files", outbox.seconds),
         ("the rest (audience, checks, claims, marks)", rest),
+        ("CPU seconds of the process", cpu),
     ]
     for label, seconds in rows:
         per_second = result.sent / seconds if seconds > 0 else float("inf")
@@ -180,7 +217,122 @@ def run_once(
     verdict = "PASS" if rate >= GOAL else "FAIL"
     print(f"  => {rate:,.0f} messages/s (goal {GOAL:,.0f}): {verdict}", flush=True)
     shutil.rmtree(outbox.path, ignore_errors=True)
-    return rate
+    return RunResult(rate, cpu, result.sent, building[0])
+
+
+def make_key(workdir: Path) -> Path:
+    """A fresh 2048-bit RSA key file (as ``openssl genrsa`` makes), for the signed sends."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = workdir / "dkim.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def set_dkim(store: Store, key_file: Path | None) -> None:
+    """DKIM on (with this key) or off, through the settings a user would change."""
+    with store.write() as session:
+        for key, value in (
+            ("dkim-domain", "example.com" if key_file else ""),
+            ("dkim-selector", "bench" if key_file else ""),
+            ("dkim-key", str(key_file) if key_file else ""),
+        ):
+            settings.set_setting(session=session, key=key, value=value, actor=ACTOR)
+
+
+def dkim_runs(store: Store, args: argparse.Namespace, workdir: Path) -> list[float]:
+    """Unsigned and signed sends, interleaved (order alternating per run); the rates."""
+    key_file = make_key(workdir)
+    found: dict[str, list[RunResult]] = {"unsigned": [], "signed": []}
+    for run in range(1, args.runs + 1):
+        order = ["unsigned", "signed"] if run % 2 else ["signed", "unsigned"]
+        for kind in order:
+            set_dkim(store, key_file if kind == "signed" else None)
+            found[kind].append(
+                run_once(
+                    store,
+                    run=f"{run} {kind}",
+                    groups=args.groups,
+                    batch_size=args.batch_size,
+                    workdir=workdir,
+                    audience_opt_in=args.audience_opt_in,
+                )  # fmt: skip
+            )
+    set_dkim(store, None)  # a reused store (--db) is left unsigned, as it came
+    print("DKIM side by side (medians over the runs):")
+    medians = {}
+    for kind, results in found.items():
+        rate = sorted(r.rate for r in results)[len(results) // 2]
+        cpu_ms = sorted(r.cpu / r.sent * 1000 for r in results)[len(results) // 2]
+        build_ms = sorted(r.building / r.sent * 1000 for r in results)[len(results) // 2]
+        medians[kind] = (rate, cpu_ms, build_ms)
+        print(
+            f"  {kind:<9} {rate:>8,.0f} messages/s, CPU {cpu_ms:.3f} ms/message, "
+            f"building {build_ms:.3f} ms/message"
+        )
+    (u_rate, u_cpu, u_build), (s_rate, s_cpu, s_build) = medians["unsigned"], medians["signed"]
+    print(
+        f"  signed/unsigned: {s_rate / u_rate:.2f}x the rate, {s_cpu / u_cpu:.2f}x the CPU; "
+        f"signing adds {s_build - u_build:.3f} ms of building per message",
+        flush=True,
+    )
+    return [r.rate for results in found.values() for r in results]
+
+
+def signing_cost(workdir: Path, messages: int = 2_000, rounds: int = 5) -> None:
+    """Milliseconds per message: rendering alone, rendering and signing (OpenSSL's RSA step),
+    and signing with dkimpy's own pure-Python RSA (fewer messages: it is slow), interleaved."""
+    key = dkim_keys.read_key_file(make_key(workdir))
+    signer = dkim_signing.DkimSigner(domain="example.com", selector="bench", key=key)
+    ring = tokens.Keyring({1: b"k" * 32}, 1)
+
+    def mail(with_signer: dkim_signing.DkimSigner | None) -> CampaignMail:
+        return CampaignMail(
+            campaign_id=1, created_at=datetime(2026, 12, 1, tzinfo=UTC),
+            subject="Our November news — 20% off everything",
+            from_address="Example News <news@example.com>", body=BODY,
+            groups=[(1, "Promotions")], base_url="https://email.example.com", keyring=ring,
+            link_store=tokens.StoreBinding("0" * 32), inbound_domain="in.example.com",
+            signer=with_signer,
+        )  # fmt: skip
+
+    unsigned, signed = mail(None), mail(signer)
+    now = datetime.now(UTC)
+    times: dict[str, list[float]] = {"unsigned": [], "signed": [], "dkimpy RSA": []}
+    per_round = messages // rounds
+    slow_count = max(1, per_round // 20)
+    for round_no in range(rounds):
+        people = [
+            Recipient(round_no * per_round + i, f"p{i}@example.org", f"Person {i}")
+            for i in range(per_round)
+        ]
+        for kind, which, count in (
+            ("unsigned", unsigned, per_round),
+            ("signed", signed, per_round),
+            ("dkimpy RSA", signed, slow_count),
+        ):
+            saved = dict(dkim_signing._openssl_keys)
+            if kind == "dkimpy RSA":
+                dkim_signing._openssl_keys.clear()  # dkimpy's own RSA step
+            started = time.process_time()
+            for person in people[:count]:
+                which.render(person, now)
+            times[kind].append((time.process_time() - started) / count * 1000)
+            dkim_signing._openssl_keys.update(saved)
+    print(f"Signing cost ({rounds} interleaved rounds, CPU ms per message, medians), {load()}:")
+    base = sorted(times["unsigned"])[rounds // 2]
+    for kind, values in times.items():
+        median = sorted(values)[rounds // 2]
+        extra = "" if kind == "unsigned" else f"  (+{median - base:.3f} ms for the signature)"
+        print(f"  {kind:<11} {median:8.3f} ms{extra}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,11 +350,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="audience: a segment of people subscribed to all of the first N opt-in groups",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary store")
+    parser.add_argument(
+        "--dkim", action="store_true", help="each run: an unsigned and a DKIM-signed send"
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="subgroups-bench-sending-"))
     # The link keyring goes with the benchmark, never into the user's data directory.
     os.environ.setdefault("SUBGROUPS_SECRET_FILE", str(workdir / "link-keys.json"))
+    # And the DKIM key's copy (``settings set dkim-key``) too.
+    os.environ["XDG_DATA_HOME"] = str(workdir / "xdg")
     path = args.db or workdir / "bench.db"
     print(load())
     try:
@@ -211,7 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Seeding took {seeded:.1f} s")
         store = open_store(path)
         try:
-            rates = [
+            rates = [] if not args.dkim else dkim_runs(store, args, workdir)
+            if args.dkim:
+                signing_cost(workdir)
+            rates += [
                 run_once(
                     store,
                     run=run,
@@ -219,8 +379,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     batch_size=args.batch_size,
                     workdir=workdir,
                     audience_opt_in=args.audience_opt_in,
-                )
+                ).rate
                 for run in range(1, args.runs + 1)
+                if not args.dkim
             ]
         finally:
             store.dispose()

@@ -28,13 +28,16 @@ def command_groups() -> tuple[ModuleType, ...]:
     from app.cli import (
         admins,
         campaigns,
+        dkim,
         events,
         groups,
+        inbound,
         landing,
         profiles,
         seed,
         segments,
         serve,
+        settings,
         ssh,
     )
 
@@ -46,6 +49,9 @@ def command_groups() -> tuple[ModuleType, ...]:
         segments,
         campaigns,
         landing,
+        inbound,
+        settings,
+        dkim,
         serve,
         events,
         admins,
@@ -82,7 +88,7 @@ CREATING_COMMANDS = frozenset({"console", "demo", "seed", "groups_create", "prof
 
 
 # Commands that run until the user stops them: they never wait for the snapshot writer.
-LONG_RUNNING = frozenset({"console", "demo", "landing", "serve", "events", "ssh"})
+LONG_RUNNING = frozenset({"console", "demo", "landing", "inbound", "serve", "events", "ssh"})
 SNAPSHOT_WAIT_SECONDS = 60.0
 
 

@@ -74,6 +74,8 @@ def profiles_show(args: argparse.Namespace, store: Store) -> int:
     if view.properties:
         print("  " + shown(", ".join(f"{k}={v}" for k, v in view.properties.items())))
     print(f"All email: {view.all_email} ({shown(view.all_email_origin)})")
+    if not view.deliverable:
+        print("Deliverable: no (the address bounced: no campaign is sent to it)")
     if view.same_address:
         print(
             f"Same address as: {shown(', '.join(view.same_address))} (one recipient: an opt-out "

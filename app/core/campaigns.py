@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.core import actors, body_template, clock, landing, ledger
+from app.core import actors, body_template, clock, landing, ledger, settings
 from app.core.campaign_fields import (
     check_body_draft,
     check_groups,
@@ -29,7 +29,7 @@ from app.core.campaign_fields import (
     clean_from_address,
     clean_subject,
 )
-from app.core.errors import InvalidInput, RuleRefused, WrongStatus
+from app.core.errors import InvalidInput, RuleRefused, SubgroupsError, WrongStatus
 from app.core.groups import name_key
 from app.core.models import (
     STATUS_ACTIVE,
@@ -408,6 +408,10 @@ def send_problems(
                 problems.append((field, f"No group has id {group_id}"))
     if reach == 0 and campaign.status == DRAFT:
         problems.append(("reach", no_reach_message(campaign.name)))
+    try:
+        settings.check_dkim_key(session)
+    except SubgroupsError as exc:  # DKIM is set up, its key file is not usable
+        problems.append(("dkim", exc.message))
     return problems
 
 
@@ -438,6 +442,9 @@ def warnings(session: Session, campaign: Campaign) -> list[str]:
     https = https_warning(session)
     if https is not None:
         notes.append(https)
+    signing = settings.signing_warning(session, campaign.from_address)
+    if signing is not None:
+        notes.append(signing)
     return notes
 
 

@@ -5,12 +5,14 @@ The chain (DESIGN.md §1, "Email campaigns"), in this order:
 2. only people effectively subscribed to all of the "only subscribed to"
    groups, if any;
 3. minus people unsubscribed from all email;
+3b. minus undeliverable addresses (a hard bounce, or soft bounces in a row:
+   ``app.core.bounces``);
 4. minus people effectively unsubscribed from any "do not send to" group,
    archived groups included (their opt-outs stay enforced);
 5. one message per address.
 
 One address is one recipient (``Profile.email_key``: the address stripped and
-lower-cased). Steps 3 and 4 act on addresses: an opt-out under any profile of
+lower-cased). Steps 3, 3b and 4 act on addresses: an opt-out under any profile of
 an address keeps every profile with that address out. Step 5 keeps, of the
 profiles left that share an address, the one with the lowest id (the one a
 send, going through the audience in id order, claims first); the reach shows
@@ -29,7 +31,7 @@ from typing import Any, Protocol
 from pyroaring import BitMap
 from sqlmodel import Session, col, select
 
-from app.core import profiles, segments
+from app.core import bounces, profiles, segments
 from app.core.campaigns import ALL_PROFILES, audience_name, group_names
 from app.core.errors import RuleRefused
 from app.core.models import (
@@ -44,10 +46,11 @@ from app.core.models import (
 from app.core.segment_index import SegmentIndex
 from app.core.store import Store
 
-AUDIENCE, ONLY, ALL_EMAIL, DO_NOT_SEND, ADDRESS, ONE_PER_ADDRESS = (
+AUDIENCE, ONLY, ALL_EMAIL, UNDELIVERABLE, DO_NOT_SEND, ADDRESS, ONE_PER_ADDRESS = (
     "audience",
     "only_subscribed_to",
     "all_email",
+    "undeliverable",
     "do_not_send_to",
     "address",
     "one_per_address",
@@ -115,7 +118,7 @@ def audience_bits(index: SegmentIndex, session: Session, campaign: CampaignLike)
 def _chain(
     index: SegmentIndex, session: Session, campaign: CampaignLike
 ) -> list[tuple[str, str, BitMap]]:
-    """(key, label, bits after the step) for steps 1-5; the caller holds the index lock."""
+    """(key, label, bits after the step) for each step; the caller holds the index lock."""
     index.load_groups(session, [*campaign.only_subscribed_to, *campaign.do_not_send_to])
     bits = audience_bits(index, session, campaign)
     audience = audience_name(session, campaign)  # type: ignore[arg-type]
@@ -130,6 +133,8 @@ def _chain(
     steps.append((ONLY, label, bits))
     bits = bits - index.spread_to_twins(index.email_unsubscribed, session)
     steps.append((ALL_EMAIL, "Minus people unsubscribed from all email", bits))
+    bits = bits - index.spread_to_twins(index.undeliverable, session)
+    steps.append((UNDELIVERABLE, "Minus undeliverable addresses", bits))
     for group_id in campaign.do_not_send_to:
         left = index.everyone - index.subscribed(group_id)
         bits = bits - index.spread_to_twins(left, session)
@@ -175,7 +180,7 @@ def audience_ids(store: Store, campaign: CampaignLike) -> list[int]:
 def eligible_now(session: Session, campaign: CampaignLike, profile_ids: Sequence[int]) -> set[int]:
     """The ids of ``profile_ids`` that pass steps 2-4, read from the store in this session.
 
-    Steps 3 and 4 look at every profile sharing an address with one of these
+    Steps 3, 3b and 4 look at every profile sharing an address with one of these
     (found through ``email_key``). Step 5 is the sender's: its claims are unique
     per address.
     """
@@ -213,6 +218,7 @@ def eligible_now(session: Session, campaign: CampaignLike, profile_ids: Sequence
                 if pid not in people
             )
         everyone = {**people, **twins}
+        bounced = bounces.undeliverable_among(session, sorted(everyone))
         stored: dict[tuple[int, int], str] = {}
         if group_ids:
             # By profile only (the primary key's lead column): a filter on the
@@ -236,14 +242,20 @@ def eligible_now(session: Session, campaign: CampaignLike, profile_ids: Sequence
             )
             return state == SUBSCRIBED
 
-        # Addresses kept out by an opt-out under any of their profiles (steps 3 and 4).
+        # Addresses kept out by an opt-out or a bounce under any of their profiles
+        # (steps 3, 3b and 4).
         out = {
             key
             for pid, (key, all_email) in everyone.items()
-            if key and (all_email == UNSUBSCRIBED or any(not subscribed(pid, g) for g in blocking))
+            if key
+            and (
+                all_email == UNSUBSCRIBED
+                or pid in bounced
+                or any(not subscribed(pid, g) for g in blocking)
+            )
         }
         for profile_id, (key, all_email) in people.items():
-            if all_email == UNSUBSCRIBED or (key and key in out):
+            if all_email == UNSUBSCRIBED or profile_id in bounced or (key and key in out):
                 continue
             if all(subscribed(profile_id, g) for g in group_ids):
                 eligible.add(profile_id)

@@ -9,6 +9,8 @@ GROUP_UNARCHIVED = "Group Unarchived"
 SAMPLE_DATA_LOADED = "Sample Data Loaded"
 PROFILES_IMPORTED = "Profiles Imported"
 LANDING_PAGE_UPDATED = "Landing Page Updated"
+EMAIL_BOUNCED = "Email Bounced"
+SETTINGS_CHANGED = "Settings Changed"
 
 ADMIN_ADDED = "Admin Added"
 ADMIN_REMOVED = "Admin Removed"
@@ -16,4 +18,16 @@ ADMIN_ROLE_CHANGED = "Admin Role Changed"
 ADMIN_SESSION_STARTED = "Admin Session Started"
 ADMIN_SESSION_ENDED = "Admin Session Ended"
 
-SOURCES = ("landing_page", "one_click", "console", "cli", "import", "simulator", "ssh")
+SOURCES = (
+    "landing_page",
+    "one_click",
+    "console",
+    "cli",
+    "import",
+    "simulator",
+    "ssh",
+    # Inbound mail (``subgroups inbound``): a mailto: unsubscribe, a bounce, a complaint.
+    "mailto",
+    "bounce",
+    "complaint",
+)

@@ -14,7 +14,7 @@ from typing import Any
 from pyroaring import BitMap
 from sqlmodel import Session, col, select
 
-from app.core import ledger, profiles, segments
+from app.core import bounces, ledger, profiles, segments
 from app.core.campaigns import ALL_PROFILES, audience_name
 from app.core.eligibility import (
     ADDRESS,
@@ -23,6 +23,7 @@ from app.core.eligibility import (
     DO_NOT_SEND,
     ONE_PER_ADDRESS,
     ONLY,
+    UNDELIVERABLE,
     CampaignLike,
     audience_bits,
     eligible_now,
@@ -186,6 +187,26 @@ def _first_of_address(
     return by_id[first] if first is not None else None
 
 
+def _deliverable_step(session: Session, profile: Profile, twins: Sequence[Profile]) -> ExplainStep:
+    """Whether the address bounced for good, under this profile or one sharing it."""
+    label = "Deliverable address"
+    for person in (profile, *twins):
+        assert person.id is not None
+        row = bounces.bounce_of(session, person.id)
+        if row is None or not row.undeliverable:
+            continue
+        since = row.undeliverable_since or row.last_bounce_at
+        why = "it bounced" if row.soft_bounces < bounces.SOFT_BOUNCE_LIMIT else "soft bounces"
+        under = "" if person.id == profile.id else f" under profile {person.identity}"
+        return ExplainStep(
+            UNDELIVERABLE,
+            label,
+            False,
+            f"the address is undeliverable{under}: {why} on {since:%Y-%m-%d}",
+        )
+    return ExplainStep(UNDELIVERABLE, label, True, "no bounce has made it undeliverable")
+
+
 def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
     """Each step of the chain for this person, and the verdict."""
     index = segments.index_for(store)
@@ -229,6 +250,8 @@ def explain(store: Store, campaign: CampaignLike, identity: str) -> Explanation:
             steps.append(ExplainStep(ALL_EMAIL, "All email", False, twin_out))
         else:
             steps.append(ExplainStep(ALL_EMAIL, "All email", True, "subscribed to email"))
+
+        steps.append(_deliverable_step(session, profile, twins))
 
         blocked = _group_states(session, pid, campaign.do_not_send_to)
         left = [(g, s) for g, eff, s in blocked if eff != SUBSCRIBED]

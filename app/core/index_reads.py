@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 
 from app.core import ledger
 from app.core.bitsets import Bits
+from app.core.event_names import EMAIL_BOUNCED
 from app.core.models import Event, Profile
 from app.core.segment_rules import PROFILE_FIELDS, PropertyCondition
 
@@ -104,11 +105,25 @@ def read_twins(session: Session) -> AddressTwins:
     )
 
 
+def bounced_profiles(session: Session, events: list[ledger.EventRecord]) -> list[int]:
+    """The profiles that these events made undeliverable (``Email Bounced``, Deliverable false)."""
+    wanted = [
+        e for e in events if e.name == EMAIL_BOUNCED and e.properties.get("Deliverable") is False
+    ]
+    return [pid for _event, pid in _with_profiles(session, wanted)] if wanted else []
+
+
 def state_change_profiles(
     session: Session, events: list[ledger.EventRecord]
 ) -> list[tuple[ledger.EventRecord, int]]:
     """The state-change events with the profile each one concerns (read from its row)."""
-    wanted = [e for e in events if e.name == ledger.CHANNEL_UNSUBSCRIBED]
+    return _with_profiles(session, [e for e in events if e.name == ledger.CHANNEL_UNSUBSCRIBED])
+
+
+def _with_profiles(
+    session: Session, wanted: list[ledger.EventRecord]
+) -> list[tuple[ledger.EventRecord, int]]:
+    """These events with the profile each one concerns (read from its row)."""
     profile_of: dict[int, int] = {}
     for start in range(0, len(wanted), 5000):
         ids = [e.id for e in wanted[start : start + 5000]]

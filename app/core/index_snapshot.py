@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 EVERYONE = "everyone"
 EMAIL_UNSUBSCRIBED = "email_unsubscribed"
+# Optional: snapshots written before schema 14 lack it (the table is read then).
+UNDELIVERABLE = "undeliverable"
 
 
 def group_part(group_id: int, state: str) -> str:

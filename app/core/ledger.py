@@ -28,6 +28,7 @@ from app.core.event_names import (  # noqa: F401  (the ledger's names, as before
     LANDING_PAGE_UPDATED,
     PROFILES_IMPORTED,
     SAMPLE_DATA_LOADED,
+    SETTINGS_CHANGED,
     SOURCES,
 )
 from app.core.ledger_wakeups import notify_followers
@@ -222,6 +223,10 @@ def summary(event: EventRecord) -> str:
         changes = props.get("Changes") or {}
         parts = ", ".join(f"{k.lower()} {v[0]!r} → {v[1]!r}" for k, v in changes.items())
         return f"landing page: {parts} by {event.actor} [{event.source}]"
+    if event.name == SETTINGS_CHANGED:
+        changes = props.get("Changes") or {}
+        parts = ", ".join(f"{k.lower()} {v[0]!r} → {v[1]!r}" for k, v in changes.items())
+        return f"settings: {parts} by {event.actor} [{event.source}]"
     if props.get("Group"):
         return f"group {props['Group']!r} by {event.actor} [{event.source}]"
     if event.name in _ADMIN_WORDS:

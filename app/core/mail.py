@@ -8,6 +8,10 @@ Every message carries (DESIGN.md §1, "Email campaigns"):
 - ``List-Unsubscribe: <https://…/u/TOKEN>`` and ``List-Unsubscribe-Post:
   List-Unsubscribe=One-Click`` (RFC 8058): the token is signed and names the
   profile and the campaign, so the landing page knows what to unsubscribe;
+  with an inbound domain D set (``settings``), also ``<mailto:unsubscribe+TOKEN@D>``
+  (RFC 2369), and the envelope sender is ``bounces+TOKEN@D`` (``bounce_address``;
+  the Maildir copy shows it as ``Return-Path``);
+- with DKIM set up (``settings``), a ``DKIM-Signature`` (``dkim_signing``);
 - one ``List-Id`` per "do not send to" group (RFC 2919 expects one per
   message; the design asks for one per group), or one for all email when
   the campaign has no groups;
@@ -39,7 +43,8 @@ from urllib.parse import quote
 
 from sqlmodel import Session, col, select
 
-from app.core import body_template, clock, landing, tokens
+from app.core import body_template, clock, settings, tokens
+from app.core.dkim_signing import DkimSigner, signer_for
 from app.core.models import Campaign, Group, Profile
 from app.core.outbox import OutgoingMessage
 
@@ -62,6 +67,8 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]+")
 _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+UNSUBSCRIBE_LOCAL = "unsubscribe+"
+BOUNCES_LOCAL = "bounces+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +224,12 @@ class CampaignMail:
         base_url: str,
         keyring: tokens.Keyring,
         link_store: tokens.StoreBinding,
+        inbound_domain: str | None = None,
+        signer: DkimSigner | None = None,
     ) -> None:
         self.campaign_id = campaign_id
+        self.inbound_domain = inbound_domain
+        self.signer = signer
         self.link_store = link_store  # the store the links are signed for
         self.subject = subject
         self.from_address = from_address
@@ -270,11 +281,28 @@ class CampaignMail:
 
     @classmethod
     def prepare(
-        cls, session: Session, campaign: Campaign, *, keyring: tokens.Keyring | None = None
+        cls,
+        session: Session,
+        campaign: Campaign,
+        *,
+        keyring: tokens.Keyring | None = None,
+        sign: bool = True,
     ) -> "CampaignMail":
-        """The campaign's messages as the store stands: landing page URL, group names, keyring."""
+        """The campaign's messages as the store stands: landing page URL, group names, keyring,
+        inbound domain and (``sign``, when set up) the DKIM signer.
+
+        Raises ``DkimKeyError`` when DKIM is set up but its key file is not right:
+        mail the settings say to sign never goes out unsigned.
+        """
         assert campaign.id is not None
-        settings = landing.get_settings(session)
+        found = settings.get_settings(session)
+        link_store = tokens.store_binding(session)
+        signer = None
+        if sign and found.dkim_ready:
+            assert found.dkim_domain and found.dkim_selector and found.dkim_key
+            signer = signer_for(
+                link_store.store_id, found.dkim_domain, found.dkim_selector, found.dkim_key
+            )
         names = dict(
             session.execute(
                 select(Group.id, Group.name).where(col(Group.id).in_(campaign.do_not_send_to))
@@ -288,9 +316,11 @@ class CampaignMail:
             from_address=campaign.from_address,
             body=campaign.body,
             groups=groups,
-            base_url=settings.base_url,
+            base_url=found.base_url,
             keyring=keyring or tokens.load_keyring(),
-            link_store=tokens.store_binding(session),
+            link_store=link_store,
+            inbound_domain=found.inbound_domain,
+            signer=signer,
         )
 
     # --- the parts of one message ----------------------------------------------------
@@ -303,10 +333,29 @@ class CampaignMail:
     def message_id(self, profile_id: int) -> str:
         return f"<{self.message_key(profile_id)}@{self.domain}>"
 
+    def token(self, profile_id: int, *, today: date | None = None) -> str:
+        """The message's signed token (links, the mailto: address, the bounce address)."""
+        return self.keyring.sign(profile_id, self.campaign_id, store=self.link_store, today=today)
+
     def links(self, profile_id: int, *, today: date | None = None) -> tuple[str, str]:
         """The one-click unsubscribe URL and the preferences URL, with one signed token."""
-        token = self.keyring.sign(profile_id, self.campaign_id, store=self.link_store, today=today)
+        return self._links(self.token(profile_id, today=today))
+
+    def _links(self, token: str) -> tuple[str, str]:
         return f"{self.base_url}/u/{token}", f"{self.base_url}/p/{token}"
+
+    def list_unsubscribe(self, token: str) -> str:
+        """The List-Unsubscribe value: the one-click URL, and the mailto: form with a domain."""
+        url = f"<{self.base_url}/u/{token}>"
+        if self.inbound_domain is None:
+            return url
+        return f"{url}, <mailto:{UNSUBSCRIBE_LOCAL}{token}@{self.inbound_domain}>"
+
+    def envelope_sender(self, token: str) -> str:
+        """MAIL FROM: the bounce address with an inbound domain, else the From address."""
+        if self.inbound_domain is None:
+            return self.sender
+        return f"{BOUNCES_LOCAL}{token}@{self.inbound_domain}"
 
     @staticmethod
     def tag_values(
@@ -350,7 +399,8 @@ class CampaignMail:
         if now != self._date_key:
             self._date_key, self._date_text = now, format_datetime(now)
         key = self.message_key(recipient.profile_id)
-        unsubscribe_url, preferences_url = self.links(recipient.profile_id, today=now.date())
+        token = self.token(recipient.profile_id, today=now.date())
+        unsubscribe_url, preferences_url = self._links(token)
         text = self.body_text(recipient, unsubscribe_url, preferences_url)
         lines = text.split("\n")
         if text.isascii() and max(map(len, lines)) <= MAX_LINE:
@@ -365,23 +415,27 @@ class CampaignMail:
         to = fold("To", self.to_header(recipient)).encode("ascii")
         head = (
             f"Date: {self._date_text}\r\nMessage-ID: {message_id}\r\n"
-            + fold("List-Unsubscribe", f"<{unsubscribe_url}>")
+            + fold("List-Unsubscribe", self.list_unsubscribe(token))
         ).encode("ascii")
         subject = self._head_subject or _store_header(
             "Subject", self.subject_text(recipient, unsubscribe_url, preferences_url)
         )
         data = b"".join((self._head_from, to, subject, head, self._head_shared, cte, body))
+        if self.signer is not None:
+            data = self.signer.sign(data)
         return OutgoingMessage(
             key=key,
             message_id=message_id,
-            sender=self.sender,
+            sender=self.envelope_sender(token),
             recipient=recipient.email,
             data=data,
+            return_path=self.inbound_domain is not None,
         )
 
     def build(self, recipient: Recipient, now: datetime) -> EmailMessage:
         """The same message made with the ``email`` package (the reference for ``render``)."""
-        unsubscribe_url, preferences_url = self.links(recipient.profile_id, today=now.date())
+        token = self.token(recipient.profile_id, today=now.date())
+        unsubscribe_url, preferences_url = self._links(token)
         message = EmailMessage(policy=POLICY)
         message["From"] = self.from_address
         name = clean_display_name(recipient.name)
@@ -389,7 +443,7 @@ class CampaignMail:
         message["Subject"] = self.subject_text(recipient, unsubscribe_url, preferences_url)
         message["Date"] = format_datetime(now)
         message["Message-ID"] = self.message_id(recipient.profile_id)
-        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe"] = self.list_unsubscribe(token)
         message["List-Unsubscribe-Post"] = ONE_CLICK
         for value in self.list_ids:
             message["List-Id"] = value
@@ -419,5 +473,5 @@ def build_message(
     recipient = recipient_of(profile)
     if recipient is None:
         return None
-    mail = CampaignMail.prepare(session, campaign, keyring=keyring)
+    mail = CampaignMail.prepare(session, campaign, keyring=keyring, sign=False)
     return mail.build(recipient, now or clock.now())

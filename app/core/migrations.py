@@ -248,6 +248,16 @@ def _v11_fewer_index_entries_per_import_row(conn: Connection) -> None:
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_ledger_event_name")
 
 
+def _v13_store_settings(conn: Connection) -> None:
+    """Version 13: store-wide settings (inbound domain, DKIM), one row per key (issue 12)."""
+    models.StoreSetting.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
+def _v14_deliverability(conn: Connection) -> None:
+    """Version 14: what bounces said of each address (issue 12, inbound mail)."""
+    models.Deliverability.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
 def analyze(conn: Connection) -> None:
     """Give the planner fresh statistics (after an upgrade, a seed).
 
@@ -272,6 +282,9 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     9: _v9_index_snapshots,
     10: _v10_admins,
     11: _v11_fewer_index_entries_per_import_row,
+    13: _v13_store_settings,
+    # 12 is another branch's step (issue 12); the merge fills it in.
+    14: _v14_deliverability,
 }
 if max(STEPS) != LATEST_VERSION:  # pragma: no cover - caught by any test that imports this
     raise RuntimeError(
@@ -357,7 +370,8 @@ def upgrade(engine: Engine, *, name: str, create: bool = True) -> Upgraded:
                 f"--db {name} has schema version {version}, newer than this "
                 f"subgroups understands ({LATEST_VERSION}); upgrade subgroups"
             )
-        for step_version in range(version + 1, LATEST_VERSION + 1):
+        # Steps in order; a number no step has (taken by work merged elsewhere) is skipped.
+        for step_version in sorted(v for v in STEPS if v > version):
             STEPS[step_version](conn)
             _stamp(conn, step_version)
         # A seed stopped half-way left its indexes unbuilt: built now (refused while it runs).

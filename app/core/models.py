@@ -331,6 +331,43 @@ class Admin(SQLModel, table=True):
     added_by: str = Field(default="", max_length=128)
 
 
+class StoreSetting(SQLModel, table=True):
+    """One store-wide setting (schema version 13): ``inbound-domain``, ``dkim-domain``...
+
+    Keys and values as ``app.core.settings`` checks them; the public base URL is
+    not here (it is ``LandingSettings.base_url``, one source of truth), nor is
+    the DKIM private key (a file in the data directory; this holds its fingerprint).
+    """
+
+    __tablename__ = "store_setting"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=1000)
+    updated_at: datetime = Field(sa_column=utc_column())
+    updated_by: str = Field(default="", max_length=128)
+
+
+class Deliverability(SQLModel, table=True):
+    """What bounces said of a profile's address (schema version 14; issue 12).
+
+    A row exists only for profiles that bounced. A hard bounce (5.x.x) makes
+    the address ``undeliverable`` at once; soft bounces (4.x.x) are counted
+    while they come in a row (``app.core.bounces``), and ``SOFT_BOUNCE_LIMIT``
+    of them do the same. Undeliverable addresses are a step of the
+    eligibility chain; the segment index keeps them as a bitmap.
+    """
+
+    __tablename__ = "deliverability"
+
+    profile_id: int = Field(foreign_key="profile.id", primary_key=True)
+    undeliverable: bool = False
+    soft_bounces: int = 0
+    # The campaign of the last counted bounce (a repeated report of it counts once).
+    last_campaign_id: int | None = Field(default=None)
+    last_bounce_at: datetime = Field(sa_column=utc_column())
+    undeliverable_since: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
 # Which tables each schema version introduced (see store.migrate).
 TABLES_V1 = (SchemaMeta, Group, Profile, GroupState, Event)
 TABLES_V2 = (Segment, Campaign, Delivery, LandingSettings)

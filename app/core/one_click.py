@@ -181,6 +181,7 @@ def one_click_many(
     source: str = "one_click",
     actor: str = RECIPIENT,
     now: datetime | None = None,
+    all_email: bool = False,
 ) -> list[UnsubscribeScope | UnknownProfile]:
     """Many one-click unsubscribes in one transaction (the server's group commit).
 
@@ -190,8 +191,9 @@ def one_click_many(
     events as ``set_state``) after one read of the people and their states
     for the whole batch: per request, the scope it left, or ``UnknownProfile``
     for a link naming nobody (the others still go through). A person named
-    twice is changed once. Call it in a write session; nothing is visible
-    until it commits.
+    twice is changed once. With ``all_email`` every request leaves all email,
+    whatever its campaign's groups (a spam complaint, ``app.core.inbound``).
+    Call it in a write session; nothing is visible until it commits.
     """
     profile_ids = sorted({profile_id for profile_id, _ in requests})
     people = {
@@ -199,7 +201,12 @@ def one_click_many(
         for pid, identity, all_email in _people_for_update(session, profile_ids)
     }
     campaign_ids = {campaign_id for _, campaign_id in requests}
-    scopes = {campaign_id: unsubscribe_scope(session, campaign_id) for campaign_id in campaign_ids}
+    scopes = {
+        campaign_id: UnsubscribeScope(groups=())
+        if all_email
+        else unsubscribe_scope(session, campaign_id)
+        for campaign_id in campaign_ids
+    }
     group_ids = {group_id for scope in scopes.values() for group_id, _ in scope.groups}
     # A change names its group by id and name, as the scopes just read them (in
     # this transaction): no group row is loaded through the ORM.

@@ -72,6 +72,9 @@ class OutgoingMessage:
     sender: str
     recipient: str
     data: bytes
+    # Whether the Maildir copy shows ``sender`` as ``Return-Path`` (as a delivery agent
+    # adds it): when it is the bounce address, not the From.
+    return_path: bool = False
 
 
 class Outbox(Protocol):
@@ -183,7 +186,10 @@ class MaildirOutbox:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             try:
-                view = memoryview(message.data)
+                data = message.data
+                if message.return_path:
+                    data = f"Return-Path: <{message.sender}>\r\n".encode("ascii") + data
+                view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
             finally:

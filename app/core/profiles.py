@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from app.core import clock
+from app.core import bounces, clock
 from app.core.errors import InvalidInput, UnknownProfile
 from app.core.ledger import CHANNEL_UNSUBSCRIBED, EventRecord, profile_events
 from app.core.models import (
@@ -129,6 +129,8 @@ class ProfileView:
     history: list[EventRecord]
     # Identities of the other profiles with this address (one address is one recipient).
     same_address: tuple[str, ...] = ()
+    # False once a bounce made the address undeliverable (under any profile of it).
+    deliverable: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """The profile's JSON shape (DESIGN.md §2)."""
@@ -138,6 +140,7 @@ class ProfileView:
             "name": self.name,
             "properties": self.properties,
             "all_email": self.all_email,
+            "deliverable": self.deliverable,
             "created_at": self.created_at.isoformat(),
             "groups": [
                 {
@@ -165,6 +168,21 @@ def same_address(session: Session, profile: Profile) -> tuple[str, ...]:
             .order_by(col(Profile.id))
         ).all()
     )
+
+
+def same_address_ids(session: Session, profile: Profile) -> list[int]:
+    """The ids of the other profiles whose address is this one's."""
+    if not profile.email_key:
+        return []
+    return [
+        int(i)
+        for i in session.exec(
+            select(Profile.id).where(
+                col(Profile.email_key) == profile.email_key, col(Profile.id) != profile.id
+            )
+        ).all()
+        if i is not None
+    ]
 
 
 def effective_state(policy: str, stored: str | None) -> str:
@@ -226,6 +244,7 @@ def profile_view(session: Session, identity: str, *, history_limit: int = 200) -
             )
         )
     channel_event = last_change.get(None)
+    twins = same_address_ids(session, profile)
     return ProfileView(
         id=profile.id,
         identity=profile.identity,
@@ -238,4 +257,5 @@ def profile_view(session: Session, identity: str, *, history_limit: int = 200) -
         groups=views,
         history=profile_events(session, profile_id=profile.id, limit=history_limit),
         same_address=same_address(session, profile),
+        deliverable=not bounces.undeliverable_among(session, [profile.id, *twins]),
     )

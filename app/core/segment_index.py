@@ -32,9 +32,15 @@ from pyroaring import BitMap, FrozenBitMap
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from app.core import index_snapshot, ledger
+from app.core import bounces, index_snapshot, ledger
 from app.core.bitsets import Bits, read_ids
-from app.core.index_reads import AddressTwins, property_bits, read_twins, state_change_profiles
+from app.core.index_reads import (
+    AddressTwins,
+    bounced_profiles,
+    property_bits,
+    read_twins,
+    state_change_profiles,
+)
 from app.core.models import (
     POLICY_OPT_IN,
     STATUS_ACTIVE,
@@ -93,6 +99,8 @@ class SegmentIndex:
         self.max_id = 0
         self.profile_count = 0
         self.email_unsubscribed = BitMap()
+        # Profiles whose address bounced for good (``app.core.bounces``).
+        self.undeliverable = BitMap()
         # Frozen while as the snapshot left them; copied when an event changes one.
         self.stored: dict[tuple[int, str], Bits] = {}
         # Groups whose stored states have been read (see _load).
@@ -128,12 +136,14 @@ class SegmentIndex:
         *,
         everyone: BitMap,
         email_unsubscribed: BitMap,
+        undeliverable: BitMap,
         max_id: int,
         groups: dict[int, GroupInfo],
         stored: dict[tuple[int, str], Bits],
         after_id: int,
     ) -> None:
         self.max_id, self.everyone, self.email_unsubscribed = max_id, everyone, email_unsubscribed
+        self.undeliverable = undeliverable
         self.profile_count = len(everyone)
         self.groups, self.stored = groups, stored
         self._loaded = {group_id for group_id, _state in stored}
@@ -154,11 +164,13 @@ class SegmentIndex:
         email_unsubscribed = read_ids(
             session, "SELECT id FROM profile WHERE all_email = ?", (UNSUBSCRIBED,)
         )
+        undeliverable = bounces.undeliverable_ids(session)
         groups = self._read_groups(session)
         self._check(cancelled)
         self._reset(
             everyone=everyone,
             email_unsubscribed=email_unsubscribed,
+            undeliverable=undeliverable,
             max_id=max(max_id, everyone.max() if everyone else 0),
             groups=groups,
             stored={},
@@ -183,10 +195,15 @@ class SegmentIndex:
             return False  # too far behind: reading the tables is quicker than replaying
         groups = self._read_groups(session)
         stored = snapshot.group_states(groups)
+        # A snapshot written before addresses could bounce has no such part: the
+        # table is read (it holds only the bounced); replaying adds what came after.
+        part = snapshot.parts.get(index_snapshot.UNDELIVERABLE)
+        undeliverable = BitMap(part) if part is not None else bounces.undeliverable_ids(session)
         self._check(cancelled)
         self._reset(
             everyone=BitMap(snapshot.parts[index_snapshot.EVERYONE]),
             email_unsubscribed=BitMap(snapshot.parts[index_snapshot.EMAIL_UNSUBSCRIBED]),
+            undeliverable=undeliverable,
             max_id=snapshot.max_profile_id,
             groups=groups,
             stored=stored,
@@ -210,6 +227,7 @@ class SegmentIndex:
             parts = {
                 index_snapshot.EVERYONE: self.everyone.serialize(),
                 index_snapshot.EMAIL_UNSUBSCRIBED: self.email_unsubscribed.serialize(),
+                index_snapshot.UNDELIVERABLE: self.undeliverable.serialize(),
             }
             for (group_id, state), bits in self.stored.items():
                 if group_id in self._loaded:
@@ -309,6 +327,7 @@ class SegmentIndex:
                     self._twins = None
             for event, profile_id in changes:
                 self._apply(event, profile_id)
+            self.undeliverable.update(bounced_profiles(session, events))
 
     def _add_profiles(self, session: Session) -> bool:
         """Add the profiles committed since the last look; True when there were any.

@@ -4,7 +4,11 @@ A daemon thread that, every half second to two seconds, picks a random
 profile and a random active group (now and then the whole email channel) and
 flips that person's state through ``subscriptions.set_state`` with source
 ``simulator``, so the live event log and the counts move during a
-walkthrough. Each change is its own write session, so it takes the write
+walkthrough. A share of the beats (``inbound_share``) is mail coming back
+instead, through the same core functions ``subgroups inbound`` calls: a
+``mailto:`` unsubscribe (Source ``mailto``), a bounce (``bounce``: mostly
+soft, now and then hard) or a spam complaint (``complaint``), for a random
+campaign's message. Each change is its own write session, so it takes the write
 lock only for a moment and the console's own writes are never kept waiting
 for long.
 
@@ -22,8 +26,17 @@ from sqlalchemy import func
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
+from app.core import bounces, inbound
 from app.core.ledger import EventRecord, to_record
-from app.core.models import STATUS_ACTIVE, SUBSCRIBED, UNSUBSCRIBED, Group, GroupState, Profile
+from app.core.models import (
+    STATUS_ACTIVE,
+    SUBSCRIBED,
+    UNSUBSCRIBED,
+    Campaign,
+    Group,
+    GroupState,
+    Profile,
+)
 from app.core.profiles import effective_state
 from app.core.seed import RESUBSCRIBE_REASONS, UNSUBSCRIBE_REASONS
 from app.core.store import Store
@@ -33,6 +46,15 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 SIMULATOR = "simulator"
+# What comes back by mail, and how often of the inbound beats.
+INBOUND_KINDS: tuple[tuple[str, float], ...] = (
+    ("mailto", 0.5),
+    ("bounce", 0.35),
+    ("complaint", 0.15),
+)
+SOFT_BOUNCES = (("4.2.2", "smtp; 452 4.2.2 mailbox full"), ("4.4.1", "smtp; 421 no answer"))
+HARD_BOUNCES = (("5.1.1", "smtp; 550 5.1.1 user unknown"),)
+HARD_SHARE = 0.3
 
 
 class TrafficSimulator:
@@ -41,7 +63,9 @@ class TrafficSimulator:
     ``interval`` is the range, in seconds, of the random pause between two
     changes; ``channel_share`` the share of changes that concern all email
     rather than one group; ``reason_share`` the share that carry a reason;
-    ``seed`` makes the choices repeatable (tests).
+    ``inbound_share`` the share of beats that are mail coming back (mailto,
+    bounce, complaint) rather than a change of mind; ``seed`` makes the
+    choices repeatable (tests).
     """
 
     def __init__(
@@ -51,6 +75,7 @@ class TrafficSimulator:
         interval: tuple[float, float] = (0.5, 2.0),
         channel_share: float = 0.03,
         reason_share: float = 0.35,
+        inbound_share: float = 0.15,
         seed: int | None = None,
     ) -> None:
         low, high = interval
@@ -60,6 +85,7 @@ class TrafficSimulator:
         self.interval = (low, high)
         self.channel_share = channel_share
         self.reason_share = reason_share
+        self.inbound_share = inbound_share
         self._rng = random.Random(seed)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -123,6 +149,9 @@ class TrafficSimulator:
             if profile is None:
                 return None
             assert profile.id is not None
+            # Drawn only when asked for, so a seed's changes of mind stay as they were.
+            if self.inbound_share and rng.random() < self.inbound_share:
+                return self._mail_back(session, profile.id)
             groups = list(
                 session.exec(select(Group).where(col(Group.status) == STATUS_ACTIVE)).all()
             )
@@ -158,3 +187,30 @@ class TrafficSimulator:
         return session.exec(
             select(Profile).where(col(Profile.id) >= pick).order_by(col(Profile.id)).limit(1)
         ).first()
+
+    def _mail_back(self, session: Session, profile_id: int) -> EventRecord | None:
+        """Mail coming back about a random campaign's message to the person."""
+        rng = self._rng
+        top = session.exec(select(func.max(Campaign.id))).one()
+        campaign_id = rng.randint(1, int(top)) if top else None
+        kind = rng.choices([k for k, _ in INBOUND_KINDS], [w for _, w in INBOUND_KINDS])[0]
+        if kind == "bounce":
+            hard = rng.random() < HARD_SHARE
+            status, diagnostic = rng.choice(HARD_BOUNCES if hard else SOFT_BOUNCES)
+            bounce = bounces.Bounce(status, "failed", diagnostic, "")
+            return bounces.record_bounce(
+                session,
+                profile_id=profile_id,
+                campaign_id=campaign_id,
+                bounce=bounce,
+                actor=SIMULATOR,
+            )
+        if kind == "mailto":
+            _scope, events = inbound.mailto_unsubscribe(
+                session, profile_id=profile_id, campaign_id=campaign_id, actor=SIMULATOR
+            )
+        else:
+            events = inbound.complaint(
+                session, profile_id=profile_id, campaign_id=campaign_id, actor=SIMULATOR
+            )
+        return events[0] if events else None

@@ -20,6 +20,17 @@ profile id (8), campaign id (4; 0 means none), issue day (4; days since
 Exactly one spelling of a token is accepted: the canonical base64url of
 those bytes (no padding, no stray characters, unused bits zero).
 Links are valid for ``MAX_AGE_DAYS`` (two years: DESIGN asks for at least one).
+
+Tokens in mail addresses (issue 12): with an inbound domain D the same token
+stands in ``unsubscribe+TOKEN@D`` (List-Unsubscribe's mailto:) and
+``bounces+TOKEN@D`` (the envelope sender). A token is always ``TOKEN_LENGTH``
+(47) characters of ``[A-Za-z0-9_-]``, all RFC 5321 atext, so each address is a
+plain dot-atom whose local part is at most 59 characters (the limit is 64; no
+shorter form is needed). The inbound side takes the local part after the
+first ``+`` as it came and checks it with ``Keyring.verify``, like a link.
+Local parts are case-sensitive (RFC 5321 section 2.4) and mail servers pass
+them on as written; a relay that lower-cased them would make the token fail
+verification (refused, never misread: the MAC covers every bit).
 """
 
 import base64
@@ -53,6 +64,7 @@ UNBOUND_VERSION = 1  # signed before links were bound to their store
 MAX_AGE_DAYS = 730
 _BODY = struct.Struct(">BHQII")
 _MAC_BYTES = 16
+TOKEN_LENGTH = -(-(_BODY.size + _MAC_BYTES) * 4 // 3)  # base64url, no padding: 47
 _EPOCH = date(1970, 1, 1)
 _lock = threading.Lock()
 _CANONICAL = re.compile(r"[A-Za-z0-9_-]+")

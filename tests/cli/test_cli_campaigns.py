@@ -55,12 +55,13 @@ def test_create_then_show_gives_the_breakdown_of_the_core(
     assert shown["reach"] == expected.reach > 0
     assert [s["count"] for s in shown["steps"]] == [s.count for s in expected.steps]
     assert [s["step"] for s in shown["steps"]] == [
-        "audience", "only_subscribed_to", "all_email", "do_not_send_to",
+        "audience", "only_subscribed_to", "all_email", "undeliverable", "do_not_send_to",
     ]  # fmt: skip
     assert shown["do_not_send_to"] == ["Promotions"]
     code, out, _ = cli("campaigns", "show", "Black Friday", "--db", db)
     assert f"Reach: {expected.reach:,} of 3,000 profiles" in out
     assert "Minus people who left Promotions" in out
+    assert "Minus undeliverable addresses" in out
 
 
 def test_list_shows_status_reach_and_sent(cli: CliRunner, db: str, body: str) -> None:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from admin_keys import ED25519, RSA
+from sqlmodel import col, select
 
 from app.core import (
     actors,
     admins,
+    bounces,
     campaigns,
     csv_io,
     event_names,
@@ -20,7 +22,9 @@ from app.core import (
     ledger,
     sample_campaigns,
     segments,
+    settings,
 )
+from app.core.models import Profile
 from app.core.outbox import MaildirOutbox
 from app.core.ssh_keys import parse_key_line
 from app.core.store import Store
@@ -88,6 +92,12 @@ def test_every_kind_of_event_carries_its_actor(
         )
         admins.set_role(session=s, name="bob", role=actors.VIEWER, actor=ann)
         admins.remove_admin(session=s, name="bob", actor=ann)
+    with store.write() as s:  # (h-mailout's event; added here so the merged suite passes)
+        settings.set_setting(session=s, key="inbound-domain", value="in.example.org", actor=ann)
+    with store.write() as s:  # what the inbound listener records: the mail system acts
+        zed = s.exec(select(Profile).where(col(Profile.identity) == "zed")).one()
+        bounce = bounces.Bounce("5.1.1", "failed", "smtp; 550 user unknown", "")
+        bounces.record_bounce(s, profile_id=zed.id or 0, campaign_id=None, bounce=bounce)
 
     with store.read() as s:
         events = ledger.recent_events(s, limit=100_000)

@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from app.core import (
     body_template,
+    bounces,
     campaigns,
     eligibility,
     explainer,
@@ -246,6 +247,7 @@ def test_the_breakdown_counts_each_step_in_order(store: Store, shop: dict[str, i
         ("audience", 5, 0),
         ("only_subscribed_to", 5, 0),
         ("all_email", 4, 1),  # cy left all email
+        ("undeliverable", 4, 0),  # nobody bounced
         ("do_not_send_to", 3, 1),  # bo left Promotions
     ]
     assert result.reach == 3
@@ -270,7 +272,7 @@ def test_a_segment_audience_and_only_subscribed_to_all_of(
     )
     result = eligibility.reach(store, _get(store, cid))
     # Germany: ada, bo, di, ed. Beta is opt-in: only di said yes (and keeps Newsletter).
-    assert [s.count for s in result.steps] == [4, 1, 1, 1]
+    assert [s.count for s in result.steps] == [4, 1, 1, 1, 1]
     assert eligibility.audience_ids(store, _get(store, cid)) == sorted(
         _ids(store, ["ada", "bo", "di", "ed"])
     )
@@ -296,7 +298,7 @@ def test_explain_names_the_step_that_drops_someone(store: Store, shop: dict[str,
     bo = explainer.explain(store, campaign, "bo")
     assert not bo.eligible
     assert "left Promotions" in bo.reason and "landing_page" in bo.reason
-    assert [s.passed for s in bo.steps] == [True, True, True, False, True]
+    assert [s.passed for s in bo.steps] == [True, True, True, True, False, True]
     cy = explainer.explain(store, campaign, "cy")
     assert not cy.eligible and "unsubscribed from all email" in cy.reason
     ada = explainer.explain(store, campaign, "ada")
@@ -355,7 +357,9 @@ STATE = st.sampled_from([None, "subscribed", "unsubscribed"])
 @given(
     policies=st.lists(st.sampled_from(["opt-out", "opt-in"]), min_size=1, max_size=4),
     people=st.lists(
-        st.tuples(st.booleans(), st.lists(STATE, min_size=4, max_size=4)), min_size=0, max_size=12
+        st.tuples(st.booleans(), st.lists(STATE, min_size=4, max_size=4), st.booleans()),
+        min_size=0,
+        max_size=12,
     ),
     only=st.lists(st.integers(0, 3), max_size=2),
     blocked=st.lists(st.integers(0, 3), max_size=3),
@@ -364,7 +368,7 @@ STATE = st.sampled_from([None, "subscribed", "unsubscribed"])
 def test_the_chain_matches_a_reference(
     tmp_path_factory: pytest.TempPathFactory,
     policies: list[str],
-    people: list[tuple[bool, list[str | None]]],
+    people: list[tuple[bool, list[str | None], bool]],
     only: list[int],
     blocked: list[int],
     archive: int,
@@ -373,10 +377,18 @@ def test_the_chain_matches_a_reference(
     try:
         gids = [_group(store, f"G{i}", p) for i, p in enumerate(policies)]
         pick = lambda picks: sorted({gids[i % len(gids)] for i in picks})  # noqa: E731
-        for n, (opted_out, states) in enumerate(people):
+        for n, (opted_out, states, bounced) in enumerate(people):
             _profile(store, f"p{n}")
             if opted_out:
                 _set(store, f"p{n}", None, "unsubscribed")
+            if bounced:  # a hard bounce: the address is undeliverable
+                with store.write() as session:
+                    bounces.record_bounce(
+                        session,
+                        profile_id=profiles.get_profile(session, f"p{n}").id or 0,
+                        campaign_id=None,
+                        bounce=bounces.Bounce("5.1.1", "failed", "550 user unknown", ""),
+                    )
             for gid, state in zip(gids, states, strict=False):
                 if state:
                     _set(store, f"p{n}", gid, state)
@@ -404,6 +416,10 @@ def test_the_chain_matches_a_reference(
         expected.append(len(left))
         opted = {p.id for p in everyone if p.all_email == "unsubscribed"}
         left = [p for p in left if p not in opted]
+        expected.append(len(left))
+        bounced_names = {f"p{n}" for n, (_o, _s, b) in enumerate(people) if b}
+        bounced_ids = {p.id for p in everyone if p.identity in bounced_names}
+        left = [p for p in left if p not in bounced_ids]
         expected.append(len(left))
         left = [p for p in left if all(subscribed(p, g) for g in campaign.do_not_send_to)]
         expected.append(len(left))

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.core import groups, seed, synthetic
+from app.core import groups, profiles, seed, synthetic
 from app.core.errors import RuleRefused
 from app.core.ledger import (
     CHANNEL_UNSUBSCRIBED,
@@ -294,7 +294,7 @@ def simulator_events(store: Store) -> list[Event]:
 
 def test_simulator_writes_live_events_and_stops_cleanly(sqlite_store: Store) -> None:
     seed.load_sample_data(store=sqlite_store, actor=ACTOR, now=NOW)
-    simulator = TrafficSimulator(sqlite_store, interval=(0.01, 0.03), seed=7)
+    simulator = TrafficSimulator(sqlite_store, interval=(0.01, 0.03), seed=7, inbound_share=0.0)
     simulator.start()
     try:
         deadline = time.monotonic() + 5
@@ -319,7 +319,9 @@ def test_simulator_step_flips_the_effective_state(
     sqlite_store: Store, fixed_clock: datetime
 ) -> None:
     seed.load_sample_data(store=sqlite_store, actor=ACTOR, now=fixed_clock)
-    simulator = TrafficSimulator(sqlite_store, seed=3, channel_share=0.0, reason_share=1.0)
+    simulator = TrafficSimulator(
+        sqlite_store, seed=3, channel_share=0.0, reason_share=1.0, inbound_share=0.0
+    )
     with sqlite_store.read() as session:
         stored = {(s.profile_id, s.group_id): s.state for s in session.exec(select(GroupState))}
         policies = {g.id: g.policy for g in session.exec(select(Group))}
@@ -341,6 +343,33 @@ def test_simulator_step_flips_the_effective_state(
             assert row is not None and row.state != old
             assert record.properties["New State"] == row.state
             stored[key] = row.state
+
+
+def test_simulator_sends_mail_back_through_the_inbound_services(sqlite_store: Store) -> None:
+    """Mailto unsubscribes, bounces and complaints, each with its own Source, as the
+    listener writes them: the states they set are explained by the ledger."""
+    seed.load_sample_data(store=sqlite_store, actor=ACTOR, now=NOW)
+    simulator = TrafficSimulator(sqlite_store, seed=5, inbound_share=1.0)
+    records = [simulator.step() for _ in range(60)]
+    written = [r for r in records if r is not None]
+    sources = {r.properties["Source"] for r in written}
+    assert sources == {"mailto", "bounce", "complaint"}
+    for record in written:
+        assert record.actor == "simulator"
+        if record.properties["Source"] == "bounce":
+            assert record.name == "Email Bounced"
+            assert record.properties["Bounce Type"] in ("hard", "soft")
+        else:
+            assert record.name == CHANNEL_UNSUBSCRIBED
+            assert record.properties["New State"] == UNSUBSCRIBED
+        if record.properties["Source"] == "complaint":
+            assert record.group_id is None
+    with sqlite_store.read() as session:
+        assert_states_explained(session)
+        hard = [r for r in written if r.properties.get("Bounce Type") == "hard"]
+        assert hard and all(
+            profiles.profile_view(session, str(r.identity)).deliverable is False for r in hard
+        )
 
 
 def test_simulator_on_an_empty_store_changes_nothing(sqlite_store: Store) -> None:

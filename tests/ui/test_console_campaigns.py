@@ -131,7 +131,11 @@ async def test_create_and_send_a_campaign_by_keyboard(  # type: ignore[no-untype
         expected = eligibility.reach(check, draft).reach
         assert reach_shown(app, "groups-breakdown") == expected < before  # type: ignore[operator]
         breakdown = steps.query_one("#groups-breakdown", ReachBreakdown)
-        assert "Minus people who left Promotions" in [text_of(r.label) for r in breakdown.rows]
+        labels = [text_of(r.label) for r in breakdown.rows]
+        assert "Minus people who left Promotions" in labels
+        # Right after the all-email opt-outs (DESIGN's order).
+        undeliverable = labels.index("Minus undeliverable addresses")
+        assert labels[undeliverable - 1] == "Minus people unsubscribed from all email"
         await pilot.press("ctrl+n")
         await settle(pilot, lambda: steps.step == 4, what="step 4")
         with check.read() as session:
@@ -591,7 +595,8 @@ async def test_the_review_shows_the_message_and_refuses_the_placeholder(  # type
     make_app, open_db, sample_db: Path
 ) -> None:
     """The review renders subject and body for step 4's recipient; the untouched
-    placeholder body is named as what stops a send, and s offers no send."""
+    placeholder body is named as what stops a send, and s offers no send; unsigned
+    mail (no DKIM set up) is among what to know."""
     check: Store = open_db(sample_db)
     with check.write() as session:
         campaigns.create_campaign(
@@ -618,6 +623,9 @@ async def test_the_review_shows_the_message_and_refuses_the_placeholder(  # type
         assert f"Hello {name}," in shown and "{{" not in shown
         problems = text_of(steps.query_one("#review-problems", Static))
         assert "'Write your message here.' (line 3): write the message" in problems
+        # No DKIM set up: the review says the mail would go out unsigned (issue 12, ask 8).
+        warnings = text_of(steps.query_one("#review-warnings", Static))
+        assert "Mail goes out unsigned (no DKIM)" in warnings
         assert steps.query_one("#wizard-next").disabled
         await pilot.press("s")
         await settle(pilot)

@@ -88,3 +88,33 @@ async def test_change_state_opens_on_the_group_under_the_detail_cursor(
         form = app.screen
         assert isinstance(form, ChangeStateModal)
         assert form.query_one("#target", Select).value == chosen.group_id
+
+
+async def test_the_detail_says_when_the_address_bounced(sample_db: Path, make_app, open_db) -> None:
+    """A hard bounce recorded elsewhere (the inbound listener) shows in the open detail."""
+    from textual.widgets import Static
+
+    from app.core import bounces
+
+    app = make_app(sample_db)
+    other = open_db(sample_db)
+    person = first_profile(other)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("2")
+        section = app.query_one(ProfilesSection)
+        summary = app.query_one("#profile-summary", Static)
+        await settle(pilot, lambda: section.view is not None)
+        assert "Undeliverable" not in str(summary.render())
+        with other.write() as session:
+            bounces.record_bounce(
+                session,
+                profile_id=person.id,
+                campaign_id=None,
+                bounce=bounces.Bounce("5.1.1", "failed", "smtp; 550 user unknown", ""),
+            )
+        await settle(
+            pilot,
+            lambda: "Undeliverable address" in str(summary.render()),
+            what="the detail to say the address bounced",
+        )

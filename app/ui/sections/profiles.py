@@ -226,6 +226,9 @@ class ProfilesSection(Section):
                 "\nUnsubscribed from all email: no campaign reaches this person, "
                 "whatever the groups say."
             )
+        if not view.deliverable:
+            text.append("\nUndeliverable address: ", style="bold")
+            text.append("it bounced, so no campaign is sent to it.")
         if view.same_address:
             text.append("\nSame address as: ", style="bold")
             text.append(", ".join(view.same_address))
