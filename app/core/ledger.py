@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
-from app.core import clock
+from app.core import clock, ledger_chain
 from app.core.event_names import (  # noqa: F401  (the ledger's names, as before)
     ADMIN_ADDED,
     ADMIN_REMOVED,
@@ -53,14 +53,16 @@ def record(
     """Append one event; the caller's transaction commits it with its change.
 
     Every event carries ``Actor`` among its properties (DESIGN.md, "Admins,
-    roles and Actor"): the person who acted, as the ``actor`` column holds it.
+    roles and Actor"): the person who acted, as the ``actor`` column holds it;
+    and its place in the hash chain (``ledger_chain``).
     """
     if source not in SOURCES:
         raise ValueError(f"unknown event source {source!r}")
     if "Actor" not in properties:
         properties = {**properties, "Actor": actor}
-    event = Event(
-        ts=now or clock.now(),
+    ts = now or clock.now()
+    content = ledger_chain.event_content_hash(
+        ts=ts,
         name=name,
         identity=identity,
         profile_id=profile_id,
@@ -69,6 +71,20 @@ def record(
         source=source,
         actor=actor,
         properties=properties,
+    )
+    event = Event(
+        ts=ts,
+        name=name,
+        identity=identity,
+        profile_id=profile_id,
+        group_id=group_id,
+        campaign_id=campaign_id,
+        source=source,
+        actor=actor,
+        properties=properties,
+        content_hash=content,
+        # Linked to the tail under the chain's lock, held until this transaction ends.
+        chain_hash=ledger_chain.link(ledger_chain.session_tail(session), content),
     )
     session.add(event)
     session.flush()

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
-from app.core import clock, deferred_indexes, models
+from app.core import clock, deferred_indexes, ledger_verify, models
 from app.core.errors import StoreUnavailable
 from app.core.schema_version import LATEST_VERSION
 
@@ -248,6 +248,27 @@ def _v11_fewer_index_entries_per_import_row(conn: Connection) -> None:
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_ledger_event_name")
 
 
+def _v12_ledger_hash_chain(conn: Connection) -> None:
+    """Version 12: each event carries the SHA-256 of its content and of its link (issue 12).
+
+    ``ledger_event`` gains ``content_hash`` and ``chain_hash`` (``ledger_chain``),
+    computed here for every event already written, in id order. The
+    append-only guard is lifted for this one UPDATE and put back at once, in
+    the same transaction.
+    """
+    binary = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
+    columns = {c["name"] for c in inspect(conn).get_columns("ledger_event")}
+    for column in ("content_hash", "chain_hash"):
+        if column not in columns:
+            conn.exec_driver_sql(f"ALTER TABLE ledger_event ADD COLUMN {column} {binary}")
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_event_append_only ON ledger_event")
+    else:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_event_no_update")
+    ledger_verify.backfill(conn)
+    _guard_ledger(conn)
+
+
 def analyze(conn: Connection) -> None:
     """Give the planner fresh statistics (after an upgrade, a seed).
 
@@ -272,6 +293,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     9: _v9_index_snapshots,
     10: _v10_admins,
     11: _v11_fewer_index_entries_per_import_row,
+    12: _v12_ledger_hash_chain,
 }
 if max(STEPS) != LATEST_VERSION:  # pragma: no cover - caught by any test that imports this
     raise RuntimeError(

@@ -205,6 +205,10 @@ class Event(SQLModel, table=True):
     source: str = Field(max_length=32)
     actor: str = Field(default="", max_length=128)
     properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The hash chain (schema version 12, ``ledger_chain``): SHA-256 of the event's
+    # canonical content, and of the previous event's chain hash followed by it.
+    content_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    chain_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 # --- Tables the later sections build on (schema version 2) -----------------
