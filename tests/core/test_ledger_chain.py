@@ -313,3 +313,111 @@ def test_the_upgrade_to_version_12_fills_in_the_same_chain(store_url: str) -> No
 
 def test_an_empty_ledger_verifies(store: Store) -> None:
     assert verify(store) == ChainReport(events=0, broken=None)
+
+
+RACE_WORKER = r"""
+import json
+import os
+import sys
+
+from app.core import groups, one_click, profiles, subscriptions
+from app.core.store import open_store
+
+config = json.loads(sys.argv[1])
+store = open_store(config["url"])
+number = config["number"]
+print("ready", flush=True)
+sys.stdin.readline()
+done = 0
+for round_ in range(config["rounds"]):
+    with store.write() as session:
+        if round_ % 3 == 0:  # one change through the ORM (ledger.record)
+            person = profiles.get_profile(session, f"w{number}-{round_ % 4}@example.com")
+            subscriptions.set_state(
+                session=session, profile=person, group=None,
+                status="unsubscribed" if round_ % 2 else "subscribed",
+                source="cli", actor=f"worker{number}",
+            )
+        elif round_ % 3 == 1:  # the bulk path, as an import writes
+            group = groups.find_group(session, "Newsletter")
+            rows = [profiles.get_profile(session, f"w{number}-{i}@example.com") for i in range(4)]
+            stored = subscriptions.stored_states(session, [p.id for p in rows])
+            status = "unsubscribed" if round_ % 2 else "subscribed"
+            subscriptions.apply_changes(
+                session=session,
+                changes=[
+                    subscriptions.StateChange(
+                        p.id, p.identity, group.id, group.name,
+                        stored.get((p.id, group.id)), status,
+                    )
+                    for p in rows
+                ],
+                source="import", actor=f"worker{number}",
+            )
+        else:  # a one-click batch, as the landing server's group commit writes it
+            person = profiles.get_profile(session, f"w{number}-{round_ % 4}@example.com")
+            one_click.one_click_many(session=session, requests=[(person.id, None)])
+    done += 1
+store.dispose()
+print(json.dumps(done), flush=True)
+os._exit(0)
+"""
+
+
+def test_concurrent_writers_in_several_processes_keep_one_chain(
+    store_url: str, python: str, subprocess_env: dict[str, str]
+) -> None:
+    """Four processes append at once through the ORM, the bulk path and one-clicks:
+    each event links to the one before it in id order, none to a stale tail."""
+    import select
+    import subprocess
+
+    workers, rounds = 4, 30
+    store = open_store(store_url)
+    try:
+        with store.write() as session:
+            groups.create_group(session=session, name="Newsletter", actor=ACTOR)
+            for number in range(workers):
+                for i in range(4):
+                    profiles.create_profile(session=session, identity=f"w{number}-{i}@example.com")
+        procs = [
+            subprocess.Popen(
+                [
+                    python,
+                    "-c",
+                    RACE_WORKER,
+                    json.dumps({"url": store_url, "number": n, "rounds": rounds}),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=subprocess_env,
+            )
+            for n in range(workers)
+        ]
+        try:
+            for proc in procs:
+                assert proc.stdout is not None
+                readable, _, _ = select.select([proc.stdout], [], [], 60)
+                assert readable and proc.stdout.readline().strip() == "ready"
+            for proc in procs:  # release them together
+                assert proc.stdin is not None
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            for proc in procs:
+                out, err = proc.communicate(timeout=120)
+                assert proc.returncode == 0, err
+                assert json.loads(out.strip().splitlines()[-1]) == rounds
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+
+        report = verify(store)
+
+        assert report.intact, report.broken and report.broken.describe()
+        assert report.events == len(event_ids(store)) > workers * rounds
+    finally:
+        store.dispose()
