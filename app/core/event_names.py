@@ -17,3 +17,5 @@ ADMIN_SESSION_STARTED = "Admin Session Started"
 ADMIN_SESSION_ENDED = "Admin Session Ended"
 
 SOURCES = ("landing_page", "one_click", "console", "cli", "import", "simulator", "ssh")
+
+PROFILE_ERASED = "Profile Erased"

@@ -225,7 +225,9 @@ def summary(event: EventRecord) -> str:
         text = f"{event.identity}: {what} {old} → {props.get('New State')}"
         if props.get("Campaign ID"):
             text += f" (campaign {props['Campaign ID']})"
-        if props.get("Reason"):
+        if isinstance(props.get("Reason"), dict):  # erased (``erasure``)
+            text += " — (reason erased)"
+        elif props.get("Reason"):
             text += f" — {props['Reason']}"
         return text + f" [{event.source}]"
     if event.name == GROUP_UPDATED:

@@ -29,15 +29,30 @@ from app.core.schema_version import LATEST_VERSION
 STORE_ID_KEY = "store_id"
 LEGACY_LINKS_KEY = "unbound_links_until"
 
+# The one change the guard lets through: erasing a person (``erasure``) turns an
+# event's identity into ``erased:<digest>`` and its personal properties into
+# digests; every other column, the hashes included, stays as it was. ``events
+# verify`` checks that the content still matches its hash.
+_ERASURE_ONLY = (
+    "OLD.profile_id IS NOT NULL AND NEW.identity LIKE 'erased:%' AND NEW.id = OLD.id "
+    "AND NEW.ts IS OLD.ts AND NEW.name IS OLD.name AND NEW.profile_id IS OLD.profile_id "
+    "AND NEW.group_id IS OLD.group_id AND NEW.campaign_id IS OLD.campaign_id "
+    "AND NEW.source IS OLD.source AND NEW.actor IS OLD.actor "
+    "AND NEW.content_hash IS OLD.content_hash AND NEW.chain_hash IS OLD.chain_hash"
+)
 LEDGER_GUARD_SQLITE = (
     "CREATE TRIGGER IF NOT EXISTS ledger_event_no_update BEFORE UPDATE ON ledger_event "
+    f"WHEN NOT ({_ERASURE_ONLY}) "
     "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS ledger_event_no_delete BEFORE DELETE ON ledger_event "
     "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
 )
 LEDGER_GUARD_POSTGRES = (
     "CREATE OR REPLACE FUNCTION subgroups_ledger_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'the ledger is append-only'; END; $$ LANGUAGE plpgsql",
+    "BEGIN IF TG_OP = 'UPDATE' AND "
+    + _ERASURE_ONLY.replace(" IS OLD.", " IS NOT DISTINCT FROM OLD.")
+    + " THEN RETURN NEW; END IF; "
+    "RAISE EXCEPTION 'the ledger is append-only'; END; $$ LANGUAGE plpgsql",
     "DROP TRIGGER IF EXISTS ledger_event_append_only ON ledger_event",
     "CREATE TRIGGER ledger_event_append_only BEFORE UPDATE OR DELETE ON ledger_event "
     "FOR EACH ROW EXECUTE FUNCTION subgroups_ledger_append_only()",
@@ -249,7 +264,8 @@ def _v11_fewer_index_entries_per_import_row(conn: Connection) -> None:
 
 
 def _v12_ledger_hash_chain(conn: Connection) -> None:
-    """Version 12: each event carries the SHA-256 of its content and of its link (issue 12).
+    """Version 12: each event carries the SHA-256 of its content and of its link, and
+    erased people's addresses are kept as keyed hashes (issue 12).
 
     ``ledger_event`` gains ``content_hash`` and ``chain_hash`` (``ledger_chain``),
     computed here for every event already written, in id order. The
@@ -266,7 +282,8 @@ def _v12_ledger_hash_chain(conn: Connection) -> None:
     else:
         conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_event_no_update")
     ledger_verify.backfill(conn)
-    _guard_ledger(conn)
+    _guard_ledger(conn)  # with the one change erasure may make
+    models.AddressSuppression.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
 def analyze(conn: Connection) -> None:

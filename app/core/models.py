@@ -336,5 +336,20 @@ class Admin(SQLModel, table=True):
 
 
 # Which tables each schema version introduced (see store.migrate).
+class AddressSuppression(SQLModel, table=True):
+    """An erased person's address, kept only as a keyed hash (schema version 12).
+
+    A later profile with that address stays unsubscribed from all email. The
+    hash is an HMAC with a secret kept outside the database (``suppression``),
+    so whoever reads the store cannot test guesses against it.
+    """
+
+    __tablename__ = "address_suppression"
+
+    address_hash: str = Field(primary_key=True, max_length=64)
+    erased_at: datetime = Field(sa_column=utc_column())
+    reason: str = Field(default="", max_length=500)
+
+
 TABLES_V1 = (SchemaMeta, Group, Profile, GroupState, Event)
 TABLES_V2 = (Segment, Campaign, Delivery, LandingSettings)
