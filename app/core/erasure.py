@@ -17,6 +17,7 @@ data: the reason given, which fields went, and how many events were redacted.
 Not reached: copies of sent messages in a Maildir outbox (files on disk).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,10 +29,10 @@ from app.core import actors, clock, ledger, ledger_chain, profiles
 from app.core.errors import InvalidInput, RuleRefused
 from app.core.event_names import PROFILE_ERASED
 from app.core.ledger import EventRecord
-from app.core.models import AddressSuppression, Delivery, Event, Profile, email_key
+from app.core.models import UNSUBSCRIBED, AddressSuppression, Delivery, Event, Profile, email_key
 from app.core.store import read_store_id
-from app.core.subscriptions import clean_reason
-from app.core.suppression import address_hash, install_secret
+from app.core.subscriptions import StateChange, apply_changes, clean_reason
+from app.core.suppression import SuppressionList, address_hash, install_secret
 
 ERASED_FIELDS = ("identity", "email", "name", "properties")
 
@@ -98,6 +99,20 @@ def erase_profile(
         if session.get(AddressSuppression, hashed) is None:
             session.add(AddressSuppression(address_hash=hashed, erased_at=ts, reason=cleaned))
             suppressed += 1
+    session.flush()
+    # Other profiles with the address (one address is one recipient) stay out too.
+    twins = session.exec(
+        select(Profile.id, Profile.identity, Profile.email).where(
+            col(Profile.email_key).in_([k for k in keys if k]), col(Profile.id) != locked.id
+        )
+    ).all()
+    keep_suppressed(
+        session=session,
+        people=[(int(pid or 0), ident, email) for pid, ident, email in twins],
+        source=source,
+        actor=actor,
+        now=ts,
+    )
     redacted = 0
     for event in session.exec(select(Event).where(col(Event.profile_id) == locked.id)).all():
         if event.identity is None or ledger_chain.is_erased_identity(event.identity):
@@ -137,3 +152,37 @@ def erase_profile(
         addresses_suppressed=suppressed,
         event=ledger.to_record(event),
     )
+
+
+def keep_suppressed(
+    *,
+    session: Session,
+    people: Sequence[tuple[int, str, str | None]],
+    source: str,
+    actor: str,
+    now: datetime | None = None,
+) -> int:
+    """Unsubscribe from all email each of ``people`` (profile id, identity, address) whose
+    address is on the suppression list, with the reason "suppressed: erased on DATE";
+    returns how many events that wrote. Called by imports for new and changed addresses."""
+    listing = SuppressionList(session)
+    if listing.empty or not people:
+        return 0
+    found = listing.lookup([email for _, _, email in people])
+    hits = [(pid, identity, found[key]) for pid, identity, email in people
+            if (key := email_key(email)) is not None and key in found]  # fmt: skip
+    if not hits:
+        return 0
+    current = dict(
+        session.exec(
+            select(Profile.id, Profile.all_email).where(
+                col(Profile.id).in_([pid for pid, _, _ in hits])
+            )
+        ).all()
+    )
+    changes = [
+        StateChange(pid, identity, None, None, current[pid], UNSUBSCRIBED, why.words)
+        for pid, identity, why in hits
+        if current.get(pid) not in (None, UNSUBSCRIBED)
+    ]
+    return apply_changes(session=session, changes=changes, source=source, actor=actor, now=now)
