@@ -34,7 +34,7 @@ LEGACY_LINKS_KEY = "unbound_links_until"
 # digests; every other column, the hashes included, stays as it was. ``events
 # verify`` checks that the content still matches its hash.
 _ERASURE_ONLY = (
-    "OLD.profile_id IS NOT NULL AND NEW.identity LIKE 'erased:%' AND NEW.id = OLD.id "
+    "OLD.profile_id IS NOT NULL AND substr(NEW.identity, 1, 7) = 'erased:' AND NEW.id = OLD.id "
     "AND NEW.ts IS OLD.ts AND NEW.name IS OLD.name AND NEW.profile_id IS OLD.profile_id "
     "AND NEW.group_id IS OLD.group_id AND NEW.campaign_id IS OLD.campaign_id "
     "AND NEW.source IS OLD.source AND NEW.actor IS OLD.actor "
