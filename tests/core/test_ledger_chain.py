@@ -264,6 +264,22 @@ def test_a_rewritten_tail_with_recomputed_hashes_still_breaks_at_the_next_event(
     assert report.broken is not None and report.broken.id == ids[5]
 
 
+V11_GUARD = {
+    "sqlite": (
+        "CREATE TRIGGER ledger_event_no_update BEFORE UPDATE ON ledger_event "
+        "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
+        "CREATE TRIGGER ledger_event_no_delete BEFORE DELETE ON ledger_event "
+        "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
+    ),
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION subgroups_ledger_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'the ledger is append-only'; END; $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER ledger_event_append_only BEFORE UPDATE OR DELETE ON ledger_event "
+        "FOR EACH ROW EXECUTE FUNCTION subgroups_ledger_append_only()",
+    ),
+}
+
+
 def test_the_upgrade_to_version_12_fills_in_the_same_chain(store_url: str) -> None:
     """A ledger written before the chain existed gets, from the upgrade, the hashes a
     writer would have given it."""
@@ -281,8 +297,12 @@ def test_the_upgrade_to_version_12_fills_in_the_same_chain(store_url: str) -> No
             written = conn.execute(
                 text("SELECT id, content_hash, chain_hash FROM ledger_event ORDER BY id")
             ).all()
-        # As version 11 left it: no hash columns.
+        # As version 11 left it: no hash columns, the guard refusing every change.
+        drop_guard(store)
         with store.engine.begin() as conn:
+            conn.execute(text("DROP TABLE address_suppression"))
+            for statement in V11_GUARD[conn.dialect.name]:
+                conn.execute(text(statement))
             for column in ("content_hash", "chain_hash"):
                 conn.execute(text(f"ALTER TABLE ledger_event DROP COLUMN {column}"))
             conn.execute(text("UPDATE schema_meta SET value = '11' WHERE key = 'schema_version'"))
@@ -300,9 +320,11 @@ def test_the_upgrade_to_version_12_fills_in_the_same_chain(store_url: str) -> No
             (i, bytes(c), bytes(h)) for i, c, h in written
         ]
         assert verify(upgraded) == ChainReport(events=len(written), broken=None)
-        # The append-only guard is back.
+        # The append-only guard is back, and the suppression list is there.
         with pytest.raises(Exception, match="append-only"), upgraded.engine.begin() as conn:
             conn.execute(text("UPDATE ledger_event SET actor = 'x'"))
+        with upgraded.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM address_suppression")).scalar() == 0
         # And new events link to the backfilled ones.
         with upgraded.write() as session:
             groups.create_group(session=session, name="Promotions", actor=ACTOR)
