@@ -89,19 +89,27 @@ class ProfileHistory:
 
 
 def profile_history(
-    session: Session, identity: str, *, as_of: datetime | None = None
+    session: Session,
+    identity: str,
+    *,
+    as_of: datetime | None = None,
+    until_event: int | None = None,
 ) -> ProfileHistory:
-    """The person's states as of ``as_of`` (default: now) and the events up to then, oldest
-    first. Groups made after the moment are left out; archived ones are kept."""
+    """The person's states as of ``as_of`` (default: now), or just after their event
+    ``until_event`` (the console steps through them), and the events up to then,
+    oldest first. Groups made after the moment are left out; archived ones are kept."""
     profile = profiles.get_profile(session, identity)
     assert profile.id is not None
-    moment = as_of or datetime.now(UTC)
-    rows = session.exec(
-        select(Event)
-        .where(col(Event.profile_id) == profile.id, col(Event.ts) <= moment)
-        .order_by(col(Event.id))
-    ).all()
-    events = [ledger.to_record(row) for row in rows]
+    query = select(Event).where(col(Event.profile_id) == profile.id)
+    if until_event is not None:
+        query = query.where(col(Event.id) <= until_event)
+    else:
+        query = query.where(col(Event.ts) <= (as_of or datetime.now(UTC)))
+    events = [ledger.to_record(row) for row in session.exec(query.order_by(col(Event.id))).all()]
+    if until_event is not None:
+        moment = events[-1].ts if events else profile.created_at
+    else:
+        moment = as_of or datetime.now(UTC)
     last: dict[int | None, EventRecord] = {}
     for event in events:
         if event.name == CHANNEL_UNSUBSCRIBED:
