@@ -5,16 +5,7 @@ import argparse
 import threading
 
 from app.cli.options import Command, db_option, json_option, positive_int
-from app.cli.output import (
-    OK,
-    REFUSED,
-    clear_progress,
-    count,
-    error,
-    json_line,
-    local_time,
-    progress_printer,
-)
+from app.cli.output import OK, REFUSED, count, error, json_line, local_time
 from app.core import groups, ledger, ledger_verify
 from app.core.ledger_wakeups import LedgerWakeups
 from app.core.store import Store
@@ -37,6 +28,12 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "verify",
         parents=[db_option()],
         help="check the ledger's hash chain: every event's content and link",
+    )
+    verify.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="processes checking parts of a large ledger at once (default: one per CPU, up to 4)",
     )
     verify.set_defaults(func="events_verify")
 
@@ -87,13 +84,8 @@ def events(args: argparse.Namespace, store: Store) -> int:
 
 def events_verify(args: argparse.Namespace, store: Store) -> int:
     """Exit 0 with "N events, chain intact", or 1 naming the first event that does not match."""
-    progress = progress_printer()
     with store.engine.connect() as connection:
-        report = ledger_verify.verify(
-            connection, progress=(lambda n: progress("verifying", n, 0)) if progress else None
-        )
-    if progress is not None:
-        clear_progress()
+        report = ledger_verify.verify_store(store.url, connection, workers=args.workers)
     if report.broken is not None:
         error(
             f"chain broken after {count(report.events, 'intact event')}: "
