@@ -72,6 +72,8 @@ def record(
         actor=actor,
         properties=properties,
     )
+    # Linked to the chain's head, locked until this transaction ends.
+    link = ledger_chain.link(ledger_chain.session_tail(session), content)
     event = Event(
         ts=ts,
         name=name,
@@ -83,11 +85,11 @@ def record(
         actor=actor,
         properties=properties,
         content_hash=content,
-        # Linked to the tail under the chain's lock, held until this transaction ends.
-        chain_hash=ledger_chain.link(ledger_chain.session_tail(session), content),
+        chain_hash=link,
     )
     session.add(event)
     session.flush()
+    ledger_chain.move_head(session.connection(), link)
     notify_followers(session)
     return event
 

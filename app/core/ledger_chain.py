@@ -14,14 +14,15 @@ still matches.
 
 ``chain_hash = sha256(previous event's chain_hash || content_hash)`` (raw
 bytes; the first event's predecessor is 32 zero bytes). The chain runs in id
-order. A writer takes the chain's tail inside its own transaction
-(``tail``): on PostgreSQL under a transaction-scoped advisory lock held
-until commit, so writers append one at a time and ids grow in chain order;
-on SQLite the write transaction's file lock already does that.
+order. Its newest link is kept in ``ledger_chain_head`` (one row): a writer
+reads it inside its own transaction (``lock_tail``; on PostgreSQL ``FOR
+UPDATE``, held until commit, so writers append one at a time and ids grow in
+chain order; on SQLite the write transaction's file lock does that) and
+moves it to its last event (``move_head``).
 
-Deleting the newest events leaves a shorter chain that still verifies; any
-other deletion, any change of a row's content or of a hash is found by
-``ledger_verify``.
+``ledger_verify`` finds any change of a row's content or of a hash, a removed
+event (the next one's link breaks), and removed newest events (the ledger
+no longer ends at the head).
 """
 
 import hashlib
@@ -30,11 +31,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlmodel import Session
 
 GENESIS = bytes(32)
-CHAIN_LOCK = 727012  # pg_advisory_xact_lock key (migrations use 727001)
 PERSONAL_PROPERTIES = ("Reason",)
 ERASED_IDENTITY = "erased:"  # an erased identity: this prefix and the identity's digest
 ERASED_KEY = "erased"  # an erased property: {"erased": digest}
@@ -163,19 +163,18 @@ def event_content_hash(
 
 
 def lock_tail(connection: Connection) -> bytes:
-    """Hold the chain's tail until this transaction ends; its newest chain hash.
+    """Hold the chain's head until this transaction ends; its newest chain hash.
 
-    PostgreSQL: a transaction-scoped advisory lock, so two writers never link
-    to the same predecessor (and ids grow in chain order). SQLite: the write
+    PostgreSQL: the head row ``FOR UPDATE``, so two writers never link to the
+    same predecessor (and ids grow in chain order). SQLite: the write
     transaction holds the file's lock already.
     """
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})")
+    lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
     row = connection.exec_driver_sql(
-        "SELECT chain_hash FROM ledger_event ORDER BY id DESC LIMIT 1"
+        f"SELECT chain_hash FROM ledger_chain_head WHERE id = 1{lock}"
     ).first()
-    if row is None or row[0] is None:
-        return GENESIS
+    if row is None:
+        raise RuntimeError("the store has no ledger_chain_head row: open it with subgroups")
     return bytes(row[0])
 
 
@@ -183,6 +182,20 @@ def session_tail(session: Session) -> bytes:
     """``lock_tail`` on the session's connection (its pending rows flushed first)."""
     session.flush()
     return lock_tail(session.connection())
+
+
+def move_head(connection: Connection, chain_hash: bytes) -> None:
+    """The chain's head is now this link (in the transaction that wrote it)."""
+    connection.execute(
+        text("UPDATE ledger_chain_head SET chain_hash = :h WHERE id = 1"), {"h": chain_hash}
+    )
+
+
+def start_head(connection: Connection, chain_hash: bytes = GENESIS) -> None:
+    """The head row of a new (or newly chained) ledger."""
+    connection.execute(
+        text("INSERT INTO ledger_chain_head (id, chain_hash) VALUES (1, :h)"), {"h": chain_hash}
+    )
 
 
 def chain(previous: bytes, contents: list[bytes]) -> list[bytes]:

@@ -174,14 +174,34 @@ def verify(connection: Connection, *, progress: Callable[[int], None] | None = N
     hasher = ContentHasher()
     previous = chain.GENESIS
     checked = 0
+    last: Any = None
     for rows in _pages(connection):
         previous, passed, broken = check_rows(rows, previous, hasher)
         checked += passed
         if broken is not None:
             return ChainReport(checked, broken)
+        last = rows[-1]
         if progress is not None:
             progress(checked)
-    return ChainReport(checked, None)
+    return ChainReport(checked, _head_problem(connection, previous, last))
+
+
+HEAD_MISMATCH = (
+    "the ledger ends here but the chain's head does not: newer events were removed "
+    "(or the head was changed)"
+)
+
+
+def _head_problem(connection: Connection, previous: bytes, last: Any) -> BrokenLink | None:
+    """Whether the ledger ends where the chain's head says (its newest link)."""
+    row = connection.exec_driver_sql(
+        "SELECT chain_hash FROM ledger_chain_head WHERE id = 1"
+    ).first()
+    if row is not None and bytes(row[0]) == previous:
+        return None
+    if last is None:
+        return BrokenLink(0, datetime.fromtimestamp(0, UTC), "(no event)", HEAD_MISMATCH)
+    return _broken(last, HEAD_MISMATCH)
 
 
 # Below this many events one process checks them all (starting others costs more).
@@ -193,7 +213,7 @@ def _id_range(connection: Connection) -> tuple[int, int, int]:
     return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
 
-def _verify_range(url: str, after: int, last: int) -> tuple[int, BrokenLink | None]:
+def _verify_range(url: str, after: int, last: int) -> tuple[int, BrokenLink | None, bytes, Any]:
     """Check the events with ids in (after, last], in a process of its own: the first links
     to the stored chain hash of the event before it (checked by the range before)."""
     from sqlalchemy import create_engine
@@ -208,12 +228,14 @@ def _verify_range(url: str, after: int, last: int) -> tuple[int, BrokenLink | No
             previous = bytes(before[0]) if before and before[0] is not None else chain.GENESIS
             hasher = ContentHasher()
             checked = 0
+            final: Any = None
             for rows in _pages(connection, after=after, last=last):
                 previous, passed, broken = check_rows(rows, previous, hasher)
                 checked += passed
                 if broken is not None:
-                    return checked, broken
-            return checked, None
+                    return checked, broken, previous, None
+                final = tuple(rows[-1])
+            return checked, None, previous, final
     finally:
         engine.dispose()
 
@@ -236,14 +258,17 @@ def verify_store(url: str, connection: Connection, *, workers: int | None = None
             pool.submit(_verify_range, url, a, b) for a, b in zip(cuts, cuts[1:], strict=False)
         ]
         checked = 0
+        previous, last = chain.GENESIS, None
         for part in parts:
-            passed, broken = part.result()
+            passed, broken, end, final = part.result()
             checked += passed
             if broken is not None:
                 for rest in parts:
                     rest.cancel()
                 return ChainReport(checked, broken)
-    return ChainReport(checked, None)
+            if final is not None:
+                previous, last = end, final
+    return ChainReport(checked, _head_problem(connection, previous, last))
 
 
 def _broken(row: Any, problem: str) -> BrokenLink:
@@ -253,8 +278,8 @@ def _broken(row: Any, problem: str) -> BrokenLink:
     return BrokenLink(id=int(row[0]), ts=ts.astimezone(UTC), name=str(row[2]), problem=problem)
 
 
-def backfill(connection: Connection, *, progress: Callable[[int], None] | None = None) -> int:
-    """Compute the chain for every event, in id order; returns how many events.
+def backfill(connection: Connection, *, progress: Callable[[int], None] | None = None) -> bytes:
+    """Compute the chain for every event, in id order; returns the last chain hash.
 
     The hashes go to a temporary table first (COPY on PostgreSQL), then into
     the ledger with one UPDATE … FROM: millions of single-row updates would
@@ -296,4 +321,4 @@ def backfill(connection: Connection, *, progress: Callable[[int], None] | None =
         "FROM chain_backfill b WHERE ledger_event.id = b.id"
     )
     connection.exec_driver_sql("DROP TABLE chain_backfill")
-    return total
+    return previous

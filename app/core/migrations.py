@@ -20,7 +20,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
-from app.core import clock, deferred_indexes, ledger_verify, models
+from app.core import clock, deferred_indexes, ledger_chain, ledger_verify, models
 from app.core.errors import StoreUnavailable
 from app.core.schema_version import LATEST_VERSION
 
@@ -268,7 +268,8 @@ def _v12_ledger_hash_chain(conn: Connection) -> None:
     erased people's addresses are kept as keyed hashes (issue 12).
 
     ``ledger_event`` gains ``content_hash`` and ``chain_hash`` (``ledger_chain``),
-    computed here for every event already written, in id order. The
+    computed here for every event already written, in id order, and
+    ``ledger_chain_head`` keeps the newest link. The
     append-only guard is lifted for this one UPDATE and put back at once, in
     the same transaction.
     """
@@ -281,7 +282,9 @@ def _v12_ledger_hash_chain(conn: Connection) -> None:
         conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_event_append_only ON ledger_event")
     else:
         conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_event_no_update")
-    ledger_verify.backfill(conn)
+    models.LedgerChainHead.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    conn.exec_driver_sql("DELETE FROM ledger_chain_head")
+    ledger_chain.start_head(conn, ledger_verify.backfill(conn))
     _guard_ledger(conn)  # with the one change erasure may make
     models.AddressSuppression.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
@@ -387,6 +390,7 @@ def upgrade(engine: Engine, *, name: str, create: bool = True) -> Upgraded:
             if not create:
                 raise StoreUnavailable(f"no store at {name}")
             SQLModel.metadata.create_all(conn)
+            ledger_chain.start_head(conn)
             _guard_ledger(conn)
             _give_store_id(conn)
             _stamp(conn, LATEST_VERSION)

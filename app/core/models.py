@@ -336,6 +336,20 @@ class Admin(SQLModel, table=True):
 
 
 # Which tables each schema version introduced (see store.migrate).
+class LedgerChainHead(SQLModel, table=True):
+    """The hash chain's newest link, one row (schema version 12, ``ledger_chain``).
+
+    Writers lock it to append (PostgreSQL: ``FOR UPDATE``), so they link one at a
+    time; ``events verify`` checks the ledger ends where it says, so removing the
+    newest events is found too.
+    """
+
+    __tablename__ = "ledger_chain_head"
+
+    id: int = Field(default=1, primary_key=True)
+    chain_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class AddressSuppression(SQLModel, table=True):
     """An erased person's address, kept only as a keyed hash (schema version 12).
 

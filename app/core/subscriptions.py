@@ -393,6 +393,7 @@ def apply_changes(
             _EVENT_KEYS,
             [(*e, c, h) for e, c, h in zip(events, contents, links, strict=True)],
         )
+        chain.move_head(session.connection(), links[-1])
     if events:
         ledger_wakeups.notify_followers(session)
     return len(events)

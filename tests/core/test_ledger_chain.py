@@ -109,6 +109,25 @@ def test_every_writer_links_its_events_and_the_chain_verifies(busy: Store) -> No
         previous = bytes(link)
 
 
+def test_removing_the_newest_events_is_found_at_the_new_last_event(busy: Store) -> None:
+    ids = event_ids(busy)
+    tamper(busy, "DELETE FROM ledger_event WHERE id >= :i", i=ids[-2])
+
+    report = verify(busy)
+
+    assert report.broken is not None and report.broken.id == ids[-3]
+    assert "newer events were removed" in report.broken.problem
+    assert report.events == len(ids) - 2
+
+
+def test_a_changed_head_is_found(busy: Store) -> None:
+    ids = event_ids(busy)
+    with busy.engine.begin() as conn:
+        conn.execute(text("UPDATE ledger_chain_head SET chain_hash = :h"), {"h": bytes(32)})
+    report = verify(busy)
+    assert report.broken is not None and report.broken.id == ids[-1]
+
+
 def test_the_content_hash_is_the_documented_canonical_json(store: Store) -> None:
     with store.write() as session:
         group = groups.create_group(session=session, name="Newsletter", actor=ACTOR)
@@ -301,6 +320,7 @@ def test_the_upgrade_to_version_12_fills_in_the_same_chain(store_url: str) -> No
         drop_guard(store)
         with store.engine.begin() as conn:
             conn.execute(text("DROP TABLE address_suppression"))
+            conn.execute(text("DROP TABLE ledger_chain_head"))
             for statement in V11_GUARD[conn.dialect.name]:
                 conn.execute(text(statement))
             for column in ("content_hash", "chain_hash"):
@@ -445,7 +465,7 @@ def test_concurrent_writers_in_several_processes_keep_one_chain(
         store.dispose()
 
 
-@pytest.mark.parametrize("tampered", [None, 1, 7])
+@pytest.mark.parametrize("tampered", [None, 1, 7, -1])
 def test_checking_in_several_processes_gives_the_same_answer(
     busy: Store, monkeypatch: pytest.MonkeyPatch, tampered: int | None
 ) -> None:
