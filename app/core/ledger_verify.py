@@ -138,11 +138,24 @@ def check_rows(
     ts_forms, ts_make = hasher.ts.values, hasher.ts
     texts, text_make = hasher.texts.values, hasher.texts
     props, props_make = hasher.properties.values, hasher.properties
+    erased = chain.ERASED_IDENTITY
     checked = 0
     for row in rows:
         _, ts, name, identity, pid, gid, cid, source, actor, properties, stored, link = row
         if stored is None or link is None:
             return previous, checked, _broken(row, NO_HASH)
+        # SQLite's text of a time ("2026-01-01 00:00:00.000000"), rarely repeated: made
+        # here rather than cached; other forms through the cache.
+        if ts.__class__ is str and len(ts) == _SQLITE_TS_LENGTH and ts[10] == " ":
+            ts_form = ts[:10] + "T" + ts[11:] + "Z"
+        else:
+            ts_form = ts_forms.get(ts) or ts_make(ts)
+        if identity is None:
+            identity_text = "null"
+        elif identity.startswith(erased):
+            identity_text = identity_form(identity)
+        else:
+            identity_text = '"' + sha256(identity.encode("utf-8")).hexdigest() + '"'
         content = sha256(
             (
                 template
@@ -150,12 +163,12 @@ def check_rows(
                     texts.get(actor) or text_make(actor),
                     "null" if cid is None else cid,
                     "null" if gid is None else gid,
-                    identity_form(identity),
+                    identity_text,
                     texts.get(name) or text_make(name),
                     "null" if pid is None else pid,
                     props.get(properties) or props_make(properties),
                     texts.get(source) or text_make(source),
-                    ts_forms.get(ts) or ts_make(ts),
+                    ts_form,
                 )
             ).encode("utf-8")
         ).digest()
