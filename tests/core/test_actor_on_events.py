@@ -14,6 +14,7 @@ from app.core import (
     admins,
     campaigns,
     csv_io,
+    erasure,
     event_names,
     groups,
     landing,
@@ -88,6 +89,7 @@ def test_every_kind_of_event_carries_its_actor(
         )
         admins.set_role(session=s, name="bob", role=actors.VIEWER, actor=ann)
         admins.remove_admin(session=s, name="bob", actor=ann)
+        erasure.erase_profile(session=s, identity="zed", reason="asked", source="cli", actor=ann)
 
     with store.read() as s:
         events = ledger.recent_events(s, limit=100_000)
