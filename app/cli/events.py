@@ -5,8 +5,8 @@ import argparse
 import threading
 
 from app.cli.options import Command, db_option, json_option, positive_int
-from app.cli.output import json_line, local_time
-from app.core import groups, ledger
+from app.cli.output import OK, REFUSED, count, error, json_line, local_time
+from app.core import groups, ledger, ledger_verify
 from app.core.ledger_wakeups import LedgerWakeups
 from app.core.store import Store
 from app.core.text_rules import shown
@@ -23,6 +23,19 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--limit", type=positive_int, default=20, metavar="N", help="how many (default 20)"
     )
     events.set_defaults(func="events")
+    actions = events.add_subparsers(dest="events_action", metavar="ACTION")
+    verify = actions.add_parser(
+        "verify",
+        parents=[db_option()],
+        help="check the ledger's hash chain: every event's content and link",
+    )
+    verify.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="processes checking parts of a large ledger at once (default: one per CPU, up to 4)",
+    )
+    verify.set_defaults(func="events_verify")
 
 
 def _print_event(event: ledger.EventRecord, as_json: bool) -> None:
@@ -69,4 +82,18 @@ def events(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {"events": events}
+def events_verify(args: argparse.Namespace, store: Store) -> int:
+    """Exit 0 with "N events, chain intact", or 1 naming the first event that does not match."""
+    with store.engine.connect() as connection:
+        report = ledger_verify.verify_store(store.url, connection, workers=args.workers)
+    if report.broken is not None:
+        error(
+            f"chain broken after {count(report.events, 'intact event')}: "
+            f"{shown(report.broken.describe())}"
+        )
+        return REFUSED
+    print(f"{count(report.events, 'event')}, chain intact")
+    return OK
+
+
+COMMANDS: dict[str, Command] = {"events": events, "events_verify": events_verify}

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from app.cli import profile_records
 from app.cli.options import Command, db_option, json_option
 from app.cli.output import (
     clear_progress,
@@ -62,6 +63,7 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     p_export.add_argument("file", nargs="?", metavar="FILE.csv|-", help="default: stdout")
     p_export.set_defaults(func="profiles_export")
+    profile_records.add_actions(actions, db, as_json)
 
 
 def profiles_show(args: argparse.Namespace, store: Store) -> int:
@@ -209,4 +211,6 @@ COMMANDS: dict[str, Command] = {
     "profiles_set": profiles_set,
     "profiles_import": profiles_import,
     "profiles_export": profiles_export,
+    "profiles_history": profile_records.profiles_history,
+    "profiles_erase": profile_records.profiles_erase,
 }

@@ -31,3 +31,5 @@ SOURCES = (
     "bounce",
     "complaint",
 )
+
+PROFILE_ERASED = "Profile Erased"

@@ -93,6 +93,9 @@ def _last_change(session: Session, profile_id: int, group_id: int | None) -> str
     via = f" via {event.source}"
     if event.campaign_id:
         via += f" (campaign #{event.campaign_id})"
+    reason = (event.properties or {}).get("Reason")
+    if isinstance(reason, str) and reason.startswith("suppressed:"):  # an erased address
+        via += f" ({reason})"
     return f" on {event.ts:%Y-%m-%d}{via}"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
-from app.core import clock
+from app.core import clock, ledger_chain
 from app.core.event_names import (  # noqa: F401  (the ledger's names, as before)
     ADMIN_ADDED,
     ADMIN_REMOVED,
@@ -54,14 +54,16 @@ def record(
     """Append one event; the caller's transaction commits it with its change.
 
     Every event carries ``Actor`` among its properties (DESIGN.md, "Admins,
-    roles and Actor"): the person who acted, as the ``actor`` column holds it.
+    roles and Actor"): the person who acted, as the ``actor`` column holds it;
+    and its place in the hash chain (``ledger_chain``).
     """
     if source not in SOURCES:
         raise ValueError(f"unknown event source {source!r}")
     if "Actor" not in properties:
         properties = {**properties, "Actor": actor}
-    event = Event(
-        ts=now or clock.now(),
+    ts = now or clock.now()
+    content = ledger_chain.event_content_hash(
+        ts=ts,
         name=name,
         identity=identity,
         profile_id=profile_id,
@@ -71,8 +73,24 @@ def record(
         actor=actor,
         properties=properties,
     )
+    # Linked to the chain's head, locked until this transaction ends.
+    link = ledger_chain.link(ledger_chain.session_tail(session), content)
+    event = Event(
+        ts=ts,
+        name=name,
+        identity=identity,
+        profile_id=profile_id,
+        group_id=group_id,
+        campaign_id=campaign_id,
+        source=source,
+        actor=actor,
+        properties=properties,
+        content_hash=content,
+        chain_hash=link,
+    )
     session.add(event)
     session.flush()
+    ledger_chain.move_head(session.connection(), link)
     notify_followers(session)
     return event
 
@@ -210,7 +228,9 @@ def summary(event: EventRecord) -> str:
         text = f"{event.identity}: {what} {old} → {props.get('New State')}"
         if props.get("Campaign ID"):
             text += f" (campaign {props['Campaign ID']})"
-        if props.get("Reason"):
+        if isinstance(props.get("Reason"), dict):  # erased (``erasure``)
+            text += " — (reason erased)"
+        elif props.get("Reason"):
             text += f" — {props['Reason']}"
         return text + f" [{event.source}]"
     if event.name == GROUP_UPDATED:

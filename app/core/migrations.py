@@ -20,7 +20,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
-from app.core import clock, deferred_indexes, models
+from app.core import clock, deferred_indexes, ledger_chain, ledger_verify, models
 from app.core.errors import StoreUnavailable
 from app.core.schema_version import LATEST_VERSION
 
@@ -29,15 +29,30 @@ from app.core.schema_version import LATEST_VERSION
 STORE_ID_KEY = "store_id"
 LEGACY_LINKS_KEY = "unbound_links_until"
 
+# The one change the guard lets through: erasing a person (``erasure``) turns an
+# event's identity into ``erased:<digest>`` and its personal properties into
+# digests; every other column, the hashes included, stays as it was. ``events
+# verify`` checks that the content still matches its hash.
+_ERASURE_ONLY = (
+    "OLD.profile_id IS NOT NULL AND substr(NEW.identity, 1, 7) = 'erased:' AND NEW.id = OLD.id "
+    "AND NEW.ts IS OLD.ts AND NEW.name IS OLD.name AND NEW.profile_id IS OLD.profile_id "
+    "AND NEW.group_id IS OLD.group_id AND NEW.campaign_id IS OLD.campaign_id "
+    "AND NEW.source IS OLD.source AND NEW.actor IS OLD.actor "
+    "AND NEW.content_hash IS OLD.content_hash AND NEW.chain_hash IS OLD.chain_hash"
+)
 LEDGER_GUARD_SQLITE = (
     "CREATE TRIGGER IF NOT EXISTS ledger_event_no_update BEFORE UPDATE ON ledger_event "
+    f"WHEN NOT ({_ERASURE_ONLY}) "
     "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS ledger_event_no_delete BEFORE DELETE ON ledger_event "
     "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
 )
 LEDGER_GUARD_POSTGRES = (
     "CREATE OR REPLACE FUNCTION subgroups_ledger_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'the ledger is append-only'; END; $$ LANGUAGE plpgsql",
+    "BEGIN IF TG_OP = 'UPDATE' AND "
+    + _ERASURE_ONLY.replace(" IS OLD.", " IS NOT DISTINCT FROM OLD.")
+    + " THEN RETURN NEW; END IF; "
+    "RAISE EXCEPTION 'the ledger is append-only'; END; $$ LANGUAGE plpgsql",
     "DROP TRIGGER IF EXISTS ledger_event_append_only ON ledger_event",
     "CREATE TRIGGER ledger_event_append_only BEFORE UPDATE OR DELETE ON ledger_event "
     "FOR EACH ROW EXECUTE FUNCTION subgroups_ledger_append_only()",
@@ -248,6 +263,32 @@ def _v11_fewer_index_entries_per_import_row(conn: Connection) -> None:
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_ledger_event_name")
 
 
+def _v12_ledger_hash_chain(conn: Connection) -> None:
+    """Version 12: each event carries the SHA-256 of its content and of its link, and
+    erased people's addresses are kept as keyed hashes (issue 12).
+
+    ``ledger_event`` gains ``content_hash`` and ``chain_hash`` (``ledger_chain``),
+    computed here for every event already written, in id order, and
+    ``ledger_chain_head`` keeps the newest link. The
+    append-only guard is lifted for this one UPDATE and put back at once, in
+    the same transaction.
+    """
+    binary = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
+    columns = {c["name"] for c in inspect(conn).get_columns("ledger_event")}
+    for column in ("content_hash", "chain_hash"):
+        if column not in columns:
+            conn.exec_driver_sql(f"ALTER TABLE ledger_event ADD COLUMN {column} {binary}")
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_event_append_only ON ledger_event")
+    else:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_event_no_update")
+    models.LedgerChainHead.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    conn.exec_driver_sql("DELETE FROM ledger_chain_head")
+    ledger_chain.start_head(conn, ledger_verify.backfill(conn))
+    _guard_ledger(conn)  # with the one change erasure may make
+    models.AddressSuppression.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
 def _v13_store_settings(conn: Connection) -> None:
     """Version 13: store-wide settings (inbound domain, DKIM), one row per key (issue 12)."""
     models.StoreSetting.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
@@ -282,6 +323,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     9: _v9_index_snapshots,
     10: _v10_admins,
     11: _v11_fewer_index_entries_per_import_row,
+    12: _v12_ledger_hash_chain,
     13: _v13_store_settings,
     # 12 is another branch's step (issue 12); the merge fills it in.
     14: _v14_deliverability,
@@ -361,6 +403,7 @@ def upgrade(engine: Engine, *, name: str, create: bool = True) -> Upgraded:
             if not create:
                 raise StoreUnavailable(f"no store at {name}")
             SQLModel.metadata.create_all(conn)
+            ledger_chain.start_head(conn)
             _guard_ledger(conn)
             _give_store_id(conn)
             _stamp(conn, LATEST_VERSION)

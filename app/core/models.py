@@ -205,6 +205,10 @@ class Event(SQLModel, table=True):
     source: str = Field(max_length=32)
     actor: str = Field(default="", max_length=128)
     properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The hash chain (schema version 12, ``ledger_chain``): SHA-256 of the event's
+    # canonical content, and of the previous event's chain hash followed by it.
+    content_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    chain_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 # --- Tables the later sections build on (schema version 2) -----------------
@@ -369,5 +373,34 @@ class Deliverability(SQLModel, table=True):
 
 
 # Which tables each schema version introduced (see store.migrate).
+class LedgerChainHead(SQLModel, table=True):
+    """The hash chain's newest link, one row (schema version 12, ``ledger_chain``).
+
+    Writers lock it to append (PostgreSQL: ``FOR UPDATE``), so they link one at a
+    time; ``events verify`` checks the ledger ends where it says, so removing the
+    newest events is found too.
+    """
+
+    __tablename__ = "ledger_chain_head"
+
+    id: int = Field(default=1, primary_key=True)
+    chain_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class AddressSuppression(SQLModel, table=True):
+    """An erased person's address, kept only as a keyed hash (schema version 12).
+
+    A later profile with that address stays unsubscribed from all email. The
+    hash is an HMAC with a secret kept outside the database (``suppression``),
+    so whoever reads the store cannot test guesses against it.
+    """
+
+    __tablename__ = "address_suppression"
+
+    address_hash: str = Field(primary_key=True, max_length=64)
+    erased_at: datetime = Field(sa_column=utc_column())
+    reason: str = Field(default="", max_length=500)
+
+
 TABLES_V1 = (SchemaMeta, Group, Profile, GroupState, Event)
 TABLES_V2 = (Segment, Campaign, Delivery, LandingSettings)

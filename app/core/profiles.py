@@ -197,6 +197,9 @@ def _origin(event: Event | None) -> str:
         return "set before the ledger began"
     when = event.ts.astimezone().strftime("%Y-%m-%d %H:%M")
     campaign = f", campaign {event.campaign_id}" if event.campaign_id else ""
+    reason = (event.properties or {}).get("Reason")
+    if isinstance(reason, str) and reason.startswith("suppressed:"):  # an erased address
+        campaign += f"; {reason}"
     return f"{event.source} by {event.actor or 'unknown'}, {when}{campaign}"
 
 

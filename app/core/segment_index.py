@@ -34,6 +34,7 @@ from sqlmodel import Session, col
 
 from app.core import bounces, index_snapshot, ledger
 from app.core.bitsets import Bits, read_ids
+from app.core.event_names import PROFILE_ERASED
 from app.core.index_reads import (
     AddressTwins,
     bounced_profiles,
@@ -63,7 +64,7 @@ from app.core.segment_rules import (
 REBUILD_AFTER = 50_000
 # How long an id skipped over by newer profiles is looked for (see _add_profiles).
 PROFILE_GAP_SECONDS = 30.0
-PROFILES_CHANGED = (ledger.PROFILES_IMPORTED, ledger.SAMPLE_DATA_LOADED)
+PROFILES_CHANGED = (ledger.PROFILES_IMPORTED, ledger.SAMPLE_DATA_LOADED, PROFILE_ERASED)
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from app.core import actors, bulk, clock, groups, ledger, ledger_wakeups, profiles
+from app.core import ledger_chain as chain
 from app.core.errors import InvalidInput, RuleRefused, UnknownProfile
 from app.core.ledger import EventRecord
 from app.core.models import STATES, SUBSCRIBED, UNSUBSCRIBED, Event, Group, GroupState, Profile
@@ -292,7 +293,7 @@ _CHANNEL_UPDATE = (
 _CHANNEL_UPDATE_KEYS = ("b_state", "b_id")
 _EVENT_KEYS = (
     "ts", "name", "identity", "profile_id", "group_id", "campaign_id", "source", "actor",
-    "properties",
+    "properties", "content_hash", "chain_hash",
 )  # fmt: skip
 _WRITABLE = frozenset((SUBSCRIBED, UNSUBSCRIBED))
 
@@ -324,9 +325,17 @@ def apply_changes(
     to_json = writer.processor(bulk.EVENT, "properties")
     stamp_default = to_ts(ts_default)
     name = ledger.CHANNEL_UNSUBSCRIBED
+    # The content hash's forms of what every event of this call shares.
+    shared = (chain.text_form(name), chain.text_form(source), chain.text_form(actor))
+    ts_forms = chain.FormCache(chain.ts_form)
     # (group id, group name, old, new, reason) -> whether all email, serialised
-    # properties: a few dozen distinct values for a million events.
-    seen: dict[tuple[int | None, str | None, str | None, str, str | None], tuple[bool, Any]] = {}
+    # properties, their form in the content hash: a few dozen distinct values
+    # for a million events.
+    seen: dict[
+        tuple[int | None, str | None, str | None, str, str | None], tuple[bool, Any, str]
+    ] = {}
+    contents: list[bytes] = []
+    add_content = contents.append
     new_states: list[tuple[Any, ...]] = []
     changed_states: list[tuple[Any, ...]] = []
     channel: list[tuple[Any, ...]] = []
@@ -344,8 +353,12 @@ def apply_changes(
                 group_id=group_id, group_name=group_name, old=old, new=new, source=source,
                 actor=actor, campaign_id=campaign_id, reason=reason,
             )  # fmt: skip
-            found = seen[key] = (group_id is None, to_json(properties))
-        all_email, serialised = found
+            found = seen[key] = (
+                group_id is None,
+                to_json(properties),
+                chain.properties_form(properties),
+            )
+        all_email, serialised, properties_form = found
         stamp = stamp_default if ts is None else to_ts(ts)
         if all_email:
             channel.append((new, profile_id))
@@ -356,10 +369,31 @@ def apply_changes(
         add_event(
             (stamp, name, identity, profile_id, group_id, campaign_id, source, actor, serialised)
         )
+        add_content(
+            chain.content_hash(
+                ts=ts_forms(ts or ts_default),
+                name=shared[0],
+                identity=chain.identity_form(identity),
+                profile_id=profile_id,
+                group_id=group_id,
+                campaign_id=campaign_id,
+                source=shared[1],
+                actor=shared[2],
+                properties=properties_form,
+            )
+        )
     writer.insert(bulk.GROUP_STATE, _STATE_KEYS, new_states)
     writer.run(_STATE_UPDATE, _STATE_UPDATE_KEYS, changed_states)
     writer.run(_CHANNEL_UPDATE, _CHANNEL_UPDATE_KEYS, channel)
-    writer.insert(bulk.EVENT, _EVENT_KEYS, events)
+    if events:
+        # Linked to the chain's tail, held (PostgreSQL) until this transaction ends.
+        links = chain.chain(chain.session_tail(session), contents)
+        writer.insert(
+            bulk.EVENT,
+            _EVENT_KEYS,
+            [(*e, c, h) for e, c, h in zip(events, contents, links, strict=True)],
+        )
+        chain.move_head(session.connection(), links[-1])
     if events:
         ledger_wakeups.notify_followers(session)
     return len(events)

@@ -16,6 +16,7 @@ from app.core import (
     bounces,
     campaigns,
     csv_io,
+    erasure,
     event_names,
     groups,
     landing,
@@ -98,6 +99,8 @@ def test_every_kind_of_event_carries_its_actor(
         zed = s.exec(select(Profile).where(col(Profile.identity) == "zed")).one()
         bounce = bounces.Bounce("5.1.1", "failed", "smtp; 550 user unknown", "")
         bounces.record_bounce(s, profile_id=zed.id or 0, campaign_id=None, bounce=bounce)
+    with store.write() as s:
+        erasure.erase_profile(session=s, identity="zed", reason="asked", source="cli", actor=ann)
 
     with store.read() as s:
         events = ledger.recent_events(s, limit=100_000)

@@ -20,6 +20,7 @@ from app.core import (
     admins,
     campaigns,
     csv_io,
+    erasure,
     groups,
     landing,
     one_click,
@@ -328,6 +329,16 @@ CASES: list[tuple[str, str, Call, bool]] = [
         False,
     ),
     ("importing profiles", actors.EDITOR, _import, False),
+    (
+        "erasing a profile",
+        actors.OWNER,
+        _in_write(
+            lambda s, w: erasure.erase_profile(
+                session=s, identity="ann", reason="asked", source="cli", actor=_actor()
+            )
+        ),
+        False,
+    ),
     ("importing profiles", actors.EDITOR, _apply_previewed_import, False),
     ("sending a campaign", actors.OWNER, _send, False),
     (

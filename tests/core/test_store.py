@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from app.core import campaigns, groups, ledger, migrations, models, profiles, subscriptions
+from app.core import (
+    campaigns,
+    groups,
+    ledger,
+    ledger_chain,
+    ledger_verify,
+    migrations,
+    models,
+    profiles,
+    subscriptions,
+)
 from app.core.errors import StoreUnavailable
 from app.core.places import ENV_DB, default_db_path
 from app.core.store import Store, make_engine, open_store, resolve_db_url
@@ -209,6 +219,10 @@ def _build_version_1_store(url: str) -> None:
         for model in models.TABLES_V1:
             model.__table__.create(conn)  # type: ignore[attr-defined,union-attr]
         migrations._guard_ledger(conn)
+        # The rows below are written by today's services, which link each event to the
+        # chain's head (version 12 computes the chain again for every event).
+        models.LedgerChainHead.__table__.create(conn)  # type: ignore[attr-defined]
+        ledger_chain.start_head(conn)
         # Version 1 read group states through a (group_id, state) index (version 4 replaced it).
         conn.execute(text("DROP INDEX ix_group_state_group_state_profile"))
         conn.execute(
@@ -276,6 +290,9 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_rows(store_url: str)
         profile_indexes = {i["name"] for i in inspect(store.engine).get_indexes("profile")}
         assert "ix_profile_email_key" in profile_indexes
         assert "ix_profile_email" not in profile_indexes
+        # Version 12: the ledger's hash chain, computed for the events already written.
+        with store.engine.connect() as conn:
+            assert ledger_verify.verify(conn) == ledger_verify.ChainReport(events=2, broken=None)
         if store.engine.dialect.name == "sqlite":  # the upgrade left the planner statistics
             with store.engine.connect() as conn:
                 assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar()

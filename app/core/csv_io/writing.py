@@ -22,6 +22,7 @@ from app.core.csv_io.fingerprint import check_unchanged
 from app.core.csv_io.format import CHUNK, EMAIL, NAME, Cancel, Progress, Source, all_groups
 from app.core.csv_io.planning import ImportPlan, ProfileUpdate, clean_overwrite, plan_parsed
 from app.core.csv_io.reading import read_csv
+from app.core.erasure import keep_suppressed
 from app.core.errors import ImportCancelled, ImportOutdated
 from app.core.models import SUBSCRIBED, email_key
 from app.core.store import Store
@@ -158,6 +159,19 @@ def _write(
             session=session, changes=changes, source=SOURCE, actor=actor, now=now
         )
         advance(len(chunk))
+    # Addresses of erased people: their new profiles start out of all email.
+    events += keep_suppressed(
+        session=session,
+        people=[(ids[identity], identity, email) for _, identity, email, _, _ in plan.new_profiles]
+        + [
+            (u.profile_id, u.identity, u.email)
+            for u in plan.updated_profiles
+            if "email" in _changed_fields(u)
+        ],
+        source=SOURCE,
+        actor=actor,
+        now=now,
+    )
     if not total:
         return 0  # nothing changes: the store, its ledger included, stays as it was
     ledger.record(

@@ -88,6 +88,30 @@ PROFILES: list[BindingType] = [
         show=False,
         id="profiles.reload",
     ),
+    Binding(
+        "left_square_bracket",
+        "step_back",
+        "Earlier",
+        tooltip="The profile as it was one event earlier (the ledger, replayed)",
+        show=False,
+        id="profiles.earlier",
+    ),
+    Binding(
+        "right_square_bracket",
+        "step_forward",
+        "Later",
+        tooltip="The profile one event later (after the latest: as it is now)",
+        show=False,
+        id="profiles.later",
+    ),
+    Binding(
+        "E",
+        "erase_profile",
+        "Erase",
+        tooltip="Erase the profile's personal data, keeping its opt-out (owners only; asks why)",
+        show=False,
+        id="profiles.erase",
+    ),
 ]
 
 SEGMENTS: list[BindingType] = [

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
-from app.core import ledger, profiles, text_rules
+from app.core import ledger, profile_history, profiles, text_rules
 from app.core.errors import SubgroupsError
 from app.core.models import STATUS_ACTIVE, UNSUBSCRIBED
 from app.core.profiles import ProfileView
@@ -52,6 +52,13 @@ class ProfilesSection(Section):
         view: ProfileView | None
         error: str | None = None
 
+    @dataclass
+    class PastShown(Message):
+        """The shown person as of one of their events (``[`` and ``]`` step through them)."""
+
+        past: profile_history.ProfileHistory | None
+        error: str | None = None
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.view: ProfileView | None = None
@@ -61,6 +68,8 @@ class ProfilesSection(Section):
         self._search_generation = 0  # the newest search; older results are dropped
         # The identity most recently asked for: older reads that finish later are dropped.
         self._requested: str | None = None
+        # Stepping back in time: the last event shown (0: before any), None: now.
+        self._until: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -180,6 +189,7 @@ class ProfilesSection(Section):
     def show_profile(self, identity: str) -> None:
         """Show one person (read in a worker; only the latest request is shown)."""
         self._requested = identity
+        self._until = None
         self._read_profile(identity)
 
     @work(thread=True, exclusive=True, group="profiles.show")
@@ -360,3 +370,98 @@ class ProfilesSection(Section):
             self.notify("Select a profile first.", severity="warning")
             return
         self.app.push_screen(ExplainModal(self.subgroups.store, identity=self.view.identity))
+
+    # --- step back in time ------------------------------------------------------
+
+    def action_step_back(self) -> None:
+        """The shown person as they were before their latest (or the shown) event."""
+        view = self.view
+        if view is None:
+            self.notify("Select a profile first.", severity="warning")
+            return
+        ids = sorted(event.id for event in view.history)
+        if not ids or self._until == 0:
+            self.notify("This is before the first event of this profile.", severity="warning")
+            return
+        earlier = ids[:-1] if self._until is None else [i for i in ids if i < self._until]
+        self._step_to(view.identity, earlier[-1] if earlier else 0)
+
+    def action_step_forward(self) -> None:
+        """One event later; after the latest, the person as they are now."""
+        view = self.view
+        if view is None or self._until is None:
+            self.notify("This is the profile as it is now.", severity="information")
+            return
+        later = [event.id for event in view.history if event.id > self._until]
+        if len(later) <= 1:
+            self.show_profile(view.identity)
+            return
+        self._step_to(view.identity, min(later))
+
+    def _step_to(self, identity: str, until: int) -> None:
+        self._until = until
+        self._read_past(identity, until)
+
+    @work(thread=True, exclusive=True, group="profiles.past")
+    def _read_past(self, identity: str, until: int) -> None:
+        try:
+            with self.subgroups.store.read() as session:
+                past = profile_history.profile_history(session, identity, until_event=until)
+            self.post_message(self.PastShown(past))
+        except SubgroupsError as exc:
+            self.post_message(self.PastShown(None, exc.message))
+
+    @on(PastShown)
+    def _past_shown(self, message: PastShown) -> None:
+        past = message.past
+        if past is None or self.view is None or past.identity != self.view.identity:
+            if message.error:
+                self.notify(message.error, severity="error", markup=False)
+            return
+        last = past.events[-1] if past.events else None
+        text = Text()
+        text.append(text_rules.shown(past.identity), style="bold")
+        when = "before any event" if last is None else f"just after event {last.id}"
+        stamp = "" if last is None else f" ({last.ts.astimezone():%Y-%m-%d %H:%M})"
+        text.append(f"\nAs it was {when}{stamp}", style="bold")
+        text.append("  [ earlier · ] later", style="dim")
+        text.append("\nAll email: ")
+        text.append(str(past.all_email.stored), style="bold")
+        self.query_one("#profile-summary", Static).update(text)
+        groups_table = self.query_one("#profile-groups", DataTable)
+        groups_table.clear()
+        for state in past.groups:
+            origin = "never set" if state.event is None else f"event {state.event.id}"
+            groups_table.add_row(
+                cut(state.group_name or ""),
+                Text(state.effective, style="bold" if state.effective == UNSUBSCRIBED else ""),
+                state.stored or "—",
+                origin,
+                key=str(state.group_id),
+            )
+        history = self.query_one("#profile-history", DataTable)
+        history.clear()
+        for ev in reversed(past.events):
+            history.add_row(
+                ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"),
+                Text(text_rules.shown(ev.name)),
+                Text(text_rules.shown(ledger.summary(ev))),
+            )
+
+    # --- erase (owners) ----------------------------------------------------------
+
+    def action_erase_profile(self) -> None:
+        """Erase the shown person after a dialog that asks why (owners only)."""
+        from app.ui.modals.erase_profile import EraseProfileModal
+
+        if self.view is None:
+            self.notify("Select a profile first.", severity="warning")
+            return
+        self.app.push_screen(
+            EraseProfileModal(self.subgroups.store, self.view.identity), self._erased
+        )
+
+    def _erased(self, summary: str | None) -> None:
+        if summary is not None:
+            self.notify(summary, markup=False, timeout=10)
+            self.action_reload()
