@@ -332,7 +332,7 @@ def test_the_upgrade_to_version_12_fills_in_the_same_chain(store_url: str) -> No
     upgraded = open_store(store_url)
     try:
         with upgraded.engine.connect() as conn:
-            assert migrations.schema_version(conn) == 12
+            assert migrations.schema_version(conn) == migrations.LATEST_VERSION
             filled = conn.execute(
                 text("SELECT id, content_hash, chain_hash FROM ledger_event ORDER BY id")
             ).all()
