@@ -16,4 +16,18 @@ ADMIN_ROLE_CHANGED = "Admin Role Changed"
 ADMIN_SESSION_STARTED = "Admin Session Started"
 ADMIN_SESSION_ENDED = "Admin Session Ended"
 
-SOURCES = ("landing_page", "one_click", "console", "cli", "import", "simulator", "ssh")
+UNSUBSCRIBE_REASON = "Unsubscribe Reason"
+
+SOURCES = (
+    "landing_page",
+    "one_click",
+    "console",
+    "cli",
+    "import",
+    "simulator",
+    "ssh",
+    # Issue 12: opt-outs that come back by mail (the demo's month of history tells them too).
+    "mailto",
+    "complaint",
+    "bounce",
+)
