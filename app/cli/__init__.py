@@ -30,6 +30,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         campaigns,
         events,
         groups,
+        insights,
         landing,
         profiles,
         seed,
@@ -48,6 +49,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         landing,
         serve,
         events,
+        insights,
         admins,
         ssh,
     )
