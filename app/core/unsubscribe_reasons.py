@@ -9,6 +9,8 @@ never required and never stands in the way of the change itself, which is
 committed before the question is even shown.
 """
 
+from datetime import datetime
+
 from sqlmodel import Session, col, select
 
 from app.core import ledger
@@ -84,6 +86,7 @@ def record_reason(
     campaign_id: int | None,
     reason: str | None,
     details: str | None,
+    now: datetime | None = None,
 ) -> ledger.EventRecord:
     """Record why the person behind a link left; call it in a write session.
 
@@ -118,6 +121,7 @@ def record_reason(
         profile_id=profile_id,
         group_id=change.group_id,
         campaign_id=campaign_id,
+        now=now,
         properties={
             "Reason": code,
             "Details": text,
