@@ -14,6 +14,7 @@ from datetime import date
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -40,14 +41,14 @@ BLOCKS = " ▁▂▃▄▅▆▇█"
 SPARK = BLOCKS[1:]
 
 
-def sparkline(values: Sequence[int], width: int) -> Text:
+def sparkline(values: Sequence[int], width: int) -> Content:
     """``values`` squeezed into ``width`` cells (each cell the sum of its days), lowest ▁.
 
     For a group's net change the running total is drawn, so the line rises while
     the group gains people and falls while it loses them; a flat line is no change.
     """
     if not values or width < 1:
-        return Text("")
+        return Content("")
     running: list[int] = []
     total = 0
     for value in values:
@@ -57,10 +58,11 @@ def sparkline(values: Sequence[int], width: int) -> Text:
     cells = [running[min(i + per_cell, len(running)) - 1] for i in range(0, len(running), per_cell)]
     low, high = min(cells), max(cells)
     if high == low:
-        return Text(SPARK[0] * len(cells), style="dim")
+        return Content.styled(SPARK[0] * len(cells), "dim")
     span = high - low
     line = "".join(SPARK[round((c - low) * (len(SPARK) - 1) / span)] for c in cells)
-    return Text(line, style="green" if total > 0 else "red" if total < 0 else "")
+    # Theme colours: gaining people is success, losing them an error.
+    return Content.styled(line, "$success" if total > 0 else "$error" if total < 0 else "")
 
 
 @dataclass(frozen=True)
