@@ -104,3 +104,24 @@ async def test_the_groups_table_shows_each_groups_net_change(tmp_path: Path, mak
         # Deals lost one then gained one: back where it started.
         assert trends["[b]Deals[/b]"][0] == trends["[b]Deals[/b]"][-1] == "█"
         assert "▁" in trends["[b]Deals[/b]"]
+
+
+async def test_the_sparkline_follows_unsubscribes_from_another_process(
+    tmp_path: Path, make_app, open_db
+) -> None:
+    db = tmp_path / "store.db"
+    write_story(db)
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        section = app.query_one(GroupsSection)
+        await settle(pilot, lambda: bool(section.trends))
+        news = next(row.id for row in section.rows if row.name == "News")
+        assert section.trends[news][-1] == 0  # nothing today yet
+        other = open_db(db)
+        with other.write() as session:
+            person = profiles.create_profile(session=session, identity="gus")
+            subscriptions.set_state(
+                session=session, profile=person, group=groups.find_group(session, "News"),
+                status="unsubscribed", source="landing_page", actor="recipient",
+            )  # fmt: skip
+        await wait_for(pilot, lambda: section.trends[news][-1] == -1, what="the new sparkline")

@@ -130,16 +130,24 @@ class GroupsSection(Section):
                 rows = [GroupRow.from_group(g) for g in groups.list_groups(session, status="all")]
                 active = groups.active_count(session)
             self.post_message(self.Loaded(rows, active))
-        # The ledger's daily counts: a few rows per group and day, whatever the ledger's size.
-        with store.read() as session:
-            _days, series = insights.group_series(session, days=TREND_DAYS)
-        self.post_message(self.TrendsLoaded({s.group_id: s.net for s in series}))
+        self.post_message(self.TrendsLoaded(self._trends()))
         # From the audience index (a snapshot and the events after it), as of a ledger id.
         try:
             counts, as_of = segments.group_counts(store, cancelled=self.subgroups.closing.is_set)
         except BuildCancelled:
             return  # the console is quitting
         self.post_message(self.CountsLoaded(counts, as_of, generation))
+
+    def _trends(self) -> dict[int, list[int]]:
+        """Each group's net change per day, from the ledger's daily counts (a few rows per
+        group and day, whatever the ledger's size). In a worker."""
+        with self.subgroups.store.read() as session:
+            _days, series = insights.group_series(session, days=TREND_DAYS)
+        return {s.group_id: s.net for s in series}
+
+    @work(thread=True, exclusive=True, group="groups.trends")
+    def _read_trends(self) -> None:
+        self.post_message(self.TrendsLoaded(self._trends()))
 
     def action_reload(self) -> None:
         self.reload()
@@ -155,6 +163,7 @@ class GroupsSection(Section):
                 self.reload(counts_only=not change.groups_changed)
             return
         if change.settled:
+            self._read_trends()  # the sparklines, once the burst is over
             return  # each batch moved the counts when it came
         if self._held is not None:
             self._held.extend(change.events)  # a full count is running: after it
