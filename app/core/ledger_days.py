@@ -28,17 +28,22 @@ SQLITE_TRIGGER = (
     f"ON CONFLICT {_KEY} DO UPDATE SET events = events + 1; END"
 )
 
+# PostgreSQL: once per statement, over the rows it inserted (a transition table), so
+# a COPY or a many-row insert adds each (day, group, source, campaign, state) once,
+# in key order (concurrent writers then take the rows' locks in one order).
 POSTGRES_TRIGGER = (
     "CREATE OR REPLACE FUNCTION subgroups_ledger_day() RETURNS trigger AS $$ BEGIN "
-    f"INSERT INTO ledger_day {_ROW} VALUES "
-    "(to_char(NEW.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD'), coalesce(NEW.group_id, 0), "
-    "NEW.source, coalesce(NEW.campaign_id, 0), "
-    "coalesce(NEW.properties::json ->> 'New State', ''), 1) "
-    f"ON CONFLICT {_KEY} DO UPDATE SET events = ledger_day.events + 1; "
+    f"INSERT INTO ledger_day {_ROW} "
+    "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD'), coalesce(group_id, 0), source, "
+    "coalesce(campaign_id, 0), coalesce(properties::json ->> 'New State', ''), count(*) "
+    f"FROM new_events WHERE name = '{CHANNEL_UNSUBSCRIBED}' "
+    "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 "
+    f"ON CONFLICT {_KEY} DO UPDATE SET events = ledger_day.events + EXCLUDED.events; "
     "RETURN NULL; END; $$ LANGUAGE plpgsql",
     "DROP TRIGGER IF EXISTS ledger_event_counts_day ON ledger_event",
-    "CREATE TRIGGER ledger_event_counts_day AFTER INSERT ON ledger_event FOR EACH ROW "
-    f"WHEN (NEW.name = '{CHANNEL_UNSUBSCRIBED}') EXECUTE FUNCTION subgroups_ledger_day()",
+    "CREATE TRIGGER ledger_event_counts_day AFTER INSERT ON ledger_event "
+    "REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT "
+    "EXECUTE FUNCTION subgroups_ledger_day()",
 )
 
 _BACKFILL = {

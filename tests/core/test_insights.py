@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from app.core import campaigns, groups, insights, ledger_days, profiles, subscriptions
 from app.core.errors import InvalidInput
-from app.core.models import Delivery, Profile
+from app.core.models import Delivery, Event, Profile
 from app.core.store import Store
 
 ACTOR = "tester"
@@ -157,3 +157,30 @@ def test_a_bad_window_or_key_is_refused(store: Store, world: dict[str, int]) -> 
         insights.unsubscribes_by(session, by="group", days=0, now=NOW)
     with store.read() as session, pytest.raises(InvalidInput, match="--by colour"):
         insights.unsubscribes_by(session, by="colour", days=30, now=NOW)
+
+
+def test_a_rolled_back_change_is_not_counted_and_a_many_row_insert_is(
+    store: Store, world: dict[str, int]
+) -> None:
+    before = by(store, "source", 30)
+    with pytest.raises(RuntimeError), store.write() as session:
+        person = profiles.create_profile(session=session, identity="gone")
+        subscriptions.set_state(
+            session=session, profile=person, group=groups.get_group(session, world["news"]),
+            status="unsubscribed", source="mailto", actor=ACTOR, now=ago(1),
+        )  # fmt: skip
+        raise RuntimeError("the transaction fails after the change")
+    assert by(store, "source", 30) == before
+
+    props = {"New State": "unsubscribed", "Group": "News", "Actor": ACTOR}
+    rows = [
+        {"ts": ago(1), "name": "Channel Unsubscribed", "source": "bounce", "actor": ACTOR,
+         "group_id": world["news"], "properties": props}
+        for _ in range(25)
+    ]  # fmt: skip
+    rows.append({"ts": ago(1), "name": "Group Created", "source": "cli", "actor": ACTOR,
+                 "group_id": None, "properties": {}})  # fmt: skip
+    with store.engine.begin() as conn:
+        conn.execute(Event.__table__.insert(), rows)  # type: ignore[attr-defined]
+    counts = {row["source"]: row["unsubscribes"] for row in by(store, "source", 30)}
+    assert counts["bounce"] == 25
