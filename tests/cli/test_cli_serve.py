@@ -82,11 +82,13 @@ def served(sample_store: Path, python: str, subprocess_env: dict[str, str]) -> I
             proc.communicate(timeout=30)
 
 
-async def read_until_gauge(websocket: aiohttp.ClientWebSocketResponse) -> str:
-    """The console's output until the Groups gauge shows a count (bounded: 60 s)."""
+async def read_until_gauge(websocket: aiohttp.ClientWebSocketResponse, *also: str) -> str:
+    """The console's output until the Groups gauge shows a count and each of ``also``
+    is on screen (bounded: 60 s). The gauge's number can come before the section is
+    built (the first look), so a test that reads the section names what it waits for."""
     output = ""
     deadline = time.monotonic() + 60
-    while not GAUGE.search(plain(output)):
+    while not GAUGE.search(plain(output)) or not all(text in plain(output) for text in also):
         left = deadline - time.monotonic()
         assert left > 0, f"no gauge in the console's output: {plain(output)[-2000:]!r}"
         message = await websocket.receive(timeout=left)
@@ -188,7 +190,7 @@ def test_the_page_and_a_console_session(served: Served, sample_store: Path) -> N
                 assert f'"ws://localhost:{parts.port}/ws"' in await page.text()
 
             async with client.ws_connect(served.url + "/ws?width=120&height=40") as websocket:
-                shown = await read_until_gauge(websocket)
+                shown = await read_until_gauge(websocket, "1 Groups", "f shows: [active]")
                 assert "1 Groups" in shown and "f shows: [active]" in shown
                 assert GAUGE.search(shown)
                 assert "11 / 50 active" in shown

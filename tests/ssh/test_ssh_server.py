@@ -187,8 +187,11 @@ def test_a_session_shows_the_console_and_ends_with_ctrl_q(
             process = await conn.create_process(
                 term_type="xterm-256color", term_size=(100, 30), encoding=None
             )
+            # The gauge's number can come before the table (the first look): wait for both.
             shown = await read_until(
-                process, lambda text: "1 / 50 active" in text, FIRST_SCREEN_SECONDS
+                process,
+                lambda text: "1 / 50 active" in text and "Newsletter" in text,
+                FIRST_SCREEN_SECONDS,
             )
             await asyncio.sleep(0.5)  # the console's key handling is up by now
             process.stdin.write(b"\x11")  # ctrl+q

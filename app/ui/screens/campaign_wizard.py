@@ -8,7 +8,7 @@ the chain, warnings, problems, the message as step 4's recipient gets it;
 send after confirming; explain for a person). What stops a send and the
 HTTPS warning stay in view beside Send.
 
-ctrl+n goes on, ctrl+b goes back: neither is a key an Input or TextArea
+ctrl+f (or ctrl+n) goes on, ctrl+b goes back: neither is a key an Input or TextArea
 uses. Leaving a step checks it (a problem shows under its field and Next is
 refused) and saves the draft in a worker; Escape saves what is valid and
 closes. A campaign that can no longer be edited (sent, cancelled) opens at
@@ -119,7 +119,7 @@ class CampaignWizard(Screen[int | None]):
         with Horizontal(id="wizard-nav"):
             yield Static("", id="wizard-status")
             yield Button("‹ Back (ctrl+b)", id="wizard-back", compact=True)
-            yield Button("Next › (ctrl+n)", variant="primary", id="wizard-next", compact=True)
+            yield Button("Next › (ctrl+f)", variant="primary", id="wizard-next", compact=True)
             yield Button("Close (esc)", id="wizard-close", compact=True)
         yield Footer()
 
@@ -181,7 +181,7 @@ class CampaignWizard(Screen[int | None]):
             next_button.label = "Send… (s)"
             next_button.variant = "warning"
         else:
-            next_button.label = "Next › (ctrl+n)"
+            next_button.label = "Next › (ctrl+f)"
             next_button.variant = "primary"
         self.refresh_bindings()
         widget = self._step_widget(step)
