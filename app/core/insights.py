@@ -48,6 +48,8 @@ class InsightRow:
     unsubscribes: int
     id: int | None = None
     sent: int | None = None
+    # A reason's stored code (``too_many_emails``); the key is its words.
+    code: str | None = None
 
     @property
     def per_thousand_sent(self) -> float | None:
@@ -61,6 +63,8 @@ class InsightRow:
         shape: dict[str, Any] = {by: self.key, "unsubscribes": self.unsubscribes}
         if by in ("group", "campaign"):
             shape["id"] = self.id
+        if by == "reason":
+            shape["code"] = self.code
         if by == "campaign":
             shape["sent"] = self.sent
             shape["per_thousand_sent"] = self.per_thousand_sent
@@ -197,7 +201,7 @@ def by_reason(session: Session, first: date) -> list[InsightRow]:
         if code in counts:
             counts[code] += 1
     return [
-        InsightRow(key=reason_label(code), unsubscribes=n)
+        InsightRow(key=reason_label(code), unsubscribes=n, code=code)
         for code, n in sorted(counts.items(), key=lambda i: (-i[1], REASONS.index(i[0])))
     ]
 

@@ -66,7 +66,8 @@ def test_the_demo_store_starts_with_a_month_of_history(
         assert by_source[source] > 0, f"no {source} unsubscribes in the demo's month"
     assert days_with_unsubscribes(db) >= 28
     code, out, _ = cli("insights", "--by", "reason", "--json", "--db", str(db))
-    reasons = {row["reason"]: row["unsubscribes"] for row in json.loads(out)}
+    reasons = {row["code"]: row["unsubscribes"] for row in json.loads(out)}
+    assert set(reasons) == {"too_many_emails", "not_relevant", "never_signed_up", "other"}
     assert all(n > 0 for n in reasons.values()), reasons
     code, out, _ = cli("events", "--name", "Unsubscribe Reason", "--limit", "1", "--db", str(db))
     assert "left because" in out
