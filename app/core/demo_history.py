@@ -63,6 +63,19 @@ class HistorySummary:
     reasons: int
 
 
+@dataclass(frozen=True)
+class _Change:
+    """One change of the month, decided before any is written (they go in time order)."""
+
+    ts: datetime
+    person: Profile
+    group: Group | None
+    status: str
+    source: str
+    reason: str | None
+    details: str | None
+
+
 def _per_day(rng: random.Random, day: int) -> int:
     """How many changes day ``day`` (0: today) sees: weekdays busier, two newsletter spikes."""
     busy = 9 if (day % 7) not in (1, 2) else 4
@@ -89,43 +102,56 @@ def add_month_of_history(
             return HistorySummary(0, 0, 0)
         # Some groups are left more than others.
         group_weights = [len(groups) - i for i in range(len(groups))]
+        plan: list[_Change] = []
         for day in range(DAYS - 1, -1, -1):
             start = now - timedelta(days=day)
             for _ in range(_per_day(rng, day)):
-                ts = start - timedelta(seconds=rng.uniform(3600, 86_000))
-                person = rng.choice(people)
-                group = rng.choices(groups, group_weights)[0]
                 coming_back = rng.random() < 0.18
                 source = "landing_page" if coming_back else rng.choices(sources, weights)[0]
-                if source in ("complaint", "bounce") or (source == "mailto" and rng.random() < 0.3):
-                    target = None  # these leave all email
-                else:
-                    target = group
-                event = set_state(
-                    session=session,
-                    profile=person,
-                    group=target,
-                    status=SUBSCRIBED if coming_back else UNSUBSCRIBED,
-                    source=source,
-                    actor=actor if source in ADMIN_SOURCES else RECIPIENT,
-                    now=ts,
+                group = rng.choices(groups, group_weights)[0]
+                # Complaints, bounces and some mailto replies leave all email.
+                channel = source in ("complaint", "bounce") or (
+                    source == "mailto" and rng.random() < 0.3
                 )
-                if event is None:
-                    continue  # already so: nothing changed
-                if coming_back:
-                    resubscribes += 1
-                    continue
-                unsubscribes += 1
-                if source in ("one_click", "landing_page") and rng.random() < REASON_SHARE:
-                    code = rng.choices(REASONS, REASON_WEIGHTS)[0]
-                    assert person.id is not None
-                    record_reason(
-                        session=session,
-                        profile_id=person.id,
-                        campaign_id=None,
+                says_why = source in ("one_click", "landing_page") and rng.random() < REASON_SHARE
+                code = rng.choices(REASONS, REASON_WEIGHTS)[0] if says_why else None
+                plan.append(
+                    _Change(
+                        ts=start - timedelta(seconds=rng.uniform(3600, 86_000)),
+                        person=rng.choice(people),
+                        group=None if channel else group,
+                        status=SUBSCRIBED if coming_back else UNSUBSCRIBED,
+                        source=source,
                         reason=code,
                         details=rng.choice(OTHER_DETAILS) if code == "other" else None,
-                        now=ts + timedelta(seconds=rng.uniform(20, 120)),
                     )
-                    reasons += 1
+                )
+        # Written in time order, so the ledger (and the log pane) reads as it happened.
+        for change in sorted(plan, key=lambda c: c.ts):
+            event = set_state(
+                session=session,
+                profile=change.person,
+                group=change.group,
+                status=change.status,
+                source=change.source,
+                actor=actor if change.source in ADMIN_SOURCES else RECIPIENT,
+                now=change.ts,
+            )
+            if event is None:
+                continue  # already so: nothing changed
+            if change.status == SUBSCRIBED:
+                resubscribes += 1
+                continue
+            unsubscribes += 1
+            if change.reason is not None:
+                assert change.person.id is not None
+                record_reason(
+                    session=session,
+                    profile_id=change.person.id,
+                    campaign_id=None,
+                    reason=change.reason,
+                    details=change.details,
+                    now=change.ts + timedelta(seconds=30),
+                )
+                reasons += 1
     return HistorySummary(unsubscribes, resubscribes, reasons)
