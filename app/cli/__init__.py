@@ -32,6 +32,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         events,
         groups,
         inbound,
+        insights,
         landing,
         profiles,
         seed,
@@ -54,6 +55,7 @@ def command_groups() -> tuple[ModuleType, ...]:
         dkim,
         serve,
         events,
+        insights,
         admins,
         ssh,
     )

@@ -133,7 +133,7 @@ def console(args: argparse.Namespace, store: "Store") -> int:
 
 
 def demo(args: argparse.Namespace, store: "Store") -> int:
-    from app.core import sample_campaigns
+    from app.core import demo_history, sample_campaigns
     from app.core import seed as seeding
     from app.core.outbox import MaildirOutbox, default_outbox_dir
     from app.core.simulator import TrafficSimulator
@@ -153,6 +153,8 @@ def demo(args: argparse.Namespace, store: "Store") -> int:
     sample_campaigns.load_sample(
         store=store, actor=actors.actor_name(), outbox=MaildirOutbox(outbox_dir)
     )
+    # A month of everyday traffic (sources, reasons), so the Insights charts are not empty.
+    demo_history.add_month_of_history(store=store, actor=actors.actor_name())
     simulator = TrafficSimulator(store)
     simulator.start()
     app_class = SubgroupsApp

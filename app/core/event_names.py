@@ -18,6 +18,8 @@ ADMIN_ROLE_CHANGED = "Admin Role Changed"
 ADMIN_SESSION_STARTED = "Admin Session Started"
 ADMIN_SESSION_ENDED = "Admin Session Ended"
 
+UNSUBSCRIBE_REASON = "Unsubscribe Reason"
+
 SOURCES = (
     "landing_page",
     "one_click",

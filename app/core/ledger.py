@@ -30,6 +30,7 @@ from app.core.event_names import (  # noqa: F401  (the ledger's names, as before
     SAMPLE_DATA_LOADED,
     SETTINGS_CHANGED,
     SOURCES,
+    UNSUBSCRIBE_REASON,
 )
 from app.core.ledger_wakeups import notify_followers
 from app.core.models import OTHER_NAMES, Event
@@ -233,6 +234,11 @@ def summary(event: EventRecord) -> str:
         elif props.get("Reason"):
             text += f" — {props['Reason']}"
         return text + f" [{event.source}]"
+    if event.name == UNSUBSCRIBE_REASON:
+        text = f"{event.identity}: left because {props.get('Reason')}"
+        if props.get("Details"):
+            text += f" — {props['Details']}"
+        return text + f" (event {props.get('Change Event ID')}) [{event.source}]"
     if event.name == GROUP_UPDATED:
         changes = props.get("Changes") or {}
         parts = ", ".join(f"{k.lower()} {v[0]!r} → {v[1]!r}" for k, v in changes.items())

@@ -372,6 +372,26 @@ class Deliverability(SQLModel, table=True):
     undeliverable_since: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
+class LedgerDay(SQLModel, table=True):
+    """How many subscription changes the ledger holds per day, group, source,
+    campaign and new state (schema version 15): the insights read this, not the ledger.
+
+    Kept by a trigger on ``ledger_event`` (``ledger_days``), so every write path,
+    the bulk ones included, counts its "Channel Unsubscribed" events in the
+    same transaction. ``day`` is the UTC date as ``YYYY-MM-DD``; a channel-wide
+    change has ``group_id`` 0, a change no campaign caused ``campaign_id`` 0.
+    """
+
+    __tablename__ = "ledger_day"
+
+    day: str = Field(primary_key=True, max_length=10)
+    group_id: int = Field(default=0, primary_key=True)
+    source: str = Field(primary_key=True, max_length=32)
+    campaign_id: int = Field(default=0, primary_key=True)
+    state: str = Field(primary_key=True, max_length=16)
+    events: int = 0
+
+
 # Which tables each schema version introduced (see store.migrate).
 class LedgerChainHead(SQLModel, table=True):
     """The hash chain's newest link, one row (schema version 12, ``ledger_chain``).

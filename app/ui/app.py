@@ -38,6 +38,7 @@ from app.ui.daemon_executor import DaemonExecutor
 from app.ui.messages import NewEvents, RunSectionAction, StoreChanged
 from app.ui.sections.base import Section
 from app.ui.sections.registry import SECTIONS
+from app.ui.style_sheets import STYLE_SHEETS
 from app.ui.widgets.event_log import EventLogPane
 from app.ui.widgets.group_gauge import GroupsFirstLook
 from app.ui.widgets.presence import PresenceLine
@@ -58,19 +59,7 @@ class SubgroupsApp(App[None]):
     """subgroups: email subscription groups, from the keyboard."""
 
     TITLE = "subgroups"
-    CSS_PATH = [
-        STYLES / name
-        for name in (
-            "app.tcss",
-            "groups.tcss",
-            "profiles.tcss",
-            "segments.tcss",
-            "campaigns.tcss",
-            "landing.tcss",
-            "event_log.tcss",
-            "modals.tcss",
-        )
-    ]
+    CSS_PATH = [STYLES / name for name in STYLE_SHEETS]
     COMMANDS = App.COMMANDS | {SubgroupsCommands}
     SECTIONS = SECTIONS
     BINDINGS = app_keys.APP
@@ -260,7 +249,7 @@ class SubgroupsApp(App[None]):
             parts.append(
                 Content.styled(label, "reverse bold") if key == self.section else Content(label)
             )
-        self.query_one("#section-bar", Static).update(Content(" ").join(parts))
+        self.query_one("#section-bar", Static).update(Content("").join(parts))
 
     # --- sections ------------------------------------------------------------
 

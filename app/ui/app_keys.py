@@ -50,6 +50,14 @@ APP: list[BindingType] = [
         id="app.landing",
         show=False,
     ),
+    Binding(
+        "6",
+        "show_section('insights')",
+        "Insights",
+        tooltip="Show the Insights section",
+        id="app.insights",
+        show=False,
+    ),
     Binding("l", "toggle_log", "Log", tooltip="Show or hide the live event log", id="app.log"),
     Binding(
         "p",

@@ -14,6 +14,7 @@ from html import escape
 
 from app.core.landing import LandingPage, PageSettings
 from app.core.one_click import OneClickView, UnsubscribeScope
+from app.core.unsubscribe_reasons import DETAILS_MAX, LABELS, REASONS
 
 STYLE = """
 body{font-family:system-ui,sans-serif;line-height:1.5;margin:0;padding:1rem;color:#1a1a1a;
@@ -27,6 +28,7 @@ legend{font-weight:600;padding:0 .25rem}
 .choice input{margin-top:.35rem;width:1.1rem;height:1.1rem}
 .choice label{font-weight:600}
 .choice p{margin:0;color:#555;font-size:.95rem}
+.reason input[type=text]{width:100%;box-sizing:border-box;font-size:1rem;padding:.3rem}
 .notice{padding:.6rem .8rem;border-radius:4px;background:#e8f5e9;border:1px solid #a5d6a7}
 .problem{background:#fff3e0;border-color:#ffb74d}
 button{font-size:1rem;padding:.5rem 1.2rem;border-radius:4px;border:1px solid #1565c0;
@@ -84,13 +86,53 @@ def _recipient(email: str | None, identity: str) -> str:
     return esc(email or identity)
 
 
-def preferences_page(page: LandingPage, *, notice: str | None = None, problem: bool = False) -> str:
+def reason_form(token: str, *, relative: str = "../") -> str:
+    """The one optional question after an unsubscribe: why, with a box for "other".
+
+    Posts to ``/r/<token>`` (relative: works behind any path prefix). Nothing
+    in it is required; the unsubscribe is already saved when it is shown.
+    """
+    choices = "\n".join(
+        f'<div class="choice"><input type="radio" id="reason-{code}" name="reason" '
+        f'value="{code}"><label for="reason-{code}">{esc(LABELS[code])}</label></div>'
+        for code in REASONS
+    )
+    return (
+        f'<form method="post" action="{relative}r/{esc(token)}" class="reason">\n'
+        "<fieldset>\n<legend>Would you tell us why? (optional)</legend>\n"
+        f"{choices}\n"
+        '<label for="reason-details">Anything else (optional)</label>\n'
+        f'<input type="text" id="reason-details" name="details" maxlength="{DETAILS_MAX}">\n'
+        "</fieldset>\n"
+        '<button type="submit">Send</button>\n'
+        "</form>"
+    )
+
+
+def reason_thanks_page(settings: PageSettings, token: str) -> str:
+    """``POST /r/<token>``: the answer is recorded."""
+    body = (
+        f"<h1>{esc(settings.title)}</h1>\n"
+        f"{_notice('Thank you: your answer is recorded.')}\n"
+        f"{_preferences_link(token)}"
+    )
+    return _document(settings.title, body)
+
+
+def preferences_page(
+    page: LandingPage,
+    *,
+    notice: str | None = None,
+    problem: bool = False,
+    ask_reason_for: str | None = None,
+) -> str:
     """``/p/<token>``: each shown group as a labelled checkbox, and the all-email switch.
 
     A ticked group box means "subscribed". The all-email box is ticked when
     the person is unsubscribed from all email. The hidden ``shown`` field lists
     the groups this form was made for, so a save can tell when the page has
-    changed since (``landing.PageOutdated``).
+    changed since (``landing.PageOutdated``). ``ask_reason_for`` (the link's
+    token, after a save that unsubscribed) adds the optional question why.
     """
     settings = page.settings
     rows = []
@@ -131,6 +173,8 @@ def preferences_page(page: LandingPage, *, notice: str | None = None, problem: b
         '<button type="submit">Save my choices</button>\n'
         "</form>"
     )
+    if ask_reason_for is not None:
+        body += "\n" + reason_form(ask_reason_for)
     return _document(settings.title, body)
 
 
@@ -177,6 +221,7 @@ def unsubscribed_page(settings: PageSettings, scope: UnsubscribeScope, token: st
         f"<h1>{esc(settings.title)}</h1>\n"
         f"{_notice(settings.confirmation_text)}\n"
         f"<p>You are unsubscribed from {_scope_text(scope)}.</p>\n"
+        f"{reason_form(token)}\n"
         f"{_preferences_link(token)}"
     )
     return _document(settings.title, body)

@@ -4,6 +4,7 @@
     POST /p/<token>   save the choices; the page again, with the confirmation (200)
     GET  /u/<token>   asks to confirm the unsubscribe
     POST /u/<token>   List-Unsubscribe=One-Click (RFC 8058): unsubscribe, 200, no redirect
+    POST /r/<token>   the optional answer why, after an unsubscribe (an Unsubscribe Reason)
     GET  /healthz     "ok" when the store answers (503 when it does not)
 
 HEAD is answered like GET, without a body (HTTP requires it of GET resources;
@@ -43,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from app.core import landing, one_click
+from app.core import landing, one_click, unsubscribe_reasons
 from app.core.errors import InvalidInput, SubgroupsError, UnknownProfile
 from app.core.store import Store
 from app.core.tokens import (
@@ -239,8 +240,8 @@ async def preferences(request: Request) -> Response:
         return _html(pages.preferences_page(page))
     shown, ticked, all_email = _choices(await read_form(request))
 
-    def save(session: Session) -> landing.LandingPage:
-        landing.save_choices(
+    def save(session: Session) -> tuple[landing.LandingPage, bool]:
+        changes = landing.save_choices(
             session=session,
             profile_id=link.profile_id,
             campaign_id=link.campaign_id,
@@ -248,14 +249,19 @@ async def preferences(request: Request) -> Response:
             all_email=all_email,
             page_group_ids=shown,
         )
-        return landing.page_for(session, link.profile_id, link.campaign_id)
+        left = any(e.properties.get("New State") == "unsubscribed" for e in changes)
+        return landing.page_for(session, link.profile_id, link.campaign_id), left
 
     try:
-        page = await app.write(save)
+        page, left = await app.write(save)
     except landing.PageOutdated as exc:
         current = await app.read(lambda s: landing.page_for(s, link.profile_id, link.campaign_id))
         return _html(pages.preferences_page(current, notice=exc.message, problem=True), 409)
-    return _html(pages.preferences_page(page, notice=page.settings.confirmation_text))
+    return _html(
+        pages.preferences_page(
+            page, notice=page.settings.confirmation_text, ask_reason_for=token if left else None
+        )
+    )
 
 
 async def unsubscribe(request: Request) -> Response:
@@ -278,6 +284,34 @@ async def unsubscribe(request: Request) -> Response:
 
     settings, scope = await app.writer.unsubscribe(link.profile_id, link.campaign_id)
     return _html(pages.unsubscribed_page(settings, scope, token))
+
+
+async def reason(request: Request) -> Response:
+    """``POST /r/<token>``: why the person left, tied to the unsubscribe this link made.
+
+    Optional and after the fact: the change is already committed. A link that
+    made no unsubscribe, an answer that is not one of the choices, or a second
+    answer is refused (4xx) and nothing is recorded.
+    """
+    app = _landing(request)
+    token = request.path_params["token"]
+    link = app.verify(token)
+    form = await read_form(request)
+    answer = form.one("reason", required=False)
+    details = form.one("details", required=False)
+
+    def save(session: Session) -> landing.PageSettings:
+        unsubscribe_reasons.record_reason(
+            session=session,
+            profile_id=link.profile_id,
+            campaign_id=link.campaign_id,
+            reason=answer,
+            details=details,
+        )
+        return landing.page_settings(session)
+
+    settings = await app.write(save)
+    return _html(pages.reason_thanks_page(settings, token))
 
 
 async def health(request: Request) -> Response:
@@ -407,6 +441,7 @@ def create_app(
         routes=[
             Route("/p/{token}", preferences, methods=methods),
             Route("/u/{token}", unsubscribe, methods=methods),
+            Route("/r/{token}", reason, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.core.event_names import CHANNEL_UNSUBSCRIBED
+from app.core.event_names import CHANNEL_UNSUBSCRIBED, UNSUBSCRIBE_REASON
 
 if TYPE_CHECKING:
     from app.core.groups import GroupCounts
@@ -22,9 +22,10 @@ SUBSCRIBED, UNSUBSCRIBED = "subscribed", "unsubscribed"
 
 def moves_counts_only_by_one(event: "EventRecord") -> bool:
     """The event moves group counts by at most one person (so the counts can follow
-    it): a group's or the channel's state change. Other events (an import, an
-    erasure, a group created) call for a full count."""
-    return event.name == CHANNEL_UNSUBSCRIBED
+    it): a group's or the channel's state change, or the reason given for one (which
+    moves none). Other events (an import, an erasure, a group created) call for a
+    full count."""
+    return event.name in (CHANNEL_UNSUBSCRIBED, UNSUBSCRIBE_REASON)
 
 
 @dataclass

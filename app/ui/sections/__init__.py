@@ -1,1 +1,1 @@
-"""The console's five sections: widgets switched in one ContentSwitcher (registry: SECTIONS)."""
+"""The console's six sections: widgets switched in one ContentSwitcher (registry: SECTIONS)."""

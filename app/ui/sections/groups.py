@@ -1,16 +1,18 @@
-"""The Groups section: every subscription group, the N / 50 gauge, and the
-create / edit / archive / unarchive actions."""
+"""The Groups section: every subscription group, the N / 50 gauge, a sparkline of
+each group's net change over the last 30 days, and the create / edit / archive /
+unarchive actions."""
 
 from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from app.core import actors, groups, segments, text_rules
+from app.core import actors, groups, insights, segments, text_rules
 from app.core.errors import SubgroupsError
 from app.core.groups import MAX_ACTIVE_GROUPS, GroupCounts
 from app.core.ledger import EventRecord
@@ -20,6 +22,7 @@ from app.ui.messages import GroupRow, StoreChanged
 from app.ui.reads.group_counts import LiveCounts, moves_counts_only_by_one
 from app.ui.sections import keys
 from app.ui.sections.base import Section
+from app.ui.widgets.charts import sparkline
 from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_columns
 from app.ui.widgets.group_gauge import FILTERS, active_text, filter_text, gauge, groups_header
 
@@ -29,9 +32,14 @@ COLUMNS = (
     ("Policy", "policy"),
     ("Status", "status"),
     ("Landing", "landing"),
+    ("30 days", "trend"),
     ("Subscribed", "subscribed"),
     ("Unsubscribed", "unsubscribed"),
 )
+
+# The net change sparkline: days and cells (three days a cell).
+TREND_DAYS = 30
+TREND_WIDTH = 10
 
 # The Description column's width when there is room (its text ends in "…").
 DESCRIPTION_WIDTH = 36
@@ -62,6 +70,11 @@ class GroupsSection(Section):
         generation: int = 0
 
     @dataclass
+    class TrendsLoaded(Message):
+        # Group id -> net change (subscribes minus unsubscribes) per day, oldest first.
+        net: dict[int, list[int]] = field(default_factory=dict)
+
+    @dataclass
     class ActionDone(Message):
         text: str
         error: bool = False
@@ -76,6 +89,7 @@ class GroupsSection(Section):
         # While a full count runs: the events seen meanwhile (applied to its result).
         self._held: list[EventRecord] | None = None
         self._generation = 0
+        self.trends: dict[int, list[int]] = {}
 
     def compose(self) -> ComposeResult:
         # The console's first look at the store (if it had one) until the groups are read.
@@ -116,12 +130,24 @@ class GroupsSection(Section):
                 rows = [GroupRow.from_group(g) for g in groups.list_groups(session, status="all")]
                 active = groups.active_count(session)
             self.post_message(self.Loaded(rows, active))
+        self.post_message(self.TrendsLoaded(self._trends()))
         # From the audience index (a snapshot and the events after it), as of a ledger id.
         try:
             counts, as_of = segments.group_counts(store, cancelled=self.subgroups.closing.is_set)
         except BuildCancelled:
             return  # the console is quitting
         self.post_message(self.CountsLoaded(counts, as_of, generation))
+
+    def _trends(self) -> dict[int, list[int]]:
+        """Each group's net change per day, from the ledger's daily counts (a few rows per
+        group and day, whatever the ledger's size). In a worker."""
+        with self.subgroups.store.read() as session:
+            _days, series = insights.group_series(session, days=TREND_DAYS)
+        return {s.group_id: s.net for s in series}
+
+    @work(thread=True, exclusive=True, group="groups.trends")
+    def _read_trends(self) -> None:
+        self.post_message(self.TrendsLoaded(self._trends()))
 
     def action_reload(self) -> None:
         self.reload()
@@ -137,6 +163,7 @@ class GroupsSection(Section):
                 self.reload(counts_only=not change.groups_changed)
             return
         if change.settled:
+            self._read_trends()  # the sparklines, once the burst is over
             return  # each batch moved the counts when it came
         if self._held is not None:
             self._held.extend(change.events)  # a full count is running: after it
@@ -154,6 +181,18 @@ class GroupsSection(Section):
         self.query_one("#active-gauge", Static).update(gauge(message.active))
         self.set_class(message.active >= MAX_ACTIVE_GROUPS, "-at-limit")
         self._fill_table()
+
+    @on(TrendsLoaded)
+    def _trends_loaded(self, message: TrendsLoaded) -> None:
+        self.trends = message.net
+        table = self.query_one("#groups-table", DataTable)
+        for row in self._visible_rows():
+            if str(row.id) in table.rows:
+                table.update_cell(str(row.id), "trend", self._trend_cell(row))
+
+    def _trend_cell(self, row: GroupRow) -> Content:
+        net = self.trends.get(row.id)
+        return sparkline(net, TREND_WIDTH) if net is not None else Content("")
 
     @on(CountsLoaded)
     def _counts_loaded(self, message: CountsLoaded) -> None:
@@ -198,12 +237,13 @@ class GroupsSection(Section):
         rows = []
         for row in self._visible_rows():
             sub, unsub = self._count_cells(row)
-            by_key = {
+            by_key: dict[str, Text | Content] = {
                 "name": cut(row.name),
                 "description": cut(row.description),
                 "policy": Text(row.policy),
                 "status": Text(row.status, style="dim" if row.status != STATUS_ACTIVE else ""),
                 "landing": Text("shown" if row.shown_on_landing_page else "hidden"),
+                "trend": self._trend_cell(row),
                 "subscribed": sub,
                 "unsubscribed": unsub,
             }

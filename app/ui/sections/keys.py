@@ -288,3 +288,28 @@ LANDING: list[BindingType] = [
         id="landing.revert",
     ),
 ]
+
+INSIGHTS: list[BindingType] = [
+    Binding(
+        "d",
+        "toggle_days",
+        "30/90 days",
+        tooltip="Show the last 30 or the last 90 days",
+        id="insights.days",
+    ),
+    Binding(
+        "b",
+        "cycle_by",
+        "By",
+        tooltip="Count unsubscribes by group, source, campaign or reason",
+        id="insights.by",
+    ),
+    Binding(
+        "r",
+        "reload",
+        "Reload",
+        tooltip="Read the insights again",
+        show=False,
+        id="insights.reload",
+    ),
+]

@@ -1,4 +1,4 @@
-"""The five sections by key, in the order of their number keys (1-5) and of the
+"""The six sections by key, in the order of their number keys (1-6) and of the
 section bar (the app, the help screen and the palette read it).
 
 An entry names its section's module and class rather than importing them: a
@@ -56,6 +56,9 @@ SECTIONS: dict[str, SectionEntry] = {
         ),
         SectionEntry(
             "landing", "Landing page", keys.LANDING, "app.ui.sections.landing", "LandingSection"
+        ),
+        SectionEntry(
+            "insights", "Insights", keys.INSIGHTS, "app.ui.sections.insights", "InsightsSection"
         ),
     )
 }
