@@ -317,11 +317,23 @@ def analyze(conn: Connection) -> None:
 
     Without them SQLite guesses that every index is selective and may walk
     one that most rows share. On SQLite each index is sampled (analysis_limit),
-    so this stays quick at millions of rows.
+    so this stays quick at millions of rows. On PostgreSQL a bare ANALYZE would
+    read every table of the database, other stores' schemas included (taking
+    their locks, and deadlocking against their own ANALYZE): only this store's
+    tables, those of the schema its search_path names first, are analyzed.
     """
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
-    conn.exec_driver_sql("ANALYZE")
+        conn.exec_driver_sql("ANALYZE")
+        return
+    tables = conn.exec_driver_sql(
+        "SELECT quote_ident(table_name) FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' "
+        "ORDER BY table_name"
+    ).scalars()
+    names = ", ".join(tables)
+    if names:
+        conn.exec_driver_sql(f"ANALYZE {names}")
 
 
 # version -> the step that brings a store from version-1 to version.

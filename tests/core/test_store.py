@@ -533,3 +533,49 @@ def test_migrations_do_not_import_the_store() -> None:
         node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)
     }
     assert "app.core.store" not in imported
+
+
+def test_analyze_on_postgres_reads_only_this_stores_schema(pg_url: str) -> None:
+    """Two stores in one database (a schema each) analyze only their own tables.
+
+    A bare ANALYZE reads every table of the database: it took locks on the
+    neighbour's tables, deadlocked against the neighbour's own ANALYZE (seen when
+    two test workers upgraded stores side by side), and did the neighbour's work."""
+    from sqlalchemy import create_engine, make_url
+
+    ours = make_url(pg_url).query["options"]
+    assert isinstance(ours, str) and ours.startswith("-csearch_path=")
+    schema = ours.removeprefix("-csearch_path=")
+    neighbour = f"{schema}_neighbour"
+    engine = create_engine(
+        make_url(pg_url).update_query_dict({"options": f"-csearch_path={neighbour}"})
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{neighbour}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{neighbour}"'))
+            conn.execute(text("CREATE TABLE ledger_event (id serial PRIMARY KEY, name text)"))
+            conn.execute(
+                text("INSERT INTO ledger_event (name) SELECT 'x' FROM generate_series(1, 50)")
+            )
+        store = open_store(pg_url)
+        try:
+            with store.engine.begin() as conn:
+                migrations.analyze(conn)
+        finally:
+            store.dispose()
+        with engine.connect() as conn:
+            analyzed = dict(
+                conn.execute(
+                    text(
+                        "SELECT schemaname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                        "WHERE relname = 'ledger_event'"
+                    )
+                ).all()
+            )
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{neighbour}" CASCADE'))
+        engine.dispose()
+    assert analyzed[schema] is True  # ours analyzed
+    assert analyzed[neighbour] is False  # the neighbour's left alone
