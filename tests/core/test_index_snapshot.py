@@ -7,6 +7,7 @@ an empty cache, so its index is built anew from what the store holds.
 
 import logging
 import random
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -314,11 +315,12 @@ def test_a_cli_count_finishes_the_snapshot_it_started(
         assert index_snapshot.load(s) is not None
 
 
-def test_a_change_committed_late_below_the_snapshot_id_is_replayed(
+def test_a_change_held_open_makes_the_next_writer_wait_before_the_snapshot(
     seeded: tuple[Store, list[Profile]],
 ) -> None:
-    """PostgreSQL hands out ledger ids at insert: a change holding id N can commit after
-    a snapshot that saw N+1. The snapshot records an id below N, so N is replayed."""
+    """PostgreSQL hands out ledger ids at insert, but a change holds the hash chain's
+    head until it commits: the next writer waits, so a snapshot can never see id N+1
+    while id N is still to come, and the snapshot taken after both matches SQL."""
     store, people = seeded
     if store.is_sqlite:
         pytest.skip("SQLite serialises writers, so ids always commit in order there")
@@ -344,22 +346,39 @@ def test_a_change_committed_late_below_the_snapshot_id_is_replayed(
         reason="late",
     )
     slow_session.flush()
-    with store.write() as s:
-        person = s.get(Profile, people[1].id)
-        assert person is not None
-        subscriptions.set_state(
-            session=s,
-            profile=person,
-            group=s.get(Group, newsletter.id),
-            status="unsubscribed",
-            source="console",
-            actor=ACTOR,
-        )
-    segments.count(store, rule)  # the index saw the later id, not the earlier one
-    assert snapshot_writer.write_snapshot(store, index)
+
+    def next_writer() -> None:
+        with store.write() as s:
+            person = s.get(Profile, people[1].id)
+            assert person is not None
+            subscriptions.set_state(
+                session=s,
+                profile=person,
+                group=s.get(Group, newsletter.id),
+                status="unsubscribed",
+                source="console",
+                actor=ACTOR,
+            )
+
+    waiting = threading.Thread(target=next_writer)
+    waiting.start()
+    waiting.join(timeout=1.0)
+    assert waiting.is_alive()  # held at the chain's head
+    with store.read() as s:
+        before = ledger.latest_id(s)
     slow_tx.commit()
     slow_session.close()
     slow.close()
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    with store.read() as s:
+        newest = s.exec(
+            text("SELECT profile_id FROM ledger_event WHERE id > :b ORDER BY id"),
+            params={"b": before},
+        ).all()
+    assert [row[0] for row in newest] == [people[0].id, people[1].id]  # in commit order
+    segments.count(store, rule)
+    assert snapshot_writer.write_snapshot(store, index)
 
     again = _fresh(store)
     try:

@@ -1,5 +1,7 @@
 """The ledger follower behind the log pane and `events --follow` misses nothing."""
 
+import threading
+
 import pytest
 from sqlmodel import Session
 
@@ -28,8 +30,10 @@ def test_follower_sees_each_new_event_once(store: Store) -> None:
         assert [e.name for e in follower.poll(session)] == ["Third"]
 
 
-def test_an_event_that_commits_after_a_newer_id_is_still_seen(store: Store) -> None:
-    """PostgreSQL hands out ids at insert: id N can commit after id N+1."""
+def test_a_second_writer_waits_so_ids_commit_in_order(store: Store) -> None:
+    """PostgreSQL hands out ids at insert, but every ledger writer holds the hash
+    chain's head until it commits: a second writer waits for the first, so id N
+    never commits after id N+1 and the follower sees events in the order written."""
     if store.is_sqlite:
         pytest.skip("SQLite serialises writers, so ids always commit in order there")
     with store.read() as session:
@@ -37,17 +41,27 @@ def test_an_event_that_commits_after_a_newer_id_is_still_seen(store: Store) -> N
     slow = store.engine.connect()
     slow_tx = slow.begin()
     slow_session = Session(bind=slow)
-    slow_id = _record(slow_session, "Slow")  # holds id N, not committed
-    with store.write() as session:
-        fast_id = _record(session, "Fast")  # id N+1, committed
-    assert fast_id > slow_id
+    slow_id = _record(slow_session, "Slow")  # holds id N and the chain's head
+    fast_ids: list[int] = []
+
+    def fast_writer() -> None:
+        with store.write() as session:
+            fast_ids.append(_record(session, "Fast"))
+
+    fast = threading.Thread(target=fast_writer)
+    fast.start()
+    fast.join(timeout=1.0)
+    assert fast.is_alive() and fast_ids == []  # waiting for the slow writer's commit
     with store.read() as session:
-        assert [e.name for e in follower.poll(session)] == ["Fast"]
+        assert follower.poll(session) == []
     slow_tx.commit()
     slow_session.close()
     slow.close()
+    fast.join(timeout=30)
+    assert not fast.is_alive()
+    assert fast_ids[0] > slow_id
     with store.read() as session:
-        assert [e.name for e in follower.poll(session)] == ["Slow"]
+        assert [e.name for e in follower.poll(session)] == ["Slow", "Fast"]
         assert follower.poll(session) == []
 
 
