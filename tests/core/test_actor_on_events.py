@@ -21,9 +21,12 @@ from app.core import (
     groups,
     landing,
     ledger,
+    profiles,
     sample_campaigns,
     segments,
     settings,
+    subscriptions,
+    unsubscribe_reasons,
 )
 from app.core.models import Profile
 from app.core.outbox import MaildirOutbox
@@ -99,6 +102,19 @@ def test_every_kind_of_event_carries_its_actor(
         zed = s.exec(select(Profile).where(col(Profile.identity) == "zed")).one()
         bounce = bounces.Bounce("5.1.1", "failed", "smtp; 550 user unknown", "")
         bounces.record_bounce(s, profile_id=zed.id or 0, campaign_id=None, bounce=bounce)
+    with store.write() as s:  # a recipient leaves on the landing page and says why
+        amy = profiles.create_profile(session=s, identity="amy")
+        subscriptions.set_state(
+            session=s, profile=amy, group=groups.find_group(s, "Newsletter"),
+            status="unsubscribed", source="landing_page", actor="recipient",
+        )  # fmt: skip
+        unsubscribe_reasons.record_reason(
+            session=s,
+            profile_id=amy.id or 0,
+            campaign_id=None,
+            reason=unsubscribe_reasons.REASONS[0],
+            details="too many",
+        )
     with store.write() as s:
         erasure.erase_profile(session=s, identity="zed", reason="asked", source="cli", actor=ann)
 

@@ -129,7 +129,7 @@ def test_a_version_11_store_gets_the_deliverability_table(tmp_path: Path) -> Non
     try:
         assert "deliverability" in inspect(store.engine).get_table_names()
         with store.engine.connect() as conn:
-            assert migrations.schema_version(conn) == migrations.LATEST_VERSION == 14
+            assert migrations.schema_version(conn) == migrations.LATEST_VERSION
         world = build_world(store)
         assert _bounce(world, None, HARD)["Deliverable"] is False
     finally:
