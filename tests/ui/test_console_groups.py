@@ -84,13 +84,15 @@ async def test_first_look_and_f_cycles_active_archived_all(
         assert app.focused is table
         assert count_label(app) == "11 / 50 active"
         promotions = by_name["Promotions"].id
-        assert [str(c) for c in table.get_row(str(promotions))][2:] == [
-            "opt-out",
-            "active",
-            "shown",
-            f"{counts[promotions].subscribed:,}",
-            f"{counts[promotions].unsubscribed:,}",
-        ]
+        keys = [column.key.value for column in table.ordered_columns]
+        row = dict(zip(keys, (str(c) for c in table.get_row(str(promotions))), strict=True))
+        assert {k: row[k] for k in keys if k not in ("name", "description", "trend")} == {
+            "policy": "opt-out",
+            "status": "active",
+            "landing": "shown",
+            "subscribed": f"{counts[promotions].subscribed:,}",
+            "unsubscribed": f"{counts[promotions].unsubscribed:,}",
+        }
         seen = []
         for key in ("f", "f", "f", ""):
             seen.append((text_of(app.query_one("#groups-filter", Label)), column(table)))
