@@ -227,11 +227,37 @@ def console_ready(app: SubgroupsApp) -> bool:
     pane = app.query_one(EventLogPane)
     # The Profiles section is built when first shown: its first profile, if so.
     built = app.query(ProfilesSection)
-    shown_profile = not built or built.first().view is not None
+    shown_profile = not built or profile_shown(app)
     return (
         "…" not in cells
         and bool(pane.events)
         and (shown_profile or not app.query_one("#profiles-table", DataTable).row_count)
+    )
+
+
+def profile_shown(app: SubgroupsApp, identity: str | None = None) -> bool:
+    """Profiles shows, as a user sees it once it is done, the person under the results'
+    cursor (``identity``, if given): the detail read for them, their groups in the table,
+    the table laid out with its rows and its columns fitted to that size.
+
+    (``section.view`` alone is set a frame or more earlier: the groups table's height,
+    and so whether its rows need a scrollbar's room, follows once the screen lays the
+    rows out, and the columns are fitted again then.)"""
+    section = app.query_one(ProfilesSection)
+    view = section.view
+    results = app.query_one("#profiles-table", DataTable)
+    if view is None or not results.row_count:
+        return False
+    under_cursor = results.coordinate_to_cell_key(results.cursor_coordinate).row_key.value
+    if under_cursor != view.identity or identity not in (None, view.identity):
+        return False
+    table = app.query_one("#profile-groups", DataTable)
+    max_height = table.styles.max_height
+    cap = int(max_height.value) if max_height is not None and max_height.is_cells else None
+    rows_height = table.header_height + len(view.groups)
+    laid_out = table.size.height >= (rows_height if cap is None else min(rows_height, cap))
+    return (
+        table.row_count == len(view.groups) and laid_out and section.groups_fitted_to == table.size
     )
 
 

@@ -21,6 +21,7 @@ from snapshot_support import (
     console_on,
     load_sample_store,
     local_time_in_utc,
+    profile_shown,
     settle,
     show,
     write_full_store,
@@ -34,7 +35,6 @@ from app.core.models import UNSUBSCRIBED
 from app.core.store import Store, open_store
 from app.ui.app import SubgroupsApp
 from app.ui.modals.help import HelpScreen
-from app.ui.sections.profiles import ProfilesSection
 
 
 @pytest.fixture(autouse=True)
@@ -160,7 +160,6 @@ def test_profiles(snap_compare, console, sample_store: Path, size: tuple[int, in
     async def steps(pilot: Pilot[None]) -> None:
         app = pilot.app
         await show(pilot, "2")
-        section = app.query_one(ProfilesSection)
         found = app.query_one("#profiles-found")
         await pilot.press("slash", *query)
         await settle(pilot, lambda: str(found.render()).endswith(f"matching {query!r}"))
@@ -168,7 +167,7 @@ def test_profiles(snap_compare, console, sample_store: Path, size: tuple[int, in
         table = app.query_one("#profiles-table", DataTable)
         while str(table.get_row_at(table.cursor_row)[0]) != identity:
             await pilot.press("down")
-        await settle(pilot, lambda: section.view is not None and section.view.identity == identity)
+        await settle(pilot, lambda: profile_shown(app, identity))
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
 

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 import test_snapshots as shared
-from snapshot_support import SIZES, before, console_on, settle, show, steady_cursors
+from snapshot_support import (
+    SIZES,
+    before,
+    console_on,
+    profile_shown,
+    settle,
+    show,
+    steady_cursors,
+)
 from textual.app import App
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
@@ -147,7 +155,10 @@ def test_change_state_dialog(
         app = pilot.app
         await show(pilot, "2")
         found = app.query_one("#profiles-found")
-        await settle(pilot, lambda: "profiles in the store" in str(found.render()))
+        await settle(
+            pilot,
+            lambda: "profiles in the store" in str(found.render()) and profile_shown(app),
+        )
         await pilot.press("s")
         await settle(pilot, lambda: isinstance(app.screen, ChangeStateModal))
         target = app.screen.query_one("#target", Select)

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import test_snapshots as shared
-from snapshot_support import CONSOLE_USER, NOW, SIZES, before, settle, show
+from snapshot_support import CONSOLE_USER, NOW, SIZES, before, profile_shown, settle, show
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from app.core import groups, segments
 from app.core.segment_rules import GroupsCondition, SegmentRule
 from app.core.store import open_store
-from app.ui.sections.profiles import ProfilesSection
 from app.ui.sections.segments import SegmentsSection
 from app.ui.widgets.clauses import ClauseEditor
 
@@ -70,8 +69,7 @@ def test_profile_detail_with_a_long_group_name(
 
     async def steps(pilot: Pilot[None]) -> None:
         await show(pilot, "2")
-        section = pilot.app.query_one(ProfilesSection)
-        await settle(pilot, lambda: section.view is not None)
+        await settle(pilot, lambda: profile_shown(pilot.app))
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
 

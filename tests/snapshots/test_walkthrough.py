@@ -22,6 +22,7 @@ from snapshot_support import (
     before,
     console_on,
     local_time_in_utc,
+    profile_shown,
     settle,
     show,
 )
@@ -104,11 +105,8 @@ def test_demo_2_profiles(snap_compare, console, demo_store: Path, size: tuple[in
     detail: summary, each group's effective and stored state, then its history."""
 
     async def steps(pilot: Pilot[None]) -> None:
-        from app.ui.sections.profiles import ProfilesSection
-
         await show(pilot, "2")
-        section = pilot.app.query_one(ProfilesSection)
-        await settle(pilot, lambda: section.view is not None)
+        await settle(pilot, lambda: profile_shown(pilot.app))
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
 

@@ -4,10 +4,11 @@ where it came from, read their ledger history, change a state with a reason."""
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
@@ -24,6 +25,21 @@ from app.ui.widgets.columns import cut, fit_widths, natural_widths, room, set_co
 HISTORY_COLUMNS = ("When", "Event", "Detail")
 RESULT_COLUMNS = ("Identity", "Name", "All email")
 GROUP_COLUMNS = ("Group", "Effective", "Stored", "Where from")
+
+
+class GroupsTable(DataTable):  # type: ignore[type-arg]
+    """The detail's groups table: it tells the section when its size changes. Its height
+    follows its rows (height auto), but only once the table has measured them (on its
+    idle) and the screen has laid them out: the first fit, made when the rows are added,
+    sees the height of the table before them."""
+
+    @dataclass
+    class Resized(Message):
+        size: Size
+
+    @on(events.Resize)
+    def _resized(self, event: events.Resize) -> None:
+        self.post_message(self.Resized(event.size))
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,8 @@ class ProfilesSection(Section):
         self._requested: str | None = None
         # Stepping back in time: the last event shown (0: before any), None: now.
         self._until: int | None = None
+        # The size of the groups table its columns were last fitted to (None: not yet).
+        self.groups_fitted_to: Size | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -81,7 +99,7 @@ class ProfilesSection(Section):
                 yield DataTable(id="profiles-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="profile-detail"):
                 yield Static("Select a profile to see its subscriptions.", id="profile-summary")
-                yield DataTable(id="profile-groups", cursor_type="row")
+                yield GroupsTable(id="profile-groups", cursor_type="row")
                 yield Static("History", classes="subtitle")
                 yield DataTable(id="profile-history", cursor_type="row")
 
@@ -100,8 +118,14 @@ class ProfilesSection(Section):
         if self.view is not None:
             self._fill_groups(self.view)
 
-    def _refit_groups(self) -> None:
-        if self.view is not None:
+    @on(GroupsTable.Resized)
+    def _groups_resized(self, message: GroupsTable.Resized) -> None:
+        # Whether the rows need a scrollbar's room is judged by the table's height: fit
+        # again whenever the table's size is not the one its columns were fitted to (its
+        # rows laid out, the terminal resized), however that layout and the fill interleave.
+        message.stop()
+        table = self.query_one("#profile-groups", DataTable)
+        if self.view is not None and self.groups_fitted_to != table.size:
             self._fill_groups(self.view)
 
     # --- search ----------------------------------------------------------
@@ -244,10 +268,8 @@ class ProfilesSection(Section):
             text.append(", ".join(view.same_address))
             text.append(" (one recipient: an opt-out under any counts for all)", style="dim")
         summary.update(text)
+        # Fitted to the table's size now, and again when its size changes (_groups_resized).
         self._fill_groups(view)
-        # Again once the summary's new lines are laid out: they change the groups
-        # table's height, and so whether its rows need a scrollbar's room.
-        self.call_after_refresh(self._refit_groups)
         for ev in view.history:
             history.add_row(
                 ev.ts.astimezone().strftime("%Y-%m-%d %H:%M"),
@@ -280,6 +302,7 @@ class ProfilesSection(Section):
             minimum=12,
         )
         set_columns(groups_table, GROUP_COLUMNS, widths)
+        self.groups_fitted_to = groups_table.size
         for g, (_, effective, stored, origin) in zip(view.groups, rows, strict=True):
             name_cell = cut(g.group_name)
             if g.group_status != STATUS_ACTIVE:
