@@ -366,3 +366,23 @@ async def test_a_policy_change_shows_who_flips_and_asks_first(
     (updated,) = [e for e in events(store, ledger.GROUP_UPDATED) if e.group_id == newsletter.id]
     assert updated.properties["Affected"] == change.affected
     assert updated.properties["New Policy"] == "opt-in"
+
+
+async def test_the_sparkline_column_keeps_its_room_before_the_trends_arrive(
+    sample_db: Path, make_app
+) -> None:
+    """The 30-day sparklines are read after the groups: a table filled before they
+    arrive keeps their ten cells, so the columns never depend on which read came first
+    (they did: a quick machine showed seven cells of each sparkline)."""
+    from app.ui.sections.groups import TREND_WIDTH
+
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        section = app.query_one(GroupsSection)
+        section.trends = {}  # as before the trends' read finishes
+        section._fill_table()
+        await pilot.pause()
+        table = table_of(app)
+        widths = {column.key.value: column.width for column in table.ordered_columns}
+        assert widths["trend"] >= TREND_WIDTH

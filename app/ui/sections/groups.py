@@ -253,6 +253,10 @@ class GroupsSection(Section):
         )
         if "description" in keys:
             natural[keys.index("description")] = DESCRIPTION_WIDTH
+        # The sparklines come in after the table (their own read): their room is kept
+        # from the start, so the columns do not depend on which read finished first.
+        trend = keys.index("trend")
+        natural[trend] = max(natural[trend], TREND_WIDTH)
         flexible = [keys.index(key) for key in ("name", "description") if key in keys]
         # Counts of up to ten characters (9,999,999,999) fit their labels' width.
         widths = fit_widths(natural, room(table, len(rows)), flexible=flexible, minimum=12)
