@@ -4,8 +4,8 @@ Each SMTP session hands its message over at DATA and waits
 (``app.core.group_commit``). One thread takes everything queued, applies it
 in one write transaction, commits, and only then answers each message: an
 acknowledged message (250) is a committed one, so a kill -9 after a 250
-loses nothing. Under light load a batch is one
-message; under heavy load batches grow by themselves, with no timer.
+loses nothing. Under light load a batch is one message; under heavy load
+batches grow by themselves, with no timer.
 
 A ``mailto:`` unsubscribe or a complaint with one recipient (nearly all of
 them) goes through ``one_click.one_click_many`` for the whole batch (the
