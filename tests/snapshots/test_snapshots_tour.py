@@ -5,43 +5,19 @@ snapshot_report.html after a failure) before accepting changes with --snapshot-u
 
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
-from snapshot_support import (
-    CONSOLE_USER,
-    SIZES,
-    STORE_NAME,
-    before,
-    load_sample_store,
-    local_time_in_utc,
-    settle,
-)
+import test_snapshots as shared
+from snapshot_support import SIZES, STORE_NAME, before, settle
 from textual.pilot import Pilot
 
-from app.core import clock
 from app.core.store import Store, make_engine
 from app.ui.tour_app import TourApp
 
-
-@pytest.fixture(autouse=True)
-def pinned(
-    monkeypatch: pytest.MonkeyPatch, fixed_clock: datetime, tmp_path: Path
-) -> Iterator[None]:
-    """The services' clock, UTC, the Actor's name, and ./ is the folder the store lives in."""
-    monkeypatch.setattr(clock, "os_user", lambda: CONSOLE_USER)
-    monkeypatch.chdir(tmp_path)
-    with local_time_in_utc():
-        yield
-
-
-@pytest.fixture(scope="session")
-def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample data loaded once (at NOW); tests copy it."""
-    path = tmp_path_factory.mktemp("template") / "sample.db"
-    load_sample_store(path)
-    return path
+# The shared fixtures: the pinned clock, user and time zone, and the sample data.
+pinned = shared.pinned
+sample_template = shared.sample_template
 
 
 @pytest.fixture
