@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 from cli_runner import CliRunner
 from headless_chromium import find_chromium, plain, screenshot
+from process_tree import descendants
 
 from app.core.seed import load_sample_data
 from app.core.store import open_store
@@ -96,24 +97,6 @@ async def read_until_gauge(websocket: aiohttp.ClientWebSocketResponse, *also: st
         if message.type == aiohttp.WSMsgType.BINARY:
             output += message.data.decode("utf-8", "replace")
     return plain(output)
-
-
-def children_of(pid: int) -> set[int]:
-    """The processes whose parent is ``pid``, and theirs (from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def test_serve_help_is_true(cli: CliRunner) -> None:
@@ -223,7 +206,7 @@ def test_another_sites_page_may_not_open_a_console(served: Served) -> None:
                     served.url + "/ws", headers={"Origin": "http://evil.example"}
                 )
             assert refused.value.status == 403
-            assert children_of(served.proc.pid) == set()
+            assert descendants(served.proc.pid) == set()
             async with client.ws_connect(
                 served.url + "/ws?width=100&height=30", headers={"Origin": served.url}
             ) as websocket:
@@ -243,7 +226,7 @@ def test_stopping_the_server_ends_its_consoles(served: Served) -> None:
             client.ws_connect(served.url + "/ws?width=100&height=30") as websocket,
         ):
             await read_until_gauge(websocket)
-            consoles = children_of(served.proc.pid)
+            consoles = descendants(served.proc.pid)
             assert consoles, "no console process under the server"
             served.proc.send_signal(signal.SIGINT)
             message = await websocket.receive(timeout=30)
@@ -327,7 +310,7 @@ def test_a_postgresql_store_is_served_without_its_password_on_a_command_line(
             ):
                 assert "11 / 50 active" in await read_until_gauge(websocket)
                 command_lines = []
-                for pid in children_of(proc.pid):
+                for pid in descendants(proc.pid):
                     with contextlib.suppress(OSError):
                         command_lines.append(Path(f"/proc/{pid}/cmdline").read_text())
                 await websocket.send_str(json.dumps(["stdin", F10]))
