@@ -14,7 +14,7 @@ import dkim
 import pytest
 from dkim_test_keys import key_file, rsa_pem
 from sending_world import add_campaign, reference_eligible, shop, status_of, with_usable_email
-from test_mail import BODY, STORE, keyring
+from test_mail import make_mail as shared_mail
 
 from app.core import campaigns, dkim_keys, dkim_signing, sending, settings
 from app.core.dkim_signing import DkimSigner
@@ -52,18 +52,8 @@ def dns_of(record: str) -> Any:
 
 
 def make_mail(with_signer: DkimSigner | None) -> CampaignMail:
-    return CampaignMail(
-        campaign_id=7,
-        created_at=datetime(2026, 11, 1, tzinfo=UTC),
-        subject="Our November news",
-        from_address="Example News <news@example.com>",
-        body=BODY,
-        groups=[(12, "Promotions")],
-        base_url="https://prefs.example.com",
-        keyring=keyring(),
-        link_store=STORE,
-        inbound_domain="in.example.com",
-        signer=with_signer,
+    return shared_mail(
+        groups=[(12, "Promotions")], inbound_domain="in.example.com", signer=with_signer
     )
 
 

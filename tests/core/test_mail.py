@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.core import campaigns, groups, landing, profiles, tokens
+from app.core.dkim_signing import DkimSigner
 from app.core.mail import (
     CampaignMail,
     Recipient,
@@ -67,7 +68,10 @@ def make_mail(
     subject: str = "Our November news — 20% off",
     from_address: str = "Example News <news@example.com>",
     ring: tokens.Keyring | None = None,
+    inbound_domain: str | None = None,
+    signer: DkimSigner | None = None,
 ) -> CampaignMail:
+    """Campaign 7's mail (shared by the header, inbound-header and DKIM tests)."""
     return CampaignMail(
         campaign_id=7,
         created_at=datetime(2026, 11, 1, tzinfo=UTC),
@@ -78,6 +82,8 @@ def make_mail(
         base_url="https://prefs.example.com/",
         keyring=ring or keyring(),
         link_store=STORE,
+        inbound_domain=inbound_domain,
+        signer=signer,
     )
 
 

@@ -15,7 +15,8 @@ from sending_world import (
     shop,
     with_usable_email,
 )
-from test_mail import BODY, STORE, keyring, parse
+from test_mail import STORE, keyring, parse
+from test_mail import make_mail as shared_mail
 
 from app.core import sending, settings, tokens
 from app.core.mail import CampaignMail, Recipient
@@ -29,18 +30,7 @@ DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\
 
 
 def make_mail(inbound_domain: str | None) -> CampaignMail:
-    return CampaignMail(
-        campaign_id=7,
-        created_at=datetime(2026, 11, 1, tzinfo=UTC),
-        subject="News",
-        from_address="Example News <news@example.com>",
-        body=BODY,
-        groups=[(12, "Promotions")],
-        base_url="https://prefs.example.com",
-        keyring=keyring(),
-        link_store=STORE,
-        inbound_domain=inbound_domain,
-    )
+    return shared_mail(subject="News", groups=[(12, "Promotions")], inbound_domain=inbound_domain)
 
 
 def unsubscribe_uris(value: str) -> list[str]:
