@@ -235,6 +235,15 @@ def console_ready(app: SubgroupsApp) -> bool:
     )
 
 
+def segment_counted(app: SubgroupsApp) -> bool:
+    """Segments shows the counts of the rule its editors show now (not those of the rule
+    before a change, still on screen until the new count arrives)."""
+    from app.ui.widgets.segment_builder import SegmentBuilder
+
+    builder = app.query_one(SegmentBuilder)
+    return builder.counts_are_current() and "Total" in str(app.query_one("#segment-total").render())
+
+
 def profile_shown(app: SubgroupsApp, identity: str | None = None) -> bool:
     """Profiles shows, as a user sees it once it is done, the person under the results'
     cursor (``identity``, if given): the detail read for them, their groups in the table,

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 import test_snapshots as shared
-from snapshot_support import CONSOLE_USER, NOW, SIZES, before, profile_shown, settle, show
+from snapshot_support import (
+    CONSOLE_USER,
+    NOW,
+    SIZES,
+    before,
+    profile_shown,
+    segment_counted,
+    settle,
+    show,
+)
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -85,14 +94,10 @@ def test_saved_segment_with_a_long_name(
     async def steps(pilot: Pilot[None]) -> None:
         app = pilot.app
         await show(pilot, "3")
-        section = app.query_one(SegmentsSection)
         table = app.query_one("#segments-table", DataTable)
         await settle(
             pilot,
-            lambda: (
-                table.row_count == 1
-                and "Total" in str(section.query_one("#segment-total").render())
-            ),
+            lambda: table.row_count == 1 and segment_counted(pilot.app),
         )
 
     assert snap_compare(console(size), terminal_size=size, run_before=before(steps))
@@ -122,10 +127,7 @@ def test_segment_builder_third_condition_at_80x24(
         section = app.query_one(SegmentsSection)
         await settle(
             pilot,
-            lambda: (
-                len(section.query(ClauseEditor)) == 1
-                and "Total" in str(section.query_one("#segment-total").render())
-            ),
+            lambda: len(section.query(ClauseEditor)) == 1 and segment_counted(pilot.app),
         )
         await pilot.press("ctrl+o")
         await settle(pilot, lambda: len(section.query(ClauseEditor)) == 2)

@@ -39,7 +39,11 @@ async def counted(pilot, section: SegmentsSection) -> None:  # type: ignore[no-u
     """Wait until the counts shown belong to the rule the editors show now."""
     await settle(
         pilot,
-        lambda: "people" in " ".join(clause_counts(section)) and "Total" in total_text(section),
+        lambda: (
+            section.query_one(SegmentBuilder).counts_are_current()
+            and "people" in " ".join(clause_counts(section))
+            and "Total" in total_text(section)
+        ),
         what="segment counts",
     )
 

@@ -62,6 +62,7 @@ class SegmentBuilder(Vertical):
         result: SegmentCount | None
         sentence: str
         error: str | None = None
+        rule: SegmentRule | None = None  # the rule counted
 
     @dataclass
     class Previewed(Message):
@@ -75,6 +76,8 @@ class SegmentBuilder(Vertical):
         self.keys: list[str] = []
         self.generation = 0
         self._recount_timer: Timer | None = None
+        # The rule whose counts are on screen (None: none yet).
+        self.shown_rule: SegmentRule | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="segment-title")
@@ -132,6 +135,10 @@ class SegmentBuilder(Vertical):
                 problems.append(exc.message)
         return SegmentRule(tuple(conditions)), problems
 
+    def counts_are_current(self) -> bool:
+        """Whether the counts on screen are those of the rule the editors show now."""
+        return self.shown_rule is not None and self.shown_rule == self.current_rule()[0]
+
     @on(ClauseChanged)
     def _clause_changed(self) -> None:
         # Toggling fast sends a burst: count once the keys pause a moment.
@@ -159,7 +166,7 @@ class SegmentBuilder(Vertical):
             result = segments.count(store, rule, cancelled=self._cancelled)
             with store.read() as session:
                 sentence = segments.sentence(session, rule)
-            self.post_message(self.Counted(generation, result, sentence))
+            self.post_message(self.Counted(generation, result, sentence, rule=rule))
         except SubgroupsError as exc:
             self.post_message(self.Counted(generation, None, "", exc.message))
             return
@@ -206,6 +213,7 @@ class SegmentBuilder(Vertical):
             )
         )
         self.query_one("#segment-sentence", Static).update(Content(message.sentence))
+        self.shown_rule = message.rule
         # The sentence may have grown a line and the conditions' view shrunk: keep
         # the condition being edited in view.
         self.call_after_refresh(self._keep_focused_editor_in_view)
