@@ -56,7 +56,7 @@ class Server:
 
 @pytest.fixture
 def pg_store(pg_url: str) -> str:
-    """A PostgreSQL store of synthetic people and a campaign naming no group (one-click: all email)."""
+    """A PostgreSQL store of synthetic people; a campaign naming no group (one-click: all email)."""
     store = open_store(pg_url)
     try:
         seed_synthetic(store=store, profiles=PEOPLE, groups=3, states_per_profile=2, actor="test")
@@ -180,9 +180,7 @@ def test_servers_behind_one_proxy_keep_every_acknowledged_one_click_through_a_ki
                 ).all()
             )
             unsubscribed = set(
-                session.exec(
-                    select(Profile.id).where(col(Profile.all_email) == UNSUBSCRIBED)
-                ).all()
+                session.exec(select(Profile.id).where(col(Profile.all_email) == UNSUBSCRIBED)).all()
             )
     finally:
         store.dispose()
