@@ -111,6 +111,12 @@ def load() -> str:
     return f"load average {os.getloadavg()[0]:.2f}"
 
 
+def cpu_times() -> tuple[int, int]:
+    """(idle, total) jiffies of the whole machine so far (Linux ``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)  # idle + iowait
+
+
 def schema_url(url: str, schema: str) -> str:
     """``url`` with its search_path set to ``schema``: the bench's own store."""
     with_path = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
@@ -135,10 +141,15 @@ def landing(fx: Fixture, env: dict[str, str], args: argparse.Namespace, workdir:
     by_workers: dict[int, list[tuple[float, float, str]]] = {1: [], 2: []}
     for _ in range(args.rounds):
         for workers in (1, 2):
+            idle_before, total_before = cpu_times()
             speed = speed_run(
                 fx, env, load_args, workdir / "access.log",
                 workers=workers, label="cluster", root=ROOT, generator="raw",
             )  # fmt: skip
+            idle_after, total_after = cpu_times()
+            idle, total = idle_after - idle_before, total_after - total_before
+            # Whether the machine had a core to spare: if not, more workers cannot help.
+            print(f"   the machine's CPU idle during the run: {100 * idle / max(total, 1):.0f} %")
             by_workers[workers].append((speed.rate, speed.p99, f"{speed.load:.2f}"))
     print("\n   workers   acknowledged/s (median)   p99 ms (median)   load averages")
     medians = {}
