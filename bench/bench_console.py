@@ -86,7 +86,8 @@ ESCAPES = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-Z
 TIMEOUT = 60.0
 # Each section's key and what shows that its numbers are on screen.
 SECTIONS = (
-    ("1", "Groups", rb"(shown|hidden) +\d[\d,]* +\d[\d,]*"),
+    # Landing, the 30-day sparkline (cells of block characters, or blank), then the counts.
+    ("1", "Groups", rb"(shown|hidden) +[^\d\r\n]{0,80}?\d[\d,]* +\d[\d,]*"),
     ("2", "Profiles", rb"of \d[\d,]* profiles"),
     ("3", "Segments", rb"Total: \d[\d,]* of \d[\d,]* profiles"),
     # A campaign's reach (or a sent one's dash), then Sent, Unsubscribes, Changed.

@@ -137,10 +137,12 @@ def _serve_workers(args: argparse.Namespace, store: Store, log: TextIO, log_name
 
     sock = listen(args.host, args.port)
     path = lock_path(store)
-    writes = f"one at a time under {path}" if path else "by the database server"
-    _say_serving(
-        store, url_of(sock), log_name, f"Workers: {args.workers} processes; writes {writes}."
+    writes = (
+        f"writes one at a time under {path}"
+        if path
+        else "each writes its own batches to the database server"
     )
+    _say_serving(store, url_of(sock), log_name, f"Workers: {args.workers} processes; {writes}.")
     code = run_workers(store=store, sock=sock, workers=args.workers, access_log=log)
     print("Stopped.", flush=True)
     return code

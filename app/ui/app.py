@@ -117,6 +117,9 @@ class SubgroupsApp(App[None]):
         self.outbox_dir = outbox_dir
         self.demo = demo
         self.poll_seconds = poll_seconds
+        # Seconds between wake-ups that nothing announced (a missed notification):
+        # None keeps LedgerWakeups' own; a test sets it far off to see only notifications.
+        self.ledger_fallback: float | None = None
         self.offer_sample_data = offer_sample_data
         # Set when the console starts quitting: long thread work (the ledger
         # poller, a segment index build) checks it and stops.
@@ -378,7 +381,10 @@ class SubgroupsApp(App[None]):
         from app.core.ledger_wakeups import LedgerWakeups
 
         # Made before the first read: a commit after this point wakes the loop.
-        self.ledger_wakeups = wakeups = LedgerWakeups(self.store.engine, interval=self.poll_seconds)
+        fallback = {} if self.ledger_fallback is None else {"fallback": self.ledger_fallback}
+        self.ledger_wakeups = wakeups = LedgerWakeups(
+            self.store.engine, interval=self.poll_seconds, **fallback
+        )
         try:
             with self.store.read() as session:
                 initial = ledger.recent_events(session, limit=INITIAL_EVENTS)

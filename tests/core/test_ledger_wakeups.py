@@ -139,3 +139,50 @@ def test_a_store_in_another_schema_of_the_same_database_does_not_wake_it(
         with drop.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}_neighbour" CASCADE'))
         drop.dispose()
+
+
+@pytest.mark.postgres
+def test_a_batch_of_500_events_sends_one_notification_as_it_commits(pg_url: str) -> None:
+    """One NOTIFY per committed transaction, not one per event: a batch costs one round trip.
+
+    PostgreSQL folds identical notifications of one transaction into one for
+    the listener, so what a batch used to cost shows in what was *sent*.
+    """
+    store = open_store(pg_url)
+    wakeups = LedgerWakeups(store.engine, interval=0.01, fallback=600)
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if "pg_notify" in statement:
+            sent.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        with store.write() as session:
+            for number in range(500):
+                ledger.record(
+                    session, name=f"Batch {number}", source="cli", actor="test", properties={}
+                )
+            assert sent == []  # nothing is said before the commit
+        assert len(sent) == 1
+        heard = list(wakeups._raw.notifies(timeout=5, stop_after=1))
+        heard += list(wakeups._raw.notifies(timeout=0.5))
+        assert len(heard) == 1
+        with pytest.raises(RuntimeError), store.write() as session:
+            ledger.record(session, name="Rolled back", source="cli", actor="test", properties={})
+            raise RuntimeError("the transaction fails")
+        with store.write() as session:
+            session.execute(text("SELECT 1"))  # a transaction that wrote no event
+        assert len(sent) == 1  # neither the rolled-back one nor the eventless one said anything
+    finally:
+        wakeups.close()
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_a_wake_from_a_notification_is_counted_apart_from_the_fallback(following_pg) -> None:
+    wakeups, seen, store = following_pg
+    with store.write() as session:
+        ledger.record(session, name="Told", source="cli", actor="test", properties={})
+    assert seen.get(timeout=20) == "Told"
+    assert wakeups.told_wakes >= 1 and wakeups.fallback_wakes == 0
