@@ -43,10 +43,11 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from app.core import actors, campaigns, clock, deliveries, eligibility, send_lease
 from app.core.deliveries import CLAIMED, DELIVERY, FAILED, SENT, UNKNOWN, chunks
@@ -140,6 +141,7 @@ class _Sender:
         progress: ProgressCallback | None,
         cancelled: Callable[[], bool] | None,
         lease: float,
+        heartbeat: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise InvalidInput("the batch size must be 1 or more", field="batch_size")
@@ -152,6 +154,7 @@ class _Sender:
         self.progress = progress
         self.cancelled = cancelled
         self.lease = lease
+        self.heartbeat = heartbeat
         self.holder = send_lease.lease_name()
         self.result = SendResult(campaign_id, "", outbox.description)
 
@@ -282,48 +285,64 @@ class _Sender:
                 != campaigns.SENDING
             ):
                 return None  # paused or cancelled from elsewhere, or another send took over
-            eligible = eligibility.eligible_now(session, campaign, ids)
-            people: list[tuple[int, str | None, str | None, str]] = []
-            wanted = sorted(eligible)
-            for chunk in chunks(wanted, 900):
-                people += session.execute(
-                    select(Profile.id, Profile.email, Profile.email_key, Profile.name).where(
-                        col(Profile.id).in_(chunk)
-                    )
-                ).all()
-            recipients: list[Recipient] = []
-            keys: dict[int, str | None] = {}
-            seen: set[str] = set()
-            for pid, email, key, name in sorted(people):
-                address = usable_address(email)
-                if address is None:
-                    self.result.without_email += 1
-                elif key is not None and key in seen:
-                    self.result.same_address += 1  # a twin earlier in this batch has it
-                else:
-                    keys[pid] = key
-                    seen.add(key or "")
-                    recipients.append(Recipient(pid, address, name or ""))
-            self.result.skipped += len(ids) - len(eligible)
-            if recipients:
-                rows = [
-                    {
-                        "campaign_id": self.campaign_id,
-                        "profile_id": r.profile_id,
-                        "status": CLAIMED,
-                        "message_id": mail.message_id(r.profile_id),
-                        "batch": batch,
-                        "sent_at": now,
-                        "address_key": keys[r.profile_id],
-                    }
-                    for r in recipients
-                ]
-                statement = deliveries.claim(session).returning(DELIVERY.c.profile_id)
-                claimed = set(session.execute(statement, rows).scalars())
-                # An earlier claim of the address (a twin) or of the profile wins.
-                self.result.same_address += len(recipients) - len(claimed)
-                recipients = [r for r in recipients if r.profile_id in claimed]
+            recipients = self.claim_in(session, campaign, mail, ids, batch, now)
             send_lease.beat(session, self.campaign_id, self.holder, now)
+        return recipients
+
+    def claim_in(
+        self,
+        session: Session,
+        campaign: Campaign,
+        mail: CampaignMail,
+        ids: Sequence[int],
+        batch: int,
+        now: datetime,
+    ) -> list[Recipient]:
+        """In the caller's write: check the batch and claim the eligible (delivery rows)."""
+        eligible = eligibility.eligible_now(session, campaign, ids)
+        people: list[tuple[int, str | None, str | None, str]] = []
+        wanted = sorted(eligible)
+        for chunk in chunks(wanted, 900):
+            people += session.execute(
+                select(Profile.id, Profile.email, Profile.email_key, Profile.name).where(
+                    col(Profile.id).in_(chunk)
+                )
+            ).all()
+        recipients: list[Recipient] = []
+        keys: dict[int, str | None] = {}
+        seen: set[str] = set()
+        for pid, email, key, name in sorted(people):
+            address = usable_address(email)
+            if address is None:
+                self.result.without_email += 1
+            elif key is not None and key in seen:
+                self.result.same_address += 1  # a twin earlier in this batch has it
+            else:
+                keys[pid] = key
+                seen.add(key or "")
+                recipients.append(Recipient(pid, address, name or ""))
+        self.result.skipped += len(ids) - len(eligible)
+        if recipients:
+            rows = [
+                {
+                    "campaign_id": self.campaign_id,
+                    "profile_id": r.profile_id,
+                    "status": CLAIMED,
+                    "message_id": mail.message_id(r.profile_id),
+                    "batch": batch,
+                    "sent_at": now,
+                    "address_key": keys[r.profile_id],
+                }
+                for r in recipients
+            ]
+            # In address order: concurrent senders claiming twins take the address
+            # keys' index entries in one order, so they never deadlock.
+            rows.sort(key=lambda row: row["address_key"] or "")
+            statement = deliveries.claim(session).returning(DELIVERY.c.profile_id)
+            claimed = set(session.execute(statement, rows).scalars())
+            # An earlier claim of the address (a twin) or of the profile wins.
+            self.result.same_address += len(recipients) - len(claimed)
+            recipients = [r for r in recipients if r.profile_id in claimed]
         return recipients
 
     def deliver(
@@ -392,11 +411,15 @@ class _Sender:
         self.result.failed += len(failed)
         self.result.unknown += len(unknown)
 
+    def heartbeat_thread(self) -> contextlib.AbstractContextManager[object]:
+        """The thread keeping this send's lease fresh while it runs."""
+        return send_lease.Heartbeat(self.store, self.campaign_id, self.holder, self.heartbeat)
+
     def run(self) -> SendResult:
         started = time.perf_counter()
         campaign = self.start()
         try:
-            with send_lease.Heartbeat(self.store, self.campaign_id, self.holder):
+            with self.heartbeat_thread():
                 self._batches(campaign)
         except OutboxUnavailable as exc:
             self.pause(exc.message)
@@ -460,6 +483,7 @@ def send_campaign(
     progress: ProgressCallback | None = None,
     cancelled: Callable[[], bool] | None = None,
     lease_seconds: float = send_lease.LEASE_SECONDS,
+    heartbeat_seconds: float | None = None,
 ) -> SendResult:
     """Send (or resume sending) a campaign through ``outbox``; see the module docstring.
 
@@ -468,9 +492,22 @@ def send_campaign(
     draft), ``InvalidInput`` (the campaign is not ready: the messages say
     what to fix) or ``OutboxUnavailable`` (the send is paused). A cancelled
     run returns with ``cancelled`` set and the campaign paused.
+
+    On PostgreSQL several processes share one send (``shared_send``): a send
+    of a campaign another live process is sending joins it, and each takes
+    batches nobody holds. On SQLite one process sends at a time: a second is
+    refused with ``SendInProgress``. ``lease_seconds`` is how old a sender's
+    heartbeat may grow before its batches (or its lease) are taken over;
+    ``heartbeat_seconds`` how often it beats (default ``HEARTBEAT_SECONDS``).
     """
-    sender = _Sender(
+    kind = _Sender
+    if store.engine.dialect.name == "postgresql":
+        from app.core.shared_send import SharedSender
+
+        kind = SharedSender
+    sender = kind(
         store=store, campaign_id=campaign_id, outbox=outbox, actor=actor, source=source,
         batch_size=batch_size, progress=progress, cancelled=cancelled, lease=lease_seconds,
+        heartbeat=heartbeat_seconds,
     )  # fmt: skip
     return sender.run()
