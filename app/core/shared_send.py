@@ -180,13 +180,11 @@ class SharedSender(_Sender):
             now = clock.now()
             with self.store.write() as session:
                 status = send_lease.current_status(session, self.campaign_id)
-                if status != campaigns.SENDING:
-                    self.result.cancelled = True
-                    self.result.status = status
-                    return
-                batch = send_batches.claim_next(
-                    session, self.campaign_id, self.holder, now=now, takeover=self.lease
-                )
+                batch: Batch | str | None = None
+                if status == campaigns.SENDING:
+                    batch = send_batches.claim_next(
+                        session, self.campaign_id, self.holder, now=now, takeover=self.lease
+                    )
                 if isinstance(batch, Batch):
                     recovered, unknown = deliveries.settle_crashed(
                         session, self.campaign_id, self.outbox,
@@ -198,7 +196,7 @@ class SharedSender(_Sender):
                     ids = [pid for pid in self._members(batch) if pid not in had]
                     before = (self.result.skipped, self.result.without_email)
                     recipients = self.claim_in(session, campaign, mail, ids, batch.number, now)
-            if batch is None:
+            if batch is None:  # every batch is done, or the send left "sending" meanwhile
                 self.finish()
                 return
             if batch == WAIT:
