@@ -18,6 +18,7 @@ sender, and each process takes the next batch nobody holds. So any number of
 """
 
 import bisect
+import threading
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core import actors, campaigns, clock, deliveries, eligibility, send_batches, send_lease
 from app.core.deliveries import FAILED, SENT, UNKNOWN
+from app.core.errors import SendInProgress
 from app.core.mail import CampaignMail
 from app.core.models import Campaign, Delivery
 from app.core.send_batches import WAIT, Batch
@@ -33,6 +35,11 @@ from app.core.sending import SendProgress, SendResult, _Sender
 
 # How long a sender with nothing to take waits before it looks again.
 WAIT_SECONDS = 0.2
+
+# The campaigns this process is sending: a process is one sender (its batches carry
+# its ``host:pid``), so a second send of one campaign in it is refused.
+_SENDING_HERE: set[int] = set()
+_SENDING_HERE_LOCK = threading.Lock()
 
 
 class SharedSender(_Sender):
@@ -91,9 +98,20 @@ class SharedSender(_Sender):
         return send_batches.SenderHeartbeat(self.store, self.campaign_id, self.holder, every)
 
     def run(self) -> SendResult:
+        with _SENDING_HERE_LOCK:
+            if self.campaign_id in _SENDING_HERE:
+                raise SendInProgress(
+                    f"Campaign {self.campaign_id} is being sent right now by this process "
+                    f"({self.holder})",
+                    holder=self.holder,
+                    field="campaign",
+                )
+            _SENDING_HERE.add(self.campaign_id)
         try:
             return super().run()
         finally:
+            with _SENDING_HERE_LOCK:
+                _SENDING_HERE.discard(self.campaign_id)
             # Whatever happened: the batch this process still holds goes back to todo.
             try:
                 with self.store.write() as session:
