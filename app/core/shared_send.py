@@ -110,14 +110,14 @@ class SharedSender(_Sender):
         try:
             return super().run()
         finally:
-            with _SENDING_HERE_LOCK:
-                _SENDING_HERE.discard(self.campaign_id)
             # Whatever happened: the batch this process still holds goes back to todo.
             try:
                 with self.store.write() as session:
                     send_batches.leave(session, self.campaign_id, self.holder)
             except Exception:  # the store is gone: the heartbeat stops, others take over
                 pass
+            with _SENDING_HERE_LOCK:
+                _SENDING_HERE.discard(self.campaign_id)
 
     def pause(self, reason: str) -> None:
         """Pause the send for every sender (unless it already left "sending")."""
