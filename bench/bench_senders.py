@@ -12,13 +12,16 @@ processes started at once (``python -m app campaigns send NAME --outbox DIR``, w
 admin runs on each host), in alternating order from run to run so both see the same
 load. For each: the wall time from starting the processes to the last one's exit
 (process start-up included, as a user sees it), the messages in the Maildir (checked:
-each eligible address exactly once), messages/s; then the ratio and the load average.
+each eligible address exactly once), messages/s, the CPU seconds the sender processes
+used (sending is CPU-bound: three senders go faster only with cores to run on); then
+the ratio and the load average.
 
 Exit code 0 when every run meets the goal, 1 otherwise.
 """
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -89,6 +92,7 @@ def send(
     command = [sys.executable, "-m", "app", "campaigns", "send", name, "--db", url]
     command += ["--outbox", str(outbox), "--batch-size", str(batch)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     processes = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -96,6 +100,8 @@ def send(
     ]
     outputs = [p.communicate()[0] for p in processes]
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     codes = [p.returncode for p in processes]
     assert codes == [0] * senders, (codes, outputs)
     files = sorted((outbox / "new").iterdir())
@@ -108,7 +114,8 @@ def send(
     rate = len(files) / seconds
     print(
         f"  {senders} sender{'s' if senders > 1 else ''}: {len(files):,} messages in "
-        f"{seconds:.2f} s = {rate:,.0f} messages/s (per sender: {shares}); {load()}",
+        f"{seconds:.2f} s = {rate:,.0f} messages/s (per sender: {shares}; the senders' CPU "
+        f"{cpu:.1f} s); {load()}",
         flush=True,
     )
     return rate
