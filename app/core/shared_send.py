@@ -1,7 +1,7 @@
 """Several sender processes sharing one send of a campaign (PostgreSQL).
 
 ``sending.send_campaign`` on PostgreSQL runs a ``SharedSender``: the same
-batches, checks and delivery rows as a lone sender (``sending._Sender``), but
+batches, checks and delivery rows as a lone sender (``send_run._Sender``), but
 the batches are the send's own rows (``send_batches``), cut by the first
 sender, and each process takes the next batch nobody holds. So any number of
 ``campaigns send NAME`` processes, on one host or many, share the work:
@@ -31,7 +31,7 @@ from app.core.errors import SendInProgress
 from app.core.mail import CampaignMail
 from app.core.models import Campaign, Delivery
 from app.core.send_batches import WAIT, Batch
-from app.core.sending import SendProgress, SendResult, _Sender
+from app.core.send_run import SendProgress, SendResult, _Sender
 
 # How long a sender with nothing to take waits before it looks again.
 WAIT_SECONDS = 0.2
