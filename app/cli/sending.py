@@ -1,12 +1,19 @@
 """``subgroups campaigns send NAME [--outbox DIR | --smtp HOST:PORT] [--starttls]
-[--batch-size N]``.
+[--batch-size N] [--heartbeat S] [--takeover-after S]``.
 
 Sends (or resumes sending) a campaign: into a Maildir outbox (by default the
 data directory's ``outbox/<store id>/``, one per store), or through an SMTP server, with credentials
 from ``SUBGROUPS_SMTP_USER`` / ``SUBGROUPS_SMTP_PASSWORD``. A progress line
 goes to stderr when it is a terminal; the summary goes to stdout.
 
-Exit codes: 0 sent; 1 refused by a rule (already sent, cancelled, being sent
+Several senders: on PostgreSQL any number of ``campaigns send NAME`` processes,
+on one host or many, share the send (each takes batches nobody holds; a dead
+one's batches are taken over once its heartbeat is ``--takeover-after`` seconds
+old); each exits 0 when the campaign is sent. On SQLite one process sends: a
+second one says which process is sending and exits 0, doing nothing.
+
+Exit codes: 0 sent (by this process or the others sharing the send), or
+another process is sending it (SQLite); 1 refused by a rule (already sent, cancelled, being sent
 by another process, resumed into another outbox than its first) or paused
 because the outbox stopped taking messages (the message says how to
 resume); 2 bad input (a malformed --smtp, a
@@ -24,8 +31,8 @@ from types import FrameType
 
 from app.cli.options import Command, db_option, positive_int
 from app.cli.output import INTERRUPTED, OK, REFUSED, clear_progress, count
-from app.core import actors, campaigns, sending
-from app.core.errors import InvalidInput
+from app.core import actors, campaigns, send_lease, sending
+from app.core.errors import InvalidInput, SendInProgress
 from app.core.outbox import (
     MaildirOutbox,
     Outbox,
@@ -60,7 +67,35 @@ def add_parser(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") -
         metavar="N",
         help="messages per batch; eligibility is re-checked before each (default 500)",
     )
+    c_send.add_argument(
+        "--heartbeat",
+        type=positive_seconds,
+        default=send_lease.HEARTBEAT_SECONDS,
+        metavar="S",
+        help="how often this sender says it is alive (default %(default)s s)",
+    )
+    c_send.add_argument(
+        "--takeover-after",
+        type=positive_seconds,
+        default=send_lease.LEASE_SECONDS,
+        metavar="S",
+        help="take over the batches of a sender whose heartbeat is this old (default "
+        "%(default)s s; one of this host whose process is gone: at once). On PostgreSQL "
+        "several senders share a send, on one host or many; on SQLite a second sender "
+        "exits 0 saying which process is sending",
+    )
     c_send.set_defaults(func="campaigns_send")
+
+
+def positive_seconds(text: str) -> float:
+    """A number of seconds above 0 (``--heartbeat``, ``--takeover-after``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds above 0")
+    return value
 
 
 def make_outbox(args: argparse.Namespace, store: Store) -> Outbox:
@@ -177,7 +212,13 @@ def campaigns_send(args: argparse.Namespace, store: Store) -> int:
                 batch_size=args.batch_size,
                 progress=progress,
                 cancelled=cancelled,
+                lease_seconds=args.takeover_after,
+                heartbeat_seconds=args.heartbeat,
             )
+    except SendInProgress as exc:
+        # SQLite: one sender at a time; the one running will send to everyone.
+        print(f"another process ({exc.holder}) is sending {campaign.name}; nothing to do here")
+        return OK
     finally:
         if progress is not None:
             clear_progress()

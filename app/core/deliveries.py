@@ -57,17 +57,27 @@ def count(session: Session, campaign_id: int, status: str) -> int:
     return int(value)
 
 
-def settle_crashed(session: Session, campaign_id: int, outbox: Outbox) -> tuple[int, int]:
+def settle_crashed(
+    session: Session,
+    campaign_id: int,
+    outbox: Outbox,
+    *,
+    after_id: int | None = None,
+    last_id: int | None = None,
+) -> tuple[int, int]:
     """Rows a crashed send left claimed: sent if the outbox has them, else unclaimed
-    (Maildir) or unknown (SMTP, which cannot be asked). Returns (recovered, unknown)."""
-    rows = session.execute(
-        select(Delivery.profile_id, Delivery.message_id).where(
-            col(Delivery.campaign_id) == campaign_id, col(Delivery.status) == CLAIMED
-        )
-    ).all()
+    (Maildir) or unknown (SMTP, which cannot be asked). Returns (recovered, unknown).
+
+    ``after_id`` and ``last_id`` keep to the profiles in that range (one batch of a
+    shared send, taken over from a sender that is gone)."""
+    where = [DELIVERY.c.campaign_id == campaign_id, DELIVERY.c.status == CLAIMED]
+    if after_id is not None:
+        where.append(DELIVERY.c.profile_id > after_id)
+    if last_id is not None:
+        where.append(DELIVERY.c.profile_id <= last_id)
+    rows = session.execute(select(DELIVERY.c.profile_id, DELIVERY.c.message_id).where(*where)).all()
     if not rows:
         return 0, 0
-    where = [DELIVERY.c.campaign_id == campaign_id, DELIVERY.c.status == CLAIMED]
     if not outbox.idempotent:
         session.execute(update(DELIVERY).where(*where).values(status=UNKNOWN))
         return 0, len(rows)

@@ -59,6 +59,17 @@ class WrongStatus(RuleRefused):
     """The action does not apply in the group's current status."""
 
 
+class SendInProgress(WrongStatus):
+    """Another live process is sending the campaign (SQLite: one sender at a time).
+
+    ``holder`` names it (``host:pid``); ``campaigns send`` says so and exits 0.
+    """
+
+    def __init__(self, message: str, *, holder: str, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.holder = holder
+
+
 class OtherDestination(WrongStatus):
     """A campaign's send is resumed into another outbox than the one it first delivered to."""
 

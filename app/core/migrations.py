@@ -312,6 +312,14 @@ def _v15_ledger_days(conn: Connection) -> None:
     ledger_days.install(conn)
 
 
+def _v16_shared_sends(conn: Connection) -> None:
+    """Version 16: several sender processes share one send on PostgreSQL (issue 13):
+    the senders taking part with their heartbeats, and the batches they claim
+    (``send_batches``)."""
+    models.SendSender.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    models.SendBatch.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
 def analyze(conn: Connection) -> None:
     """Give the planner fresh statistics (after an upgrade, a seed).
 
@@ -353,6 +361,7 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     # 12 is another branch's step (issue 12); the merge fills it in.
     14: _v14_deliverability,
     15: _v15_ledger_days,
+    16: _v16_shared_sends,
 }
 if max(STEPS) != LATEST_VERSION:  # pragma: no cover - caught by any test that imports this
     raise RuntimeError(

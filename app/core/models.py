@@ -282,6 +282,40 @@ class Delivery(SQLModel, table=True):
     address_key: str | None = Field(default=None, max_length=320)
 
 
+class SendSender(SQLModel, table=True):
+    """A process taking part in a shared send (PostgreSQL; schema version 16).
+
+    ``holder`` is ``host:pid``; its heartbeat thread refreshes ``beat_at``. A
+    sender whose heartbeat stopped has its claimed batches taken over.
+    """
+
+    __tablename__ = "send_sender"
+
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    holder: str = Field(primary_key=True, max_length=300)
+    started_at: datetime = Field(sa_column=utc_column())
+    beat_at: datetime = Field(sa_column=utc_column())
+
+
+class SendBatch(SQLModel, table=True):
+    """One batch of a shared send: the audience members whose profile id is in
+    ``(after_id, last_id]`` (``None``: no bound), claimed by one sender at a time
+    (schema version 16, ``send_batches``). ``number`` is the batch of its delivery rows."""
+
+    __tablename__ = "send_batch"
+
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    number: int = Field(primary_key=True)
+    after_id: int | None = None
+    last_id: int | None = None
+    status: str = Field(default="todo", max_length=16)  # todo, claimed, done
+    holder: str | None = Field(default=None, max_length=300)
+    claimed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # Filled in when done: not eligible at the batch's check, and without a usable address.
+    skipped: int = 0
+    without_email: int = 0
+
+
 class LandingSettings(SQLModel, table=True):
     """The landing page's wording (one row); shown groups live on the groups."""
 

@@ -23,7 +23,13 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.core import campaigns, clock
-from app.core.errors import InvalidInput, OtherDestination, RuleRefused, WrongStatus
+from app.core.errors import (
+    InvalidInput,
+    OtherDestination,
+    RuleRefused,
+    SendInProgress,
+    WrongStatus,
+)
 from app.core.models import Campaign
 from app.core.store import Store
 
@@ -67,8 +73,13 @@ def check_sendable(
     lease: float,
     destination: str,
     reach: int | None,
+    shared: bool = False,
 ) -> None:
-    """Refuse a campaign that cannot be sent now, saying why."""
+    """Refuse a campaign that cannot be sent now, saying why.
+
+    With ``shared`` (several senders share the send, on PostgreSQL) a live
+    sender is no reason to refuse: the new one joins it.
+    """
     problems = campaigns.send_problems(session, campaign, reach=reach)
     for where, message in problems:
         if where == "campaign":  # sent or cancelled
@@ -84,16 +95,17 @@ def check_sendable(
         )
     if campaign.status not in campaigns.SENDABLE:
         raise WrongStatus(f"Campaign {campaign.name!r} is {campaign.status}", field="campaign")
-    if campaign.status == campaigns.SENDING:
+    if campaign.status == campaigns.SENDING and not shared:
         beat = campaign.lease_beat_at or campaign.updated_at
         age = (now - beat).total_seconds()
         if not holder_gone(campaign.lease_holder, age, lease):
             wait = int(lease - age) + 1
-            raise WrongStatus(
+            raise SendInProgress(
                 f"Campaign {campaign.name!r} is being sent right now by "
                 f"{campaign.lease_holder or 'another process'} (last heartbeat "
                 f"{max(0, int(age))} s ago); if that send has stopped, run this again "
                 f"in {wait} s to resume it",
+                holder=campaign.lease_holder or "another process",
                 field="campaign",
             )
     if campaign.destination and campaign.destination != destination:
@@ -128,14 +140,17 @@ class Heartbeat:
     """A thread refreshing a send's lease every ``HEARTBEAT_SECONDS`` while it runs, so a
     slow outbox (an SMTP server taking its time) never lets the lease run out."""
 
-    def __init__(self, store: Store, campaign_id: int, holder: str) -> None:
+    def __init__(
+        self, store: Store, campaign_id: int, holder: str, every: float | None = None
+    ) -> None:
         self.store, self.campaign_id, self.holder = store, campaign_id, holder
+        self.every = every
         self.stop = threading.Event()
         self.lost = threading.Event()
         self.thread = threading.Thread(target=self._run, name="send heartbeat", daemon=True)
 
     def _run(self) -> None:
-        while not self.stop.wait(HEARTBEAT_SECONDS):
+        while not self.stop.wait(self.every or HEARTBEAT_SECONDS):
             try:
                 with self.store.write() as session:
                     if not beat(session, self.campaign_id, self.holder, clock.now()):

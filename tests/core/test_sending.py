@@ -350,6 +350,13 @@ def test_a_send_stops_when_the_campaign_is_paused_from_elsewhere(
     assert [r["Reason"] for r in reasons] == ["paused in the console"]
 
 
+def one_sender_at_a_time(store: Store) -> None:
+    """The lease tests are SQLite's: on PostgreSQL senders share a send (a live sender is
+    joined, not refused; test_sending_senders.py)."""
+    if not store.is_sqlite:
+        pytest.skip("on PostgreSQL a second sender joins the send (test_sending_senders.py)")
+
+
 def _set_lease(store: Store, campaign_id: int, holder: str, beat: datetime) -> None:
     """Leave the campaign "sending" under ``holder``, as a send running elsewhere would."""
     with store.write() as session:
@@ -364,6 +371,7 @@ def _set_lease(store: Store, campaign_id: int, holder: str, beat: datetime) -> N
 def test_a_live_sender_on_this_host_keeps_its_lease_until_its_process_ends(
     world: World, outbox_dir: Path
 ) -> None:
+    one_sender_at_a_time(world.store)
     store = world.store
     cid = add_campaign(store)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -383,6 +391,7 @@ def test_a_live_sender_on_this_host_keeps_its_lease_until_its_process_ends(
 def test_a_sender_on_another_host_is_taken_over_once_its_heartbeat_is_15_s_old(
     world: World, outbox_dir: Path
 ) -> None:
+    one_sender_at_a_time(world.store)
     store = world.store
     cid = add_campaign(store)
     _set_lease(store, cid, "mailhost-2:4242", clock.now())
@@ -402,6 +411,7 @@ def test_a_slow_outbox_keeps_the_lease_alive_through_the_heartbeat(
 ) -> None:
     """While one message takes longer than the lease timeout, the heartbeat thread keeps the
     lease fresh: another send is still refused, naming this process."""
+    one_sender_at_a_time(world.store)
     store = world.store
     cid = add_campaign(store)
     monkeypatch.setattr(send_lease, "HEARTBEAT_SECONDS", 0.05)
