@@ -114,8 +114,8 @@ def fill_old_ledger(store: Store, events: int) -> None:
                 "SELECT timestamptz '2026-06-01 00:00+00' + (n * interval '182 days') / :e, "
                 "'Channel Unsubscribed', 'person' || (n % 100000) || '@example.com', "
                 "n % 100000, n % 50, NULL, 'import', 'bench', "
-                "('{\"Channel\":\"Email\",\"Group ID\":' || (n % 50) || "
-                "',\"New State\":\"unsubscribed\"}')::json, "
+                '(\'{"Channel":"Email","Group ID":\' || (n % 50) || '
+                '\',"New State":"unsubscribed"}\')::json, '
                 "sha256(int4send(n)), sha256(int8send(n)) FROM generate_series(1, :e) AS n"
             ),
             {"e": events},
@@ -141,9 +141,7 @@ def main() -> int:
     try:
         stores["partitioned"] = open_store(schema_url(args.pg, names["parted"]))
         stores["plain"] = plain_store(schema_url(args.pg, names["plain"]))
-        rates: dict[str, dict[str, list[float]]] = {
-            k: {"single": [], "batch": []} for k in stores
-        }
+        rates: dict[str, dict[str, list[float]]] = {k: {"single": [], "batch": []} for k in stores}
         order = ["partitioned", "plain"]
         for round_number in range(args.rounds):
             for kind in order if round_number % 2 == 0 else order[::-1]:

@@ -127,9 +127,8 @@ def maintain(conn: Connection, *, today: date | None = None) -> Upkeep:
     if not is_partitioned(conn):
         return done
     window = wanted_months(today or _today())
-    if {partition_name(m) for m in window} <= set(partitions(conn)) and not _default_has_rows(
-        conn
-    ):
+    ready = {partition_name(month) for month in window} <= set(partitions(conn))
+    if ready and not _default_has_rows(conn):
         return done
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
     existing = set(partitions(conn))  # again: another process may have made them meanwhile
