@@ -45,6 +45,7 @@ from app.core import (  # noqa: E402
     ledger_partitions,
     migrations,
 )
+from app.core.migrations import STORE_ID_KEY  # noqa: E402
 from app.core.store import Store, open_store  # noqa: E402
 
 RATIO_GOAL = 0.9
@@ -78,6 +79,8 @@ def plain_store(url: str) -> Store:
         ledger_days.install(conn)
         migrations._give_store_id(conn)
         migrations._stamp(conn, 15)
+    # What open_store does besides upgrading: the store id kept at hand (links, wake-ups).
+    store.cache[STORE_ID_KEY] = store.store_id
     return store
 
 

@@ -11,6 +11,8 @@ partition (``ledger_event_default``) for events whose month has none yet.
   ``maintain`` makes the partitions from last month to ``MONTHS_AHEAD``
   months ahead that are missing. Opening a store whose partitions are all
   there reads the catalog only.
+- **History written at once.** A writer of many past events (the synthetic
+  seed) makes their months first (``make_months``).
 - **The default partition is emptied.** An event whose month had no
   partition (a clock far off, a store left unopened for months) lands in the
   default partition; the next open moves it into its own month's partition,
@@ -30,6 +32,7 @@ partition (``ledger_event_default``) for events whose month has none yet.
 SQLite keeps one table: nothing here runs there.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -116,8 +119,9 @@ def _today() -> date:
     return clock.now().astimezone(UTC).date()
 
 
-def maintain(conn: Connection, *, today: date | None = None) -> Upkeep:
-    """Make the missing months of the window and empty the default partition.
+def maintain(conn: Connection, *, today: date | None = None, also: Iterable[date] = ()) -> Upkeep:
+    """Make the missing months of the window (and ``also`` these) and empty the default
+    partition.
 
     Idempotent; cheap when there is nothing to do (a catalog read and a
     one-row probe of the default partition). Does nothing on SQLite or on a
@@ -126,7 +130,7 @@ def maintain(conn: Connection, *, today: date | None = None) -> Upkeep:
     done = Upkeep()
     if not is_partitioned(conn):
         return done
-    window = wanted_months(today or _today())
+    window = [*wanted_months(today or _today()), *(month_start(m) for m in also)]
     ready = {partition_name(month) for month in window} <= set(partitions(conn))
     if ready and not _default_has_rows(conn):
         return done
@@ -143,6 +147,21 @@ def maintain(conn: Connection, *, today: date | None = None) -> Upkeep:
             _make(conn, month)
         done.made.append(name)
     return done
+
+
+def make_months(conn: Connection, first: datetime, last: datetime) -> Upkeep:
+    """Make the partitions of the UTC months from ``first`` to ``last`` that are missing.
+
+    A writer about to write history (the synthetic seed's 150 days) calls it
+    first, so its events go straight into their months rather than waiting
+    in the default partition for the next open to move them.
+    """
+    month, end = month_start(first.astimezone(UTC).date()), month_start(last.astimezone(UTC).date())
+    months = []
+    while month <= end:
+        months.append(month)
+        month = add_months(month, 1)
+    return maintain(conn, also=months)
 
 
 def _make(conn: Connection, month: date) -> None:

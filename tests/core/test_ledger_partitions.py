@@ -39,6 +39,7 @@ from app.core import (
 from app.core.models import Group, Profile
 from app.core.segment_index import SegmentIndex
 from app.core.store import Store, open_store
+from app.core.synthetic import seed_synthetic
 
 ACTOR = "ada"
 NOV = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -379,6 +380,20 @@ def _leave(store: Store, group: Group, people: list[Profile]) -> None:
                 source="cli",
                 actor=ACTOR,
             )
+
+
+def test_a_seeded_history_goes_straight_into_its_months(pg_store: Store) -> None:
+    """The synthetic seed writes 150 days back: those months are made before it writes,
+    so the next open has nothing to move (at 10M profiles that would be 30M events)."""
+    with at(NOV):
+        seed_synthetic(store=pg_store, profiles=300, actor=ACTOR)
+
+    found = rows(pg_store)
+
+    assert len(found) > 300
+    assert not [r for r in found if r[2] == "ledger_event_default"]
+    assert {r[2] for r in found} >= {"ledger_event_2026_06", "ledger_event_2026_11"}
+    assert all(r[2] == ledger_partitions.partition_of(r[1]) for r in found)
 
 
 def test_on_sqlite_the_ledger_stays_one_table(sqlite_store: Store) -> None:

@@ -86,9 +86,15 @@ def plans(store: Store, statements: list[tuple[str, Any]]) -> list[tuple[str, st
     return found
 
 
+# A partition of a few pages (the month that holds only the seed's "Group Created"
+# events) is rightly read whole by the planner: only bigger ones count as the ledger.
+SMALL_PARTITION = 200
+
+
 def _ledger_partitions(conn: Connection) -> dict[str, str]:
-    """PostgreSQL: each ledger partition holding events, and each of its indexes, to the
-    parent's name (``ledger_event_2026_12_pkey`` -> ``ledger_event_pkey``)."""
+    """PostgreSQL: each ledger partition holding events (``SMALL_PARTITION`` or more), and
+    each of its indexes, to the parent's name (``ledger_event_2026_12_pkey`` ->
+    ``ledger_event_pkey``)."""
     if conn.dialect.name != "postgresql":
         return {}
     found = conn.exec_driver_sql(
@@ -100,7 +106,8 @@ def _ledger_partitions(conn: Connection) -> dict[str, str]:
     holding = {
         str(name)
         for (name,) in conn.exec_driver_sql(
-            "SELECT DISTINCT tableoid::regclass::text FROM ledger_event"
+            "SELECT tableoid::regclass::text FROM ledger_event GROUP BY 1 "
+            f"HAVING count(*) >= {SMALL_PARTITION}"
         )
     }
     names = {}
