@@ -137,6 +137,11 @@ def maintain(conn: Connection, *, today: date | None = None, also: Iterable[date
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
     existing = set(partitions(conn))  # again: another process may have made them meanwhile
     stranded = _months_in_default(conn)
+    if not set(map(partition_name, set(window) | set(stranded))) - existing:
+        return done
+    # The parent first, as a new partition needs it anyway: then a writer that holds the
+    # parent and routes a row to the default partition is waited for, never deadlocked with.
+    conn.exec_driver_sql(f"LOCK TABLE {PARENT} IN ACCESS EXCLUSIVE MODE")
     for month in sorted(set(window) | set(stranded)):
         name = partition_name(month)
         if name in existing:
