@@ -178,7 +178,9 @@ class Event(SQLModel, table=True):
     # all: version 8. Events by name (``events --name``, the log's filter) for
     # the names other than "Channel Unsubscribed", which nearly every event has
     # (version 11): those are found newest first through the ledger itself, and
-    # an import or a one-click does not add to a name index each.
+    # an import or a one-click does not add to a name index each. On PostgreSQL
+    # the table is partitioned by month (version 17, ``ledger_partitions``), its
+    # primary key there (id, ts); the id stays unique, from the one sequence.
     __table_args__ = (
         Index("ix_ledger_event_profile", "profile_id", "id"),
         Index(

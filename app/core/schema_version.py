@@ -5,4 +5,4 @@ and this number differ; the console's first look (``first_look``) reads a store
 at once only when it is at this version.
 """
 
-LATEST_VERSION = 16
+LATEST_VERSION = 17

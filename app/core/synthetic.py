@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from app.core import actors, bulk, clock, deferred_indexes, ledger, migrations
+from app.core import actors, bulk, clock, deferred_indexes, ledger, ledger_partitions, migrations
 from app.core.errors import InvalidInput
 from app.core.models import (
     POLICY_OPT_IN,
@@ -121,6 +121,8 @@ def seed_synthetic(
         created = create_groups(
             session, synthetic_group_specs(groups), actor=actor, at=start - timedelta(days=30)
         )
+        # PostgreSQL: the history's months made now, not moved out of the default partition later.
+        ledger_partitions.make_months(session.connection(), start - timedelta(days=30), now)
     # Likely final state: opt-out groups mostly collect unsubscribes, opt-in ones subscribes.
     likely = [UNSUBSCRIBED if g.policy == POLICY_OPT_OUT else SUBSCRIBED for g in created]
     # Each group as a state change names it: its id and name.

@@ -263,7 +263,7 @@ def test_a_version_9_store_gets_the_admin_table(store_url: str) -> None:
     try:
         assert "admin" in inspect(upgraded.engine).get_table_names()
         with upgraded.engine.connect() as conn:
-            assert migrations.schema_version(conn) == migrations.LATEST_VERSION == 16
+            assert migrations.schema_version(conn) == migrations.LATEST_VERSION == 17
         add(upgraded, "ann", ED25519, actors.OWNER)
         with upgraded.read() as s:
             assert [a.name for a in admins.list_admins(s)] == ["ann"]

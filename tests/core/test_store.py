@@ -209,7 +209,7 @@ def test_a_new_store_has_every_table_and_the_latest_version(store: Store) -> Non
     expected = {m.__tablename__ for m in (*models.TABLES_V1, *models.TABLES_V2)}  # type: ignore[attr-defined]
 
     assert expected <= table_names(store)
-    assert version_of(store) == migrations.LATEST_VERSION == 16
+    assert version_of(store) == migrations.LATEST_VERSION == 17
 
 
 def _build_version_1_store(url: str) -> None:
