@@ -41,19 +41,29 @@ the counts.
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from app.core import actors, campaigns, clock, deliveries, eligibility, send_lease
+from app.core import actors, bounces, campaigns, clock, deliveries, eligibility, send_lease
 from app.core.deliveries import CLAIMED, DELIVERY, FAILED, SENT, UNKNOWN, chunks
 from app.core.errors import InvalidInput, RuleRefused
 from app.core.mail import CampaignMail, Recipient, usable_address
 from app.core.models import Campaign, Delivery, Profile
-from app.core.outbox import DeliveryRefused, Outbox, OutboxUnavailable, OutgoingMessage
+from app.core.outbox import (
+    AMBIGUOUS,
+    DEFERRED,
+    REFUSED,
+    Outbox,
+    OutboxUnavailable,
+    Outcome,
+    OutgoingMessage,
+)
+from app.core.outbox import SENT as SENT_OUT
 from app.core.store import Store
 
 BATCH_SIZE = 500
@@ -86,6 +96,8 @@ class SendResult:
     same_address: int = 0  # their address got it under another profile
     failed: int = 0  # refused by the server for good
     unknown: int = 0  # left unclear by an earlier crash (SMTP): not sent again
+    deferred: int = 0  # refused for now (4xx) after the retries: unclaimed, the next run retries
+    deferred_reply: str = ""  # the server's last words on a deferred message
     recovered: int = 0  # found in the outbox after an earlier crash, now recorded as sent
     sent_before: int = 0  # sent by earlier runs of this campaign
     batches: int = 0
@@ -112,6 +124,7 @@ class SendResult:
             "same_address": self.same_address,
             "failed": self.failed,
             "unknown": self.unknown,
+            "deferred": self.deferred,
             "recovered": self.recovered,
             "sent_before": self.sent_before,
             "sent_total": self.sent_total,
@@ -224,7 +237,16 @@ class _Sender:
         self.result.status = campaigns.PAUSED
 
     def finish(self) -> None:
-        """Mark the campaign sent, with the counts in its ``Campaign Sent`` event."""
+        """Mark the campaign sent, with the counts in its ``Campaign Sent`` event.
+
+        Not while messages the server deferred wait to be tried again: then the
+        send pauses (``run``), and the next run sends them."""
+        if self.result.deferred:
+            raise OutboxUnavailable(
+                f"{self.outbox.description} deferred {self.result.deferred:,} "
+                f"message{'s' if self.result.deferred != 1 else ''} "
+                f"({self.result.deferred_reply}); running the send again retries them"
+            )
         with self.store.write() as session:
             sent = deliveries.count(session, self.campaign_id, SENT)
             unknown = deliveries.count(session, self.campaign_id, UNKNOWN)
@@ -331,66 +353,99 @@ class _Sender:
     ) -> OutboxUnavailable | None:
         """Hand the batch to the outbox and record how each message went.
 
-        Returns the outbox's error when it stopped taking messages (the rest
-        of the batch is unclaimed), None when the whole batch was handled.
+        Returns the outbox's error when it stopped taking messages (what it
+        never took is unclaimed), None when the whole batch was handled. A
+        message the server deferred (4xx) is unclaimed too, and counted: the
+        next run of the send tries it again.
         """
         now = clock.now()
-        sent: list[int] = []
-        failed: list[int] = []
-        unknown: list[int] = []
-        handled = 0  # recipients whose fate is settled (sent, failed, unknown)
-        in_hand = False  # a message is with the outbox right now
+        outcomes: dict[int, Outcome] = {}
+        taken = 0  # messages the outbox took from ``messages()`` (rendered and handed over)
         stop: OutboxUnavailable | None = None
+
+        def messages() -> Iterator[OutgoingMessage]:
+            nonlocal taken
+            for recipient in recipients:
+                message = mail.render(recipient, now)
+                taken += 1
+                yield message
+
+        def report(index: int, outcome: Outcome) -> None:
+            outcomes[index] = outcome
+
         try:
             self.outbox.open()
-            for recipient in recipients:
-                message: OutgoingMessage = mail.render(recipient, now)
-                in_hand = True
-                try:
-                    self.outbox.deliver(message)
-                except DeliveryRefused:
-                    failed.append(recipient.profile_id)
-                else:
-                    sent.append(recipient.profile_id)
-                in_hand = False
-                handled += 1
+            self.outbox.deliver_many(messages(), report)
         except OutboxUnavailable as exc:
             stop = exc
-            if exc.ambiguous:
-                unknown.append(recipients[handled].profile_id)
-                handled += 1
         except BaseException:
-            # Anything else (a bug, ctrl+c): record what is known; a message in
-            # the outbox's hands stays claimed, for the next send to settle as
-            # after a crash.
-            later = [r.profile_id for r in recipients[handled + in_hand :]]
-            self._record(sent, failed, unknown, later, batch)
+            # Anything else (a bug, ctrl+c): record what is known; a message the
+            # outbox took and did not report on stays claimed, for the next send
+            # to settle as after a crash.
+            self._record(recipients, outcomes, taken, batch, now)
             raise
         finally:
             self.outbox.close()
-        not_sent = [r.profile_id for r in recipients[handled:]]
-        self._record(sent, failed, unknown, not_sent, batch)
+        self._record(recipients, outcomes, taken if stop is None else len(outcomes), batch, now)
         return stop
 
     def _record(
         self,
-        sent: Sequence[int],
-        failed: Sequence[int],
-        unknown: Sequence[int],
-        not_sent: Sequence[int],
+        recipients: Sequence[Recipient],
+        outcomes: dict[int, Outcome],
+        taken: int,
         batch: int,
+        now: datetime,
     ) -> None:
-        """One write: the batch's messages as they went; unclaim those never handed over."""
-        now = clock.now()
+        """One write: the batch's messages as they went; unclaim those never handed over
+        and those deferred. A refusal with a 5.1.x status (no such address) is a hard
+        bounce, recorded as the inbound bounces are."""
+        sent: list[int] = []
+        failed: list[int] = []
+        unknown: list[int] = []
+        not_sent: list[int] = []
+        bounced: list[tuple[Recipient, Outcome]] = []
+        deferred = 0
+        for index, recipient in enumerate(recipients):
+            outcome = outcomes.get(index)
+            pid = recipient.profile_id
+            if outcome is None:
+                if index >= taken:
+                    not_sent.append(pid)  # never handed over
+                continue  # taken, fate untold: stays claimed
+            if outcome.status == SENT_OUT:
+                sent.append(pid)
+            elif outcome.status == REFUSED:
+                failed.append(pid)
+                if (outcome.enhanced_status or "").startswith("5.1."):
+                    bounced.append((recipient, outcome))
+            elif outcome.status == AMBIGUOUS:
+                unknown.append(pid)
+            else:
+                not_sent.append(pid)
+                deferred += outcome.status == DEFERRED
+                if outcome.status == DEFERRED:
+                    self.result.deferred_reply = outcome.reply
+        written = clock.now()
         with self.store.write() as session:
             deliveries.record_batch(
-                session, self.campaign_id, batch, now=now,
+                session, self.campaign_id, batch, now=written,
                 sent=sent, failed=failed, unknown=unknown, not_sent=not_sent,
             )  # fmt: skip
-            send_lease.beat(session, self.campaign_id, self.holder, now)
+            for recipient, outcome in bounced:
+                bounces.record_bounce(
+                    session, profile_id=recipient.profile_id, campaign_id=self.campaign_id,
+                    bounce=bounces.Bounce(
+                        status=outcome.enhanced_status or "5.1.0", action="failed",
+                        diagnostic=outcome.reply, recipient=recipient.email,
+                    ),
+                    now=now,
+                )  # fmt: skip
+            send_lease.beat(session, self.campaign_id, self.holder, written)
         self.result.sent += len(sent)
         self.result.failed += len(failed)
         self.result.unknown += len(unknown)
+        self.result.deferred += deferred
 
     def run(self) -> SendResult:
         started = time.perf_counter()
