@@ -242,10 +242,11 @@ class _Sender:
         Not while messages the server deferred wait to be tried again: then the
         send pauses (``run``), and the next run sends them."""
         if self.result.deferred:
+            many = self.result.deferred != 1
             raise OutboxUnavailable(
                 f"{self.outbox.description} deferred {self.result.deferred:,} "
-                f"message{'s' if self.result.deferred != 1 else ''} "
-                f"({self.result.deferred_reply}); running the send again retries them"
+                f"message{'s' if many else ''} ({self.result.deferred_reply}); "
+                f"running the send again retries {'them' if many else 'it'}"
             )
         with self.store.write() as session:
             sent = deliveries.count(session, self.campaign_id, SENT)

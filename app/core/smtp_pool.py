@@ -156,6 +156,7 @@ class SmtpPool:
         self._batch: _Batch | None = None
         self._threads: list[threading.Thread] = []
         self._shut = False
+        self.pipelined = False  # whether a message went pipelined (the server offered it)
 
     @classmethod
     def from_env(
@@ -394,6 +395,7 @@ class SmtpPool:
         replies: list[tuple[str, int, bytes]] = []
         try:
             if self.use_pipelining and link.pipelining:
+                self.pipelined = True
                 smtp.send(b"".join(command for _stage, command in commands))
                 replies = [(stage, *smtp.getreply()) for stage, _command in commands]
             else:
