@@ -55,15 +55,11 @@ from app.core.errors import InvalidInput, RuleRefused
 from app.core.mail import CampaignMail, Recipient, usable_address
 from app.core.models import Campaign, Delivery, Profile
 from app.core.outbox import (
-    AMBIGUOUS,
-    DEFERRED,
-    REFUSED,
     Outbox,
     OutboxUnavailable,
     Outcome,
     OutgoingMessage,
 )
-from app.core.outbox import SENT as SENT_OUT
 from app.core.store import Store
 
 BATCH_SIZE = 500
@@ -387,7 +383,7 @@ class _Sender:
             raise
         finally:
             self.outbox.close()
-        self._record(recipients, outcomes, taken if stop is None else len(outcomes), batch, now)
+        self._record(recipients, outcomes, taken, batch, now)
         return stop
 
     def _record(
@@ -401,52 +397,26 @@ class _Sender:
         """One write: the batch's messages as they went; unclaim those never handed over
         and those deferred. A refusal with a 5.1.x status (no such address) is a hard
         bounce, recorded as the inbound bounces are."""
-        sent: list[int] = []
-        failed: list[int] = []
-        unknown: list[int] = []
-        not_sent: list[int] = []
-        bounced: list[tuple[Recipient, Outcome]] = []
-        deferred = 0
-        for index, recipient in enumerate(recipients):
-            outcome = outcomes.get(index)
-            pid = recipient.profile_id
-            if outcome is None:
-                if index >= taken:
-                    not_sent.append(pid)  # never handed over
-                continue  # taken, fate untold: stays claimed
-            if outcome.status == SENT_OUT:
-                sent.append(pid)
-            elif outcome.status == REFUSED:
-                failed.append(pid)
-                if (outcome.enhanced_status or "").startswith("5.1."):
-                    bounced.append((recipient, outcome))
-            elif outcome.status == AMBIGUOUS:
-                unknown.append(pid)
-            else:
-                not_sent.append(pid)
-                deferred += outcome.status == DEFERRED
-                if outcome.status == DEFERRED:
-                    self.result.deferred_reply = outcome.reply
+        went = deliveries.sort_outcomes([r.profile_id for r in recipients], outcomes, taken)
         written = clock.now()
         with self.store.write() as session:
             deliveries.record_batch(
                 session, self.campaign_id, batch, now=written,
-                sent=sent, failed=failed, unknown=unknown, not_sent=not_sent,
+                sent=went.sent, failed=went.failed, unknown=went.unknown, not_sent=went.not_sent,
             )  # fmt: skip
-            for recipient, outcome in bounced:
+            for index, status in went.hard_bounces:
                 bounces.record_bounce(
-                    session, profile_id=recipient.profile_id, campaign_id=self.campaign_id,
-                    bounce=bounces.Bounce(
-                        status=outcome.enhanced_status or "5.1.0", action="failed",
-                        diagnostic=outcome.reply, recipient=recipient.email,
-                    ),
-                    now=now,
+                    session, profile_id=recipients[index].profile_id,
+                    campaign_id=self.campaign_id, now=now,
+                    bounce=bounces.Bounce(status, "failed", outcomes[index].reply,
+                                          recipients[index].email),
                 )  # fmt: skip
             send_lease.beat(session, self.campaign_id, self.holder, written)
-        self.result.sent += len(sent)
-        self.result.failed += len(failed)
-        self.result.unknown += len(unknown)
-        self.result.deferred += deferred
+        self.result.sent += len(went.sent)
+        self.result.failed += len(went.failed)
+        self.result.unknown += len(went.unknown)
+        self.result.deferred += went.deferred
+        self.result.deferred_reply = went.deferred_reply or self.result.deferred_reply
 
     def run(self) -> SendResult:
         started = time.perf_counter()

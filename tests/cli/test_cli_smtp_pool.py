@@ -59,9 +59,7 @@ def send(cli: CliRunner, db: str, relay: Relay, *more: str) -> tuple[int, str, s
     return cli("campaigns", "send", "Deals", "--smtp", relay.where, "--db", db, *more)
 
 
-def test_a_send_over_eight_connections_delivers_each_message_once(
-    cli: CliRunner, db: str
-) -> None:
+def test_a_send_over_eight_connections_delivers_each_message_once(cli: CliRunner, db: str) -> None:
     with Relay(delay_ms=10) as relay:
         code, out, err = send(cli, db, relay, "--connections", "8", "--batch-size", "10")
     assert (code, err) == (0, "")

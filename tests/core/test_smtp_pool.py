@@ -213,7 +213,11 @@ def test_a_sender_address_the_relay_refuses_pauses_the_send(world: World) -> Non
         ) -> str:
             return "550 5.7.1 Sender not allowed"
 
-    with Relay(handler_class=RefusesSender) as relay, pool(relay) as outbox, pytest.raises(OutboxUnavailable) as stopped:
+    with (
+        Relay(handler_class=RefusesSender) as relay,
+        pool(relay) as outbox,
+        pytest.raises(OutboxUnavailable) as stopped,
+    ):
         send(world.store, cid, outbox)
     assert "refused the sender address: 550 5.7.1 Sender not allowed" in str(stopped.value)
     assert status_of(world.store, cid) == campaigns.PAUSED
