@@ -16,9 +16,10 @@ from sqlalchemy import Table, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from app.core import outbox as outboxes
+from app.core import outcomes as outboxes
 from app.core.models import Delivery
-from app.core.outbox import Outbox, Outcome
+from app.core.outbox import Outbox
+from app.core.outcomes import Outcome
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 

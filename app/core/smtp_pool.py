@@ -40,22 +40,16 @@ from dataclasses import dataclass, field
 
 from app.core.errors import InvalidInput
 from app.core.outbox import (
-    AMBIGUOUS,
-    DEFERRED,
     ENV_SMTP_PASSWORD,
     ENV_SMTP_USER,
-    NOT_SENT,
-    REFUSED,
-    SENT,
     SMTP_TIMEOUT,
     DeliveryRefused,
     OutboxUnavailable,
-    Outcome,
     OutgoingMessage,
-    Report,
     SmtpOutbox,
     failure_reason,
 )
+from app.core.outcomes import AMBIGUOUS, DEFERRED, NOT_SENT, REFUSED, SENT, Outcome, Report
 
 MAX_CONNECTIONS = 64
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each new try of a 4xx
