@@ -1,9 +1,10 @@
 """Where a campaign's messages go: a Maildir outbox (the default) or an SMTP server.
 
 An outbox takes finished messages (``OutgoingMessage``: envelope and the
-RFC 5322 bytes) one at a time. The sender opens it at the start of each
-batch and closes it at the end, so an SMTP connection is reused for a batch
-and never held across the database work between batches.
+RFC 5322 bytes). The sender opens it at the start of each batch and closes
+it at the end: ``SmtpOutbox`` holds one connection for a batch;
+``app.core.smtp_pool.SmtpPool`` (what ``campaigns send --smtp`` uses) keeps
+its connections from batch to batch, until ``shutdown``.
 
 What an outbox promises matters for "never mail anyone twice" after a crash
 (``app.core.sending``): the Maildir outbox names each file after its message

@@ -296,6 +296,7 @@ class SmtpPool:
             try:
                 outcome, stop = self._deliver_on(link, message)
             except BaseException as exc:  # a bug: the message's fate is unknown
+                link.drop()
                 outcome, stop = Outcome(AMBIGUOUS, f"{exc.__class__.__name__}: {exc}"), None
             with self._cond:
                 batch.in_flight -= 1

@@ -239,3 +239,38 @@ def test_one_message_on_its_own_goes_as_with_the_single_connection_outbox() -> N
         outbox.deliver(message)
     assert relay.handler.message_ids() == Counter({"<k1@example.com>": 1})
     assert relay.handler.received[0][2].endswith(b".leading dot\r\n")  # dot-stuffed and back
+
+
+class ShutsDown(RelayHandler):
+    """Answers 421 (closing the connection) at the end of DATA once it holds ``limit``
+    messages, as a relay going down for maintenance does."""
+
+    limit: int | None = 7
+
+    async def handle_DATA(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any
+    ) -> str:
+        if self.limit is not None and len(self.received) >= self.limit:
+            return "421 4.3.2 Service shutting down"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_relay_that_keeps_closing_pauses_the_send_and_the_resume_mails_nobody_twice(
+    world: World,
+) -> None:
+    store = world.store
+    cid = add_campaign(store)
+    expected = expected_of(world, cid)
+    with Relay(handler_class=ShutsDown) as relay:
+        with pool(relay) as outbox, pytest.raises(OutboxUnavailable) as stopped:
+            send(store, cid, outbox)
+        assert "421 4.3.2 Service shutting down" in str(stopped.value)
+        assert status_of(store, cid) == campaigns.PAUSED
+        assert len(sent_to(store, cid)) == 7 == len(relay.handler.received)
+
+        relay.handler.limit = None  # type: ignore[attr-defined]
+        with pool(relay) as outbox:
+            result = send(store, cid, outbox)
+    assert result.finished and result.sent_before == 7 and result.unknown == 0
+    assert relay.handler.recipients() == emails_of(store, expected)
+    assert_each_arrived_once(world, cid, relay)
