@@ -54,12 +54,8 @@ from app.core.deliveries import CLAIMED, DELIVERY, FAILED, SENT, UNKNOWN, chunks
 from app.core.errors import InvalidInput, RuleRefused
 from app.core.mail import CampaignMail, Recipient, usable_address
 from app.core.models import Campaign, Delivery, Profile
-from app.core.outbox import (
-    Outbox,
-    OutboxUnavailable,
-    Outcome,
-    OutgoingMessage,
-)
+from app.core.outbox import Outbox, OutboxUnavailable, OutgoingMessage
+from app.core.outcomes import Outcome
 from app.core.store import Store
 
 BATCH_SIZE = 500
