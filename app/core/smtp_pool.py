@@ -212,7 +212,8 @@ class SmtpPool:
                 with self._cond:
                     batch.pending.append((index, message))
                     taken += 1
-                    self._cond.notify()
+                    # All: the thread woken must be one whose connection can take it.
+                    self._cond.notify_all()
                     results, batch.results = batch.results, []
                     stopped = batch.error is not None
                 for done in results:
