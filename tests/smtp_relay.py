@@ -37,6 +37,7 @@ class RelayHandler:
         self.defer_reply = "451 4.7.1 Try again later"
         self.refuse: dict[str, str] = {}  # address -> a 5xx reply
         self.drop_after: int | None = None  # close the connection after this many messages
+        self.max_connections: int | None = None  # refuse (421) the greetings after this many
         self.received: list[tuple[str, list[str], bytes]] = []
         self.rcpt_tries: Counter[str] = Counter()
         self.connections = 0
@@ -47,11 +48,18 @@ class RelayHandler:
     ) -> list[str]:
         session.host_name = hostname
         with self.lock:
+            if self.max_connections is not None and self.connections >= self.max_connections:
+                return ["421 4.7.0 Too many connections"]
             self.connections += 1
         offered = [r for r in responses if "PIPELINING" not in r.upper()]
         if self.pipelining:
             offered.insert(1, "250-PIPELINING")
         return offered
+
+    async def handle_HELO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str
+    ) -> str:
+        return "421 4.7.0 Too many connections"  # only EHLO gets in here
 
     async def handle_MAIL(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

@@ -274,3 +274,17 @@ def test_a_relay_that_keeps_closing_pauses_the_send_and_the_resume_mails_nobody_
     assert result.finished and result.sent_before == 7 and result.unknown == 0
     assert relay.handler.recipients() == emails_of(store, expected)
     assert_each_arrived_once(world, cid, relay)
+
+
+def test_a_relay_that_takes_fewer_connections_gets_everything_over_those_it_takes(
+    world: World,
+) -> None:
+    cid = add_campaign(world.store)
+    expected = expected_of(world, cid)
+    with Relay(delay_ms=2) as relay, pool(relay, connections=4) as outbox:
+        relay.handler.max_connections = 1  # the other three are told 421 at EHLO
+        result = send(world.store, cid, outbox)
+    assert result.finished and result.sent == len(expected) and result.unknown == 0
+    assert relay.handler.recipients() == emails_of(world.store, expected)
+    assert_each_arrived_once(world, cid, relay)
+    assert relay.handler.connections == 1
