@@ -1,6 +1,6 @@
 """Measure SMTP sending to a relay that answers after 10 ms, against one that answers at once.
 
-    python bench/bench_smtp.py [--profiles 1500] [--delay-ms 10] [--connections 1,8,32]
+    python bench/bench_smtp.py [--profiles 1500] [--delay-ms 10] [--connections 0,1,8,32]
                                [--rounds 1] [--batch-size 500] [--rcpt-data-only]
 
 Two aiosmtpd relays (``tests/smtp_relay.py``), each in a process of its own so
@@ -12,7 +12,9 @@ measured it; aiosmtpd has no hook before its 354 to DATA). A store of
 to everyone for each send, sent with ``sending.send_campaign`` through
 ``SmtpPool`` (what ``campaigns send --smtp --connections N`` runs).
 
-For each connection count, the two relays are measured back to back, their
+``--connections 0`` is the baseline: ``SmtpOutbox``, what ``--smtp`` ran
+before the pool (one connection, one command at a time). For each
+connection count, the two relays are measured back to back, their
 order alternating, so both see the same load. Printed: messages/s of each,
 the ratio slow / instant (goal: >= 0.5), and the load average.
 
@@ -33,6 +35,7 @@ for path in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(path))
 
 from app.core import body_template, campaigns, sending  # noqa: E402
+from app.core.outbox import SmtpOutbox  # noqa: E402
 from app.core.smtp_pool import SmtpPool  # noqa: E402
 from app.core.store import Store, open_store  # noqa: E402
 from app.core.synthetic import seed_synthetic  # noqa: E402
@@ -73,29 +76,47 @@ def start_relay(delay_ms: float, delay_mail: bool) -> tuple[subprocess.Popen[str
 
 
 def send_once(store: Store, port: int, connections: int, batch_size: int) -> tuple[float, int]:
-    """One fresh campaign to everyone through the pool: (messages/s, messages sent)."""
+    """One fresh campaign to everyone through the pool (``connections`` 0: through
+    ``SmtpOutbox``, one connection, one command at a time, as before the pool):
+    (messages/s, messages sent)."""
     with store.write() as session:
         campaign = campaigns.create_campaign(
             session=session, name=f"Bench {time.time_ns()}", actor=ACTOR, source="cli",
             subject="November news", from_address="Example News <news@example.com>", body=BODY,
         )  # fmt: skip
     assert campaign.id is not None
-    with SmtpPool("127.0.0.1", port, connections=connections) as outbox:
+    outbox: SmtpPool | SmtpOutbox
+    if connections:
+        outbox = SmtpPool("127.0.0.1", port, connections=connections)
+    else:
+        outbox = SmtpOutbox("127.0.0.1", port)
+    try:
         started = time.perf_counter()
         result = sending.send_campaign(
             store=store, campaign_id=campaign.id, outbox=outbox, actor=ACTOR,
             batch_size=batch_size,
         )  # fmt: skip
         seconds = time.perf_counter() - started
+    finally:
+        if isinstance(outbox, SmtpPool):
+            outbox.shutdown()
     assert result.finished and result.failed == 0 and result.deferred == 0, result
     return result.sent / seconds, result.sent
+
+
+def label(connections: int) -> str:
+    if connections == 0:
+        return "SmtpOutbox (before)"
+    return f"pool, {connections:>2} connections"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", type=int, default=1500)
     parser.add_argument("--delay-ms", type=float, default=10.0)
-    parser.add_argument("--connections", default="1,8,32")
+    parser.add_argument(
+        "--connections", default="0,1,8,32", help="0: the one-connection SmtpOutbox (before)"
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--rcpt-data-only", action="store_true")
@@ -127,13 +148,13 @@ def main(argv: list[str] | None = None) -> int:
                     rate, sent = send_once(store, port, connections, args.batch_size)
                     rates[name] = rate
                     print(
-                        f"  round {round_number + 1}, {connections:>2} connections, {name:>7}: "
+                        f"  round {round_number + 1}, {label(connections)}, {name:>7}: "
                         f"{sent:,} messages, {rate:,.0f} messages/s ({load()})",
                         flush=True,
                     )
                 ratio = rates["slow"] / rates["instant"]
                 ratios[connections].append(ratio)
-                print(f"  {connections:>2} connections: slow / instant = {ratio:.2f}x", flush=True)
+                print(f"  {label(connections)}: slow / instant = {ratio:.2f}x", flush=True)
     finally:
         for relay in (instant, slow):
             assert relay.stdin is not None
@@ -143,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Summary ({load()}; goal: slow >= {GOAL}x instant):")
     for connections in counts:
         best = max(ratios[connections])
-        print(f"  --connections {connections:>2}: {best:.2f}x")
+        print(f"  {label(connections)}: {best:.2f}x")
     return 0 if max(ratios[counts[-1]]) >= GOAL else 1
 
 
