@@ -51,7 +51,7 @@ from sqlmodel import col, select
 
 from app.core import actors, bounces, campaigns, clock, deliveries, eligibility, send_lease
 from app.core.deliveries import CLAIMED, DELIVERY, FAILED, SENT, UNKNOWN, chunks
-from app.core.errors import InvalidInput, RuleRefused
+from app.core.errors import InvalidInput, RuleRefused, UnknownProfile
 from app.core.mail import CampaignMail, Recipient, usable_address
 from app.core.models import Campaign, Delivery, Profile
 from app.core.outbox import Outbox, OutboxUnavailable, OutgoingMessage
@@ -401,12 +401,14 @@ class _Sender:
                 sent=went.sent, failed=went.failed, unknown=went.unknown, not_sent=went.not_sent,
             )  # fmt: skip
             for index, status in went.hard_bounces:
-                bounces.record_bounce(
-                    session, profile_id=recipients[index].profile_id,
-                    campaign_id=self.campaign_id, now=now,
-                    bounce=bounces.Bounce(status, "failed", outcomes[index].reply,
-                                          recipients[index].email),
-                )  # fmt: skip
+                # A profile erased meanwhile has no address left to mark (nothing written).
+                with contextlib.suppress(UnknownProfile):
+                    bounces.record_bounce(
+                        session, profile_id=recipients[index].profile_id,
+                        campaign_id=self.campaign_id, now=now,
+                        bounce=bounces.Bounce(status, "failed", outcomes[index].reply,
+                                              recipients[index].email),
+                    )  # fmt: skip
             send_lease.beat(session, self.campaign_id, self.holder, written)
         self.result.sent += len(went.sent)
         self.result.failed += len(went.failed)
