@@ -24,7 +24,7 @@ every host of a deployment must (README, "Running on several hosts").
    wake-ups (reading ``id > last`` every 300 ms). Printed: p50 / p95 / max
    (goal p95 <= 150 ms) and the follower's wakes by notification / fallback.
 3. **A send.** ``SENDERS`` ``subgroups campaigns send NAME --outbox DIR``
-   processes on one campaign (today one: see ``SENDERS``). Printed: messages
+   processes sharing one campaign's send. Printed: messages
    in the Maildir, seconds, messages/s.
 
 The load average (1 min) is printed with each number. Exit code 0.
@@ -54,11 +54,9 @@ DEFAULT_URL = "postgresql+psycopg://subgroups:subgroups@127.0.0.1:5432/subgroups
 WORKERS_GOAL = 1.6  # 2 workers' acknowledged/s over one worker's
 LATENCY_GOAL_MS = 150.0  # event to console, p95
 OLD_POLL_SECONDS = 0.3  # the console's follower before LedgerWakeups
-# How many ``campaigns send`` processes share the send. One for now: on this
-# branch a second sender of the same campaign exits 1 ("being sent right
-# now"); another branch (issue 13 ask 1) makes several senders share a send,
-# claiming batches with FOR UPDATE SKIP LOCKED. Raise this once it is merged.
-SENDERS = 1
+# How many ``campaigns send`` processes share the send (each claims batches
+# with FOR UPDATE SKIP LOCKED; bench_senders.py compares one with three).
+SENDERS = 3
 
 FOLLOWER = """
 import json, sys, threading, time

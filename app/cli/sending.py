@@ -1,5 +1,5 @@
-"""``subgroups campaigns send NAME [--outbox DIR | --smtp HOST:PORT] [--starttls]
-[--batch-size N] [--heartbeat S] [--takeover-after S]``.
+"""``subgroups campaigns send NAME [--outbox DIR | --smtp HOST:PORT [--connections N]]
+[--starttls] [--batch-size N] [--heartbeat S] [--takeover-after S]``.
 
 Sends (or resumes sending) a campaign: into a Maildir outbox (by default the
 data directory's ``outbox/<store id>/``, one per store), or through an SMTP server, with credentials
@@ -15,8 +15,8 @@ second one says which process is sending and exits 0, doing nothing.
 Exit codes: 0 sent (by this process or the others sharing the send), or
 another process is sending it (SQLite); 1 refused by a rule (already sent, cancelled, being sent
 by another process, resumed into another outbox than its first) or paused
-because the outbox stopped taking messages (the message says how to
-resume); 2 bad input (a malformed --smtp, a
+because the outbox stopped taking messages or the SMTP server deferred
+some (4xx; the message says how to resume); 2 bad input (a malformed --smtp, a
 campaign that is not ready); 130 interrupted (ctrl+c: the current batch is
 finished first and the campaign is paused; a second ctrl+c stops at once).
 """
@@ -33,13 +33,8 @@ from app.cli.options import Command, db_option, positive_int
 from app.cli.output import INTERRUPTED, OK, REFUSED, clear_progress, count
 from app.core import actors, campaigns, send_lease, sending
 from app.core.errors import InvalidInput, SendInProgress
-from app.core.outbox import (
-    MaildirOutbox,
-    Outbox,
-    SmtpOutbox,
-    default_outbox_dir,
-    parse_host_port,
-)
+from app.core.outbox import MaildirOutbox, Outbox, default_outbox_dir, parse_host_port
+from app.core.smtp_pool import MAX_CONNECTIONS, SmtpPool
 from app.core.store import Store
 
 
@@ -57,6 +52,12 @@ def add_parser(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") -
         "store's own outbox in the data directory)",
     )
     where.add_argument("--smtp", metavar="HOST:PORT", help="send through this SMTP server")
+    c_send.add_argument(
+        "--connections",
+        type=connection_count,
+        metavar="N",
+        help=f"with --smtp: send over N connections at once, 1 to {MAX_CONNECTIONS} (default 1)",
+    )
     c_send.add_argument(
         "--starttls", action="store_true", help="with --smtp: upgrade the connection with STARTTLS"
     )
@@ -98,15 +99,29 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def connection_count(text: str) -> int:
+    """``--connections N``: a whole number from 1 to ``MAX_CONNECTIONS``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_CONNECTIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 1 and {MAX_CONNECTIONS}")
+    return value
+
+
 def make_outbox(args: argparse.Namespace, store: Store) -> Outbox:
-    """The outbox the options name: ``--smtp HOST:PORT`` or a Maildir (``--outbox DIR``,
-    by default the store's own folder in the data directory)."""
+    """The outbox the options name: ``--smtp HOST:PORT`` (over ``--connections N``) or a
+    Maildir (``--outbox DIR``, by default the store's own folder in the data directory)."""
     smtp = getattr(args, "smtp", None)
     if getattr(args, "starttls", False) and not smtp:
         raise InvalidInput("--starttls goes with --smtp HOST:PORT", field="starttls")
+    connections = getattr(args, "connections", None)
+    if connections is not None and not smtp:
+        raise InvalidInput("--connections goes with --smtp HOST:PORT", field="connections")
     if smtp:
         host, port = parse_host_port(smtp)
-        return SmtpOutbox.from_env(host, port, starttls=args.starttls)
+        return SmtpPool.from_env(host, port, connections=connections or 1, starttls=args.starttls)
     return MaildirOutbox(getattr(args, "outbox", None) or default_outbox_dir(store.store_id))
 
 
@@ -220,6 +235,8 @@ def campaigns_send(args: argparse.Namespace, store: Store) -> int:
         print(f"another process ({exc.holder}) is sending {campaign.name}; nothing to do here")
         return OK
     finally:
+        if isinstance(outbox, SmtpPool):
+            outbox.shutdown()
         if progress is not None:
             clear_progress()
     for line in summary(result, campaign.name):

@@ -8,6 +8,7 @@ The batch sender (``sending``) drives them.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +16,10 @@ from sqlalchemy import Table, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from app.core import outcomes as outboxes
 from app.core.models import Delivery
 from app.core.outbox import Outbox
+from app.core.outcomes import Outcome
 
 DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 
@@ -114,3 +117,48 @@ def record_batch(
             )
     for chunk in chunks(not_sent, 900):
         session.execute(delete(DELIVERY).where(*this, DELIVERY.c.profile_id.in_(chunk)))
+
+
+@dataclass
+class BatchOutcomes:
+    """A batch's outcomes sorted into what ``record_batch`` writes (profile ids)."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)
+    not_sent: list[int] = field(default_factory=list)  # unclaimed: never handed over, deferred
+    hard_bounces: list[tuple[int, str]] = field(default_factory=list)  # (index, "5.1.1")
+    deferred: int = 0
+    deferred_reply: str = ""
+
+
+def sort_outcomes(
+    profile_ids: Sequence[int], outcomes: dict[int, Outcome], taken: int
+) -> BatchOutcomes:
+    """Sort ``Outbox.deliver_many``'s outcomes (by index into ``profile_ids``).
+
+    A message the outbox took (index below ``taken``) and said nothing of stays
+    claimed: it may be out, so the next send settles it as after a crash. A
+    refusal with a 5.1.x status (no such address) is a hard bounce as well.
+    """
+    went = BatchOutcomes()
+    for index, pid in enumerate(profile_ids):
+        outcome = outcomes.get(index)
+        if outcome is None:
+            if index >= taken:
+                went.not_sent.append(pid)
+        elif outcome.status == outboxes.SENT:
+            went.sent.append(pid)
+        elif outcome.status == outboxes.REFUSED:
+            went.failed.append(pid)
+            status = outcome.enhanced_status or ""
+            if status.startswith("5.1."):
+                went.hard_bounces.append((index, status))
+        elif outcome.status == outboxes.AMBIGUOUS:
+            went.unknown.append(pid)
+        else:
+            went.not_sent.append(pid)
+            if outcome.status == outboxes.DEFERRED:
+                went.deferred += 1
+                went.deferred_reply = outcome.reply
+    return went

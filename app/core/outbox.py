@@ -1,9 +1,10 @@
 """Where a campaign's messages go: a Maildir outbox (the default) or an SMTP server.
 
 An outbox takes finished messages (``OutgoingMessage``: envelope and the
-RFC 5322 bytes) one at a time. The sender opens it at the start of each
-batch and closes it at the end, so an SMTP connection is reused for a batch
-and never held across the database work between batches.
+RFC 5322 bytes). The sender opens it at the start of each batch and closes
+it at the end: ``SmtpOutbox`` holds one connection for a batch;
+``app.core.smtp_pool.SmtpPool`` (what ``campaigns send --smtp`` uses) keeps
+its connections from batch to batch, until ``shutdown``.
 
 What an outbox promises matters for "never mail anyone twice" after a crash
 (``app.core.sending``): the Maildir outbox names each file after its message
@@ -15,6 +16,11 @@ sent again.
 Errors: ``OutboxUnavailable`` (the outbox cannot take messages now: the
 send pauses and can be resumed) and ``DeliveryRefused`` (the server refused
 this one message for good).
+
+A batch goes through ``deliver_many``, which says what became of each
+message (an ``Outcome``) as it is settled. The outboxes here take them one
+by one (``deliver_one_by_one``); ``app.core.smtp_pool.SmtpPool`` spreads them
+over several SMTP connections.
 """
 
 import contextlib
@@ -23,13 +29,14 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Protocol
 
 from app.core.errors import InvalidInput, SubgroupsError
+from app.core.outcomes import AMBIGUOUS, NOT_SENT, REFUSED, SENT, Outcome, Report
 from app.core.places import data_dir
 
 ENV_SMTP_USER = "SUBGROUPS_SMTP_USER"
@@ -109,6 +116,16 @@ class Outbox(Protocol):
         """
         ...
 
+    def deliver_many(self, messages: Iterable[OutgoingMessage], report: Report) -> None:
+        """Hand over a batch, calling ``report`` (in the caller's thread) as each is settled.
+
+        ``messages`` is read lazily. On return every message taken from it is
+        reported. Raises ``OutboxUnavailable`` when it stops taking messages:
+        those taken but not reported may be in the outbox's hands (never send
+        them again); those never taken were not handed over.
+        """
+        ...
+
     def close(self) -> None:
         """End the batch (disconnect); never raises."""
         ...
@@ -116,6 +133,24 @@ class Outbox(Protocol):
     def delivered_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of these messages are already delivered (only for idempotent outboxes)."""
         ...
+
+
+def deliver_one_by_one(
+    deliver: Callable[[OutgoingMessage], None],
+    messages: Iterable[OutgoingMessage],
+    report: Report,
+) -> None:
+    """``deliver_many`` for an outbox that takes one message at a time with ``deliver``."""
+    for index, message in enumerate(messages):
+        try:
+            deliver(message)
+        except DeliveryRefused as exc:
+            report(index, Outcome(REFUSED, exc.message))
+        except OutboxUnavailable as exc:
+            report(index, Outcome(AMBIGUOUS if exc.ambiguous else NOT_SENT, exc.message))
+            raise
+        else:
+            report(index, Outcome(SENT))
 
 
 # --- Maildir ------------------------------------------------------------------------
@@ -202,6 +237,9 @@ class MaildirOutbox:
                 f"outbox {self.path}: cannot write a message: {exc.strerror or exc}"
             ) from exc
 
+    def deliver_many(self, messages: Iterable[OutgoingMessage], report: Report) -> None:
+        deliver_one_by_one(self.deliver, messages, report)
+
     def close(self) -> None:
         return None
 
@@ -253,7 +291,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """Why a connection failed, in a few words ("Connection refused", "timed out")."""
     if isinstance(exc, socket.gaierror):
         return f"unknown host ({exc.strerror})"
@@ -352,7 +390,7 @@ class SmtpOutbox:
                 self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
             )
         except (OSError, smtplib.SMTPException) as exc:
-            raise self._unavailable(f"unreachable: {_reason(exc)}") from exc
+            raise self._unavailable(f"unreachable: {failure_reason(exc)}") from exc
         try:
             smtp.ehlo_or_helo_if_needed()
             if self.starttls:
@@ -365,7 +403,8 @@ class SmtpOutbox:
         except smtplib.SMTPAuthenticationError as exc:
             self._drop(smtp)
             raise self._unavailable(
-                f"refused the credentials in {ENV_SMTP_USER}/{ENV_SMTP_PASSWORD}: {_reason(exc)}"
+                f"refused the credentials in {ENV_SMTP_USER}/{ENV_SMTP_PASSWORD}: "
+                f"{failure_reason(exc)}"
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             self._drop(smtp)
@@ -378,7 +417,7 @@ class SmtpOutbox:
             raise
         except (OSError, smtplib.SMTPException) as exc:
             self._drop(smtp)
-            raise self._unavailable(f"unreachable: {_reason(exc)}") from exc
+            raise self._unavailable(f"unreachable: {failure_reason(exc)}") from exc
         self._smtp = smtp
 
     @staticmethod
@@ -419,7 +458,7 @@ class SmtpOutbox:
                 self._refused(smtp, "DATA", code, text, rcpt)
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             self.close()
-            raise self._unavailable(f"unreachable: {_reason(exc)}") from exc
+            raise self._unavailable(f"unreachable: {failure_reason(exc)}") from exc
         # From here on the server may keep the message even if the connection breaks.
         data = _LEADING_DOT.sub(b"..", message.data)
         if not data.endswith(b"\r\n"):
@@ -430,10 +469,25 @@ class SmtpOutbox:
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             self.close()
             raise self._unavailable(
-                f"went away while taking the message to {rcpt}: {_reason(exc)}", ambiguous=True
+                f"went away while taking the message to {rcpt}: {failure_reason(exc)}",
+                ambiguous=True,
             ) from exc
         if code != 250:
             self._refused(smtp, "end of DATA", code, text, rcpt)
+
+    def deliver_many(self, messages: Iterable[OutgoingMessage], report: Report) -> None:
+        deliver_one_by_one(self.deliver, messages, report)
+
+    @property
+    def connection(self) -> smtplib.SMTP | None:
+        """The open connection (after ``open``), for a caller that speaks SMTP on it itself."""
+        return self._smtp
+
+    def abandon(self) -> None:
+        """Forget a broken connection without a goodbye (there is nobody to say it to)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            self._drop(smtp)
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None

@@ -41,7 +41,7 @@ the counts.
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,12 +49,13 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.core import actors, campaigns, clock, deliveries, eligibility, send_lease
+from app.core import actors, bounces, campaigns, clock, deliveries, eligibility, send_lease
 from app.core.deliveries import CLAIMED, DELIVERY, FAILED, SENT, UNKNOWN, chunks
-from app.core.errors import InvalidInput, RuleRefused
+from app.core.errors import InvalidInput, RuleRefused, UnknownProfile
 from app.core.mail import CampaignMail, Recipient, usable_address
 from app.core.models import Campaign, Delivery, Profile
-from app.core.outbox import DeliveryRefused, Outbox, OutboxUnavailable, OutgoingMessage
+from app.core.outbox import Outbox, OutboxUnavailable, OutgoingMessage
+from app.core.outcomes import Outcome
 from app.core.store import Store
 
 BATCH_SIZE = 500
@@ -87,6 +88,8 @@ class SendResult:
     same_address: int = 0  # their address got it under another profile
     failed: int = 0  # refused by the server for good
     unknown: int = 0  # left unclear by an earlier crash (SMTP): not sent again
+    deferred: int = 0  # refused for now (4xx) after the retries: unclaimed, the next run retries
+    deferred_reply: str = ""  # the server's last words on a deferred message
     recovered: int = 0  # found in the outbox after an earlier crash, now recorded as sent
     sent_before: int = 0  # sent by earlier runs of this campaign
     batches: int = 0
@@ -113,6 +116,7 @@ class SendResult:
             "same_address": self.same_address,
             "failed": self.failed,
             "unknown": self.unknown,
+            "deferred": self.deferred,
             "recovered": self.recovered,
             "sent_before": self.sent_before,
             "sent_total": self.sent_total,
@@ -226,8 +230,22 @@ class _Sender:
             session.add(campaign)
         self.result.status = campaigns.PAUSED
 
+    def deferred_error(self) -> OutboxUnavailable:
+        """What pauses a send whose server deferred messages (4xx after the retries)."""
+        many = self.result.deferred != 1
+        return OutboxUnavailable(
+            f"{self.outbox.description} deferred {self.result.deferred:,} "
+            f"message{'s' if many else ''} ({self.result.deferred_reply}); "
+            f"running the send again retries {'them' if many else 'it'}"
+        )
+
     def finish(self) -> None:
-        """Mark the campaign sent, with the counts in its ``Campaign Sent`` event."""
+        """Mark the campaign sent, with the counts in its ``Campaign Sent`` event.
+
+        Not while messages the server deferred wait to be tried again: then the
+        send pauses (``run``), and the next run sends them."""
+        if self.result.deferred:
+            raise self.deferred_error()
         with self.store.write() as session:
             sent = deliveries.count(session, self.campaign_id, SENT)
             unknown = deliveries.count(session, self.campaign_id, UNKNOWN)
@@ -350,66 +368,75 @@ class _Sender:
     ) -> OutboxUnavailable | None:
         """Hand the batch to the outbox and record how each message went.
 
-        Returns the outbox's error when it stopped taking messages (the rest
-        of the batch is unclaimed), None when the whole batch was handled.
+        Returns the outbox's error when it stopped taking messages (what it
+        never took is unclaimed), None when the whole batch was handled. A
+        message the server deferred (4xx) is unclaimed too, and counted: the
+        next run of the send tries it again.
         """
         now = clock.now()
-        sent: list[int] = []
-        failed: list[int] = []
-        unknown: list[int] = []
-        handled = 0  # recipients whose fate is settled (sent, failed, unknown)
-        in_hand = False  # a message is with the outbox right now
+        outcomes: dict[int, Outcome] = {}
+        taken = 0  # messages the outbox took from ``messages()`` (rendered and handed over)
         stop: OutboxUnavailable | None = None
+
+        def messages() -> Iterator[OutgoingMessage]:
+            nonlocal taken
+            for recipient in recipients:
+                message = mail.render(recipient, now)
+                taken += 1
+                yield message
+
+        def report(index: int, outcome: Outcome) -> None:
+            outcomes[index] = outcome
+
         try:
             self.outbox.open()
-            for recipient in recipients:
-                message: OutgoingMessage = mail.render(recipient, now)
-                in_hand = True
-                try:
-                    self.outbox.deliver(message)
-                except DeliveryRefused:
-                    failed.append(recipient.profile_id)
-                else:
-                    sent.append(recipient.profile_id)
-                in_hand = False
-                handled += 1
+            self.outbox.deliver_many(messages(), report)
         except OutboxUnavailable as exc:
             stop = exc
-            if exc.ambiguous:
-                unknown.append(recipients[handled].profile_id)
-                handled += 1
         except BaseException:
-            # Anything else (a bug, ctrl+c): record what is known; a message in
-            # the outbox's hands stays claimed, for the next send to settle as
-            # after a crash.
-            later = [r.profile_id for r in recipients[handled + in_hand :]]
-            self._record(sent, failed, unknown, later, batch)
+            # Anything else (a bug, ctrl+c): record what is known; a message the
+            # outbox took and did not report on stays claimed, for the next send
+            # to settle as after a crash.
+            self._record(recipients, outcomes, taken, batch, now)
             raise
         finally:
             self.outbox.close()
-        not_sent = [r.profile_id for r in recipients[handled:]]
-        self._record(sent, failed, unknown, not_sent, batch)
+        self._record(recipients, outcomes, taken, batch, now)
         return stop
 
     def _record(
         self,
-        sent: Sequence[int],
-        failed: Sequence[int],
-        unknown: Sequence[int],
-        not_sent: Sequence[int],
+        recipients: Sequence[Recipient],
+        outcomes: dict[int, Outcome],
+        taken: int,
         batch: int,
+        now: datetime,
     ) -> None:
-        """One write: the batch's messages as they went; unclaim those never handed over."""
-        now = clock.now()
+        """One write: the batch's messages as they went; unclaim those never handed over
+        and those deferred. A refusal with a 5.1.x status (no such address) is a hard
+        bounce, recorded as the inbound bounces are."""
+        went = deliveries.sort_outcomes([r.profile_id for r in recipients], outcomes, taken)
+        written = clock.now()
         with self.store.write() as session:
             deliveries.record_batch(
-                session, self.campaign_id, batch, now=now,
-                sent=sent, failed=failed, unknown=unknown, not_sent=not_sent,
+                session, self.campaign_id, batch, now=written,
+                sent=went.sent, failed=went.failed, unknown=went.unknown, not_sent=went.not_sent,
             )  # fmt: skip
-            send_lease.beat(session, self.campaign_id, self.holder, now)
-        self.result.sent += len(sent)
-        self.result.failed += len(failed)
-        self.result.unknown += len(unknown)
+            for index, status in went.hard_bounces:
+                # A profile erased meanwhile has no address left to mark (nothing written).
+                with contextlib.suppress(UnknownProfile):
+                    bounces.record_bounce(
+                        session, profile_id=recipients[index].profile_id,
+                        campaign_id=self.campaign_id, now=now,
+                        bounce=bounces.Bounce(status, "failed", outcomes[index].reply,
+                                              recipients[index].email),
+                    )  # fmt: skip
+            send_lease.beat(session, self.campaign_id, self.holder, written)
+        self.result.sent += len(went.sent)
+        self.result.failed += len(went.failed)
+        self.result.unknown += len(went.unknown)
+        self.result.deferred += went.deferred
+        self.result.deferred_reply = went.deferred_reply or self.result.deferred_reply
 
     def heartbeat_thread(self) -> contextlib.AbstractContextManager[object]:
         """The thread keeping this send's lease fresh while it runs."""

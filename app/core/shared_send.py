@@ -221,7 +221,13 @@ class SharedSender(_Sender):
                 time.sleep(WAIT_SECONDS)
                 continue
             assert isinstance(batch, Batch)
+            deferred_before = self.result.deferred
             stop = self.deliver(mail, recipients, batch.number) if recipients else None
+            if stop is None and self.result.deferred > deferred_before:
+                # The server deferred some (4xx after the retries; they are unclaimed): the
+                # batch is not done. The send pauses, the batch goes back to todo, and the
+                # next run's claim of it retries just those.
+                stop = self.deferred_error()
             if stop is not None:
                 raise stop  # paused; the batch goes back to todo
             with self.store.write() as session:
