@@ -129,19 +129,27 @@ def test_a_recipient_deferred_after_every_try_pauses_the_send_and_the_next_run_s
         relay.handler.defer["p04@example.com"] = 1_000
         with pool(relay) as outbox, pytest.raises(OutboxUnavailable) as stopped:
             send(store, cid, outbox)
-        assert str(stopped.value).startswith(
+        said = (
             f"SMTP server {relay.where} deferred 1 message (451 4.7.1 Try again later); "
-            "running the send again retries it; the send is paused after 16 messages"
+            "running the send again retries it; the send is paused after "
         )
+        assert str(stopped.value).startswith(said)
         assert relay.handler.rcpt_tries["p04@example.com"] == 1 + len(QUICK)
         assert status_of(store, cid) == campaigns.PAUSED
-        assert sent_to(store, cid) == expected - {p04}  # the others went on
         assert p04 not in {d.profile_id for d in deliveries(store, cid)}  # its claim released
+        if store.engine.dialect.name == "postgresql":
+            # A shared send (PostgreSQL) pauses at the batch that had the deferral: that
+            # batch goes back to todo for the next run, later batches wait for it.
+            assert sent_to(store, cid) < expected - {p04}
+        else:
+            assert str(stopped.value).startswith(said + "16 messages")
+            assert sent_to(store, cid) == expected - {p04}  # the others went on
+        before = len(sent_to(store, cid))
 
         relay.handler.defer.clear()
         with pool(relay) as outbox:
             result = send(store, cid, outbox)
-    assert result.finished and result.sent == 1 and result.sent_before == len(expected) - 1
+    assert result.finished and result.sent == len(expected) - before
     assert relay.handler.recipients() == emails_of(store, expected)  # p04 once, the rest once
     assert_each_arrived_once(world, cid, relay)
 
