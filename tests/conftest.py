@@ -165,7 +165,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line on the PostgreSQL half: ran, or skipped and why."""
     skipped = terminalreporter.stats.get("skipped", [])
     pg_skips = [r for r in skipped if "postgres" in getattr(r, "keywords", {})]
-    if pg_skips:
+    if pg_skips and not PG_URL:
         terminalreporter.write_line(f"PostgreSQL: {len(pg_skips)} tests skipped: {PG_SKIP_REASON}")
     elif PG_URL:
         terminalreporter.write_line(f"PostgreSQL: tests ran against {PG_ENV}")
+        # Tests that do not apply to PostgreSQL skip themselves, each saying why.
+        reasons = sorted({str(r.longrepr[2]) for r in pg_skips if isinstance(r.longrepr, tuple)})
+        for reason in reasons:
+            terminalreporter.write_line(f"PostgreSQL: skipped by design: {reason}")
