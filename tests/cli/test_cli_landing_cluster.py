@@ -20,18 +20,15 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlmodel import col, select
+from test_cli_landing_workers import BODY, HEADERS, links, one_click_store
 
-from app.core import campaigns
 from app.core.ledger import CHANNEL_UNSUBSCRIBED
-from app.core.models import SUBSCRIBED, UNSUBSCRIBED, Event, Profile
+from app.core.models import UNSUBSCRIBED, Event, Profile
 from app.core.store import open_store
-from app.core.synthetic import seed_synthetic
-from app.core.tokens import load_keyring, store_binding
+from app.core.tokens import load_keyring
 
 pytestmark = pytest.mark.postgres
 
-BODY = "List-Unsubscribe=One-Click"
-HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 PEOPLE = 400
 
 
@@ -57,28 +54,8 @@ class Server:
 @pytest.fixture
 def pg_store(pg_url: str) -> str:
     """A PostgreSQL store of synthetic people; a campaign naming no group (one-click: all email)."""
-    store = open_store(pg_url)
-    try:
-        seed_synthetic(store=store, profiles=PEOPLE, groups=3, states_per_profile=2, actor="test")
-        with store.write() as session:
-            campaigns.create_campaign(session=session, name="Big news", actor="test")
-    finally:
-        store.dispose()
+    one_click_store(pg_url, PEOPLE)
     return pg_url
-
-
-def links(url: str) -> dict[int, str]:
-    """The one-click path of every person subscribed to all email, by profile id."""
-    store = open_store(url)
-    try:
-        with store.read() as session:
-            binding = store_binding(session)
-            campaign = campaigns.get_campaign(session, "Big news")
-            ids = session.exec(select(Profile.id).where(col(Profile.all_email) == SUBSCRIBED)).all()
-    finally:
-        store.dispose()
-    ring = load_keyring()
-    return {i: f"/u/{ring.sign(i, campaign.id, store=binding)}" for i in ids if i is not None}
 
 
 @pytest.fixture

@@ -48,21 +48,27 @@ class Served:
             conn.close()
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    """A store of 300 synthetic people and a campaign that names no group (one-click: all email)."""
-    path = tmp_path / "workers.db"
-    store = open_store(path)
+def one_click_store(target: Path | str, people: int) -> None:
+    """Synthetic people in the store at ``target`` (a file or a URL) and a campaign that
+    names no group (its one-click link: all email)."""
+    store = open_store(target)
     try:
-        seed_synthetic(store=store, profiles=300, groups=3, states_per_profile=2, actor="test")
+        seed_synthetic(store=store, profiles=people, groups=3, states_per_profile=2, actor="test")
         with store.write() as session:
             campaigns.create_campaign(session=session, name="Big news", actor="test")
     finally:
         store.dispose()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A store of 300 synthetic people and a campaign that names no group (one-click: all email)."""
+    path = tmp_path / "workers.db"
+    one_click_store(path, 300)
     return path
 
 
-def links(db: Path) -> dict[int, str]:
+def links(db: Path | str) -> dict[int, str]:
     """The one-click path of every person still subscribed to all email, by profile id."""
     store = open_store(db)
     try:
