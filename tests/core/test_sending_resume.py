@@ -9,46 +9,24 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sending_world import SmtpServer, maildir_messages, recipients_of
+from test_sending_senders import news_store
 
-from app.core import bulk, campaigns, groups, sending, subscriptions
+from app.core import campaigns, sending
 from app.core.errors import OtherDestination
-from app.core.models import SUBSCRIBED, UNSUBSCRIBED, Profile
 from app.core.outbox import MaildirOutbox, OutgoingMessage, SmtpOutbox
-from app.core.store import Store, open_store
+from app.core.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 PEOPLE = 3000
-BODY = "Hello {{ name }},\nNews.\nLeave: {{ unsubscribe_url }}\n"
 
 
 def _store(path: Path) -> tuple[Store, set[str]]:
     """PEOPLE profiles; every tenth left all email; a draft 'News'. The eligible addresses."""
-    store = open_store(path)
-    now = datetime.now(UTC)
-    rows = [
-        bulk.NewProfileRow(f"p{n}", f"p{n}@example.com", f"P {n}", {}, SUBSCRIBED, now)
-        for n in range(PEOPLE)
-    ]
-    with store.write() as session:
-        ids = bulk.insert_profiles(session=session, profiles=rows)
-        groups.create_group(session=session, name="Newsletter", actor="ada")
-        for n in range(0, PEOPLE, 10):
-            profile = session.get(Profile, ids[f"p{n}"])
-            assert profile is not None
-            subscriptions.set_state(
-                session=session, profile=profile, group=None, status=UNSUBSCRIBED,
-                source="cli", actor="ada",
-            )  # fmt: skip
-        campaigns.create_campaign(
-            session=session, name="News", actor="ada", subject="News",
-            from_address="Shop <shop@example.com>", body=BODY,
-        )  # fmt: skip
-    eligible = {f"p{n}@example.com" for n in range(PEOPLE) if n % 10}
+    store, _, eligible = news_store(path, PEOPLE)
     return store, eligible
 
 

@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 BODY = "Hello {{ name }},\nNews.\nLeave: {{ unsubscribe_url }}\n"
 
 
-def _store(url: str | Path, people: int) -> tuple[Store, int, set[str]]:
+def news_store(url: str | Path, people: int) -> tuple[Store, int, set[str]]:
     """``people`` profiles, every tenth left all email; a draft 'News'. Its id and the
-    eligible addresses."""
+    eligible addresses. (Also test_sending_resume's store.)"""
     store = open_store(url)
     now = datetime.now(UTC)
     rows = [
@@ -95,7 +95,7 @@ def _sent_by(out: str) -> int:
 def test_three_sender_processes_mail_everyone_eligible_once_and_all_exit_0(
     pg_url: str, tmp_path: Path
 ) -> None:
-    store, cid, eligible = _store(pg_url, 3000)
+    store, cid, eligible = news_store(pg_url, 3000)
     outbox = tmp_path / "outbox"
     senders = [_sender(pg_url, outbox, "--batch-size", "20") for _ in range(3)]
     results = [s.communicate(timeout=300) for s in senders]
@@ -126,7 +126,7 @@ def campaigns_status(store: Store, campaign_id: int) -> str:
 def test_a_sender_killed_mid_send_has_its_batch_taken_over_and_nobody_gets_two(
     pg_url: str, tmp_path: Path
 ) -> None:
-    store, cid, eligible = _store(pg_url, 3000)
+    store, cid, eligible = news_store(pg_url, 3000)
     outbox = tmp_path / "outbox"
     options = ("--batch-size", "20", "--takeover-after", "2", "--heartbeat", "0.5")
     doomed = _sender(pg_url, outbox, *options)
@@ -163,7 +163,7 @@ def test_a_sender_killed_mid_send_has_its_batch_taken_over_and_nobody_gets_two(
 def test_a_pause_stops_every_sender_and_one_sender_resumes_the_send(
     pg_url: str, tmp_path: Path
 ) -> None:
-    store, cid, eligible = _store(pg_url, 3000)
+    store, cid, eligible = news_store(pg_url, 3000)
     outbox = tmp_path / "outbox"
     senders = [_sender(pg_url, outbox, "--batch-size", "20") for _ in range(2)]
     try:
@@ -204,7 +204,7 @@ def test_a_batch_whose_sender_on_another_host_went_quiet_is_taken_over(
     """A sender of another host claimed batch 1 and then its heartbeat stopped 30 s ago:
     a sender here (takeover after 15 s) takes it over; everyone is mailed once, and the
     campaign is sent once."""
-    store, cid, eligible = _store(pg_url, 200)
+    store, cid, eligible = news_store(pg_url, 200)
     outbox = tmp_path / "outbox"
     try:
         old = datetime.now(UTC) - timedelta(seconds=30)
@@ -231,7 +231,7 @@ def test_a_batch_whose_sender_on_another_host_went_quiet_is_taken_over(
 
 def test_on_sqlite_a_second_sender_exits_0_naming_the_one_that_sends(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
-    store, cid, _eligible = _store(db, 30)
+    store, cid, _eligible = news_store(db, 30)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     name = f"{socket.gethostname()}:{holder.pid}"
     try:
