@@ -312,6 +312,12 @@ def _reply(code: int, text: bytes | str) -> str:
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
+def data_section(data: bytes) -> bytes:
+    """A message as sent after DATA (RFC 5321 4.5.2): leading dots doubled, ended by CRLF.CRLF."""
+    data = _LEADING_DOT.sub(b"..", data)
+    return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
 class SmtpOutbox:
     """Messages handed to an SMTP server: one connection per batch, optional STARTTLS and login.
 
@@ -460,11 +466,8 @@ class SmtpOutbox:
             self.close()
             raise self._unavailable(f"unreachable: {failure_reason(exc)}") from exc
         # From here on the server may keep the message even if the connection breaks.
-        data = _LEADING_DOT.sub(b"..", message.data)
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
         try:
-            smtp.send(data + b".\r\n")
+            smtp.send(data_section(message.data))
             code, text = smtp.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             self.close()

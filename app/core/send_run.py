@@ -247,15 +247,12 @@ class _Sender:
         if self.result.deferred:
             raise self.deferred_error()
         with self.store.write() as session:
-            sent = deliveries.count(session, self.campaign_id, SENT)
-            unknown = deliveries.count(session, self.campaign_id, UNKNOWN)
-            failed = deliveries.count(session, self.campaign_id, FAILED)
             counts: dict[str, Any] = {
-                "Sent": sent,
+                "Sent": deliveries.count(session, self.campaign_id, SENT),
                 "Skipped": self.result.skipped,
                 "Without Email": self.result.without_email,
-                "Unknown": unknown,
-                "Failed": failed,
+                "Unknown": deliveries.count(session, self.campaign_id, UNKNOWN),
+                "Failed": deliveries.count(session, self.campaign_id, FAILED),
                 "Outbox": self.outbox.description,
             }
             if (
@@ -265,14 +262,18 @@ class _Sender:
                 self.result.cancelled = True  # another send took over: it finishes
                 self.result.status = send_lease.current_status(session, self.campaign_id)
                 return
-            campaign = campaigns.set_status(
-                session=session, campaign_id=self.campaign_id, status=campaigns.SENT,
-                actor=self.actor, source=self.source, **counts,
-            )  # fmt: skip
-            campaign.lease_holder = None
-            session.add(campaign)
+            self.mark_sent(session, counts)
         self.result.finished = True
         self.result.status = campaigns.SENT
+
+    def mark_sent(self, session: Session, counts: dict[str, Any]) -> None:
+        """The campaign is sent (``Campaign Sent`` with ``counts``) and its lease let go."""
+        campaign = campaigns.set_status(
+            session=session, campaign_id=self.campaign_id, status=campaigns.SENT,
+            actor=self.actor, source=self.source, **counts,
+        )  # fmt: skip
+        campaign.lease_holder = None
+        session.add(campaign)
 
     # --- the batches ------------------------------------------------------------------------
 

@@ -157,12 +157,7 @@ class SharedSender(_Sender):
                 "Failed": deliveries.count(session, self.campaign_id, FAILED),
                 "Outbox": self.outbox.description,
             }
-            campaign = campaigns.set_status(
-                session=session, campaign_id=self.campaign_id, status=campaigns.SENT,
-                actor=self.actor, source=self.source, **counts,
-            )  # fmt: skip
-            campaign.lease_holder = None
-            session.add(campaign)
+            self.mark_sent(session, counts)
             send_batches.end(session, self.campaign_id)
         self.result.finished = True
         self.result.status = campaigns.SENT

@@ -30,7 +30,6 @@ bookkeeping needs no locks.
 """
 
 import os
-import re
 import smtplib
 import threading
 import time
@@ -47,6 +46,7 @@ from app.core.outbox import (
     OutboxUnavailable,
     OutgoingMessage,
     SmtpOutbox,
+    data_section,
     failure_reason,
 )
 from app.core.outcomes import AMBIGUOUS, DEFERRED, NOT_SENT, REFUSED, SENT, Outcome, Report
@@ -54,8 +54,6 @@ from app.core.outcomes import AMBIGUOUS, DEFERRED, NOT_SENT, REFUSED, SENT, Outc
 MAX_CONNECTIONS = 64
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each new try of a 4xx
 SERVER_CLOSING = 421
-
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class _Dropped(Exception):
@@ -407,12 +405,9 @@ class SmtpPool:
             self._after_refusal(link, data_accepted=replies[-1][1] == 354)
             stage, code, text = problem
             return code, text, stage
-        data = _LEADING_DOT.sub(b"..", message.data)
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
         # From here on the server may keep the message even if the connection breaks.
         try:
-            smtp.send(data + b".\r\n")
+            smtp.send(data_section(message.data))
             code, text = smtp.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             raise _Dropped(failure_reason(exc), handed=True) from exc
