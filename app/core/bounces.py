@@ -18,18 +18,20 @@ eligibility chain, after the all-email opt-outs): its event carries
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlmodel import Session
 
-from app.core import clock, ledger
+from app.core import bulk, clock, ledger
 from app.core.bitsets import read_ids
 from app.core.errors import UnknownProfile
 from app.core.event_names import EMAIL_BOUNCED
-from app.core.models import Deliverability, Profile
+from app.core.models import Deliverability
 
 SOFT_BOUNCE_LIMIT = 3
 HARD, SOFT = "hard", "soft"
@@ -90,8 +92,130 @@ def _between_deliveries(
     return False
 
 
-_PROFILE = Profile.__table__  # type: ignore[attr-defined]
 _DELIVERABILITY = Deliverability.__table__  # type: ignore[attr-defined]
+_ROW_KEYS = (
+    "undeliverable",
+    "soft_bounces",
+    "last_campaign_id",
+    "last_bounce_at",
+    "undeliverable_since",
+)
+_INSERT_ROW = insert(_DELIVERABILITY)
+# SET takes its columns from each row's keys (all of ``_ROW_KEYS``).
+_UPDATE_ROW = update(_DELIVERABILITY).where(_DELIVERABILITY.c.profile_id == bindparam("pid"))
+
+
+@dataclass(frozen=True)
+class BounceReport:
+    """One bounce to record: whose address, the campaign its message was of, what it said."""
+
+    profile_id: int
+    campaign_id: int | None
+    bounce: Bounce
+
+
+def _next_row(
+    session: Session, report: BounceReport, row: dict[str, Any] | None, ts: datetime
+) -> dict[str, Any]:
+    """The person's deliverability row after this bounce (the rule in the module docstring)."""
+    bounce, campaign_id = report.bounce, report.campaign_id
+    undeliverable = bool(row["undeliverable"]) if row else False
+    soft_bounces = int(row["soft_bounces"]) if row else 0
+    last_campaign_id = row["last_campaign_id"] if row else None
+    since = row["undeliverable_since"] if row else None
+    counted = True
+    if bounce.kind == HARD:
+        undeliverable = True
+    elif campaign_id is not None and campaign_id == last_campaign_id and soft_bounces:
+        counted = False  # the same message reported again
+    else:
+        in_a_row = soft_bounces > 0 and not (
+            campaign_id is not None
+            and last_campaign_id is not None
+            and _between_deliveries(session, report.profile_id, last_campaign_id, campaign_id)
+        )
+        soft_bounces = soft_bounces + 1 if in_a_row else 1
+        if soft_bounces >= SOFT_BOUNCE_LIMIT:
+            undeliverable = True
+    return {
+        "undeliverable": undeliverable,
+        "soft_bounces": soft_bounces,
+        "last_campaign_id": campaign_id if counted else last_campaign_id,
+        "last_bounce_at": ts,
+        "undeliverable_since": since or (ts if undeliverable else None),
+    }
+
+
+def record_bounces(
+    session: Session,
+    reports: Sequence[BounceReport],
+    *,
+    source: str = "bounce",
+    actor: str = MAIL_SYSTEM,
+    now: datetime | None = None,
+) -> list[ledger.EventRecord | UnknownProfile]:
+    """Record bounces, in order, in the caller's write transaction: per report its
+    ``Email Bounced`` event, or ``UnknownProfile`` when the person is gone (nothing
+    written for it; the others still are).
+
+    One read of the people and their rows for the whole batch, one write of each
+    kind and one many-row ledger append (``ledger.append_many``): the listener
+    records bounces in bursts. Two reports about one person count in order.
+    """
+    ids = sorted({r.profile_id for r in reports})
+    # On PostgreSQL the people stay locked until commit (as a one-click batch locks them).
+    identities = dict(
+        bulk.select_where_in(session, "SELECT id, identity FROM profile WHERE id", ids, lock=True)
+    )
+    # Through Core, so the times come back as datetimes (the raw SQLite row holds text).
+    stored: dict[int, dict[str, Any]] = {}
+    for chunk in bulk.chunks(ids, bulk.IN_CHUNK):
+        for found in session.connection().execute(
+            select(_DELIVERABILITY).where(_DELIVERABILITY.c.profile_id.in_(chunk))
+        ):
+            stored[found.profile_id] = {key: getattr(found, key) for key in _ROW_KEYS}
+    ts = now or clock.now()
+    rows: dict[int, dict[str, Any]] = {}
+    events: list[ledger.NewEvent] = []
+    for report in reports:
+        identity = identities.get(report.profile_id)
+        if identity is None:
+            continue
+        row = rows[report.profile_id] = _next_row(
+            session, report, rows.get(report.profile_id) or stored.get(report.profile_id), ts
+        )
+        bounce = report.bounce
+        properties = {
+            "Channel": "Email",
+            "Bounce Type": bounce.kind,
+            "Status": bounce.status,
+            "Action": bounce.action,
+            "Diagnostic": bounce.diagnostic,
+            "Soft Bounces": row["soft_bounces"],
+            "Deliverable": not row["undeliverable"],
+            "Source": source,
+            "Campaign ID": report.campaign_id,
+        }
+        events.append(
+            ledger.NewEvent(
+                name=EMAIL_BOUNCED, source=source, actor=actor, properties=properties,
+                identity=identity, profile_id=report.profile_id, campaign_id=report.campaign_id,
+            )
+        )  # fmt: skip
+    conn = session.connection()
+    new = [{"profile_id": pid, **row} for pid, row in rows.items() if pid not in stored]
+    if new:
+        conn.execute(_INSERT_ROW, new)
+    changed = [{"pid": pid, **row} for pid, row in rows.items() if pid in stored]
+    if changed:
+        conn.execute(_UPDATE_ROW, changed)
+    written = iter(ledger.append_many(session, events, now=ts))
+    return [
+        next(written)
+        if report.profile_id in identities
+        else UnknownProfile("this report names a recipient we no longer know", field="token")
+        for report in reports
+    ]
 
 
 def record_bounce(
@@ -104,82 +228,16 @@ def record_bounce(
     actor: str = MAIL_SYSTEM,
     now: datetime | None = None,
 ) -> ledger.EventRecord:
-    """Record one bounce of the person's address; returns its ``Email Bounced`` event.
-
-    Raises ``UnknownProfile`` when the profile is gone (nothing written). Call it
-    in a write session. The profile and its row are read and written with Core
-    statements, not the ORM: the listener records bounces in bursts.
-    """
-    conn = session.connection()
-    person = select(_PROFILE.c.identity).where(_PROFILE.c.id == profile_id)
-    if conn.dialect.name == "postgresql":
-        person = person.with_for_update()
-    identity = conn.execute(person).scalar()
-    if identity is None:
-        raise UnknownProfile("this report names a recipient we no longer know", field="token")
-    ts = now or clock.now()
-    row = conn.execute(
-        select(_DELIVERABILITY).where(_DELIVERABILITY.c.profile_id == profile_id)
-    ).first()
-    undeliverable = bool(row.undeliverable) if row else False
-    soft_bounces = int(row.soft_bounces) if row else 0
-    last_campaign_id = row.last_campaign_id if row else None
-    since = row.undeliverable_since if row else None
-    counted = True
-    if bounce.kind == HARD:
-        undeliverable = True
-    elif campaign_id is not None and campaign_id == last_campaign_id and soft_bounces:
-        counted = False  # the same message reported again
-    else:
-        in_a_row = soft_bounces > 0 and not (
-            campaign_id is not None
-            and last_campaign_id is not None
-            and _between_deliveries(session, profile_id, last_campaign_id, campaign_id)
-        )
-        soft_bounces = soft_bounces + 1 if in_a_row else 1
-        if soft_bounces >= SOFT_BOUNCE_LIMIT:
-            undeliverable = True
-    values = {
-        "undeliverable": undeliverable,
-        "soft_bounces": soft_bounces,
-        "last_campaign_id": campaign_id if counted else last_campaign_id,
-        "last_bounce_at": ts,
-        "undeliverable_since": since or (ts if undeliverable else None),
-    }
-    if row is None:
-        conn.execute(insert(_DELIVERABILITY).values(profile_id=profile_id, **values))
-    else:
-        conn.execute(
-            update(_DELIVERABILITY)
-            .where(_DELIVERABILITY.c.profile_id == profile_id)
-            .values(**values)
-        )
-    properties = {
-        "Channel": "Email",
-        "Bounce Type": bounce.kind,
-        "Status": bounce.status,
-        "Action": bounce.action,
-        "Diagnostic": bounce.diagnostic,
-        "Soft Bounces": soft_bounces,
-        "Deliverable": not undeliverable,
-        "Source": source,
-        "Campaign ID": campaign_id,
-    }
-    # Through ``ledger.record``, as every event: whatever the ledger adds to an
-    # event (its Actor, its wake-up, and on the hash-chain branch its links) a
-    # bounce gets too.
-    event = ledger.record(
-        session,
-        name=EMAIL_BOUNCED,
-        source=source,
-        actor=actor,
-        identity=identity,
-        profile_id=profile_id,
-        campaign_id=campaign_id,
-        now=ts,
-        properties=properties,
-    )
-    return ledger.to_record(event)
+    """Record one bounce of the person's address (``record_bounces``); returns its
+    ``Email Bounced`` event. Raises ``UnknownProfile`` when the profile is gone
+    (nothing written)."""
+    (result,) = record_bounces(
+        session, [BounceReport(profile_id, campaign_id, bounce)], source=source, actor=actor,
+        now=now,
+    )  # fmt: skip
+    if isinstance(result, UnknownProfile):
+        raise result
+    return result
 
 
 UNDELIVERABLE_SQL = "SELECT profile_id FROM deliverability WHERE undeliverable = ?"

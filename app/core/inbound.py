@@ -305,6 +305,12 @@ def complaint(
     )
 
 
+def bounce_outcome(profile_id: int, bounce: bounces.Bounce, event: EventRecord) -> Outcome:
+    """What a recorded bounce did, as the listener logs it."""
+    deliverable = "deliverable" if event.properties["Deliverable"] else "undeliverable"
+    return Outcome(BOUNCES, profile_id, f"{bounce.kind} bounce {bounce.status}, {deliverable}")
+
+
 def accept(
     session: Session, domain: InboundDomain, recipient: Recipient, content: bytes
 ) -> Outcome:
@@ -331,10 +337,7 @@ def accept(
                 campaign_id=token.campaign_id,
                 bounce=bounce,
             )
-            deliverable = "deliverable" if event.properties["Deliverable"] else "undeliverable"
-            return Outcome(
-                BOUNCES, token.profile_id, f"{bounce.kind} bounce {bounce.status}, {deliverable}"
-            )
+            return bounce_outcome(token.profile_id, bounce, event)
         token = complaint_token(domain, content)
         complaint(session, profile_id=token.profile_id, campaign_id=token.campaign_id)
         return Outcome(FEEDBACK, token.profile_id, "complaint: unsubscribed from all email")

@@ -291,10 +291,6 @@ _CHANNEL_UPDATE = (
     .values(all_email=bindparam("b_state"))
 )
 _CHANNEL_UPDATE_KEYS = ("b_state", "b_id")
-_EVENT_KEYS = (
-    "ts", "name", "identity", "profile_id", "group_id", "campaign_id", "source", "actor",
-    "properties", "content_hash", "chain_hash",
-)  # fmt: skip
 _WRITABLE = frozenset((SUBSCRIBED, UNSUBSCRIBED))
 
 
@@ -390,7 +386,7 @@ def apply_changes(
         links = chain.chain(chain.session_tail(session), contents)
         writer.insert(
             bulk.EVENT,
-            _EVENT_KEYS,
+            ledger.EVENT_KEYS,
             [(*e, c, h) for e, c, h in zip(events, contents, links, strict=True)],
         )
         chain.move_head(session.connection(), links[-1])

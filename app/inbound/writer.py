@@ -9,14 +9,15 @@ batches grow by themselves, with no timer.
 
 A ``mailto:`` unsubscribe or a complaint with one recipient (nearly all of
 them) goes through ``one_click.one_click_many`` for the whole batch (the
-complaints leaving all email); other messages each run in a savepoint, so
+complaints leaving all email), and a one-recipient bounce through
+``bounces.record_bounces``; other messages each run in a savepoint, so
 one refused message (550) changes nothing and leaves the others of its
 batch alone.
 """
 
 import logging
 
-from app.core import inbound, one_click
+from app.core import bounces, inbound, one_click
 from app.core.errors import UnknownProfile
 from app.core.group_commit import GroupCommit
 from app.core.store import Store
@@ -58,19 +59,34 @@ class InboundWriter(GroupCommit[Message, Answer]):
         # (index in the batch, token) of the one-recipient mailto and complaint messages.
         mailto: list[tuple[int, LinkToken]] = []
         complaints: list[tuple[int, LinkToken]] = []
+        bounced: list[tuple[int, bounces.BounceReport]] = []
         others: list[int] = []
         for i, (recipients, content) in enumerate(requests):
             token = recipients[0].token
-            if _single(recipients, inbound.UNSUBSCRIBE) and token is not None:
-                mailto.append((i, token))
-            elif _single(recipients, inbound.FEEDBACK):
-                try:  # read before the transaction: a report that does not parse waits for nothing
+            # Reports are read before the transaction: one that does not parse waits for nothing.
+            try:
+                if _single(recipients, inbound.UNSUBSCRIBE) and token is not None:
+                    mailto.append((i, token))
+                elif _single(recipients, inbound.BOUNCES) and token is not None:
+                    report = bounces.BounceReport(
+                        token.profile_id, token.campaign_id, inbound.parse_dsn(content)
+                    )
+                    bounced.append((i, report))
+                elif _single(recipients, inbound.FEEDBACK):
                     complaints.append((i, inbound.complaint_token(self.domain, content)))
-                except inbound.Refused as exc:
-                    outcomes[i] = exc
-            else:
-                others.append(i)
+                else:
+                    others.append(i)
+            except inbound.Refused as exc:
+                outcomes[i] = exc
         with self.store.write() as session:
+            if bounced:
+                recorded = bounces.record_bounces(session, [report for _, report in bounced])
+                for (i, report), event in zip(bounced, recorded, strict=True):
+                    outcomes[i] = (
+                        inbound.Refused(f"5.1.1 {event}")
+                        if isinstance(event, UnknownProfile)
+                        else [inbound.bounce_outcome(report.profile_id, report.bounce, event)]
+                    )
             for kind, source, planned in (
                 (inbound.UNSUBSCRIBE, "mailto", mailto),
                 (inbound.FEEDBACK, "complaint", complaints),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from landing_world import LandingWorld, build_world
+from sqlmodel import col, select
 
 from app.core import bounces, campaigns, explainer, profiles, segments
 from app.core.models import Delivery
@@ -68,6 +69,46 @@ def test_three_soft_bounces_in_a_row_without_delivery_records(world: LandingWorl
     states = [_bounce(world, c, SOFT) for c in (world.campaign_none, world.campaign_groups, None)]
     assert [s["Soft Bounces"] for s in states] == [1, 2, 3]
     assert [s["Deliverable"] for s in states] == [True, True, False]
+
+
+def test_a_batch_of_bounces_counts_a_person_s_in_order_and_skips_a_stranger(
+    world: LandingWorld,
+) -> None:
+    """The listener's batch (``record_bounces``): Ann's three soft bounces of different
+    campaigns in one transaction count 1, 2, 3 (the third makes her undeliverable), Bob's
+    hard bounce makes him undeliverable, and a report naming a removed profile is refused
+    without stopping the others. The events are in the ledger with the ids returned, in
+    order, and the chain verifies."""
+    from app.core import ledger_verify
+    from app.core.errors import UnknownProfile
+    from app.core.models import Event
+
+    Report = bounces.BounceReport
+    reports = [
+        Report(world.ann, world.campaign_none, SOFT),
+        Report(world.bob, world.campaign_none, HARD),
+        Report(world.ann, world.campaign_groups, SOFT),
+        Report(999_999, world.campaign_none, HARD),
+        Report(world.ann, None, SOFT),
+    ]
+    with world.store.write() as session:
+        results = bounces.record_bounces(session, reports)
+    assert isinstance(results[3], UnknownProfile)
+    written = [r for r in results if not isinstance(r, UnknownProfile)]
+    assert [r.properties["Soft Bounces"] for r in written] == [1, 0, 2, 3]
+    assert [r.properties["Deliverable"] for r in written] == [True, False, True, False]
+    with world.store.read() as session:
+        found = session.exec(select(Event).where(col(Event.name) == "Email Bounced")).all()
+        stored = {e.id: e for e in found}
+        assert sorted(stored) == [r.id for r in written]
+        assert [stored[r.id].profile_id for r in written] == [
+            world.ann, world.bob, world.ann, world.ann,
+        ]  # fmt: skip
+        assert bounces.undeliverable_among(session, [world.ann, world.bob]) == {
+            world.ann, world.bob,
+        }  # fmt: skip
+    with world.store.engine.connect() as connection:
+        assert ledger_verify.verify(connection).intact
 
 
 def test_the_explainer_names_the_bounce_for_the_address_and_its_twins(

@@ -226,3 +226,32 @@ def test_a_rotated_key_is_taken_and_a_retired_one_refused_without_a_restart(
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(listener.port, f"unsubscribe+{old}@{DOMAIN}")
     assert stored_states(world.store, world.bob)[None] == "subscribed"
+
+
+def test_bounces_arriving_together_are_each_kept_once(
+    world: LandingWorld, listener: InboundServer
+) -> None:
+    """Twelve hard bounces from six connections at once (the writer takes them in
+    batches) and a report that does not parse among them: every 250 is one Email Bounced
+    event, the bad one gets 550, and both addresses end undeliverable."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ann = token_for(world.store, world.ann, world.campaign_none)
+    bob = token_for(world.store, world.bob, world.campaign_groups)
+    messages = [(f"bounces+{ann if n % 2 else bob}@{DOMAIN}", dsn()) for n in range(12)]
+    messages.insert(5, (f"bounces+{ann}@{DOMAIN}", b"Subject: out of office\r\n\r\nAway.\r\n"))
+
+    def deliver(message: tuple[str, bytes]) -> int:
+        try:
+            send(listener.port, *message)
+        except smtplib.SMTPDataError as exc:
+            return exc.smtp_code
+        return 250
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(deliver, messages))
+    assert codes.count(250) == 12 and codes[5] == 550
+    assert len(events_named(world.store, EMAIL_BOUNCED, world.ann)) == 6
+    assert len(events_named(world.store, EMAIL_BOUNCED, world.bob)) == 6
+    assert profile_json(world.store, "ann")["deliverable"] is False
+    assert profile_json(world.store, "bob")["deliverable"] is False
