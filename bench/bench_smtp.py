@@ -35,7 +35,7 @@ for path in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(path))
 
 from app.core import body_template, campaigns, sending  # noqa: E402
-from app.core.outbox import SmtpOutbox  # noqa: E402
+from app.core.smtp_outbox import SmtpOutbox  # noqa: E402
 from app.core.smtp_pool import SmtpPool  # noqa: E402
 from app.core.store import Store, open_store  # noqa: E402
 from app.core.synthetic import seed_synthetic  # noqa: E402

@@ -33,7 +33,8 @@ from app.cli.options import Command, db_option, positive_int
 from app.cli.output import INTERRUPTED, OK, REFUSED, clear_progress, count
 from app.core import actors, campaigns, send_lease, sending
 from app.core.errors import InvalidInput, SendInProgress
-from app.core.outbox import MaildirOutbox, Outbox, default_outbox_dir, parse_host_port
+from app.core.outbox import MaildirOutbox, Outbox, default_outbox_dir
+from app.core.smtp_outbox import parse_host_port
 from app.core.smtp_pool import MAX_CONNECTIONS, SmtpPool
 from app.core.store import Store
 

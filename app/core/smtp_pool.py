@@ -38,18 +38,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from app.core.errors import InvalidInput
-from app.core.outbox import (
+from app.core.outbox import DeliveryRefused, OutboxUnavailable, OutgoingMessage
+from app.core.outcomes import AMBIGUOUS, DEFERRED, NOT_SENT, REFUSED, SENT, Outcome, Report
+from app.core.smtp_outbox import (
     ENV_SMTP_PASSWORD,
     ENV_SMTP_USER,
     SMTP_TIMEOUT,
-    DeliveryRefused,
-    OutboxUnavailable,
-    OutgoingMessage,
     SmtpOutbox,
     data_section,
     failure_reason,
 )
-from app.core.outcomes import AMBIGUOUS, DEFERRED, NOT_SENT, REFUSED, SENT, Outcome, Report
 
 MAX_CONNECTIONS = 64
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each new try of a 4xx

@@ -20,7 +20,8 @@ from test_mail import make_mail as shared_mail
 
 from app.core import sending, settings, tokens
 from app.core.mail import CampaignMail, Recipient
-from app.core.outbox import MaildirOutbox, SmtpOutbox
+from app.core.outbox import MaildirOutbox
+from app.core.smtp_outbox import SmtpOutbox
 from app.core.store import Store
 
 NOW = datetime(2026, 11, 20, 9, 30, 15, tzinfo=UTC)

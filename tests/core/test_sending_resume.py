@@ -17,7 +17,8 @@ from test_sending_senders import news_store
 
 from app.core import campaigns, sending
 from app.core.errors import OtherDestination
-from app.core.outbox import MaildirOutbox, OutgoingMessage, SmtpOutbox
+from app.core.outbox import MaildirOutbox, OutgoingMessage
+from app.core.smtp_outbox import SmtpOutbox
 from app.core.store import Store
 
 REPO = Path(__file__).resolve().parents[2]

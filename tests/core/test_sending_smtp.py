@@ -24,7 +24,8 @@ from sending_world import (
 from app.core import campaigns, ledger, sending, tokens
 from app.core.deliveries import CLAIMED, FAILED, UNKNOWN
 from app.core.errors import InvalidInput
-from app.core.outbox import OutboxUnavailable, OutgoingMessage, SmtpOutbox, parse_host_port
+from app.core.outbox import OutboxUnavailable, OutgoingMessage
+from app.core.smtp_outbox import SmtpOutbox, parse_host_port
 from app.core.store import Store
 
 
