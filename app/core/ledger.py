@@ -170,7 +170,8 @@ def append_many(
         )
         .scalars()
     ]
-    assert len(ids) == len(events), "another writer appended to the ledger meanwhile"
+    if len(ids) != len(events):  # the chain's lock keeps other writers out: never expected
+        raise RuntimeError(f"wrote {len(events)} events but found {len(ids)} after id {before}")
     return [
         EventRecord(
             id=i, ts=ts, name=e.name, identity=e.identity, group_id=e.group_id,
