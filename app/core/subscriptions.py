@@ -328,8 +328,13 @@ def apply_changes(
     # properties, their form in the content hash: a few dozen distinct values
     # for a million events.
     seen: dict[
-        tuple[int | None, str | None, str | None, str, str | None], tuple[bool, Any, str]
+        tuple[int | None, str | None, str | None, str, str | None],
+        tuple[bool, Any, chain.ContentParts],
     ] = {}
+    # A person's changes come together: their identity's digest is made once for them.
+    last_identity: str | None = None
+    identity_text = chain.identity_form(None)
+    ts_text_default = chain.ts_form(ts_default)
     contents: list[bytes] = []
     add_content = contents.append
     new_states: list[tuple[Any, ...]] = []
@@ -349,12 +354,12 @@ def apply_changes(
                 group_id=group_id, group_name=group_name, old=old, new=new, source=source,
                 actor=actor, campaign_id=campaign_id, reason=reason,
             )  # fmt: skip
-            found = seen[key] = (
-                group_id is None,
-                to_json(properties),
-                chain.properties_form(properties),
-            )
-        all_email, serialised, properties_form = found
+            parts = chain.ContentParts(
+                name=shared[0], group_id=group_id, campaign_id=campaign_id, source=shared[1],
+                actor=shared[2], properties=chain.properties_form(properties),
+            )  # fmt: skip
+            found = seen[key] = (group_id is None, to_json(properties), parts)
+        all_email, serialised, parts = found
         stamp = stamp_default if ts is None else to_ts(ts)
         if all_email:
             channel.append((new, profile_id))
@@ -365,18 +370,10 @@ def apply_changes(
         add_event(
             (stamp, name, identity, profile_id, group_id, campaign_id, source, actor, serialised)
         )
+        if identity != last_identity or last_identity is None:
+            identity_text, last_identity = chain.identity_form(identity), identity
         add_content(
-            chain.content_hash(
-                ts=ts_forms(ts or ts_default),
-                name=shared[0],
-                identity=chain.identity_form(identity),
-                profile_id=profile_id,
-                group_id=group_id,
-                campaign_id=campaign_id,
-                source=shared[1],
-                actor=shared[2],
-                properties=properties_form,
-            )
+            parts.digest(identity_text, profile_id, ts_text_default if ts is None else ts_forms(ts))
         )
     writer.insert(bulk.GROUP_STATE, _STATE_KEYS, new_states)
     writer.run(_STATE_UPDATE, _STATE_UPDATE_KEYS, changed_states)

@@ -176,6 +176,40 @@ def test_the_content_hash_is_the_documented_canonical_json(store: Store) -> None
     assert bytes(stored) == sha(canonical.encode("utf-8")).digest()
 
 
+@pytest.mark.parametrize(
+    ("identity", "profile_id", "group_id", "campaign_id", "name", "properties"),
+    [
+        ("ann@example.com", 7, 3, None, "Channel Unsubscribed", {"Group": "News"}),
+        (None, None, None, 12, "Campaign Sent", {"Sent": 3, "Note": "a\x00b \u00e9 \U0001f600"}),
+        ("erased:" + "ab" * 32, 9, None, None, 'quote " and \\', {"Reason": "x"}),
+    ],
+)
+def test_a_bulk_write_s_content_parts_hash_as_the_content_does(
+    identity: str | None,
+    profile_id: int | None,
+    group_id: int | None,
+    campaign_id: int | None,
+    name: str,
+    properties: dict[str, object],
+) -> None:
+    """``ContentParts`` (the imports' and one-click batches' way) gives the very
+    ``content_hash`` of the canonical content, NUL characters and quotes included."""
+    ts = ledger_chain.ts_form(datetime(2026, 12, 6, 3, 0, 0, 42, tzinfo=UTC))
+    forms = {
+        "name": ledger_chain.text_form(name),
+        "group_id": group_id,
+        "campaign_id": campaign_id,
+        "source": ledger_chain.text_form("import"),
+        "actor": ledger_chain.text_form('Ada "root"'),
+        "properties": ledger_chain.properties_form(properties),
+    }
+    parts = ledger_chain.ContentParts(**forms)  # type: ignore[arg-type]
+    whole = ledger_chain.content_hash(
+        ts=ts, identity=ledger_chain.identity_form(identity), profile_id=profile_id, **forms
+    )  # type: ignore[arg-type]
+    assert parts.digest(ledger_chain.identity_form(identity), profile_id, ts) == whole
+
+
 def test_content_changed_by_raw_sql_is_named(busy: Store) -> None:
     target = event_ids(busy)[4]
     tamper(
