@@ -472,6 +472,52 @@ async def test_the_reach_follows_opt_outs_from_other_processes(  # type: ignore[
         )
 
 
+async def test_a_hidden_list_counts_again_when_shown_not_before(  # type: ignore[no-untyped-def]
+    make_app, open_db, sample_db: Path
+) -> None:
+    """Opt-outs from another process while Groups is shown: the Campaigns list (shown
+    once before) counts no reach while hidden (that work would hold up the shown section
+    and the live log); pressing 4 shows the reach one lower."""
+    from app.core import profiles, subscriptions
+    from app.core.models import UNSUBSCRIBED
+
+    other: Store = open_db(sample_db)
+    with other.write() as session:
+        promotions = groups.find_group(session, "Promotions")
+        campaigns.create_campaign(
+            session=session,
+            name="Deals",
+            do_not_send_to=[promotions.id],  # type: ignore[list-item]
+            actor="test",
+        )
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("4")
+        section = app.query_one(CampaignsSection)
+        await settle(pilot, lambda: len(section.reach) == 1)
+        (before,) = section.reach.values()
+        assert before is not None
+        generation = section.generation
+        await pilot.press("1")
+        heard: list[bool] = []  # each change the sections are told of: its burst over?
+        app.store_changes.subscribe(app, lambda change: heard.append(change.settled))
+        with other.write() as session:
+            subscriptions.set_state(
+                session=session,
+                profile=profiles.get_profile(session, "C100001"),
+                group=groups.find_group(session, "Promotions"),
+                status=UNSUBSCRIBED,
+                source="landing_page",
+                actor="recipient",
+            )
+        await settle(pilot, lambda: True in heard, what="the burst of events heard")
+        assert section.generation == generation and section.stale
+        await pilot.press("4")
+        await settle(pilot, lambda: section.reach.get(next(iter(section.reach))) == before - 1)
+        assert section.generation == generation + 1 and not section.stale
+
+
 async def test_a_send_resumed_into_another_outbox_is_refused_as_the_cli_does(  # type: ignore[no-untyped-def]
     make_app, open_db, sample_db: Path, tmp_path: Path
 ) -> None:

@@ -4,7 +4,8 @@ A section (its title and keys are in the registry) has a main widget
 (focused when it is shown and when escape leaves a text box), may load on
 first being shown (``activate``), decides for itself what to read again when
 the store changes (``store_changed``, fed by the app's ``store_changes``
-signal) and refits its table columns when its width changes (``fit_columns``).
+signal; ``reload_when_shown`` leaves a hidden section's reads for when it is
+shown again) and refits its table columns when its width changes (``fit_columns``).
 """
 
 from typing import ClassVar
@@ -28,6 +29,8 @@ class Section(Vertical, can_focus=False):
         super().__init__(id=id)
         # At least WIDE cells wide (None: not measured yet).
         self.wide: bool | None = None
+        # The store changed while the section was hidden: read again when next shown.
+        self.stale = False
 
     @property
     def subgroups(self) -> Console:
@@ -36,6 +39,24 @@ class Section(Vertical, can_focus=False):
 
     def activate(self) -> None:
         """The section is shown (load what waits for that)."""
+
+    def reload(self) -> None:
+        """Read again what the section shows."""
+
+    def reload_when_shown(self) -> None:
+        """Read again now if the section is on screen, else once it is next shown
+        (``catch_up``): a hidden section's reads would only compete with the shown one's
+        work and the live log for the one interpreter."""
+        if self.display:
+            self.reload()
+        else:
+            self.stale = True
+
+    def catch_up(self) -> None:
+        """Shown again: read what changed while hidden, if anything did."""
+        if self.stale:
+            self.stale = False
+            self.reload()
 
     def focus_main(self) -> None:
         """Focus the section's main widget."""

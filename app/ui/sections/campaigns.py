@@ -5,7 +5,8 @@ The list shows at once; each row's reach is counted afterwards in a worker
 ("…" until known). n starts the wizard, enter or e opens a campaign in it (a
 sent one read-only, at the review), s goes to the review to send, x explains
 for a person, c cancels a campaign for good (asks first). The list follows
-the ledger: Campaign events and unsubscribes from any process refresh it.
+the ledger: Campaign events and unsubscribes from any process refresh it (a
+hidden list when it is next shown).
 """
 
 from dataclasses import dataclass
@@ -98,10 +99,13 @@ class CampaignsSection(Section):
                 table.add_column(label, key=key)
 
     def activate(self) -> None:
-        """The section is shown for the first time: load now (not at start-up)."""
+        """The section is shown: load the first time (not at start-up), and again if
+        campaigns or unsubscribes came while it was hidden."""
         if not self.active:
             self.active = True
             self.reload()
+        else:
+            self.catch_up()
 
     # --- loading -----------------------------------------------------------------------
 
@@ -115,9 +119,10 @@ class CampaignsSection(Section):
 
     def store_changed(self, change: StoreChanged) -> None:
         """Campaign events or unsubscribes arrived: refresh the list (once it was shown),
-        once the burst is over."""
+        once the burst is over; while hidden, when next shown (counting every reach
+        again is work the shown section and the live log would wait for)."""
         if self.active and change.settled and change.campaigns_changed:
-            self.reload()
+            self.reload_when_shown()
 
     @work(thread=True, exclusive=True, group="campaigns.load")
     def _load(self, generation: int) -> None:

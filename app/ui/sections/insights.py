@@ -85,7 +85,8 @@ class InsightsSection(Section):
         self.reload()
 
     def store_changed(self, change: StoreChanged) -> None:
-        """Unsubscribes, reasons or group changes: read again once the burst is over."""
+        """Unsubscribes, reasons or group changes: read again once the burst is over
+        (while hidden, when next shown)."""
         if not change.settled:
             return
         if (
@@ -94,7 +95,10 @@ class InsightsSection(Section):
             or change.groups_changed
             or {CHANNEL_UNSUBSCRIBED, UNSUBSCRIBE_REASON} & change.names
         ):
-            self.reload()
+            self.reload_when_shown()
+
+    def activate(self) -> None:
+        self.catch_up()
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:

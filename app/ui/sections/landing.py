@@ -62,7 +62,6 @@ class LandingSection(Section):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.active = False
-        self.stale = False
         # The settings and shown groups as stored (None until first read).
         self.saved: PageSettings | None = None
         self.saved_shown: frozenset[int] = frozenset()
@@ -87,11 +86,11 @@ class LandingSection(Section):
 
     def activate(self) -> None:
         """The section is shown: read the first time, and again if the store changed meanwhile."""
-        if self.active and not self.stale:
-            return
-        self.active = True
-        self.stale = False
-        self.reload()
+        if not self.active:
+            self.active = True
+            self.reload()
+        else:
+            self.catch_up()
 
     def reload(self) -> None:
         """Read the settings, the groups and the recipient again."""
@@ -102,12 +101,8 @@ class LandingSection(Section):
     def store_changed(self, change: StoreChanged) -> None:
         """New ledger events (from any process), once a burst is over: read again now,
         or when next shown."""
-        if not self.active or not change.settled:
-            return
-        if not self.display:
-            self.stale = True
-            return
-        self.reload()
+        if self.active and change.settled:
+            self.reload_when_shown()
 
     @work(thread=True, exclusive=True, group="landing.settings")
     def _load(self, generation: int) -> None:
