@@ -27,7 +27,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.signal import Signal
 from textual.timer import Timer
-from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, TextArea
+from textual.widgets import ContentSwitcher, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from app.core import actors
@@ -323,7 +323,7 @@ class SubgroupsApp(App[None]):
             return False
         if action == "leave_text_box":
             # Only from a text box; elsewhere escape is left to whoever else wants it.
-            return isinstance(self.focused, Input | TextArea)
+            return isinstance(self.focused, app_keys.text_box_types())
         return True
 
     def action_leave_text_box(self) -> None:

@@ -3,7 +3,10 @@
 Apart from the app, as the sections' keys are (sections/keys.py).
 """
 
+import sys
+
 from textual.binding import Binding, BindingType
+from textual.widgets import Input
 
 from app.ui.screens import wizard_keys
 from app.ui.sections.registry import SECTIONS
@@ -126,3 +129,11 @@ def help_sections(app_bindings: list[BindingType]) -> list[tuple[str, list[Bindi
         )
     )
     return sections
+
+
+def text_box_types() -> tuple[type, ...]:
+    """What escape leaves (``leave_text_box``): an Input, and a TextArea once a section or
+    dialog imported it (nothing can be one before; importing it for this check alone would
+    delay the first frame)."""
+    text_area = sys.modules.get("textual.widgets._text_area")
+    return (Input,) if text_area is None else (Input, text_area.TextArea)
