@@ -176,6 +176,37 @@ async def test_a_stale_count_never_replaces_a_newer_one(make_app, sample_db: Pat
         assert sentence_text(section) != "People stale"
 
 
+async def test_a_hidden_builder_counts_again_when_shown_not_before(  # type: ignore[no-untyped-def]
+    make_app, open_db, sample_db: Path
+) -> None:
+    """A profile imported elsewhere while Groups is shown: the Segments builder (shown
+    once before) does not count while hidden; pressing 3 counts once, one more."""
+    from app.core import csv_io
+
+    one = sample_db.parent / "one.csv"
+    one.write_text("identity,email\nnew-1,new-1@example.com\n")
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("3")
+        section = app.query_one(SegmentsSection)
+        await counted(pilot, section)
+        builder = section.query_one(SegmentBuilder)
+        before, generation = total_text(section), builder.generation
+        await pilot.press("1")
+        heard: list[bool] = []  # each change the sections are told of: its burst over?
+        app.store_changes.subscribe(app, lambda change: heard.append(change.settled))
+        other: Store = open_db(sample_db)
+        csv_io.import_profiles(store=other, source=one, actor="test", dry_run=False)
+        await settle(pilot, lambda: True in heard, what="the burst of events heard")
+        assert builder.generation == generation and section.stale
+        await pilot.press("3")
+        await counted(pilot, section)
+        assert builder.generation == generation + 1 and not section.stale
+        assert before == "Total: 3,000 of 3,000 profiles (100.0%)"
+        assert total_text(section) == "Total: 3,001 of 3,001 profiles (100.0%)"
+
+
 async def test_export_the_members_to_csv(make_app, sample_db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """ctrl+w asks for a file and writes the members as a profile CSV, one row each."""
     app = make_app(sample_db)

@@ -86,6 +86,7 @@ class SegmentsSection(Section):
         index, work that would compete with the console's first paint.
         """
         if self.active:
+            self.catch_up()
             return
         self.active = True
         self.builder.show_counting()
@@ -353,11 +354,18 @@ class SegmentsSection(Section):
 
     # --- live updates -----------------------------------------------------------
 
+    def reload(self) -> None:
+        """The groups and property keys again, then the count (``take_choices``)."""
+        self.load_groups()
+
     def store_changed(self, change: StoreChanged) -> None:
-        """Once a burst of events is over: recount (and reload the groups when they changed)."""
+        """Once a burst of events is over: recount (and reload the groups when they
+        changed); while hidden, when next shown."""
         if not self.active or not change.settled:
             return
-        if change.groups_changed:
+        if not self.display:
+            self.reload_when_shown()
+        elif change.groups_changed:
             self.load_groups()
         else:
             self.builder.recount()
