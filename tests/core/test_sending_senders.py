@@ -117,6 +117,15 @@ def test_three_sender_processes_mail_everyone_eligible_once_and_all_exit_0(
         store.dispose()
 
 
+def _claimed_batches(store: Store) -> list[int]:
+    with store.read() as session:
+        return list(
+            session.exec(
+                select(SendBatch.number).where(col(SendBatch.status) == send_batches.CLAIMED)
+            ).all()
+        )
+
+
 def campaigns_status(store: Store, campaign_id: int) -> str:
     with store.read() as session:
         return campaigns.get_campaign_by_id(session, campaign_id).status
@@ -135,14 +144,20 @@ def test_a_sender_killed_mid_send_has_its_batch_taken_over_and_nobody_gets_two(
         assert doomed.poll() is None, "the send ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.005)
+    # Killed while it holds a batch: between two batches it holds none (it has marked one
+    # done and not yet claimed the next), so it is stopped until the store shows one held.
+    while True:
+        doomed.send_signal(signal.SIGSTOP)
+        if len(_claimed_batches(store)) == 1:
+            break
+        doomed.send_signal(signal.SIGCONT)
+        assert doomed.poll() is None, "the send ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
     doomed.send_signal(signal.SIGKILL)
     doomed.communicate(timeout=30)
     try:
-        with store.read() as session:
-            held = session.exec(
-                select(SendBatch.number).where(col(SendBatch.status) == send_batches.CLAIMED)
-            ).all()
-        assert len(held) == 1  # it died holding a batch
+        assert len(_claimed_batches(store)) == 1  # it died holding a batch
         survivor = _sender(pg_url, outbox, *options)
         out, err = survivor.communicate(timeout=300)
         assert survivor.returncode == 0, err
