@@ -105,6 +105,28 @@ def read_twins(session: Session) -> AddressTwins:
     )
 
 
+def read_twins_among(session: Session, ids: Bits) -> AddressTwins | None:
+    """``read_twins`` when the profiles with a twin are known to be ``ids`` (the index
+    snapshot's part): only their rows are read. None when the rows no longer say so
+    (an address changed: then ``read_twins``)."""
+    key_of: dict[int, str] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = session.execute(
+            select(col(Profile.id), col(Profile.email_key)).where(col(Profile.id).in_(chunk))
+        ).all()
+        key_of.update((int(pid), str(key)) for pid, key in rows if key is not None)
+    members: dict[str, list[int]] = {}
+    for pid in sorted(key_of):
+        members.setdefault(key_of[pid], []).append(pid)
+    if len(key_of) != len(wanted) or any(len(group) < 2 for group in members.values()):
+        return None
+    return AddressTwins(
+        key_of, {key: tuple(group) for key, group in members.items()}, FrozenBitMap(key_of)
+    )
+
+
 def bounced_profiles(session: Session, events: list[ledger.EventRecord]) -> list[int]:
     """The profiles that these events made undeliverable (``Email Bounced``, Deliverable false)."""
     wanted = [

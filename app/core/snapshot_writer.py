@@ -35,6 +35,7 @@ def write_snapshot(store: Store, index: SegmentIndex) -> bool:
         index.refresh(session)
         for group_id in index.missing_groups():
             index.load_groups(session, [group_id])
+        index.address_twins(session)  # stored too: a fresh process need not group every address
     ledger_id, max_profile_id, parts = index.snapshot_parts()
     with store.write() as session:
         current = index_snapshot.stored_ledger_id(session)
