@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from cli_runner import CliRunner
 from smtp_relay import Relay
+from test_cli_sending import BODY, status
 
 from app.core import campaigns, profiles
 from app.core.store import open_store
 
-BODY = "Hello {{ name }},\nDeals inside.\nLeave: {{ unsubscribe_url }}\n"
 PEOPLE = 30
 
 
@@ -34,15 +34,6 @@ def db(tmp_path: Path) -> str:
         )  # fmt: skip
     store.dispose()
     return path
-
-
-def status(db: str) -> str:
-    store = open_store(db)
-    try:
-        with store.read() as session:
-            return campaigns.get_campaign(session, "Deals").status
-    finally:
-        store.dispose()
 
 
 def arrived(relay: Relay) -> dict[str, str]:

@@ -128,6 +128,13 @@ def console_ready(app: SubgroupsApp) -> bool:
     )
 
 
+def changes_heard(app: SubgroupsApp) -> list[bool]:
+    """From now on, each store change the sections are told of (True: its burst is over)."""
+    heard: list[bool] = []
+    app.store_changes.subscribe(app, lambda change: heard.append(change.settled))
+    return heard
+
+
 async def show_section(pilot: Pilot[None], key: str) -> None:
     """Show a section (built the first time: its widgets exist from then on) and let it load."""
     app = pilot.app

@@ -6,7 +6,7 @@ Maildir), and explain a campaign for a person from the Profiles screen."""
 
 from pathlib import Path
 
-from console_pilot import SIZE, paste, settle, start, table_rows, wait_for
+from console_pilot import SIZE, changes_heard, paste, settle, start, table_rows, wait_for
 from sqlmodel import col, func, select
 from textual.widgets import DataTable, Input, Select, SelectionList, Static, TextArea
 from textual.widgets.data_table import ColumnKey
@@ -426,16 +426,9 @@ async def test_cancel_a_send_then_send_the_rest(  # type: ignore[no-untyped-def]
     assert len(list((outbox_dir / "new").iterdir())) == total
 
 
-async def test_the_reach_follows_opt_outs_from_other_processes(  # type: ignore[no-untyped-def]
-    make_app, open_db, sample_db: Path
-) -> None:
-    """On the Groups step, someone leaving a "do not send to" group elsewhere (the landing
-    page) takes one off the reach shown, within a second."""
-    from app.core import profiles, subscriptions
-    from app.core.models import UNSUBSCRIBED
-
-    other: Store = open_db(sample_db)
-    with other.write() as session:
+def _deals_leaving_promotions(store: Store) -> None:
+    """A draft "Deals" to all profiles, not to those who left Promotions."""
+    with store.write() as session:
         promotions = groups.find_group(session, "Promotions")
         campaigns.create_campaign(
             session=session,
@@ -445,6 +438,31 @@ async def test_the_reach_follows_opt_outs_from_other_processes(  # type: ignore[
             do_not_send_to=[promotions.id],  # type: ignore[list-item]
             actor="test",
         )
+
+
+def _leaves_promotions(store: Store, identity: str) -> None:
+    """The person leaves Promotions on the landing page (another process)."""
+    from app.core import profiles, subscriptions
+    from app.core.models import UNSUBSCRIBED
+
+    with store.write() as session:
+        subscriptions.set_state(
+            session=session,
+            profile=profiles.get_profile(session, identity),
+            group=groups.find_group(session, "Promotions"),
+            status=UNSUBSCRIBED,
+            source="landing_page",
+            actor="recipient",
+        )
+
+
+async def test_the_reach_follows_opt_outs_from_other_processes(  # type: ignore[no-untyped-def]
+    make_app, open_db, sample_db: Path
+) -> None:
+    """On the Groups step, someone leaving a "do not send to" group elsewhere (the landing
+    page) takes one off the reach shown, within a second."""
+    other: Store = open_db(sample_db)
+    _deals_leaving_promotions(other)
     app = make_app(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
@@ -457,16 +475,7 @@ async def test_the_reach_follows_opt_outs_from_other_processes(  # type: ignore[
         await settle(pilot, lambda: reach_shown(app, "groups-breakdown") is not None)
         before = reach_shown(app, "groups-breakdown")
         assert before is not None
-        with other.write() as session:
-            person = profiles.get_profile(session, "C100001")  # gets it now
-            subscriptions.set_state(
-                session=session,
-                profile=person,
-                group=groups.find_group(session, "Promotions"),
-                status=UNSUBSCRIBED,
-                source="landing_page",
-                actor="recipient",
-            )
+        _leaves_promotions(other, "C100001")
         await settle(
             pilot, lambda: reach_shown(app, "groups-breakdown") == before - 1, what="the recount"
         )
@@ -478,18 +487,8 @@ async def test_a_hidden_list_counts_again_when_shown_not_before(  # type: ignore
     """Opt-outs from another process while Groups is shown: the Campaigns list (shown
     once before) counts no reach while hidden (that work would hold up the shown section
     and the live log); pressing 4 shows the reach one lower."""
-    from app.core import profiles, subscriptions
-    from app.core.models import UNSUBSCRIBED
-
     other: Store = open_db(sample_db)
-    with other.write() as session:
-        promotions = groups.find_group(session, "Promotions")
-        campaigns.create_campaign(
-            session=session,
-            name="Deals",
-            do_not_send_to=[promotions.id],  # type: ignore[list-item]
-            actor="test",
-        )
+    _deals_leaving_promotions(other)
     app = make_app(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
@@ -500,17 +499,8 @@ async def test_a_hidden_list_counts_again_when_shown_not_before(  # type: ignore
         assert before is not None
         generation = section.generation
         await pilot.press("1")
-        heard: list[bool] = []  # each change the sections are told of: its burst over?
-        app.store_changes.subscribe(app, lambda change: heard.append(change.settled))
-        with other.write() as session:
-            subscriptions.set_state(
-                session=session,
-                profile=profiles.get_profile(session, "C100001"),
-                group=groups.find_group(session, "Promotions"),
-                status=UNSUBSCRIBED,
-                source="landing_page",
-                actor="recipient",
-            )
+        heard = changes_heard(app)
+        _leaves_promotions(other, "C100001")
         await settle(pilot, lambda: True in heard, what="the burst of events heard")
         assert section.generation == generation and section.stale
         await pilot.press("4")

@@ -4,7 +4,7 @@ and the total follow the toggles, save it, edit it, and find it in the store."""
 
 from pathlib import Path
 
-from console_pilot import SIZE, paste, settle, start
+from console_pilot import SIZE, changes_heard, paste, settle, start
 from textual.widgets import Input, Select, SelectionList, Static
 
 from app.core import segments
@@ -33,6 +33,14 @@ def total_text(section: SegmentsSection) -> str:
 
 def sentence_text(section: SegmentsSection) -> str:
     return str(section.query_one("#segment-sentence", Static).render())
+
+
+async def segments_counted(pilot) -> SegmentsSection:  # type: ignore[no-untyped-def]
+    """3, then wait for the builder's counts: the Segments section."""
+    await pilot.press("3")
+    section = pilot.app.query_one(SegmentsSection)
+    await counted(pilot, section)
+    return section
 
 
 async def counted(pilot, section: SegmentsSection) -> None:  # type: ignore[no-untyped-def]
@@ -161,9 +169,7 @@ async def test_a_stale_count_never_replaces_a_newer_one(make_app, sample_db: Pat
     app = make_app(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
-        await pilot.press("3")
-        section = app.query_one(SegmentsSection)
-        await counted(pilot, section)
+        section = await segments_counted(pilot)
         shown = total_text(section)
         builder = section.query_one(SegmentBuilder)
         old = builder.generation
@@ -188,14 +194,11 @@ async def test_a_hidden_builder_counts_again_when_shown_not_before(  # type: ign
     app = make_app(sample_db)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
-        await pilot.press("3")
-        section = app.query_one(SegmentsSection)
-        await counted(pilot, section)
+        section = await segments_counted(pilot)
         builder = section.query_one(SegmentBuilder)
         before, generation = total_text(section), builder.generation
         await pilot.press("1")
-        heard: list[bool] = []  # each change the sections are told of: its burst over?
-        app.store_changes.subscribe(app, lambda change: heard.append(change.settled))
+        heard = changes_heard(app)
         other: Store = open_db(sample_db)
         csv_io.import_profiles(store=other, source=one, actor="test", dry_run=False)
         await settle(pilot, lambda: True in heard, what="the burst of events heard")
@@ -213,9 +216,7 @@ async def test_export_the_members_to_csv(make_app, sample_db: Path, tmp_path: Pa
     target = tmp_path / "members.csv"
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
-        await pilot.press("3")
-        section = app.query_one(SegmentsSection)
-        await counted(pilot, section)
+        section = await segments_counted(pilot)
         first = section.query_one(GroupsClause)
         await toggle_group(pilot, first, "Partner offers")  # opt-in: few people
         await counted(pilot, section)
