@@ -131,20 +131,21 @@ def _chain(
     else:
         label = "Only subscribed to all of: no groups chosen"
     steps.append((ONLY, label, bits))
-    bits = bits - index.spread_to_twins(index.email_unsubscribed, session)
+    twins = index.address_twins(session)  # an opt-out under one profile keeps its twins out
+    bits = bits - twins.spread(index.email_unsubscribed)
     steps.append((ALL_EMAIL, "Minus people unsubscribed from all email", bits))
-    bits = bits - index.spread_to_twins(index.undeliverable, session)
+    bits = bits - twins.spread(index.undeliverable)
     steps.append((UNDELIVERABLE, "Minus undeliverable addresses", bits))
     for group_id in campaign.do_not_send_to:
         left = index.everyone - index.subscribed(group_id)
-        bits = bits - index.spread_to_twins(left, session)
+        bits = bits - twins.spread(left)
     label = (
         f"Minus people who left {_names(session, campaign.do_not_send_to)}"
         if campaign.do_not_send_to
         else "Do not send to: no groups chosen"
     )
     steps.append((DO_NOT_SEND, label, bits))
-    once = index.one_per_address(bits, session)
+    once = twins.one_per_address(bits)
     if once != bits:
         steps.append((ONE_PER_ADDRESS, "One message per address (profiles sharing one)", once))
     return steps

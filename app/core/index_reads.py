@@ -127,6 +127,26 @@ def read_twins_among(session: Session, ids: Bits) -> AddressTwins | None:
     )
 
 
+class TwinsCache:
+    """Who shares an address, read when first needed and kept until profiles change
+    (``forget``). ``hint`` (the index snapshot's profiles with a twin, while no profile
+    changed since) spares grouping every address (2 s at 10M profiles)."""
+
+    def __init__(self) -> None:
+        self.known: AddressTwins | None = None
+        self.hint: FrozenBitMap | None = None
+
+    def forget(self) -> None:
+        self.known = self.hint = None
+
+    def read(self, session: Session) -> AddressTwins:
+        if self.known is None and self.hint is not None:
+            self.known = read_twins_among(session, self.hint)
+        if self.known is None:
+            self.known = read_twins(session)
+        return self.known
+
+
 def bounced_profiles(session: Session, events: list[ledger.EventRecord]) -> list[int]:
     """The profiles that these events made undeliverable (``Email Bounced``, Deliverable false)."""
     wanted = [

@@ -37,10 +37,9 @@ from app.core.bitsets import Bits, read_ids
 from app.core.event_names import PROFILE_ERASED
 from app.core.index_reads import (
     AddressTwins,
+    TwinsCache,
     bounced_profiles,
     property_bits,
-    read_twins,
-    read_twins_among,
     state_change_profiles,
 )
 from app.core.models import (
@@ -110,10 +109,7 @@ class SegmentIndex:
         self.groups: dict[int, GroupInfo] = {}
         self._follower: ledger.LedgerFollower | None = None
         self._property_cache: dict[PropertyCondition, FrozenBitMap] = {}
-        # Read when first needed, until profiles change (see address_twins); the
-        # snapshot's list of profiles with a twin, while no profile changed since.
-        self._twins: AddressTwins | None = None
-        self._twins_hint: FrozenBitMap | None = None
+        self.twins = TwinsCache()
         # Profile ids skipped over by newer ones: (first, last, look until).
         self._profile_gaps: list[tuple[int, int, float]] = []
         # The ledger id of the store's snapshot as this process last saw or
@@ -152,8 +148,7 @@ class SegmentIndex:
         self.groups, self.stored = groups, stored
         self._loaded = {group_id for group_id, _state in stored}
         self._property_cache.clear()
-        self._twins = None
-        self._twins_hint = None
+        self.twins.forget()
         self._profile_gaps = []
         self._follower = ledger.LedgerFollower(after_id=after_id)
         self.built = True
@@ -215,7 +210,7 @@ class SegmentIndex:
             after_id=snapshot.ledger_id,
         )
         self.snapshot_ledger_id = snapshot.ledger_id
-        self._twins_hint = snapshot.parts.get(index_snapshot.TWINS)
+        self.twins.hint = snapshot.parts.get(index_snapshot.TWINS)
         self._catch_up(session, latest)
         return True
 
@@ -235,8 +230,8 @@ class SegmentIndex:
                 index_snapshot.EMAIL_UNSUBSCRIBED: self.email_unsubscribed.serialize(),
                 index_snapshot.UNDELIVERABLE: self.undeliverable.serialize(),
             }
-            if self._twins is not None:
-                parts[index_snapshot.TWINS] = self._twins.bits.serialize()
+            if self.twins.known is not None:
+                parts[index_snapshot.TWINS] = self.twins.known.bits.serialize()
             for (group_id, state), bits in self.stored.items():
                 if group_id in self._loaded:
                     parts[index_snapshot.group_part(group_id, state)] = bits.serialize()
@@ -332,7 +327,7 @@ class SegmentIndex:
                 added = self._add_profiles(session)
                 if added or imported:
                     self._property_cache.clear()
-                    self._twins = self._twins_hint = None
+                    self.twins.forget()
             for event, profile_id in changes:
                 self._apply(event, profile_id)
             self.undeliverable.update(bounced_profiles(session, events))
@@ -397,19 +392,7 @@ class SegmentIndex:
     def address_twins(self, session: Session) -> AddressTwins:
         """The profiles sharing an address, read once until profiles change."""
         with self._lock:
-            if self._twins is None and self._twins_hint is not None:
-                self._twins = read_twins_among(session, self._twins_hint)
-            if self._twins is None:
-                self._twins = read_twins(session)
-            return self._twins
-
-    def spread_to_twins(self, bits: Bits, session: Session) -> BitMap:
-        """``bits`` and every profile sharing an address with one of them."""
-        return self.address_twins(session).spread(bits)
-
-    def one_per_address(self, bits: Bits, session: Session) -> BitMap:
-        """``bits`` keeping, of profiles that share an address, the one with the lowest id."""
-        return self.address_twins(session).one_per_address(bits)
+            return self.twins.read(session)
 
     # --- evaluating -------------------------------------------------------------
 
