@@ -53,6 +53,21 @@ def set_columns(
         table.add_column(label, width=min(width, cap))
 
 
+class ClauseScroll(VerticalScroll):
+    """The conditions' scroll. It says when its contents grew (a condition mounted and then
+    laid out, a count line filled in) or its view shrank (the sentence above took a line):
+    a scroll made before that may leave the condition being edited partly out of view."""
+
+    class Reflowed(Message):
+        """The contents' height or the view's changed."""
+
+    def watch_virtual_size(self) -> None:
+        self.post_message(self.Reflowed())
+
+    def on_resize(self) -> None:
+        self.post_message(self.Reflowed())
+
+
 class SegmentBuilder(Vertical):
     """The rule being built: its conditions, their counts, the total and the members."""
 
@@ -83,7 +98,7 @@ class SegmentBuilder(Vertical):
         yield Static("", id="segment-title")
         yield Static("", id="segment-sentence")
         yield Static("", id="segment-total")
-        yield VerticalScroll(id="segment-clauses")
+        yield ClauseScroll(id="segment-clauses")
         yield Static("Members", classes="subtitle", id="segment-members-title")
         yield DataTable(id="segment-preview", cursor_type="row")
 
@@ -214,8 +229,10 @@ class SegmentBuilder(Vertical):
         )
         self.query_one("#segment-sentence", Static).update(Content(message.sentence))
         self.shown_rule = message.rule
-        # The sentence may have grown a line and the conditions' view shrunk: keep
-        # the condition being edited in view.
+
+    @on(ClauseScroll.Reflowed)
+    def _reflowed(self) -> None:
+        # Once laid out: keep the condition being edited in view.
         self.call_after_refresh(self._keep_focused_editor_in_view)
 
     def _keep_focused_editor_in_view(self) -> None:
